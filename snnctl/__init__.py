@@ -1,0 +1,3 @@
+"""snnctl: train and study Diehl & Cook (2015) spiking networks on images."""
+
+__version__ = "0.1.0"

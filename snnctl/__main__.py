@@ -1,0 +1,3 @@
+from snnctl.cli import main
+
+main()

@@ -1,0 +1,348 @@
+"""Typed parameters: defaults, the two YAML layouts, ``--set`` overrides and validation.
+
+Defaults for the keys of the original README table are that table's values; the other
+keys are documented in docs/parameters.md. Every error names the file, the key, the bad
+value and what is allowed, and is raised as :class:`ConfigError` (exit code 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from snnctl.errors import ConfigError, SnnctlError
+
+TASKS = ("MNIST", "MAMMO")
+# The original project called its mammography task after the INbreast data set.
+TASK_ALIASES = {"INBREAST": "MAMMO"}
+REDUCTIONS = ("sum", "mean", "max")
+MODELS = ("diehl-cook-2015", "diehl-cook-2015-v2")
+ENGINES = ("auto", "fast", "bindsnet")
+DEVICES = ("auto", "cpu", "cuda")
+ONE_SPIKE_RULES = ("bindsnet", "off", "winner")
+RESIZE_MODES = ("squash", "pad")
+# Encoders are accepted by class name only: a parameter file never imports a module.
+ENCODERS = ("PoissonEncoder", "BernoulliEncoder", "RankOrderEncoder")
+ENCODER_MODULE = "bindsnet.encoding"
+
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_ALIASES = 100
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every parameter of a run. Field order is the order of parameters.txt."""
+
+    task: str = "MNIST"
+    data_dir: str = "./data"
+    log_dir: str = "./logs"
+    name: str | None = None
+    time: int = 100
+    dt: float = 1.0
+    intensity: float = 128.0
+    n_classes: int = 10
+    batch_size: int = 16
+    seed: int = 1234
+    n_neurons: int = 100
+    input_size: int = 28
+    reduction: str = "sum"
+    stdp_reduction: str = "sum"
+    theta_plus: float = 0.05
+    inh: float = 120.0
+    exc: float = 22.5
+    epochs: int = 1
+    n_train: int | None = None
+    n_test: int | None = None
+    model: str = "diehl-cook-2015"
+    checkpoint_every: int = 10000
+    device: str = "auto"
+    download: bool = False
+    engine: str = "auto"
+    one_step: bool = False
+    one_spike: str = "bindsnet"
+    nu_pre: float = 1e-4
+    nu_post: float = 1e-2
+    norm: float = 78.4
+    wmin: float = 0.0
+    wmax: float = 1.0
+    exc_thresh: float = -52.0
+    tc_theta_decay: float = 1e7
+    update_interval: int = 256
+    min_spikes: int = 0
+    max_retries: int = 3
+    intensity_step: float = 32.0
+    test_fraction: float = 0.2
+    resize: str = "squash"
+    balance: bool = False
+    encoder: str = "PoissonEncoder"
+
+    @property
+    def n_inputs(self) -> int:
+        return self.input_size * self.input_size
+
+    @property
+    def steps(self) -> int:
+        """Simulation steps per presentation (BindsNET: ``int(time / dt)``)."""
+        return int(self.time / self.dt)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=False)
+
+    def replace(self, **changes: Any) -> "Config":
+        return validate(dataclasses.replace(self, **changes), source="<override>")
+
+
+# Allowed values and bounds, checked by validate(); types come from the annotations.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "task": TASKS,
+    "reduction": REDUCTIONS,
+    "stdp_reduction": REDUCTIONS,
+    "model": MODELS,
+    "engine": ENGINES,
+    "device": DEVICES,
+    "one_spike": ONE_SPIKE_RULES,
+    "resize": RESIZE_MODES,
+    "encoder": ENCODERS,
+}
+# (key, lower bound, inclusive?)
+LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
+    "time": (0, False),
+    "dt": (0, False),
+    "intensity": (0, False),
+    "n_classes": (2, True),
+    "batch_size": (1, True),
+    "n_neurons": (1, True),
+    "input_size": (1, True),
+    "theta_plus": (0, True),
+    "inh": (0, True),
+    "exc": (0, True),
+    "epochs": (0, True),
+    "n_train": (1, True),
+    "n_test": (1, True),
+    "checkpoint_every": (0, True),
+    "nu_pre": (0, True),
+    "nu_post": (0, True),
+    "norm": (0, False),
+    "tc_theta_decay": (0, False),
+    "update_interval": (1, True),
+    "min_spikes": (0, True),
+    "max_retries": (0, True),
+    "intensity_step": (0, True),
+    "test_fraction": (0, False),
+}
+UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0}
+
+_TYPE_NAMES = {"str": str, "int": int, "float": float, "bool": bool}
+# Annotations are strings here (postponed evaluation): "int | None" -> int, nullable.
+FIELD_TYPES: dict[str, type] = {
+    f.name: _TYPE_NAMES[str(f.type).split("|")[0].strip()] for f in fields(Config)
+}
+NULLABLE = {f.name for f in fields(Config) if "None" in str(f.type)}
+KEYS = tuple(FIELD_TYPES)
+
+
+def _type_name(key: str) -> str:
+    name = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+    text = name[FIELD_TYPES[key]]
+    return text + (" or null" if key in NULLABLE else "")
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Check one value's type, converting int to float where a number is expected."""
+    wanted = FIELD_TYPES[key]
+    if value is None:
+        if key in NULLABLE:
+            return None
+        raise ConfigError(f"{source}: {key}: null is not allowed, expected {_type_name(key)}")
+    if wanted is bool:
+        if isinstance(value, bool):
+            return value
+    elif wanted is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif wanted is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif wanted is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise ConfigError(f"{source}: {key}: {value!r} is not {_type_name(key)}")
+
+
+def validate(config: Config, source: str) -> Config:
+    """Check every value against its type, choices and bounds; return the config."""
+    values = {}
+    for key in KEYS:
+        value = _coerce(key, getattr(config, key), source)
+        if key == "task" and isinstance(value, str):
+            value = TASK_ALIASES.get(value.upper(), value.upper())
+        if value is not None and key in CHOICES and value not in CHOICES[key]:
+            allowed = ", ".join(CHOICES[key])
+            raise ConfigError(f"{source}: {key}: {value!r} is not one of {allowed}")
+        if value is not None and key in LOWER_BOUNDS:
+            bound, inclusive = LOWER_BOUNDS[key]
+            if value < bound or (value == bound and not inclusive):
+                op = ">=" if inclusive else ">"
+                raise ConfigError(f"{source}: {key}: {value!r} is out of range, must be {op} {bound:g}")
+        if value is not None and key in UPPER_BOUNDS and value >= UPPER_BOUNDS[key]:
+            raise ConfigError(f"{source}: {key}: {value!r} is out of range, must be < {UPPER_BOUNDS[key]:g}")
+        values[key] = value
+    if values["wmin"] >= values["wmax"]:
+        raise ConfigError(f"{source}: wmin: {values['wmin']!r} must be below wmax ({values['wmax']!r})")
+    if values["time"] / values["dt"] < 1:
+        raise ConfigError(f"{source}: time: {values['time']!r} is shorter than one step of dt={values['dt']!r}")
+    return Config(**values)
+
+
+def _unknown_key(key: str, source: str, known: tuple[str, ...] = KEYS) -> ConfigError:
+    near = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return ConfigError(f"{source}: unknown key {key!r}{hint}")
+
+
+def _count_aliases(text: str, source: str) -> None:
+    """Refuse YAML whose aliases could expand without bound (a 'billion laughs' file)."""
+    try:
+        aliases = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source) from exc
+    if aliases > MAX_YAML_ALIASES:
+        raise ConfigError(f"{source}: {aliases} YAML aliases, more than the {MAX_YAML_ALIASES} allowed")
+
+
+def _yaml_error(exc: yaml.YAMLError, source: str) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return ConfigError(f"{source}:{where}: not valid YAML: {problem}")
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` with bounded size and alias expansion, errors with line numbers."""
+    if len(text.encode()) > MAX_YAML_BYTES:
+        raise ConfigError(f"{source}: larger than {MAX_YAML_BYTES} bytes, not a parameter file")
+    _count_aliases(text, source)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source) from exc
+
+
+def _flatten_original(document: dict[str, Any], source: str) -> dict[str, Any]:
+    """Map the original project's nested layout (time, dt, name, training, encoder).
+
+    Its one ``reduction`` key fed BindsNET's learning rule, and its README described it
+    as the readout: it sets both ``reduction`` and ``stdp_reduction``. The original
+    run.py built ``DiehlAndCook2015v2`` and ran it in BindsNET's one-step mode.
+    """
+    flat: dict[str, Any] = {"model": "diehl-cook-2015-v2", "one_step": True}
+    for key, value in document.items():
+        if key == "training":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: training: expected a mapping, got {value!r}")
+            flat.update(value)
+        elif key == "encoder":
+            flat.update(_encoder_block(value, source))
+        else:
+            flat[key] = value
+    if "reduction" in flat and "stdp_reduction" not in flat:
+        flat["stdp_reduction"] = flat["reduction"]
+    return flat
+
+
+def _encoder_block(block: Any, source: str) -> dict[str, Any]:
+    """Accept a BindsNET encoder named by class; never import what a file names."""
+    if not isinstance(block, dict):
+        raise ConfigError(f"{source}: encoder: expected a mapping, got {block!r}")
+    module = block.get("module_name", ENCODER_MODULE)
+    if module != ENCODER_MODULE:
+        raise ConfigError(f"{source}: encoder.module_name: {module!r} is not allowed, only {ENCODER_MODULE!r}")
+    name = block.get("class_name", "PoissonEncoder")
+    if name not in ENCODERS:
+        raise ConfigError(f"{source}: encoder.class_name: {name!r} is not one of {', '.join(ENCODERS)}")
+    unknown = set(block) - {"module_name", "class_name", "params"}
+    if unknown:
+        raise _unknown_key(f"encoder.{sorted(unknown)[0]}", source)
+    params = block.get("params") or {}
+    if not isinstance(params, dict):
+        raise ConfigError(f"{source}: encoder.params: expected a mapping, got {params!r}")
+    flat: dict[str, Any] = {"encoder": name}
+    for key, value in params.items():
+        if key not in ("time", "dt"):
+            raise ConfigError(f"{source}: encoder.params.{key}: not supported, only time and dt")
+        flat[key] = value
+    return flat
+
+
+def from_mapping(document: Any, source: str) -> Config:
+    """Build a validated Config from a parsed YAML document of either layout."""
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source}: expected a mapping of parameters, got {type(document).__name__}")
+    if "training" in document or "encoder" in document:
+        document = _flatten_original(document, source)
+    for key in document:
+        if not isinstance(key, str) or key not in FIELD_TYPES:
+            raise _unknown_key(str(key), source)
+    return validate(Config(**document), source)
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a parameter file (ours or the original nested layout) and apply overrides."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such parameter file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read: {exc}") from None
+    config = from_mapping(parse_yaml(text, source), source)
+    return apply_overrides(config, overrides or [])
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Apply ``key=value`` strings; values are read as YAML scalars (``5``, ``true``)."""
+    changes: dict[str, Any] = {}
+    for item in overrides:
+        source = f"--set {item}"
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep:
+            raise ConfigError(f"{source}: expected KEY=VALUE")
+        if key not in FIELD_TYPES:
+            raise _unknown_key(key, "--set")
+        changes[key] = parse_yaml(text, source) if text.strip() else None
+    if not changes:
+        return config
+    return validate(dataclasses.replace(config, **changes), source="--set")
+
+
+def dump_yaml(config: Config) -> str:
+    """The resolved parameters as a flat YAML file that :func:`load` reads back."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=False)
+
+
+def dump_text(config: Config) -> str:
+    """The original project's parameters.txt: one ``key: value`` line per parameter."""
+    return "".join(f"{key}: {value}\n" for key, value in config.to_dict().items())
+
+
+def from_json(text: str, source: str) -> Config:
+    """Rebuild a Config stored in a checkpoint's metadata (a bad one is a bad file: exit 1)."""
+    try:
+        return from_mapping(json.loads(text), source)
+    except (json.JSONDecodeError, ConfigError) as exc:
+        raise SnnctlError(f"{source}: stored parameters are not valid: {exc}") from None

@@ -1,0 +1,13 @@
+"""The two kinds of error a user can cause, mapped to the CLI's exit codes."""
+
+
+class SnnctlError(Exception):
+    """A failure while running (bad data, bad checkpoint): exit code 1."""
+
+    exit_code = 1
+
+
+class ConfigError(SnnctlError):
+    """Bad usage or a bad parameter file: exit code 2."""
+
+    exit_code = 2

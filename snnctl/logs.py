@@ -1,0 +1,63 @@
+"""A training run's TensorBoard log, with its parameters saved beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from snnctl import config as cfg
+from snnctl.config import Config
+
+
+def receptive_field_grid(weights: torch.Tensor, input_size: int) -> torch.Tensor:
+    """Input weights [n_inputs, n_neurons] as one image: a square grid of size x size tiles."""
+    n_neurons = weights.shape[1]
+    side = int(torch.ceil(torch.sqrt(torch.tensor(float(n_neurons)))))
+    tiles = torch.zeros(side * side, input_size, input_size)
+    tiles[:n_neurons] = weights.t().reshape(n_neurons, input_size, input_size)
+    grid = tiles.reshape(side, side, input_size, input_size).permute(0, 2, 1, 3)
+    return grid.reshape(side * input_size, side * input_size)
+
+
+def colorize(image: torch.Tensor, colormap: str = "hot_r") -> torch.Tensor:
+    """A [h, w] array scaled to its range, as an RGB [3, h, w] image in [0, 1]."""
+    from matplotlib import colormaps
+
+    low, high = float(image.min()), float(image.max())
+    scaled = (image - low) / (high - low) if high > low else torch.zeros_like(image)
+    rgb = colormaps[colormap](scaled.numpy())[..., :3]
+    return torch.from_numpy(rgb).permute(2, 0, 1).float()
+
+
+class RunLog:
+    """TensorBoard event files plus parameters.txt and parameters.yaml in ``run_dir``."""
+
+    def __init__(self, run_dir: Path, config: Config) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.run_dir = Path(run_dir)
+        self.config = config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "parameters.txt").write_text(cfg.dump_text(config))
+        (self.run_dir / "parameters.yaml").write_text(cfg.dump_yaml(config))
+        self.writer = SummaryWriter(log_dir=str(self.run_dir))
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step)
+
+    def weights(self, step: int, weights: torch.Tensor) -> None:
+        grid = receptive_field_grid(weights.cpu(), self.config.input_size)
+        self.writer.add_image("weights", colorize(grid), step)
+
+    def hparams(self, metrics: dict[str, float]) -> None:
+        params = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
+                  for k, v in self.config.to_dict().items()}
+        self.writer.add_hparams(params, metrics, run_name=".")
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()

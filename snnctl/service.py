@@ -1,0 +1,319 @@
+"""The core service layer: every command of the CLI is one function here.
+
+Each function takes a config or a checkpoint path and returns a plain result object
+(a dataclass with ``to_dict()``) that the CLI renders and a script can reuse.
+Progress and notices go through callbacks, never to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from snnctl import checkpoint as ckpt
+from snnctl import config as cfg
+from snnctl import data, labels
+from snnctl import network as net
+from snnctl import simulate
+from snnctl.config import Config
+from snnctl.errors import ConfigError, SnnctlError
+
+Notice = Callable[[str], None]
+CHECKPOINT_NAME = "checkpoint.safetensors"
+STATUS_NAME = "status.json"
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+@dataclass
+class ProgressUpdate:
+    phase: str  # "train", "label", "test", "evaluate"
+    done: int
+    total: int
+    samples_per_second: float
+    running_accuracy: float | None = None
+
+
+OnProgress = Callable[[ProgressUpdate], None]
+
+
+def _no_progress(update: ProgressUpdate) -> None:
+    pass
+
+
+class Interrupted(SnnctlError):
+    """Training stopped by SIGINT/SIGTERM after saving a checkpoint: exit 128 + signal."""
+
+    def __init__(self, signum: int, checkpoint: Path) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}: checkpoint saved to {checkpoint}; "
+                         f"continue with: snnctl train --resume {checkpoint}")
+        self.exit_code = 128 + signum
+        self.checkpoint = checkpoint
+
+
+# ---------------------------------------------------------------- running images
+
+
+def batch_seed(seed: int, *position: int) -> int:
+    """Independent, reproducible seed for one presentation (resumable at any batch)."""
+    return int(np.random.SeedSequence([seed, *position]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+SPLIT_CODES = {"train": 1, "test": 2, "all": 3, "label": 4}
+
+
+def spike_counts(engine: simulate.Engine, config: Config, images: torch.Tensor, split: str,
+                 phase: str = "evaluate", on_progress: OnProgress = _no_progress) -> torch.Tensor:
+    """Run ``images`` with learning off; spike counts [n_images, n_neurons]."""
+    counts = torch.zeros(len(images), config.n_neurons, dtype=torch.int32)
+    started = time.perf_counter()
+    for start in range(0, len(images), config.batch_size):
+        stop = min(start + config.batch_size, len(images))
+        seed = batch_seed(config.seed, SPLIT_CODES[split], start)
+        counts[start:stop] = simulate.present_with_retries(engine, config, images[start:stop], False, seed)
+        elapsed = time.perf_counter() - started
+        on_progress(ProgressUpdate(phase, stop, len(images), stop / max(elapsed, 1e-9)))
+    return counts
+
+
+@dataclass
+class Accuracy:
+    all_activity: float
+    proportion_weighting: float
+
+
+def _score(counts: torch.Tensor, targets: torch.Tensor, state: labels.LabelState, n_classes: int,
+           reduction: str) -> tuple[Accuracy, labels.Votes]:
+    votes = labels.vote(counts, state, n_classes, reduction)
+    return Accuracy(labels.accuracy(votes.all_activity, targets),
+                    labels.accuracy(votes.proportion_weighting, targets)), votes
+
+
+# ---------------------------------------------------------------- train
+
+
+@dataclass
+class TrainResult:
+    run_dir: str
+    checkpoint: str
+    test_accuracy: Accuracy
+    train_accuracy: Accuracy
+    samples_seen: int
+    epochs: int
+    samples_per_second: float
+    train_seconds: float
+    n_train: int
+    n_test: int
+    data: str
+    engine: str
+    device: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _run_dir(config: Config, out: Path | None, force: bool) -> Path:
+    if out is None:
+        name = config.name or f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        out = Path(config.log_dir) / config.task / name
+    if out.exists() and any(out.iterdir()) and not force:
+        raise ConfigError(f"{out}: run directory exists and is not empty (use --force, another name, or --resume)")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _write_status(run_dir: Path, state: str, progress: ckpt.Progress, checkpoint_path: Path) -> None:
+    status = {"state": state, "checkpoint": str(checkpoint_path), **asdict(progress)}
+    ckpt.write_atomic(run_dir / STATUS_NAME, (json.dumps(status, indent=2) + "\n").encode())
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[dict]:
+    """SIGINT/SIGTERM set a flag so the current batch finishes and a checkpoint is written."""
+    flag: dict = {"signal": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def request_stop(signum, frame) -> None:
+        flag["signal"] = signum
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _resume_config(checkpoint: ckpt.Checkpoint, config: Config | None, overrides: list[str]) -> Config:
+    stored = cfg.apply_overrides(checkpoint.config, overrides)
+    if config is not None:
+        wanted = cfg.apply_overrides(config, overrides)
+        differing = [k for k in cfg.KEYS if getattr(wanted, k) != getattr(stored, k)]
+        if differing:
+            key = differing[0]
+            raise ConfigError(f"--resume: parameter {key!r} is {getattr(wanted, key)!r} in the file but "
+                              f"{getattr(stored, key)!r} in the checkpoint (change it with --set {key}=...)")
+    return stored
+
+
+class _RunningAccuracy:
+    """The original's training-time estimate: every update_interval samples, score them
+    with the assignment made from the previous interval, then reassign from them."""
+
+    def __init__(self, config: Config, window: tuple[torch.Tensor, torch.Tensor] | None,
+                 state: labels.LabelState | None) -> None:
+        self.config = config
+        self.counts = [window[0]] if window is not None else []
+        self.labels = [window[1]] if window is not None else []
+        self.state = state
+        self.latest: Accuracy | None = None
+
+    def add(self, counts: torch.Tensor, targets: torch.Tensor) -> Accuracy | None:
+        self.counts.append(counts)
+        self.labels.append(targets)
+        if sum(len(t) for t in self.labels) < self.config.update_interval:
+            return None
+        window_counts, window_labels = torch.cat(self.counts), torch.cat(self.labels)
+        self.counts, self.labels = [], []
+        scored = None
+        if self.state is not None:
+            scored, _ = _score(window_counts, window_labels, self.state, self.config.n_classes, self.config.reduction)
+            self.latest = scored
+        self.state = labels.assign(window_counts, window_labels, self.config.n_classes, self.config.reduction)
+        return scored
+
+    def window(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if not self.counts:
+            return None
+        return torch.cat(self.counts), torch.cat(self.labels)
+
+
+def train(config: Config | None = None, *, out: Path | None = None, resume: Path | None = None,
+          overrides: list[str] | None = None, force: bool = False, notice: Notice = _quiet,
+          on_progress: OnProgress = _no_progress) -> TrainResult:
+    """Train on the task's training images with STDP, then label and test (learning off).
+
+    With ``resume``, continue the checkpoint's run from the epoch and position it stopped
+    at; the result equals that of a run never interrupted.
+    """
+    overrides = overrides or []
+    if resume is not None:
+        previous = ckpt.load(resume)
+        config = _resume_config(previous, config, overrides)
+        run_dir = Path(resume).parent if out is None else _run_dir(config, out, force)
+        tensors, progress = previous.tensors, previous.progress
+        running_state, window = previous.labels, previous.window
+    else:
+        if config is None:
+            raise ConfigError("train: a parameter file or --resume is required")
+        config = cfg.apply_overrides(config, overrides)
+        run_dir = _run_dir(config, out, force)
+        tensors, progress = net.initial_tensors(config), ckpt.Progress()
+        running_state, window = None, None
+
+    device = simulate.resolve_device(config.device)
+    splits = data.load_splits(config, notice)
+    train_set, test_set = splits.train, splits.test
+    if config.task == "MAMMO":
+        from snnctl.images import write_manifest
+
+        write_manifest(run_dir, splits)
+    engine = simulate.make_engine(config, tensors, device)
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    run_log = _open_log(run_dir, config)
+    running = _RunningAccuracy(config, window, running_state)
+    info = {"data": splits.origin}
+
+    def save(finished: bool, label_state: labels.LabelState | None, extra: dict | None = None) -> None:
+        ckpt.save(ckpt.Checkpoint(config, engine.sync(), train_set.class_names, label_state, progress,
+                                  None if finished else running.window(), {**info, **(extra or {})}), checkpoint_path)
+        _write_status(run_dir, "finished" if finished else "running", progress, checkpoint_path)
+
+    epoch_length = len(data.training_order(train_set, config, 0))
+    total = config.epochs * epoch_length
+    started = time.perf_counter()
+    simulated = 0.0
+    trained_now = 0
+    next_checkpoint = _next_multiple(progress.samples_seen, config.checkpoint_every)
+    with _stop_on_signals() as stop:
+        while progress.epoch < config.epochs:
+            order = data.training_order(train_set, config, progress.epoch)
+            while progress.position < len(order):
+                batch = order[progress.position:progress.position + config.batch_size]
+                seed = batch_seed(config.seed, SPLIT_CODES["train"], progress.epoch, progress.position)
+                tick = time.perf_counter()
+                counts = simulate.present_with_retries(engine, config, train_set.images[batch], True, seed)
+                simulated += time.perf_counter() - tick
+                progress.position += len(batch)
+                progress.samples_seen += len(batch)
+                trained_now += len(batch)
+                scored = running.add(counts, train_set.labels[batch])
+                rate = trained_now / max(time.perf_counter() - started, 1e-9)
+                if scored is not None:
+                    run_log.scalars(progress.samples_seen, {
+                        "accuracy/all_activity": scored.all_activity,
+                        "accuracy/proportion_weighting": scored.proportion_weighting,
+                        "time/simulation": simulated,
+                        "throughput/samples_per_second": rate,
+                    })
+                    simulated = 0.0
+                latest = running.latest.all_activity if running.latest else None
+                on_progress(ProgressUpdate("train", progress.epoch * epoch_length + progress.position, total, rate, latest))
+                if config.checkpoint_every and progress.samples_seen >= next_checkpoint:
+                    next_checkpoint = _next_multiple(progress.samples_seen, config.checkpoint_every)
+                    save(False, running.state)
+                    run_log.weights(progress.samples_seen, engine.sync().weights)
+                if stop["signal"] is not None:
+                    save(False, running.state)
+                    _write_status(run_dir, "interrupted", progress, checkpoint_path)
+                    run_log.close()
+                    raise Interrupted(stop["signal"], checkpoint_path)
+            progress.epoch += 1
+            progress.position = 0
+    train_seconds = time.perf_counter() - started
+    samples_per_second = trained_now / max(train_seconds, 1e-9)
+
+    # Labels from the training images only, learning off; then the held-out test.
+    train_counts = spike_counts(engine, config, train_set.images, "label", "label", on_progress)
+    label_state = labels.assign(train_counts, train_set.labels, config.n_classes, config.reduction)
+    train_accuracy, _ = _score(train_counts, train_set.labels, label_state, config.n_classes, config.reduction)
+    test_counts = spike_counts(engine, config, test_set.images, "test", "test", on_progress)
+    test_accuracy, _ = _score(test_counts, test_set.labels, label_state, config.n_classes, config.reduction)
+
+    progress.finished = True
+    save(True, label_state, {"test_accuracy": asdict(test_accuracy), "train_accuracy": asdict(train_accuracy)})
+    run_log.weights(progress.samples_seen, engine.sync().weights)
+    run_log.hparams({"hparam/test_accuracy_all_activity": test_accuracy.all_activity,
+                     "hparam/test_accuracy_proportion_weighting": test_accuracy.proportion_weighting})
+    run_log.close()
+    return TrainResult(
+        run_dir=str(run_dir), checkpoint=str(checkpoint_path), test_accuracy=test_accuracy,
+        train_accuracy=train_accuracy, samples_seen=progress.samples_seen, epochs=config.epochs,
+        samples_per_second=samples_per_second, train_seconds=train_seconds, n_train=len(train_set),
+        n_test=len(test_set), data=splits.origin, engine=type(engine).__name__, device=str(device),
+    )
+
+
+def _open_log(run_dir: Path, config: Config):
+    from snnctl.logs import RunLog
+
+    return RunLog(run_dir, config)
+
+
+def _next_multiple(value: int, step: int) -> int:
+    return (value // step + 1) * step if step else 0

@@ -1,0 +1,222 @@
+"""Running batches of images through a network: spike counts per excitatory neuron.
+
+Two engines with one interface (:class:`Engine`):
+
+* :class:`BindsNETEngine`, the reference: the real BindsNET network, ``Network.run``
+  with a monitor on the excitatory layer, as the original project ran it.
+* :class:`FastEngine`: the same dynamics as one compiled loop per presentation
+  (:mod:`snnctl.kernels`), events instead of dense rasters. Proven equal to BindsNET by
+  tests/test_parity.py. It runs on the CPU; on CUDA the BindsNET engine runs batched
+  on the GPU.
+
+Both draw their randomness (Poisson input, BindsNET's one-spike pick) from a seed
+given per presentation, so a run is reproducible and resumable at any batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from snnctl import network as net
+from snnctl.config import Config
+from snnctl.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(requested: str) -> torch.device:
+    """The one place that picks the device: auto = CUDA when present."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' was asked for but no CUDA device is available")
+    return torch.device(requested)
+
+
+@dataclass
+class Presentation:
+    counts: torch.Tensor  # [batch, n_neurons] excitatory spike counts
+    spikes: torch.Tensor | None = None  # [steps, batch, n_neurons] when recorded
+
+
+class Engine(ABC):
+    """Simulates the network of ``config`` whose state is ``tensors`` (updated in place)."""
+
+    def __init__(self, config: Config, tensors: net.NetworkTensors) -> None:
+        self.config = config
+        self.tensors = tensors
+
+    def present(self, images: torch.Tensor, learn: bool, seed: int, intensity: float | None = None,
+                record: bool = False) -> Presentation:
+        """Poisson-code ``images`` [batch, n_inputs] in [0, 1] at ``intensity`` Hz and run them."""
+        rates = images.float() * (self.config.intensity if intensity is None else intensity)
+        return self._present_rates(rates, learn, seed, record)
+
+    @abstractmethod
+    def _present_rates(self, rates: torch.Tensor, learn: bool, seed: int, record: bool) -> Presentation:
+        ...
+
+    @abstractmethod
+    def present_spikes(self, spikes: torch.Tensor, learn: bool, seed: int = 0, record: bool = False) -> Presentation:
+        """Run given input spikes [steps, batch, n_inputs] (the parity tests' entry)."""
+
+    def sync(self) -> net.NetworkTensors:
+        """The current state as CPU tensors (for checkpoints)."""
+        return self.tensors
+
+
+def encode(config: Config, rates: torch.Tensor, seed: int) -> torch.Tensor:
+    """Input spikes [steps, batch, n_inputs] from the BindsNET encoder the config names."""
+    from bindsnet import encoding
+
+    torch.manual_seed(seed)
+    encoder = getattr(encoding, config.encoder)(time=config.time, dt=config.dt)
+    if config.encoder == "PoissonEncoder":
+        return encoder(rates)
+    # Bernoulli and rank-order encoders take intensities, not rates in Hz.
+    return encoder(rates / config.intensity)
+
+
+class BindsNETEngine(Engine):
+    """The reference: ``bindsnet.network.Network.run`` with a monitor on the excitatory layer."""
+
+    def __init__(self, config: Config, tensors: net.NetworkTensors, device: torch.device) -> None:
+        super().__init__(config, tensors)
+        from bindsnet.network.monitors import Monitor
+
+        if config.one_spike == "winner":
+            raise ConfigError("one_spike: 'winner' is implemented by the fast engine only (engine: fast)")
+        self.device = device
+        self.network = net.build_bindsnet(config, tensors, device)
+        self.exc_name = net.EXC_LAYER[config.model]
+        self.monitor = Monitor(self.network.layers[self.exc_name], state_vars=["s"], time=config.steps)
+        self.network.add_monitor(self.monitor, name="exc")
+
+    def _present_rates(self, rates: torch.Tensor, learn: bool, seed: int, record: bool) -> Presentation:
+        return self.present_spikes(encode(self.config, rates, seed), learn, seed, record)
+
+    def present_spikes(self, spikes: torch.Tensor, learn: bool, seed: int = 0, record: bool = False) -> Presentation:
+        torch.manual_seed(seed)  # BindsNET's one-spike rule draws from torch's generator
+        self.network.train(learn)
+        # a copy: BindsNET's reset zeroes the input layer's last spikes in place
+        self.network.run(
+            inputs={net.INPUT_LAYER: spikes.to(self.device, copy=True)}, time=self.config.time,
+            one_step=self.config.one_step,
+        )
+        recorded = self.monitor.get("s").bool()  # [steps, batch, n]
+        self.network.reset_state_variables()
+        counts = recorded.sum(0).to("cpu", torch.int32)
+        return Presentation(counts, recorded.cpu() if record else None)
+
+    def sync(self) -> net.NetworkTensors:
+        self.tensors = net.tensors_from_bindsnet(self.network, self.config)
+        return self.tensors
+
+
+class FastEngine(Engine):
+    """One compiled loop per presentation; state lives in the (CPU) tensors themselves."""
+
+    def __init__(self, config: Config, tensors: net.NetworkTensors) -> None:
+        super().__init__(config, tensors)
+        from snnctl import kernels
+
+        self.kernels = kernels
+        names = net.lateral_names(config.model)
+        self.two_layer = config.model == "diehl-cook-2015"
+        # numpy views share memory with the tensors: the kernel updates them in place
+        self.weights = tensors.weights.numpy()
+        self.theta = tensors.theta.numpy()
+        self.lateral_a = tensors.lateral[names[0]].numpy()
+        self.lateral_b = tensors.lateral[names[1]].numpy() if self.two_layer else self.lateral_a
+        self.constants = self._constants(config)
+        self.one_spike = {"bindsnet": kernels.ONE_SPIKE_BINDSNET, "off": kernels.ONE_SPIKE_OFF,
+                          "winner": kernels.ONE_SPIKE_WINNER}[config.one_spike]
+        self.reduction = {"sum": kernels.REDUCE_SUM, "mean": kernels.REDUCE_MEAN,
+                          "max": kernels.REDUCE_MAX}[config.stdp_reduction]
+
+    def _constants(self, config: Config) -> np.ndarray:
+        """Float32 constants, computed as BindsNET computes its decays (float32 torch ops)."""
+        k = self.kernels
+        dt = torch.tensor(config.dt)
+        decay = lambda tc: float(torch.exp(-dt / torch.tensor(tc)))  # noqa: E731
+        values = np.zeros(k.N_CONSTANTS, np.float32)
+        values[[k.REST, k.RESET, k.THRESH, k.REFRAC]] = (-65.0, -60.0, config.exc_thresh, 5)
+        values[k.DECAY] = decay(100.0)
+        values[k.THETA_DECAY] = decay(config.tc_theta_decay)
+        values[k.THETA_PLUS] = config.theta_plus
+        values[k.TRACE_DECAY] = decay(20.0)
+        values[k.DT] = config.dt
+        values[[k.NU_PRE, k.NU_POST, k.WMIN, k.WMAX, k.NORM]] = (
+            config.nu_pre, config.nu_post, config.wmin, config.wmax, config.norm)
+        values[[k.INH_REST, k.INH_RESET, k.INH_THRESH, k.INH_REFRAC]] = (-60.0, -45.0, -40.0, 2)
+        values[k.INH_DECAY] = decay(10.0)
+        return values
+
+    def _run(self, pointers: np.ndarray, indices: np.ndarray, batch: int, learn: bool, record: bool) -> Presentation:
+        n = self.config.n_neurons
+        counts = np.zeros((batch, n), np.int32)
+        recorded = np.zeros((self.config.steps, batch, n) if record else (0, 0, 0), np.bool_)
+        self.kernels.present(
+            pointers, indices, self.config.steps, batch, self.two_layer, self.config.one_step, self.one_spike,
+            learn, self.reduction, self.weights, self.theta, self.lateral_a, self.lateral_b, self.constants,
+            counts, recorded,
+        )
+        return Presentation(torch.from_numpy(counts), torch.from_numpy(recorded) if record else None)
+
+    def _present_rates(self, rates: torch.Tensor, learn: bool, seed: int, record: bool) -> Presentation:
+        if self.config.encoder != "PoissonEncoder":
+            return self.present_spikes(encode(self.config, rates, seed), learn, seed, record)
+        self.kernels.seed_rng(seed)
+        rates_np = np.ascontiguousarray(rates.cpu().numpy(), dtype=np.float32)
+        pointers, indices = self.kernels.poisson_events(rates_np, self.config.steps, self.config.dt)
+        return self._run(pointers, indices, len(rates_np), learn, record)
+
+    def present_spikes(self, spikes: torch.Tensor, learn: bool, seed: int = 0, record: bool = False) -> Presentation:
+        self.kernels.seed_rng(seed)
+        dense = np.ascontiguousarray(spikes.cpu().numpy().astype(np.uint8))
+        pointers, indices = self.kernels.dense_to_events(dense)
+        return self._run(pointers, indices, dense.shape[1], learn, record)
+
+
+def fast_engine_available() -> bool:
+    try:
+        import snnctl.kernels  # noqa: F401  (numba compiles lazily; importing checks it loads)
+
+        return True
+    except Exception as exc:  # a broken numba install must not make snnctl unusable
+        log.warning("fast engine unavailable (%s); using the BindsNET engine", exc)
+        return False
+
+
+def make_engine(config: Config, tensors: net.NetworkTensors, device: torch.device) -> Engine:
+    """The engine the config asks for: auto = fast on the CPU, BindsNET on CUDA."""
+    choice = config.engine
+    if choice == "auto":
+        choice = "fast" if device.type == "cpu" and fast_engine_available() else "bindsnet"
+    if choice == "fast":
+        if device.type != "cpu":
+            raise ConfigError(f"engine: 'fast' runs on the CPU, not on device {device.type!r}")
+        return FastEngine(config, tensors.to(torch.device("cpu")))
+    return BindsNETEngine(config, tensors, device)
+
+
+def present_with_retries(engine: Engine, config: Config, images: torch.Tensor, learn: bool, seed: int) -> torch.Tensor:
+    """Diehl & Cook's rule: an image that makes fewer than ``min_spikes`` excitatory spikes
+    is presented again with its maximum rate raised by ``intensity_step`` Hz, at most
+    ``max_retries`` times. Returns the counts of each image's last presentation."""
+    counts = engine.present(images, learn, seed).counts
+    if config.min_spikes == 0:
+        return counts
+    intensity = config.intensity
+    for retry in range(1, config.max_retries + 1):
+        silent = torch.nonzero(counts.sum(1) < config.min_spikes).flatten()
+        if len(silent) == 0:
+            break
+        intensity += config.intensity_step
+        counts[silent] = engine.present(images[silent], learn, seed + retry, intensity).counts
+    return counts
