@@ -15,13 +15,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from snnctl import __version__
 from snnctl import config as cfg
-from snnctl import network as net
 from snnctl.errors import SnnctlError
-from snnctl.labels import LabelState
+
+if TYPE_CHECKING:
+    import torch
+
+    from snnctl.labels import LabelState
+    from snnctl.network import NetworkTensors
 
 FORMAT_NAME = "snnctl-checkpoint"
 FORMAT_VERSION = 1
@@ -42,12 +48,12 @@ class Progress:
 @dataclass
 class Checkpoint:
     config: cfg.Config
-    tensors: net.NetworkTensors
+    tensors: "NetworkTensors"
     class_names: list[str]
-    labels: LabelState | None = None
+    labels: "LabelState | None" = None
     progress: Progress = field(default_factory=Progress)
     # The running-accuracy window of training: spike counts and labels not yet scored.
-    window: tuple[torch.Tensor, torch.Tensor] | None = None
+    window: "tuple[torch.Tensor, torch.Tensor] | None" = None
     # Free-form facts (data origin, test accuracy, ...), stored as JSON.
     info: dict = field(default_factory=dict)
     created: str = ""
@@ -57,6 +63,8 @@ class Checkpoint:
 def _versions() -> dict[str, str]:
     import importlib.metadata as md
 
+    import torch
+
     found = {"snnctl": __version__, "torch": torch.__version__}
     try:
         found["bindsnet"] = md.version("bindsnet")
@@ -65,7 +73,7 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _tensors_of(checkpoint: Checkpoint) -> dict[str, torch.Tensor]:
+def _tensors_of(checkpoint: Checkpoint) -> "dict[str, torch.Tensor]":
     tensors = dict(checkpoint.tensors.named())
     if checkpoint.labels is not None:
         tensors.update(checkpoint.labels.named())
@@ -125,13 +133,18 @@ def save(checkpoint: Checkpoint, path: str | Path) -> Path:
     return path
 
 
-def _expected(config: cfg.Config, n_classes: int) -> dict[str, tuple[tuple[int, ...], tuple[torch.dtype, ...]]]:
-    floats = (torch.float32,)
-    shapes = {name: (shape, floats) for name, shape in net.expected_shapes(config).items()}
+_DTYPES = {"F32": "float32", "I64": "int64", "I32": "int32"}
+
+
+def _expected(config: cfg.Config, n_classes: int) -> dict[str, tuple[tuple[int, ...], tuple[str, ...]]]:
+    """Name -> (shape, allowed safetensors dtypes) of every tensor a checkpoint may hold."""
+    shapes: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
+        name: (shape, ("F32",)) for name, shape in config.tensor_shapes().items()
+    }
     n = config.n_neurons
-    shapes["labels.assignments"] = ((n,), (torch.int64, torch.int32))
-    shapes["labels.proportions"] = ((n, n_classes), floats)
-    shapes["labels.rates"] = ((n, n_classes), floats)
+    shapes["labels.assignments"] = ((n,), ("I64", "I32"))
+    shapes["labels.proportions"] = ((n, n_classes), ("F32",))
+    shapes["labels.rates"] = ((n, n_classes), ("F32",))
     return shapes
 
 
@@ -158,7 +171,21 @@ def _json_meta(metadata: dict[str, str], key: str, source: str, default=None):
         raise SnnctlError(f"{source}: checkpoint metadata {key!r} is not valid JSON") from None
 
 
-def load(path: str | Path) -> Checkpoint:
+@dataclass
+class StoredCheckpoint:
+    """A checked checkpoint file as NumPy arrays (no torch needed: ``inspect`` is fast)."""
+
+    config: cfg.Config
+    class_names: list[str]
+    arrays: dict[str, np.ndarray]
+    progress: Progress
+    info: dict
+    created: str
+    versions: dict
+    format_version: int
+
+
+def read(path: str | Path) -> StoredCheckpoint:
     """Read and check a checkpoint; every problem is one :class:`SnnctlError` line."""
     from safetensors import SafetensorError, safe_open
 
@@ -167,36 +194,60 @@ def load(path: str | Path) -> Checkpoint:
     if not path.is_file():
         raise SnnctlError(f"{source}: no such checkpoint file")
     try:
-        with safe_open(str(path), framework="pt") as reader:
+        with safe_open(str(path), framework="np") as reader:
             metadata = reader.metadata() or {}
-            config, class_names, expected = _check_header(metadata, reader, source)
-            tensors = {name: reader.get_tensor(name) for name in reader.keys() if name in expected or name in WINDOW_KEYS}
+            config, class_names, version = _check_header(metadata, reader, source)
+            wanted = set(_expected(config, len(class_names))) | set(WINDOW_KEYS)
+            arrays = {name: reader.get_tensor(name) for name in reader.keys() if name in wanted}
     except SafetensorError as exc:
         raise SnnctlError(f"{source}: not a readable safetensors file ({exc})") from None
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, ValueError) as exc:
         raise SnnctlError(f"{source}: cannot read checkpoint ({exc})") from None
-    for name in net.expected_shapes(config):
-        if not torch.isfinite(tensors[name]).all():
+    for name in config.tensor_shapes():
+        if not np.isfinite(arrays[name]).all():
             raise SnnctlError(f"{source}: tensor {name!r} holds NaN or infinite values")
-    labels = LabelState.from_named(tensors) if all(k in tensors for k in LABEL_KEYS) else None
-    if labels is not None and (labels.assignments.min() < -1 or labels.assignments.max() >= len(class_names)):
-        raise SnnctlError(f"{source}: labels.assignments holds classes outside 0..{len(class_names) - 1}")
-    window = tuple(tensors[k] for k in WINDOW_KEYS) if all(k in tensors for k in WINDOW_KEYS) else None
-    return Checkpoint(
+    if "labels.assignments" in arrays:
+        assignments = arrays["labels.assignments"]
+        if len(assignments) and (assignments.min() < -1 or assignments.max() >= len(class_names)):
+            raise SnnctlError(f"{source}: labels.assignments holds classes outside 0..{len(class_names) - 1}")
+    return StoredCheckpoint(
         config=config,
-        tensors=net.from_named(tensors, config.model),
         class_names=class_names,
-        labels=labels,
+        arrays=arrays,
         progress=Progress(
             samples_seen=_int_meta(metadata, "samples_seen", source),
             epoch=_int_meta(metadata, "epoch", source),
             position=_int_meta(metadata, "position", source),
             finished=bool(_json_meta(metadata, "finished", source)),
         ),
-        window=window,
         info=_json_meta(metadata, "info", source, default={}),
         created=metadata.get("created", ""),
         versions=_json_meta(metadata, "versions", source, default={}),
+        format_version=version,
+    )
+
+
+def load(path: str | Path) -> Checkpoint:
+    """The checkpoint at ``path`` as torch tensors, ready to run (see :func:`read`)."""
+    import torch
+
+    from snnctl import network as net
+    from snnctl.labels import LabelState
+
+    stored = read(path)
+    tensors = {name: torch.from_numpy(array.copy()) for name, array in stored.arrays.items()}
+    labels = LabelState.from_named(tensors) if all(k in tensors for k in LABEL_KEYS) else None
+    window = tuple(tensors[k] for k in WINDOW_KEYS) if all(k in tensors for k in WINDOW_KEYS) else None
+    return Checkpoint(
+        config=stored.config,
+        tensors=net.from_named(tensors, stored.config.model),
+        class_names=stored.class_names,
+        labels=labels,
+        progress=stored.progress,
+        window=window,
+        info=stored.info,
+        created=stored.created,
+        versions=stored.versions,
     )
 
 
@@ -216,7 +267,7 @@ def _check_header(metadata: dict[str, str], reader, source: str):
         raise SnnctlError(f"{source}: class_names must list {config.n_classes} names (n_classes)")
     expected = _expected(config, len(class_names))
     present = set(reader.keys())
-    for name in net.expected_shapes(config):
+    for name in config.tensor_shapes():
         if name not in present:
             raise SnnctlError(f"{source}: tensor {name!r} is missing")
     for name in present & set(expected):
@@ -225,14 +276,10 @@ def _check_header(metadata: dict[str, str], reader, source: str):
         if found != shape:
             raise SnnctlError(f"{source}: tensor {name!r} has shape {list(found)}, the stored parameters imply {list(shape)}")
         dtype = reader.get_slice(name).get_dtype()
-        if dtype not in {_safetensors_dtype(d) for d in dtypes}:
-            raise SnnctlError(f"{source}: tensor {name!r} has dtype {dtype}, expected {_safetensors_dtype(dtypes[0])}")
+        if dtype not in dtypes:
+            raise SnnctlError(f"{source}: tensor {name!r} has dtype {dtype}, expected {dtypes[0]}")
     if "train.window_counts" in present:
         rows, width = (list(reader.get_slice("train.window_counts").get_shape()) + [0, 0])[:2]
         if width != config.n_neurons or rows > config.update_interval + config.batch_size:
             raise SnnctlError(f"{source}: tensor 'train.window_counts' has shape {[rows, width]}, too large for the stored parameters")
-    return config, [str(c) for c in class_names], expected
-
-
-def _safetensors_dtype(dtype: torch.dtype) -> str:
-    return {torch.float32: "F32", torch.int64: "I64", torch.int32: "I32"}[dtype]
+    return config, [str(c) for c in class_names], version

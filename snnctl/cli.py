@@ -168,6 +168,152 @@ def train(
     ]))
 
 
+CheckpointArgument = Annotated[Path, typer.Argument(help="A checkpoint (.safetensors) written by snnctl train.")]
+TaskOption = Annotated[Optional[Task], typer.Option(help="Data of another task (default: the checkpoint's).")]
+DataDirOption = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default: the checkpoint's).")]
+NOption = Annotated[Optional[int], typer.Option("--n", min=1, help="Use at most N images of the split.")]
+ReductionOption = Annotated[Optional[Reduction], typer.Option(help="Readout: sum, mean or max over neurons (default: the checkpoint's).")]
+
+
+def _accuracy_rows(prefix: str, accuracy) -> list[tuple[str, object]]:
+    return [(f"{prefix} (all activity)", f"{accuracy.all_activity:.2%}"),
+            (f"{prefix} (proportion weighting)", f"{accuracy.proportion_weighting:.2%}")]
+
+
+def _confusion_table(classes: list[str], confusion: list[list[int]]) -> Table:
+    table = Table(title="Confusion matrix (rows: true class, columns: predicted, all-activity vote)",
+                  title_justify="left")
+    table.add_column("true \\ predicted", style="bold")
+    for name in classes:
+        table.add_column(name, justify="right")
+    for name, row in zip(classes, confusion):
+        table.add_row(name, *[str(value) for value in row])
+    return table
+
+
+@app.command(epilog="Examples:\n\n  snnctl evaluate logs/MNIST/run1/checkpoint.safetensors\n\n"
+             "  snnctl evaluate CKPT --split train --n 1000 --reduction mean --json\n\n"
+             "  snnctl evaluate CKPT --task MAMMO --data-dir data/mammo --predictions predictions.csv")
+def evaluate(
+    checkpoint: CheckpointArgument,
+    task: TaskOption = None,
+    data_dir: DataDirOption = None,
+    split: Annotated[Split, typer.Option(help="Which images: the held-out test split, train, or all.")] = Split.test,
+    n: NOption = None,
+    reduction: ReductionOption = None,
+    predictions: Annotated[Optional[Path], typer.Option(help="Write one CSV row per image here.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing predictions file.")] = False,
+    device: DeviceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Classify images with a trained checkpoint (learning off) and report the metrics."""
+    with _reported():
+        from snnctl import service
+
+        with _progress_bar(not as_json) as on_progress:
+            result = service.evaluate(
+                checkpoint, task=task.value if task else None, data_dir=str(data_dir) if data_dir else None,
+                split=split.value, n=n, reduction=reduction.value if reduction else None, predictions=predictions,
+                force=force, device=device.value if device else None, notice=_notice, on_progress=on_progress)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    rows = _accuracy_rows("accuracy", result.accuracy) + [("balanced accuracy", f"{result.balanced_accuracy:.2%}")]
+    if result.positive_class is not None:
+        rows += [(f"sensitivity (recall of {result.positive_class})", f"{result.sensitivity:.2%}"),
+                 (f"specificity (recall of {result.classes[0]})", f"{result.specificity:.2%}")]
+    rows += [("images", f"{result.n_samples} ({result.task}, {result.split} split), {result.no_prediction} without a vote"),
+             ("readout", result.reduction), ("speed", f"{result.samples_per_second:.0f} images/s")]
+    if result.predictions_file:
+        rows.append(("predictions", result.predictions_file))
+    out.print(_key_values(f"Evaluation of {result.checkpoint}", rows))
+    per_class = Table(title="Per class (all-activity vote)", title_justify="left")
+    for column in ("class", "images", "precision", "recall"):
+        per_class.add_column(column, justify="left" if column == "class" else "right")
+    for item in result.per_class:
+        per_class.add_row(item.name, str(item.support), f"{item.precision:.2%}", f"{item.recall:.2%}")
+    out.print(per_class)
+    out.print(_confusion_table(result.classes, result.confusion))
+
+
+@app.command(epilog="Examples:\n\n  snnctl assign CKPT --reduction mean --out relabeled.safetensors\n\n"
+             "  snnctl assign CKPT --in-place\n\n"
+             "  snnctl assign mnist.safetensors --task MAMMO --data-dir data/mammo --out on-mammo.safetensors")
+def assign(
+    checkpoint: CheckpointArgument,
+    reduction: ReductionOption = None,
+    task: TaskOption = None,
+    data_dir: DataDirOption = None,
+    split: Annotated[Split, typer.Option(help="Labelled images to assign from.")] = Split.train,
+    n: NOption = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="New checkpoint (default: CKPT.TASK-REDUCTION.safetensors).")] = None,
+    in_place: Annotated[bool, typer.Option("--in-place", help="Replace the input checkpoint (atomically).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    device: DeviceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Relabel a trained layer: which class each excitatory neuron stands for."""
+    with _reported():
+        from snnctl import service
+
+        if in_place and out_path is not None:
+            raise service.ConfigError("assign: give --out or --in-place, not both")
+        with _progress_bar(not as_json) as on_progress:
+            result = service.assign(
+                checkpoint, reduction=reduction.value if reduction else None, task=task.value if task else None,
+                data_dir=str(data_dir) if data_dir else None, split=split.value, n=n, output=out_path,
+                in_place=in_place, force=force, device=device.value if device else None, notice=_notice,
+                on_progress=on_progress)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    rows: list[tuple[str, object]] = [
+        ("labels from", f"{result.n_label_samples} {result.task} images ({result.label_split} split), readout {result.reduction}"),
+        ("neurons per class", ", ".join(f"{c}: {k}" for c, k in zip(result.classes, result.neurons_per_class))),
+        ("unassigned neurons", result.unassigned),
+        ("neurons that changed class", "n/a (other classes)" if result.changed is None else result.changed),
+    ]
+    if result.old_accuracy is not None:
+        rows += _accuracy_rows(f"old labels on {result.n_eval_samples} test images", result.old_accuracy)
+    rows += _accuracy_rows(f"new labels on {result.n_eval_samples} test images", result.new_accuracy)
+    rows.append(("checkpoint", result.output))
+    out.print(_key_values("Assignment", rows))
+
+
+@app.command(epilog="Examples:\n\n  snnctl inspect logs/MNIST/run1/checkpoint.safetensors\n\n  snnctl inspect CKPT --json | jq .parameters")
+def inspect(checkpoint: CheckpointArgument, as_json: JsonOption = False) -> None:
+    """What a checkpoint holds: format, model, parameters, classes, tensors, versions."""
+    with _reported():
+        from snnctl import service
+
+        result = service.inspect(checkpoint)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    per_class = (", ".join(f"{c}: {k}" for c, k in result.neurons_per_class.items())
+                 + f", unassigned: {result.unassigned}") if result.neurons_per_class else "no label state"
+    out.print(_key_values(f"Checkpoint {result.checkpoint}", [
+        ("format version", result.format_version),
+        ("model", f"{result.model}, {result.parameters['n_neurons']} neurons, input {result.parameters['input_size']}x{result.parameters['input_size']}"),
+        ("task", f"{result.parameters['task']} ({', '.join(result.classes)})"),
+        ("trained", f"{result.samples_seen} samples, {result.epochs} epoch(s), {'finished' if result.finished else 'in progress'}"),
+        ("neurons per class", per_class),
+        ("written", f"{result.created} by " + ", ".join(f"{k} {v}" for k, v in result.versions.items())),
+    ]))
+    tensors = Table(title="Tensors", title_justify="left")
+    for column in ("name", "shape", "dtype", "mean", "std", "min", "max"):
+        tensors.add_column(column, justify="left" if column in ("name", "dtype") else "right")
+    for t in result.tensors:
+        tensors.add_row(t.name, "x".join(map(str, t.shape)), t.dtype, f"{t.mean:.4g}", f"{t.std:.4g}", f"{t.min:.4g}", f"{t.max:.4g}")
+    out.print(tensors)
+    parameters = Table(title="Parameters", title_justify="left", show_header=False)
+    parameters.add_column(style="bold")
+    parameters.add_column()
+    for key, value in result.parameters.items():
+        parameters.add_row(key, str(value))
+    out.print(parameters)
+
+
 def _not_yet(command: str, issue: int) -> None:
     err.print(f"[red]error:[/red] snnctl {command} is not implemented yet (issue #{issue})")
     raise typer.Exit(2)

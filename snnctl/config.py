@@ -80,6 +80,7 @@ class Config:
     test_fraction: float = 0.2
     resize: str = "squash"
     balance: bool = False
+    strict: bool = False
     encoder: str = "PoissonEncoder"
 
     @property
@@ -91,6 +92,13 @@ class Config:
         """Simulation steps per presentation (BindsNET: ``int(time / dt)``)."""
         return int(self.time / self.dt)
 
+    def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of every network tensor these parameters imply (checked on load)."""
+        n = self.n_neurons
+        shapes = {"input_to_exc.weight": (self.n_inputs, n), "exc.theta": (n,)}
+        shapes.update({f"{name}.weight": (n, n) for name in lateral_names(self.model)})
+        return shapes
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -99,6 +107,11 @@ class Config:
 
     def replace(self, **changes: Any) -> "Config":
         return validate(dataclasses.replace(self, **changes), source="<override>")
+
+
+def lateral_names(model: str) -> tuple[str, ...]:
+    """The fixed connections of a model: through an inhibitory layer, or recurrent."""
+    return ("exc_to_inh", "inh_to_exc") if model == "diehl-cook-2015" else ("recurrent",)
 
 
 # Allowed values and bounds, checked by validate(); types come from the annotations.
@@ -291,7 +304,7 @@ def from_mapping(document: Any, source: str) -> Config:
         document = {}
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: expected a mapping of parameters, got {type(document).__name__}")
-    if "training" in document or "encoder" in document:
+    if "training" in document or isinstance(document.get("encoder"), dict):
         document = _flatten_original(document, source)
     for key in document:
         if not isinstance(key, str) or key not in FIELD_TYPES:
@@ -344,5 +357,7 @@ def from_json(text: str, source: str) -> Config:
     """Rebuild a Config stored in a checkpoint's metadata (a bad one is a bad file: exit 1)."""
     try:
         return from_mapping(json.loads(text), source)
-    except (json.JSONDecodeError, ConfigError) as exc:
-        raise SnnctlError(f"{source}: stored parameters are not valid: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise SnnctlError(f"{source}: not valid JSON: {exc}") from None
+    except ConfigError as exc:
+        raise SnnctlError(str(exc)) from None

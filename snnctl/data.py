@@ -131,6 +131,13 @@ def stratified_split(labels: torch.Tensor, n_test: int, seed: int) -> tuple[torc
     return train[torch.randperm(len(train), generator=generator)], torch.sort(test).values
 
 
+def concatenate(first: Dataset, second: Dataset) -> Dataset:
+    """Two datasets of the same classes, one after the other."""
+    sources = first.sources + second.sources if first.sources and second.sources else []
+    return Dataset(torch.cat([first.images, second.images]), torch.cat([first.labels, second.labels]),
+                   first.class_names, sources)
+
+
 def limit(dataset: Dataset, n: int | None, seed: int) -> Dataset:
     """The first ``n`` images of a seeded permutation (all when ``n`` is None)."""
     if n is None or n >= len(dataset):
@@ -187,8 +194,9 @@ def _mnist_subset(config: Config) -> tuple[Dataset, Dataset]:
     return everything.subset(train_idx), everything.subset(test_idx)
 
 
-def load_splits(config: Config, notice: Notice) -> Splits:
-    """The training and held-out images of the configured task."""
+def load_splits(config: Config, notice: Notice, check_classes: bool = True) -> Splits:
+    """The training and held-out images of the configured task; with ``check_classes``,
+    their number of classes must be ``n_classes``."""
     if config.task == "MNIST":
         splits = load_mnist(config, notice)
     else:
@@ -196,7 +204,7 @@ def load_splits(config: Config, notice: Notice) -> Splits:
 
         splits = load_image_folders(config, notice)
     n_found = len(splits.train.class_names)
-    if n_found != config.n_classes:
+    if check_classes and n_found != config.n_classes:
         raise ConfigError(
             f"n_classes: {config.n_classes} does not match the {n_found} classes of the data "
             f"({', '.join(splits.train.class_names)})"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from snnctl.config import Config
+from snnctl.config import Config, lateral_names
 
 if TYPE_CHECKING:
     from bindsnet.network import Network
@@ -52,18 +52,6 @@ class NetworkTensors:
         return NetworkTensors(
             self.weights.to(device), self.theta.to(device), {k: v.to(device) for k, v in self.lateral.items()}
         )
-
-
-def lateral_names(model: str) -> tuple[str, ...]:
-    return ("exc_to_inh", "inh_to_exc") if model == "diehl-cook-2015" else ("recurrent",)
-
-
-def expected_shapes(config: Config) -> dict[str, tuple[int, ...]]:
-    """Shape of every network tensor that ``config`` implies (checked on load)."""
-    n = config.n_neurons
-    shapes = {"input_to_exc.weight": (config.n_inputs, n), "exc.theta": (n,)}
-    shapes.update({f"{name}.weight": (n, n) for name in lateral_names(config.model)})
-    return shapes
 
 
 def from_named(tensors: dict[str, torch.Tensor], model: str) -> NetworkTensors:

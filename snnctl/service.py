@@ -13,21 +13,25 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
-import torch
 
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
-from snnctl import data, labels
-from snnctl import network as net
-from snnctl import simulate
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
+
+if TYPE_CHECKING:
+    import torch
+
+    from snnctl import data, labels, simulate
+
+# torch, BindsNET and the modules built on them are imported inside the functions that
+# run networks, so that `snnctl inspect` answers without loading them.
 
 Notice = Callable[[str], None]
 CHECKPOINT_NAME = "checkpoint.safetensors"
@@ -75,9 +79,13 @@ def batch_seed(seed: int, *position: int) -> int:
 SPLIT_CODES = {"train": 1, "test": 2, "all": 3, "label": 4}
 
 
-def spike_counts(engine: simulate.Engine, config: Config, images: torch.Tensor, split: str,
-                 phase: str = "evaluate", on_progress: OnProgress = _no_progress) -> torch.Tensor:
+def spike_counts(engine: "simulate.Engine", config: Config, images: "torch.Tensor", split: str,
+                 phase: str = "evaluate", on_progress: OnProgress = _no_progress) -> "torch.Tensor":
     """Run ``images`` with learning off; spike counts [n_images, n_neurons]."""
+    import torch
+
+    from snnctl import simulate
+
     counts = torch.zeros(len(images), config.n_neurons, dtype=torch.int32)
     started = time.perf_counter()
     for start in range(0, len(images), config.batch_size):
@@ -95,8 +103,10 @@ class Accuracy:
     proportion_weighting: float
 
 
-def _score(counts: torch.Tensor, targets: torch.Tensor, state: labels.LabelState, n_classes: int,
-           reduction: str) -> tuple[Accuracy, labels.Votes]:
+def _score(counts: "torch.Tensor", targets: "torch.Tensor", state: "labels.LabelState", n_classes: int,
+           reduction: str) -> "tuple[Accuracy, labels.Votes]":
+    from snnctl import labels
+
     votes = labels.vote(counts, state, n_classes, reduction)
     return Accuracy(labels.accuracy(votes.all_activity, targets),
                     labels.accuracy(votes.proportion_weighting, targets)), votes
@@ -175,15 +185,19 @@ class _RunningAccuracy:
     """The original's training-time estimate: every update_interval samples, score them
     with the assignment made from the previous interval, then reassign from them."""
 
-    def __init__(self, config: Config, window: tuple[torch.Tensor, torch.Tensor] | None,
-                 state: labels.LabelState | None) -> None:
+    def __init__(self, config: Config, window: "tuple[torch.Tensor, torch.Tensor] | None",
+                 state: "labels.LabelState | None") -> None:
         self.config = config
         self.counts = [window[0]] if window is not None else []
         self.labels = [window[1]] if window is not None else []
         self.state = state
         self.latest: Accuracy | None = None
 
-    def add(self, counts: torch.Tensor, targets: torch.Tensor) -> Accuracy | None:
+    def add(self, counts: "torch.Tensor", targets: "torch.Tensor") -> Accuracy | None:
+        import torch
+
+        from snnctl import labels
+
         self.counts.append(counts)
         self.labels.append(targets)
         if sum(len(t) for t in self.labels) < self.config.update_interval:
@@ -197,7 +211,9 @@ class _RunningAccuracy:
         self.state = labels.assign(window_counts, window_labels, self.config.n_classes, self.config.reduction)
         return scored
 
-    def window(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def window(self) -> "tuple[torch.Tensor, torch.Tensor] | None":
+        import torch
+
         if not self.counts:
             return None
         return torch.cat(self.counts), torch.cat(self.labels)
@@ -211,6 +227,9 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     With ``resume``, continue the checkpoint's run from the epoch and position it stopped
     at; the result equals that of a run never interrupted.
     """
+    from snnctl import data, labels, simulate
+    from snnctl import network as net
+
     overrides = overrides or []
     if resume is not None:
         previous = ckpt.load(resume)
@@ -317,3 +336,276 @@ def _open_log(run_dir: Path, config: Config):
 
 def _next_multiple(value: int, step: int) -> int:
     return (value // step + 1) * step if step else 0
+
+
+# ---------------------------------------------------------------- checkpoint commands
+
+
+def _data_config(stored: Config, task: str | None, data_dir: str | None, reduction: str | None,
+                 device: str | None) -> Config:
+    """The checkpoint's parameters, pointed at other data or another readout if asked."""
+    changes: dict = {}
+    if task is not None:
+        changes["task"] = task
+    if data_dir is not None:
+        changes["data_dir"] = str(data_dir)
+    if reduction is not None:
+        changes["reduction"] = reduction
+    if device is not None:
+        changes["device"] = device
+    return stored.replace(**changes) if changes else stored
+
+
+def _load_split(config: Config, split: str, n: int | None, run_dir: Path, same_data: bool,
+                notice: Notice) -> "tuple[data.Dataset, data.Splits]":
+    """Images of ``split`` ("train", "test" or "all"); for the checkpoint's own image
+    folders, exactly the held-out images of its run (the manifest in its run directory)."""
+    from snnctl import data
+
+    splits = None
+    if config.task == "MAMMO" and same_data:
+        from snnctl.images import load_manifest
+
+        splits = load_manifest(run_dir, config, notice)
+    if splits is None:
+        splits = data.load_splits(config, notice, check_classes=False)
+    if split == "train":
+        dataset = splits.train
+    elif split == "test":
+        dataset = splits.test
+    else:
+        dataset = data.concatenate(splits.train, splits.test)
+    return data.limit(dataset, n, config.seed + SPLIT_CODES[split]), splits
+
+
+@dataclass
+class EvaluationResult:
+    checkpoint: str
+    task: str
+    split: str
+    reduction: str
+    n_samples: int
+    classes: list[str]
+    accuracy: Accuracy
+    balanced_accuracy: float
+    per_class: "list[labels.ClassMetrics]"
+    confusion: list[list[int]]  # [true][predicted], all-activity vote
+    no_prediction: int  # images that made no assigned neuron fire
+    samples_per_second: float
+    # Two classes: the second class (in sorted folder order) is the positive one.
+    sensitivity: float | None = None
+    specificity: float | None = None
+    positive_class: str | None = None
+    predictions_file: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check_classes(found: list[str], expected: list[str], source: str) -> None:
+    if found != expected:
+        raise SnnctlError(
+            f"{source}: the data's classes ({', '.join(found)}) are not the checkpoint's labels "
+            f"({', '.join(expected)}); relabel the checkpoint on this data first: snnctl assign"
+        )
+
+
+def _write_predictions(path: Path, dataset: "data.Dataset", votes: "labels.Votes", class_names: list[str]) -> None:
+    """One CSV row per image: source, true class, both predictions, all-activity class scores."""
+    import csv
+    import io
+
+    name = lambda index: class_names[index] if index >= 0 else ""  # noqa: E731
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["source", "label", "all_activity", "proportion_weighting", *[f"score_{c}" for c in class_names]])
+    for i in range(len(dataset)):
+        writer.writerow([dataset.source(i), name(int(dataset.labels[i])), name(int(votes.all_activity[i])),
+                         name(int(votes.proportion_weighting[i])), *[f"{s:.6g}" for s in votes.scores[i].tolist()]])
+    ckpt.write_atomic(path, text.getvalue().encode())
+
+
+def _refuse_existing(path: Path | None, force: bool) -> None:
+    if path is None:
+        return
+    if path.exists() and not force:
+        raise ConfigError(f"{path}: exists (use --force to replace it)")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path.parent}: no such directory")
+
+
+def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
+             n: int | None = None, reduction: str | None = None, predictions: Path | None = None,
+             force: bool = False, device: str | None = None, notice: Notice = _quiet,
+             on_progress: OnProgress = _no_progress) -> EvaluationResult:
+    """Classify images with a trained checkpoint, learning off: both votes and the metrics.
+
+    Defaults come from the checkpoint: its task, data and held-out split, so right after
+    training this reproduces the test accuracy that ``train`` reported.
+    """
+    from snnctl import labels, simulate
+
+    _refuse_existing(predictions, force)
+    stored = ckpt.load(checkpoint_path)
+    if stored.labels is None:
+        raise SnnctlError(f"{checkpoint_path}: checkpoint has no label state; run snnctl assign first")
+    config = _data_config(stored.config, task, data_dir, reduction, device)
+    same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
+    dataset, _ = _load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
+    _check_classes(dataset.class_names, stored.class_names, config.data_dir)
+    engine = simulate.make_engine(config, stored.tensors, simulate.resolve_device(config.device))
+    started = time.perf_counter()
+    counts = spike_counts(engine, config, dataset.images, split, "evaluate", on_progress)
+    rate = len(dataset) / max(time.perf_counter() - started, 1e-9)
+    n_classes = len(stored.class_names)
+    accuracy, votes = _score(counts, dataset.labels, stored.labels, n_classes, config.reduction)
+    per_class = labels.per_class(votes.all_activity, dataset.labels, stored.class_names)
+    result = EvaluationResult(
+        checkpoint=str(checkpoint_path), task=config.task, split=split, reduction=config.reduction,
+        n_samples=len(dataset), classes=stored.class_names, accuracy=accuracy,
+        balanced_accuracy=labels.balanced_accuracy(votes.all_activity, dataset.labels, n_classes),
+        per_class=per_class,
+        confusion=labels.confusion_matrix(votes.all_activity, dataset.labels, n_classes).tolist(),
+        no_prediction=int((votes.all_activity < 0).sum()), samples_per_second=rate,
+    )
+    if n_classes == 2:
+        result.positive_class = stored.class_names[1]
+        result.sensitivity, result.specificity = per_class[1].recall, per_class[0].recall
+    if predictions is not None:
+        _write_predictions(predictions, dataset, votes, stored.class_names)
+        result.predictions_file = str(predictions)
+    return result
+
+
+@dataclass
+class AssignResult:
+    checkpoint: str
+    output: str
+    task: str
+    reduction: str
+    label_split: str
+    n_label_samples: int
+    classes: list[str]
+    neurons_per_class: list[int]
+    unassigned: int
+    changed: int | None  # neurons whose class changed (None when the classes differ)
+    old_accuracy: Accuracy | None  # on the evaluation split, with the previous labels
+    new_accuracy: Accuracy  # on the evaluation split, with the new labels
+    eval_split: str
+    n_eval_samples: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _relabeled_path(checkpoint_path: Path, config: Config) -> Path:
+    return checkpoint_path.with_name(f"{checkpoint_path.stem}.{config.task.lower()}-{config.reduction}.safetensors")
+
+
+def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | None = None,
+           data_dir: str | None = None, split: str = "train", n: int | None = None, output: Path | None = None,
+           in_place: bool = False, force: bool = False, device: str | None = None, notice: Notice = _quiet,
+           on_progress: OnProgress = _no_progress) -> AssignResult:
+    """Recompute which class each excitatory neuron stands for, from labelled images
+    (learning off), and store the new label state in a new checkpoint.
+
+    On another task (a layer trained on MNIST, assigned on a MAMMO folder) the new
+    checkpoint takes that task's class names, data and readout, ready to evaluate there.
+    The input file is only replaced (atomically) with ``in_place``.
+    """
+    from snnctl import labels, simulate
+
+    checkpoint_path = Path(checkpoint_path)
+    stored = ckpt.load(checkpoint_path)
+    config = _data_config(stored.config, task, data_dir, reduction, device)
+    if in_place:
+        output = checkpoint_path
+    else:
+        output = Path(output) if output is not None else _relabeled_path(checkpoint_path, config)
+        if output.resolve() == checkpoint_path.resolve():
+            raise ConfigError(f"{output}: is the input checkpoint; use --in-place to replace it")
+        _refuse_existing(output, force)
+    same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
+    label_set, splits = _load_split(config, split, n, checkpoint_path.parent, same_data, notice)
+    eval_set = splits.test
+    class_names = label_set.class_names
+    config = config.replace(n_classes=len(class_names))
+    engine = simulate.make_engine(config, stored.tensors, simulate.resolve_device(config.device))
+    label_counts = spike_counts(engine, config, label_set.images, split, "label", on_progress)
+    new_state = labels.assign(label_counts, label_set.labels, len(class_names), config.reduction)
+    eval_counts = spike_counts(engine, config, eval_set.images, "test", "evaluate", on_progress)
+    new_accuracy, _ = _score(eval_counts, eval_set.labels, new_state, len(class_names), config.reduction)
+    old_accuracy = changed = None
+    if stored.labels is not None and class_names == stored.class_names:
+        old_accuracy, _ = _score(eval_counts, eval_set.labels, stored.labels, len(class_names), config.reduction)
+        changed = int((stored.labels.assignments != new_state.assignments).sum())
+    info = {**stored.info, "labels": {"from": str(checkpoint_path), "split": split, "task": config.task,
+                                      "data_dir": config.data_dir, "reduction": config.reduction,
+                                      "n_samples": len(label_set)}}
+    ckpt.save(ckpt.Checkpoint(config, stored.tensors, class_names, new_state, stored.progress, None, info), output)
+    return AssignResult(
+        checkpoint=str(checkpoint_path), output=str(output), task=config.task, reduction=config.reduction,
+        label_split=split, n_label_samples=len(label_set), classes=class_names,
+        neurons_per_class=new_state.neurons_per_class(len(class_names)),
+        unassigned=int((new_state.assignments < 0).sum()), changed=changed, old_accuracy=old_accuracy,
+        new_accuracy=new_accuracy, eval_split="test", n_eval_samples=len(eval_set),
+    )
+
+
+@dataclass
+class TensorSummary:
+    name: str
+    shape: list[int]
+    dtype: str
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+@dataclass
+class InspectResult:
+    checkpoint: str
+    format_version: int
+    model: str
+    parameters: dict
+    classes: list[str]
+    samples_seen: int
+    epochs: int
+    finished: bool
+    has_labels: bool
+    neurons_per_class: dict[str, int] | None
+    unassigned: int | None
+    tensors: list[TensorSummary]
+    info: dict
+    versions: dict
+    created: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def inspect(checkpoint_path: Path) -> InspectResult:
+    """What a checkpoint holds, read without torch so that it answers at once."""
+    stored = ckpt.read(checkpoint_path)
+    summaries = []
+    for name in sorted(stored.arrays):
+        array = stored.arrays[name].astype(np.float64)
+        summaries.append(TensorSummary(name, list(array.shape), str(stored.arrays[name].dtype),
+                                       float(array.mean()) if array.size else 0.0,
+                                       float(array.std()) if array.size else 0.0,
+                                       float(array.min()) if array.size else 0.0,
+                                       float(array.max()) if array.size else 0.0))
+    assignments = stored.arrays.get("labels.assignments")
+    per_class = unassigned = None
+    if assignments is not None:
+        counts = np.bincount(assignments[assignments >= 0], minlength=len(stored.class_names))
+        per_class = dict(zip(stored.class_names, counts.tolist()))
+        unassigned = int((assignments < 0).sum())
+    return InspectResult(
+        checkpoint=str(checkpoint_path), format_version=stored.format_version, model=stored.config.model,
+        parameters=stored.config.to_dict(), classes=stored.class_names,
+        samples_seen=stored.progress.samples_seen, epochs=stored.progress.epoch, finished=stored.progress.finished,
+        has_labels=assignments is not None, neurons_per_class=per_class, unassigned=unassigned,
+        tensors=summaries, info=stored.info, versions=stored.versions, created=stored.created,
+    )

