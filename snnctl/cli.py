@@ -18,6 +18,7 @@ from typing import Annotated, Iterator, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from snnctl import __version__
 from snnctl.errors import SnnctlError
@@ -29,7 +30,21 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-visualize_app = typer.Typer(help="Draw what a network learned (weights, assignments, theta, ...).", no_args_is_help=True)
+
+
+class _FigureGroup(TyperGroup):
+    """``snnctl visualize``: an unknown figure is one error line (exit 2), not click's usage panel."""
+
+    def resolve_command(self, ctx, args):
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            err.print(f"[red]error:[/red] visualize: no figure {args[0]!r}, choose one of {', '.join(self.commands)}",
+                      highlight=False, soft_wrap=True)
+            raise typer.Exit(2)
+        return super().resolve_command(ctx, args)
+
+
+visualize_app = typer.Typer(cls=_FigureGroup, help="Draw what a network learned (weights, assignments, theta, ...).",
+                            no_args_is_help=True)
 app.add_typer(visualize_app, name="visualize")
 
 out = Console()
@@ -123,7 +138,7 @@ def _print_json(document: dict) -> None:
 def _key_values(title: str, rows: list[tuple[str, object]]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")  # paths are copied by users: never cut them short
     for key, value in rows:
         table.add_row(key, str(value))
     return table
@@ -314,21 +329,113 @@ def inspect(checkpoint: CheckpointArgument, as_json: JsonOption = False) -> None
     out.print(parameters)
 
 
-def _not_yet(command: str, issue: int) -> None:
-    err.print(f"[red]error:[/red] snnctl {command} is not implemented yet (issue #{issue})")
-    raise typer.Exit(2)
+ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
 
 
-@app.command()
-def export(checkpoint: Annotated[Path, typer.Argument(help="A checkpoint (.safetensors).")]) -> None:
+@app.command(epilog="Examples:\n\n  snnctl export CKPT --format npz -o network.npz\n\n"
+             "  snnctl export CKPT --format torch -o state.pt\n\n"
+             "  snnctl export logs/MNIST/run1/checkpoint.safetensors --format nir -o network.nir --force\n\n"
+             "Formats: npz (every tensor + metadata JSON), torch (tensors-only state dict), bindsnet "
+             "(a BindsNET Network for bindsnet.network.load), nir (Neuromorphic Intermediate Representation). "
+             "See docs/export.md.")
+def export(
+    checkpoint: CheckpointArgument,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="npz, torch, bindsnet or nir.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
     """Write a trained network to another format (npz, torch, bindsnet, nir)."""
-    _not_yet("export", 5)
+    with _reported():
+        from snnctl import service
+
+        result = service.export(checkpoint, fmt, output, force)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    out.print(_key_values(f"Exported {result.checkpoint}", [
+        ("format", result.format),
+        ("file", f"{result.output} ({result.bytes} bytes)"),
+        ("tensors", ", ".join(result.tensors)),
+        *[("not carried", note) for note in result.not_carried],
+    ]))
 
 
-@visualize_app.command("weights")
-def visualize_weights(checkpoint: Annotated[Path, typer.Argument(help="A checkpoint (.safetensors).")]) -> None:
-    """Every excitatory neuron's input weights as a grid of tiles."""
-    _not_yet("visualize", 5)
+SourceArgument = Annotated[Path, typer.Argument(
+    help="A checkpoint (.safetensors), or a run directory holding checkpoint.safetensors.")]
+FigureOutput = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="Image file, .png, .svg or .pdf (default: CKPT-FIGURE.png next to the checkpoint).")]
+
+
+def _draw(what: str, source: Path, output: Optional[Path], force: bool, as_json: bool, **options) -> None:
+    """Draw one figure; print the file written (or the JSON result) on stdout."""
+    with _reported():
+        from snnctl import service
+
+        with _progress_bar(not as_json) as on_progress:
+            result = service.visualize(what, source, output, force, notice=_notice, on_progress=on_progress,
+                                       **options)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        sys.stdout.write(result.output + "\n")
+
+
+@visualize_app.command("weights", epilog="Examples:\n\n  snnctl visualize weights logs/MNIST/run1\n\n"
+                       "  snnctl visualize weights CKPT -o weights.svg --titles")
+def visualize_weights(
+    source: SourceArgument,
+    output: FigureOutput = None,
+    titles: Annotated[bool, typer.Option("--titles", help="Write each neuron's assigned class on its tile.")] = False,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Every excitatory neuron's input weights as a tile, in a square grid (colormap hot_r)."""
+    _draw("weights", source, output, force, as_json, titles=titles)
+
+
+@visualize_app.command("assignments", epilog="Examples:\n\n  snnctl visualize assignments logs/MNIST/run1\n\n"
+                       "  snnctl visualize assignments CKPT -o classes.pdf")
+def visualize_assignments(source: SourceArgument, output: FigureOutput = None, force: ForceOption = False,
+                          as_json: JsonOption = False) -> None:
+    """The neurons colored by the class each stands for, and how many neurons each class has."""
+    _draw("assignments", source, output, force, as_json)
+
+
+@visualize_app.command("theta", epilog="Examples:\n\n  snnctl visualize theta logs/MNIST/run1 -o theta.png")
+def visualize_theta(source: SourceArgument, output: FigureOutput = None, force: ForceOption = False,
+                    as_json: JsonOption = False) -> None:
+    """The adaptive thresholds (theta) as a neuron grid and a histogram."""
+    _draw("theta", source, output, force, as_json)
+
+
+@visualize_app.command("confusion", epilog="Examples:\n\n  snnctl visualize confusion logs/MNIST/run1\n\n"
+                       "  snnctl visualize confusion CKPT -o confusion.svg --device cpu")
+def visualize_confusion(source: SourceArgument, output: FigureOutput = None, device: DeviceOption = None,
+                        force: ForceOption = False, as_json: JsonOption = False) -> None:
+    """The confusion matrix (counts and row-normalized) on the checkpoint's held-out test images."""
+    _draw("confusion", source, output, force, as_json, device=device.value if device else None)
+
+
+@visualize_app.command("spikes", epilog="Examples:\n\n  snnctl visualize spikes logs/MNIST/run1 --index 7\n\n"
+                       "  snnctl visualize spikes CKPT --index 0 -o spikes.pdf")
+def visualize_spikes(
+    source: SourceArgument,
+    index: Annotated[int, typer.Option("--index", min=0, help="Which held-out test image.")] = 0,
+    output: FigureOutput = None,
+    device: DeviceOption = None,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """One test image, its Poisson input raster and the excitatory raster, with predicted and true class."""
+    _draw("spikes", source, output, force, as_json, index=index, device=device.value if device else None)
+
+
+@visualize_app.command("curves", epilog="Examples:\n\n  snnctl visualize curves logs/MNIST/run1 -o curves.png")
+def visualize_curves(source: SourceArgument, output: FigureOutput = None, force: ForceOption = False,
+                     as_json: JsonOption = False) -> None:
+    """A run's running-accuracy and throughput curves, from its TensorBoard event files."""
+    _draw("curves", source, output, force, as_json)
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
+import reprlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,16 @@ ENCODER_MODULE = "bindsnet.encoding"
 
 MAX_YAML_BYTES = 1 << 20
 MAX_YAML_ALIASES = 100
+
+# Values in messages are shown abridged: within the alias limit, a YAML value can still be a
+# list of 10**9 shared items, which a plain repr would try to print in full.
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = _SHOW.maxother = 80
+_SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict = 2, 4, 4
+
+
+def _show(value: Any) -> str:
+    return _SHOW.repr(value)
 
 
 @dataclass(frozen=True)
@@ -186,11 +198,17 @@ def _coerce(key: str, value: Any, source: str) -> Any:
             return int(value)
     elif wanted is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{source}: {key}: {value!r} is not allowed, expected a finite number")
             return float(value)
     elif wanted is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-    raise ConfigError(f"{source}: {key}: {value!r} is not {_type_name(key)}")
+        # YAML 1.1 reads a bare off/on as a boolean: take the word back where it is a choice.
+        word = "on" if value is True else "off" if value is False else None
+        if word in CHOICES.get(key, ()):
+            return word
+    raise ConfigError(f"{source}: {key}: {_show(value)} is not {_type_name(key)}")
 
 
 def validate(config: Config, source: str) -> Config:
@@ -202,7 +220,7 @@ def validate(config: Config, source: str) -> Config:
             value = TASK_ALIASES.get(value.upper(), value.upper())
         if value is not None and key in CHOICES and value not in CHOICES[key]:
             allowed = ", ".join(CHOICES[key])
-            raise ConfigError(f"{source}: {key}: {value!r} is not one of {allowed}")
+            raise ConfigError(f"{source}: {key}: {_show(value)} is not one of {allowed}")
         if value is not None and key in LOWER_BOUNDS:
             bound, inclusive = LOWER_BOUNDS[key]
             if value < bound or (value == bound and not inclusive):
@@ -221,15 +239,12 @@ def validate(config: Config, source: str) -> Config:
 def _unknown_key(key: str, source: str, known: tuple[str, ...] = KEYS) -> ConfigError:
     near = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
-    return ConfigError(f"{source}: unknown key {key!r}{hint}")
+    return ConfigError(f"{source}: unknown key {_show(key)}{hint}")
 
 
 def _count_aliases(text: str, source: str) -> None:
     """Refuse YAML whose aliases could expand without bound (a 'billion laughs' file)."""
-    try:
-        aliases = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise _yaml_error(exc, source) from exc
+    aliases = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader))
     if aliases > MAX_YAML_ALIASES:
         raise ConfigError(f"{source}: {aliases} YAML aliases, more than the {MAX_YAML_ALIASES} allowed")
 
@@ -237,19 +252,25 @@ def _count_aliases(text: str, source: str) -> None:
 def _yaml_error(exc: yaml.YAMLError, source: str) -> ConfigError:
     mark = getattr(exc, "problem_mark", None)
     where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    problem = getattr(exc, "problem", None) or str(exc).partition("\n")[0]
     return ConfigError(f"{source}:{where}: not valid YAML: {problem}")
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load`` with bounded size and alias expansion, errors with line numbers."""
-    if len(text.encode()) > MAX_YAML_BYTES:
+    """``yaml.safe_load`` with bounded size, nesting and alias expansion, errors with line numbers."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
         raise ConfigError(f"{source}: larger than {MAX_YAML_BYTES} bytes, not a parameter file")
-    _count_aliases(text, source)
     try:
+        _count_aliases(text, source)
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, source) from exc
+    except RecursionError:
+        # PyYAML's parser and composer recurse once per level of nesting
+        raise ConfigError(f"{source}: not valid YAML: nested too deeply") from None
+    except ValueError as exc:
+        # PyYAML converts scalars with int() and date(): 5,000 digits, a 13th month
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
 
 
 def _flatten_original(document: dict[str, Any], source: str) -> dict[str, Any]:
@@ -263,7 +284,7 @@ def _flatten_original(document: dict[str, Any], source: str) -> dict[str, Any]:
     for key, value in document.items():
         if key == "training":
             if not isinstance(value, dict):
-                raise ConfigError(f"{source}: training: expected a mapping, got {value!r}")
+                raise ConfigError(f"{source}: training: expected a mapping, got {_show(value)}")
             flat.update(value)
         elif key == "encoder":
             flat.update(_encoder_block(value, source))
@@ -277,19 +298,19 @@ def _flatten_original(document: dict[str, Any], source: str) -> dict[str, Any]:
 def _encoder_block(block: Any, source: str) -> dict[str, Any]:
     """Accept a BindsNET encoder named by class; never import what a file names."""
     if not isinstance(block, dict):
-        raise ConfigError(f"{source}: encoder: expected a mapping, got {block!r}")
+        raise ConfigError(f"{source}: encoder: expected a mapping, got {_show(block)}")
     module = block.get("module_name", ENCODER_MODULE)
     if module != ENCODER_MODULE:
-        raise ConfigError(f"{source}: encoder.module_name: {module!r} is not allowed, only {ENCODER_MODULE!r}")
+        raise ConfigError(f"{source}: encoder.module_name: {_show(module)} is not allowed, only {ENCODER_MODULE!r}")
     name = block.get("class_name", "PoissonEncoder")
     if name not in ENCODERS:
-        raise ConfigError(f"{source}: encoder.class_name: {name!r} is not one of {', '.join(ENCODERS)}")
+        raise ConfigError(f"{source}: encoder.class_name: {_show(name)} is not one of {', '.join(ENCODERS)}")
     unknown = set(block) - {"module_name", "class_name", "params"}
     if unknown:
         raise _unknown_key(f"encoder.{sorted(unknown)[0]}", source)
     params = block.get("params") or {}
     if not isinstance(params, dict):
-        raise ConfigError(f"{source}: encoder.params: expected a mapping, got {params!r}")
+        raise ConfigError(f"{source}: encoder.params: expected a mapping, got {_show(params)}")
     flat: dict[str, Any] = {"encoder": name}
     for key, value in params.items():
         if key not in ("time", "dt"):
@@ -330,7 +351,7 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
     """Apply ``key=value`` strings; values are read as YAML scalars (``5``, ``true``)."""
     changes: dict[str, Any] = {}
     for item in overrides:
-        source = f"--set {item}"
+        source = f"--set {item}" if item.isprintable() else f"--set {_show(item)}"
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep:

@@ -60,6 +60,8 @@ class Splits:
     train: Dataset
     test: Dataset
     origin: str  # where the data came from, for the run's log and the checkpoint
+    # Image folders: how the split was made (root, seed, ...), for the run's manifest.
+    manifest: dict | None = None
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -142,8 +144,16 @@ def limit(dataset: Dataset, n: int | None, seed: int) -> Dataset:
     """The first ``n`` images of a seeded permutation (all when ``n`` is None)."""
     if n is None or n >= len(dataset):
         return dataset
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
-    return dataset.subset(torch.sort(order[:n]).values)
+    return dataset.subset(limit_indices(len(dataset), n, seed))
+
+
+def limit_indices(count: int, n: int | None, seed: int) -> torch.Tensor:
+    """Sorted indices of the first ``n`` of a seeded permutation of ``count`` items (all
+    when ``n`` is None): what :func:`limit` keeps, for lists not yet decoded."""
+    if n is None or n >= count:
+        return torch.arange(count)
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    return torch.sort(order[:n]).values
 
 
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:

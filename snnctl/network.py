@@ -84,7 +84,8 @@ def stdp_reduction(name: str):
         return torch.sum
     if name == "mean":
         return torch.mean
-    return lambda updates, dim: torch.max(updates, dim=dim).values
+    # torch.amax, not a lambda: a network holding it can be pickled (BindsNET's Network.save)
+    return torch.amax
 
 
 def build_bindsnet(config: Config, tensors: NetworkTensors, device: torch.device) -> "Network":

@@ -269,6 +269,15 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     simulated = 0.0
     trained_now = 0
     next_checkpoint = _next_multiple(progress.samples_seen, config.checkpoint_every)
+
+    def stop_if_asked(stop: dict) -> None:
+        """After SIGINT/SIGTERM: save where training stands, say so in status.json, stop."""
+        if stop["signal"] is not None:
+            save(False, running.state)
+            _write_status(run_dir, "interrupted", progress, checkpoint_path)
+            run_log.close()
+            raise Interrupted(stop["signal"], checkpoint_path)
+
     with _stop_on_signals() as stop:
         while progress.epoch < config.epochs:
             order = data.training_order(train_set, config, progress.epoch)
@@ -297,22 +306,23 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
                     next_checkpoint = _next_multiple(progress.samples_seen, config.checkpoint_every)
                     save(False, running.state)
                     run_log.weights(progress.samples_seen, engine.sync().weights)
-                if stop["signal"] is not None:
-                    save(False, running.state)
-                    _write_status(run_dir, "interrupted", progress, checkpoint_path)
-                    run_log.close()
-                    raise Interrupted(stop["signal"], checkpoint_path)
+                stop_if_asked(stop)
             progress.epoch += 1
             progress.position = 0
-    train_seconds = time.perf_counter() - started
-    samples_per_second = trained_now / max(train_seconds, 1e-9)
+        train_seconds = time.perf_counter() - started
+        samples_per_second = trained_now / max(train_seconds, 1e-9)
 
-    # Labels from the training images only, learning off; then the held-out test.
-    train_counts = spike_counts(engine, config, train_set.images, "label", "label", on_progress)
-    label_state = labels.assign(train_counts, train_set.labels, config.n_classes, config.reduction)
-    train_accuracy, _ = _score(train_counts, train_set.labels, label_state, config.n_classes, config.reduction)
-    test_counts = spike_counts(engine, config, test_set.images, "test", "test", on_progress)
-    test_accuracy, _ = _score(test_counts, test_set.labels, label_state, config.n_classes, config.reduction)
+        # Labels from the training images only, learning off; then the held-out test. A stop
+        # here keeps the trained network: learning is off, resuming labels and tests afresh.
+        def label_progress(update: ProgressUpdate) -> None:
+            on_progress(update)
+            stop_if_asked(stop)
+
+        train_counts = spike_counts(engine, config, train_set.images, "label", "label", label_progress)
+        label_state = labels.assign(train_counts, train_set.labels, config.n_classes, config.reduction)
+        train_accuracy, _ = _score(train_counts, train_set.labels, label_state, config.n_classes, config.reduction)
+        test_counts = spike_counts(engine, config, test_set.images, "test", "test", label_progress)
+        test_accuracy, _ = _score(test_counts, test_set.labels, label_state, config.n_classes, config.reduction)
 
     progress.finished = True
     save(True, label_state, {"test_accuracy": asdict(test_accuracy), "train_accuracy": asdict(train_accuracy)})
@@ -609,3 +619,149 @@ def inspect(checkpoint_path: Path) -> InspectResult:
         has_labels=assignments is not None, neurons_per_class=per_class, unassigned=unassigned,
         tensors=summaries, info=stored.info, versions=stored.versions, created=stored.created,
     )
+
+
+# ---------------------------------------------------------------- visualize and export
+
+FIGURES = ("weights", "assignments", "theta", "confusion", "spikes", "curves")
+
+
+@dataclass
+class FigureResult:
+    figure: str
+    source: str
+    output: str
+    format: str  # png, svg or pdf
+    width: int  # pixels (a png's size; svg and pdf at 100 dpi)
+    height: int
+    title: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _checkpoint_and_run_dir(source: Path) -> tuple[Path, Path]:
+    """A checkpoint file, or a run directory holding one (CHECKPOINT_NAME)."""
+    source = Path(source)
+    if source.is_dir():
+        return source / CHECKPOINT_NAME, source
+    if not source.exists():
+        raise SnnctlError(f"{source}: no such checkpoint or run directory")
+    return source, source.parent
+
+
+def _output_file(path: Path, force: bool) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, give a file name")
+    _refuse_existing(path, force)
+    return path
+
+
+def _write_output(path: Path, data: bytes) -> None:
+    try:
+        ckpt.write_atomic(path, data)
+    except OSError as exc:
+        raise SnnctlError(f"{path}: not written ({exc.strerror or exc})") from None
+
+
+def _require_labels(stored: ckpt.Checkpoint, path: Path, what: str) -> "labels.LabelState":
+    if stored.labels is None:
+        raise SnnctlError(f"{path}: checkpoint has no label state, which {what} needs; run snnctl assign first")
+    return stored.labels
+
+
+def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int,
+                   device: str | None, notice: Notice):
+    """One held-out image, its Poisson input and the excitatory raster, learning off."""
+    from snnctl import labels, plots, simulate
+
+    config = _data_config(stored.config, None, None, None, device)
+    dataset, _ = _load_split(config, "test", None, run_dir, True, notice)
+    if not 0 <= index < len(dataset):
+        raise ConfigError(f"--index: {index} is out of range: the test split has {len(dataset)} images (0..{len(dataset) - 1})")
+    image = dataset.images[index:index + 1]
+    seed = batch_seed(config.seed, SPLIT_CODES["test"], index)
+    input_spikes = simulate.encode(config, image.float() * config.intensity, seed)
+    engine = simulate.make_engine(config, stored.tensors, simulate.resolve_device(config.device))
+    shown = engine.present_spikes(input_spikes, learn=False, seed=seed, record=True)
+    predicted = "no label state"
+    if stored.labels is not None:
+        vote = int(labels.vote(shown.counts, stored.labels, len(stored.class_names), config.reduction).all_activity[0])
+        predicted = stored.class_names[vote] if vote >= 0 else "none (no assigned neuron fired)"
+    true = dataset.class_names[int(dataset.labels[index])]
+    title = f"test image {dataset.source(index)}: true class {true}, predicted {predicted} (all-activity vote)"
+    return plots.spikes_figure(image[0], input_spikes[:, 0], shown.spikes[:, 0], config.input_size, config.dt, title)
+
+
+def visualize(what: str, source: Path, output: Path | None = None, force: bool = False, *, titles: bool = False,
+              index: int = 0, device: str | None = None, notice: Notice = _quiet,
+              on_progress: OnProgress = _no_progress) -> FigureResult:
+    """Draw figure ``what`` (one of :data:`FIGURES`) of a checkpoint or run directory.
+
+    The format follows the output's extension (png, svg, pdf); without ``output`` the
+    file is CKPT-WHAT.png next to the checkpoint. ``titles``: write each weight tile's
+    class; ``index``: the test image of the spikes figure; ``device``: for the figures
+    that run the network (confusion, spikes).
+    """
+    from snnctl import plots
+
+    if what not in FIGURES:
+        raise ConfigError(f"visualize: {what!r} is not one of {', '.join(FIGURES)}")
+    checkpoint_path, run_dir = _checkpoint_and_run_dir(source)
+    if output is None:
+        suffix = f"-{index}" if what == "spikes" else ""
+        output = checkpoint_path.with_name(f"{checkpoint_path.stem}-{what}{suffix}.png")
+    image_format = plots.check_suffix(Path(output))
+    output = _output_file(output, force)
+    if what == "curves":
+        scalars = plots.read_scalars(run_dir)
+        if not scalars:
+            raise SnnctlError(f"{run_dir}: no TensorBoard accuracy or throughput scalars found (a run directory of snnctl train?)")
+        figure = plots.curves_figure(scalars, f"training curves of {run_dir}")
+    elif what == "confusion":
+        result = evaluate(checkpoint_path, device=device, notice=notice, on_progress=on_progress)
+        figure = plots.confusion_figure(
+            result.confusion, result.classes,
+            f"{result.n_samples} {result.split} images, all-activity vote: accuracy {result.accuracy.all_activity:.1%}")
+    else:
+        stored = ckpt.load(checkpoint_path)
+        if what == "weights":
+            assignments = _require_labels(stored, checkpoint_path, "--titles").assignments if titles else None
+            figure = plots.weights_figure(stored.tensors.weights, stored.config.input_size, assignments,
+                                          stored.class_names)
+        elif what == "assignments":
+            figure = plots.assignments_figure(_require_labels(stored, checkpoint_path, "the assignments figure")
+                                              .assignments, stored.class_names)
+        elif what == "theta":
+            figure = plots.theta_figure(stored.tensors.theta, stored.config.exc_thresh)
+        else:
+            figure = _spikes_figure(stored, run_dir, index, device, notice)
+    _write_output(output, plots.render(figure, image_format))
+    width, height = (round(side * plots.DPI) for side in figure.get_size_inches())
+    return FigureResult(what, str(source), str(output), image_format, width, height, figure.get_suptitle())
+
+
+@dataclass
+class ExportResult:
+    checkpoint: str
+    format: str
+    output: str
+    bytes: int
+    tensors: list[str]  # the checkpoint tensors the file holds
+    not_carried: list[str]  # what the format cannot hold (see docs/export.md)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def export(checkpoint_path: Path, fmt: str, output: Path, force: bool = False) -> ExportResult:
+    """Write a checkpoint's network in another format: npz, torch, bindsnet or nir
+    (:mod:`snnctl.export`, docs/export.md)."""
+    from snnctl import export as formats
+
+    formats.check_format(fmt)
+    output = _output_file(output, force)
+    exported = formats.export(ckpt.load(checkpoint_path), fmt)
+    _write_output(output, exported.data)
+    return ExportResult(str(checkpoint_path), fmt, str(output), len(exported.data), exported.tensors, exported.notes)

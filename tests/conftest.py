@@ -77,7 +77,9 @@ def trained_run(tmp_path_factory):
     from snnctl import service
 
     root = tmp_path_factory.mktemp("trained")
-    config = tiny_config(root, name="tiny", n_train=300, n_test=100)
+    # large and long enough to learn reliably: ten classes, 55-70% on the held-out images
+    config = tiny_config(root, name="tiny", n_train=1000, n_test=200, n_neurons=100, time=100, batch_size=1,
+                         update_interval=250)
     result = service.train(config)
     return result
 

@@ -1,0 +1,196 @@
+"""evaluate, assign and inspect: everything a trained checkpoint does without retraining."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+from typer.testing import CliRunner
+
+from snnctl import checkpoint as ckpt
+from snnctl import service
+from snnctl.cli import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_evaluate_reproduces_the_test_accuracy_train_reported(trained_run):
+    result = run("evaluate", trained_run.checkpoint, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["accuracy"]["all_activity"] == pytest.approx(trained_run.test_accuracy.all_activity)
+    assert document["accuracy"]["proportion_weighting"] == pytest.approx(trained_run.test_accuracy.proportion_weighting)
+    assert document["n_samples"] == trained_run.n_test
+    for key in ("balanced_accuracy", "classes", "per_class", "confusion", "samples_per_second"):
+        assert key in document
+    confusion = np.array(document["confusion"])
+    assert confusion.shape == (10, 10)
+    assert confusion.sum() == document["n_samples"] - document["no_prediction"]
+    assert np.trace(confusion) == round(document["accuracy"]["all_activity"] * document["n_samples"])
+    assert [c["name"] for c in document["per_class"]] == [str(d) for d in range(10)]
+
+
+def test_evaluate_table_and_predictions_file(trained_run, tmp_path):
+    predictions = tmp_path / "predictions.csv"
+    result = run("evaluate", trained_run.checkpoint, "--split", "train", "--n", "50", "--predictions", predictions)
+    assert result.exit_code == 0, result.output
+    assert "balanced accuracy" in result.stdout and "Confusion matrix" in result.stdout
+    rows = list(csv.DictReader(predictions.open()))
+    assert len(rows) == 50
+    assert set(rows[0]) >= {"source", "label", "all_activity", "proportion_weighting", "score_0", "score_9"}
+    again = run("evaluate", trained_run.checkpoint, "--n", "5", "--predictions", predictions)
+    assert again.exit_code == 2 and "exists" in again.stderr
+    assert len(list(csv.DictReader(predictions.open()))) == 50  # the earlier result is not overwritten
+
+
+def test_evaluate_with_another_readout_changes_only_the_vote(trained_run):
+    by_sum = service.evaluate(Path(trained_run.checkpoint), reduction="sum")
+    by_max = service.evaluate(Path(trained_run.checkpoint), reduction="max")
+    assert (by_sum.reduction, by_max.reduction) == ("sum", "max")
+    assert by_sum.n_samples == by_max.n_samples
+    assert by_sum.accuracy != by_max.accuracy or by_sum.confusion != by_max.confusion
+
+
+def test_assign_writes_a_new_checkpoint_and_leaves_the_input_alone(checkpoint_copy, tmp_path):
+    before = checkpoint_copy.read_bytes()
+    output = tmp_path / "mean.safetensors"
+    result = run("assign", checkpoint_copy, "--reduction", "mean", "--out", output, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert checkpoint_copy.read_bytes() == before
+    relabeled = ckpt.load(output)
+    assert relabeled.config.reduction == "mean"
+    assert relabeled.labels.neurons_per_class(10) == document["neurons_per_class"]
+    assert sum(document["neurons_per_class"]) + document["unassigned"] == relabeled.config.n_neurons
+    assert document["changed"] == int((relabeled.labels.assignments != ckpt.load(checkpoint_copy).labels.assignments).sum())
+    assert set(document["new_accuracy"]) == {"all_activity", "proportion_weighting"}
+    assert document["old_accuracy"] is not None
+    # the same weights: assignment never changes what the network learned
+    assert torch.equal(relabeled.tensors.weights, ckpt.load(checkpoint_copy).tensors.weights)
+    refused = run("assign", checkpoint_copy, "--out", output)
+    assert refused.exit_code == 2 and "exists" in refused.stderr
+
+
+def test_assign_in_place_replaces_the_label_state(checkpoint_copy):
+    result = run("assign", checkpoint_copy, "--reduction", "max", "--in-place", "--n", "300")
+    assert result.exit_code == 0, result.output
+    stored = ckpt.load(checkpoint_copy)
+    assert stored.config.reduction == "max"
+    assert stored.info["labels"]["n_samples"] == 300
+
+
+def write_png_folder(root: Path, per_class: dict[str, int]) -> Path:
+    """Class folders of 8-bit PNGs: 'bright' images are bright in the top half, 'dark' in the bottom."""
+    rng = np.random.default_rng(0)
+    for index, (name, count) in enumerate(per_class.items()):
+        folder = root / name
+        folder.mkdir(parents=True)
+        for k in range(count):
+            pixels = rng.integers(0, 40, size=(40, 40)).astype(np.uint8)
+            rows = slice(0, 20) if index == 0 else slice(20, 40)
+            pixels[rows] = 230
+            Image.fromarray(pixels).save(folder / f"{k:03d}.png")
+    return root
+
+
+def test_relabel_an_mnist_layer_on_an_image_folder(checkpoint_copy, tmp_path):
+    folder = write_png_folder(tmp_path / "mammo", {"bright": 20, "dark": 20})
+    output = tmp_path / "on-mammo.safetensors"
+    result = run("assign", checkpoint_copy, "--task", "MAMMO", "--data-dir", folder, "--out", output, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["classes"] == ["bright", "dark"]
+    assert document["changed"] is None and document["old_accuracy"] is None
+    relabeled = ckpt.load(output)
+    assert (relabeled.config.task, relabeled.config.n_classes, relabeled.class_names) == ("MAMMO", 2, ["bright", "dark"])
+    assert relabeled.config.input_size == 28  # images are resized to the layer's input
+    evaluated = run("evaluate", output, "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads(evaluated.stdout)
+    assert report["classes"] == ["bright", "dark"] and report["positive_class"] == "dark"
+    # two classes that differ this much: the relabeled MNIST layer tells them apart
+    assert report["accuracy"]["all_activity"] >= 0.75
+
+
+def test_evaluate_on_data_with_other_classes_asks_for_assign(trained_run, tmp_path):
+    folder = write_png_folder(tmp_path / "mammo", {"a": 6, "b": 6})
+    result = run("evaluate", trained_run.checkpoint, "--task", "MAMMO", "--data-dir", folder)
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "snnctl assign" in errors[0]
+
+
+def test_inspect_reports_what_is_inside(trained_run):
+    result = run("inspect", trained_run.checkpoint, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["format_version"] == ckpt.FORMAT_VERSION
+    assert document["model"] == "diehl-cook-2015"
+    assert document["samples_seen"] == 1000 and document["finished"] is True
+    names = {t["name"]: t for t in document["tensors"]}
+    assert names["input_to_exc.weight"]["shape"] == [784, 100]
+    assert sum(document["neurons_per_class"].values()) + document["unassigned"] == 100
+    assert set(document["versions"]) == {"snnctl", "torch", "bindsnet"}
+    table = run("inspect", trained_run.checkpoint)
+    assert "input_to_exc.weight" in table.stdout and "diehl-cook-2015" in table.stdout
+
+
+def _truncated(path: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "truncated.safetensors"
+    target.write_bytes(path.read_bytes()[:-1000])
+    return target
+
+
+def _foreign(path: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "foreign.safetensors"
+    save_file({"weight": torch.zeros(3, 3)}, str(target), metadata={"format": "pt"})
+    return target
+
+
+def _wrong_shape(path: Path, tmp_path: Path) -> Path:
+    stored = ckpt.load(path)
+    stored.tensors.theta = torch.zeros(7)
+    target = tmp_path / "shape.safetensors"
+    ckpt.save(stored, target)
+    return target
+
+
+def _not_safetensors(path: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(b"PK\x03\x04 this is a zip, not safetensors")
+    return target
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p, t: t / "missing.safetensors", "no such checkpoint file"),
+    (_not_safetensors, "not a readable safetensors file"),
+    (_truncated, "safetensors"),
+    (_foreign, "not an snnctl checkpoint"),
+    (_wrong_shape, "tensor 'exc.theta' has shape [7]"),
+])
+@pytest.mark.parametrize("command", ["evaluate", "assign", "inspect"])
+def test_bad_checkpoints_are_one_line_exit_1_and_write_nothing(checkpoint_copy, tmp_path, make, message, command):
+    path = make(checkpoint_copy, tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = run(command, path)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = runner.invoke(app, ["--debug", "inspect", str(tmp_path / "missing.safetensors")])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, Exception) and "no such checkpoint" in str(result.exception)

