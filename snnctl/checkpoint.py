@@ -1,13 +1,16 @@
 """Checkpoints: one safetensors file with the network, its labels and its story.
 
-The format is documented in docs/checkpoint.md. Reading checks, before any tensor is
-loaded, the format name and version, the stored parameters, and every tensor's name,
-dtype and shape against those parameters; after loading, that weights and thresholds
-are finite. Writing is atomic: a temporary file in the same folder, fsync, rename.
+The format is documented in docs/checkpoint.md. Only safetensors are read, never a
+pickle. Reading checks, before any tensor is loaded, the format name and version, the
+stored parameters, and every tensor's name, dtype and shape against those parameters (so
+a file cannot make the reader allocate more than its parameters imply); after loading,
+that every float tensor is finite and that classes and spike counts are in range.
+Writing is atomic: a temporary file in the same folder, fsync, rename.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -101,23 +104,51 @@ def _metadata_of(checkpoint: Checkpoint) -> dict[str, str]:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new, never half."""
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new, never half.
+
+    A failure (a full disk, a folder not writable) is one :class:`SnnctlError` line; the
+    previous file at ``path`` is left as it was and no temporary file stays behind.
+    """
     path = Path(path)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _not_saved(path, exc) from None
+    try:
+        # mkstemp makes the file private (0600); a shared result gets the usual permissions,
+        # where the file system has permissions at all
+        with contextlib.suppress(OSError):
+            os.fchmod(handle, 0o666 & ~_umask())
         with os.fdopen(handle, "wb") as temp:
             temp.write(data)
             temp.flush()
             os.fsync(temp.fileno())
         os.replace(temp_name, path)
-    except BaseException:
+    except BaseException as exc:
         Path(temp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _not_saved(path, exc) from None
         raise
-    directory = os.open(path.parent, os.O_RDONLY)
     try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+        # the rename itself survives a power loss only once the folder is synced
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as exc:
+        raise SnnctlError(f"{path}: written, but its folder could not be synced to disk ({exc.strerror or exc})") from None
+
+
+def _not_saved(path: Path, exc: OSError) -> SnnctlError:
+    return SnnctlError(f"{path}: not saved ({exc.strerror or exc}); any previous file there is unchanged")
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: briefly the common 022)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save(checkpoint: Checkpoint, path: str | Path) -> Path:
@@ -125,18 +156,11 @@ def save(checkpoint: Checkpoint, path: str | Path) -> Path:
     from safetensors.torch import save as to_bytes
 
     path = Path(path)
-    data = to_bytes(_tensors_of(checkpoint), metadata=_metadata_of(checkpoint))
-    try:
-        write_atomic(path, data)
-    except OSError as exc:
-        raise SnnctlError(f"{path}: checkpoint not saved ({exc.strerror or exc}); any previous file there is unchanged") from None
+    write_atomic(path, to_bytes(_tensors_of(checkpoint), metadata=_metadata_of(checkpoint)))
     return path
 
 
-_DTYPES = {"F32": "float32", "I64": "int64", "I32": "int32"}
-
-
-def _expected(config: cfg.Config, n_classes: int) -> dict[str, tuple[tuple[int, ...], tuple[str, ...]]]:
+def _expected(config: cfg.Config, n_classes: int, window_rows: int) -> dict[str, tuple[tuple[int, ...], tuple[str, ...]]]:
     """Name -> (shape, allowed safetensors dtypes) of every tensor a checkpoint may hold."""
     shapes: dict[str, tuple[tuple[int, ...], tuple[str, ...]]] = {
         name: (shape, ("F32",)) for name, shape in config.tensor_shapes().items()
@@ -145,6 +169,8 @@ def _expected(config: cfg.Config, n_classes: int) -> dict[str, tuple[tuple[int, 
     shapes["labels.assignments"] = ((n,), ("I64", "I32"))
     shapes["labels.proportions"] = ((n, n_classes), ("F32",))
     shapes["labels.rates"] = ((n, n_classes), ("F32",))
+    shapes["train.window_counts"] = ((window_rows, n), ("I32",))
+    shapes["train.window_labels"] = ((window_rows,), ("I64",))
     return shapes
 
 
@@ -155,20 +181,34 @@ def _meta(metadata: dict[str, str], key: str, source: str) -> str:
 
 
 def _int_meta(metadata: dict[str, str], key: str, source: str) -> int:
+    """A count (samples, epochs, a version): an integer, never negative."""
     text = _meta(metadata, key, source)
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
-        raise SnnctlError(f"{source}: checkpoint metadata {key!r} is {text!r}, not an integer") from None
+        value = -1
+    if value < 0:
+        raise SnnctlError(f"{source}: checkpoint metadata {key!r} is {text[:40]!r}, not a whole number")
+    return value
 
 
-def _json_meta(metadata: dict[str, str], key: str, source: str, default=None):
+_JSON_KINDS = {dict: "an object", list: "a list", object: "a value"}
+
+
+def _json_meta(metadata: dict[str, str], key: str, source: str, default=None, kind: type = object):
     if key not in metadata and default is not None:
         return default
     try:
-        return json.loads(_meta(metadata, key, source))
-    except json.JSONDecodeError:
+        value = json.loads(_meta(metadata, key, source))
+    except (ValueError, RecursionError):  # also numbers too long for int(), nesting too deep
         raise SnnctlError(f"{source}: checkpoint metadata {key!r} is not valid JSON") from None
+    if not isinstance(value, kind):
+        raise SnnctlError(f"{source}: checkpoint metadata {key!r} is not {_JSON_KINDS[kind]}")
+    return value
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 @dataclass
@@ -196,20 +236,13 @@ def read(path: str | Path) -> StoredCheckpoint:
     try:
         with safe_open(str(path), framework="np") as reader:
             metadata = reader.metadata() or {}
-            config, class_names, version = _check_header(metadata, reader, source)
-            wanted = set(_expected(config, len(class_names))) | set(WINDOW_KEYS)
-            arrays = {name: reader.get_tensor(name) for name in reader.keys() if name in wanted}
+            config, class_names, version, expected = _check_header(metadata, reader, source)
+            arrays = {name: reader.get_tensor(name) for name in reader.keys() if name in expected}
     except SafetensorError as exc:
-        raise SnnctlError(f"{source}: not a readable safetensors file ({exc})") from None
+        raise SnnctlError(f"{source}: not a readable safetensors file ({_one_line(exc)})") from None
     except (OSError, RuntimeError, ValueError) as exc:
-        raise SnnctlError(f"{source}: cannot read checkpoint ({exc})") from None
-    for name in config.tensor_shapes():
-        if not np.isfinite(arrays[name]).all():
-            raise SnnctlError(f"{source}: tensor {name!r} holds NaN or infinite values")
-    if "labels.assignments" in arrays:
-        assignments = arrays["labels.assignments"]
-        if len(assignments) and (assignments.min() < -1 or assignments.max() >= len(class_names)):
-            raise SnnctlError(f"{source}: labels.assignments holds classes outside 0..{len(class_names) - 1}")
+        raise SnnctlError(f"{source}: cannot read checkpoint ({_one_line(exc)})") from None
+    _check_values(arrays, config, len(class_names), source)
     return StoredCheckpoint(
         config=config,
         class_names=class_names,
@@ -220,9 +253,9 @@ def read(path: str | Path) -> StoredCheckpoint:
             position=_int_meta(metadata, "position", source),
             finished=bool(_json_meta(metadata, "finished", source)),
         ),
-        info=_json_meta(metadata, "info", source, default={}),
+        info=_json_meta(metadata, "info", source, default={}, kind=dict),
         created=metadata.get("created", ""),
-        versions=_json_meta(metadata, "versions", source, default={}),
+        versions=_json_meta(metadata, "versions", source, default={}, kind=dict),
         format_version=version,
     )
 
@@ -262,11 +295,11 @@ def _check_header(metadata: dict[str, str], reader, source: str):
     if version < 1:
         raise SnnctlError(f"{source}: checkpoint format version {version} is not valid")
     config = cfg.from_json(_meta(metadata, "config", source), f"{source} (stored parameters)")
-    class_names = _json_meta(metadata, "class_names", source)
-    if not isinstance(class_names, list) or len(class_names) != config.n_classes:
+    class_names = _json_meta(metadata, "class_names", source, kind=list)
+    if len(class_names) != config.n_classes:
         raise SnnctlError(f"{source}: class_names must list {config.n_classes} names (n_classes)")
-    expected = _expected(config, len(class_names))
     present = set(reader.keys())
+    expected = _expected(config, len(class_names), _window_rows(reader, present, config, source))
     for name in config.tensor_shapes():
         if name not in present:
             raise SnnctlError(f"{source}: tensor {name!r} is missing")
@@ -278,8 +311,36 @@ def _check_header(metadata: dict[str, str], reader, source: str):
         dtype = reader.get_slice(name).get_dtype()
         if dtype not in dtypes:
             raise SnnctlError(f"{source}: tensor {name!r} has dtype {dtype}, expected {dtypes[0]}")
-    if "train.window_counts" in present:
-        rows, width = (list(reader.get_slice("train.window_counts").get_shape()) + [0, 0])[:2]
-        if width != config.n_neurons or rows > config.update_interval + config.batch_size:
-            raise SnnctlError(f"{source}: tensor 'train.window_counts' has shape {[rows, width]}, too large for the stored parameters")
-    return config, [str(c) for c in class_names], version
+    return config, [str(c) for c in class_names], version, expected
+
+
+def _window_rows(reader, present: set[str], config: cfg.Config, source: str) -> int:
+    """Rows of the training window (samples not yet scored), which comes whole or not at all.
+
+    A window is flushed once it reaches ``update_interval`` samples, so a longer one is a
+    damaged file, refused before it is read."""
+    found = [name for name in WINDOW_KEYS if name in present]
+    if not found:
+        return 0
+    if len(found) == 1:
+        missing = next(name for name in WINDOW_KEYS if name not in present)
+        raise SnnctlError(f"{source}: tensor {missing!r} is missing (the training window needs both)")
+    shape = list(reader.get_slice("train.window_labels").get_shape())
+    bound = config.update_interval + config.batch_size
+    if len(shape) != 1 or shape[0] >= bound:
+        raise SnnctlError(f"{source}: tensor 'train.window_labels' has shape {shape}, "
+                          f"the stored parameters allow [n] with n < {bound} (update_interval + batch_size)")
+    return shape[0]
+
+
+def _check_values(arrays: dict[str, np.ndarray], config: cfg.Config, n_classes: int, source: str) -> None:
+    """What only the values can tell: finite floats, classes and counts in range."""
+    for name, array in arrays.items():
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise SnnctlError(f"{source}: tensor {name!r} holds NaN or infinite values")
+    ranges = {"labels.assignments": (-1, n_classes - 1), "train.window_labels": (0, n_classes - 1),
+              "train.window_counts": (0, config.steps)}
+    for name, (low, high) in ranges.items():
+        array = arrays.get(name)
+        if array is not None and array.size and (array.min() < low or array.max() > high):
+            raise SnnctlError(f"{source}: tensor {name!r} holds values outside {low}..{high}")

@@ -421,7 +421,7 @@ def visualize_confusion(source: SourceArgument, output: FigureOutput = None, dev
                        "  snnctl visualize spikes CKPT --index 0 -o spikes.pdf")
 def visualize_spikes(
     source: SourceArgument,
-    index: Annotated[int, typer.Option("--index", min=0, help="Which held-out test image.")] = 0,
+    index: Annotated[int, typer.Option("--index", help="Which held-out test image (0 = the first).")] = 0,
     output: FigureOutput = None,
     device: DeviceOption = None,
     force: ForceOption = False,

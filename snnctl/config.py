@@ -35,6 +35,9 @@ ENCODER_MODULE = "bindsnet.encoding"
 
 MAX_YAML_BYTES = 1 << 20
 MAX_YAML_ALIASES = 100
+# Parameter files nest three levels deep; PyYAML's scanner slows down with the square of
+# the depth (a 1 MB file of "[" would take hours) and its composer recurses once per level.
+MAX_YAML_DEPTH = 32
 
 # Values in messages are shown abridged: within the alias limit, a YAML value can still be a
 # list of 10**9 shared items, which a plain repr would try to print in full.
@@ -242,11 +245,21 @@ def _unknown_key(key: str, source: str, known: tuple[str, ...] = KEYS) -> Config
     return ConfigError(f"{source}: unknown key {_show(key)}{hint}")
 
 
-def _count_aliases(text: str, source: str) -> None:
-    """Refuse YAML whose aliases could expand without bound (a 'billion laughs' file)."""
-    aliases = sum(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text, Loader=yaml.SafeLoader))
-    if aliases > MAX_YAML_ALIASES:
-        raise ConfigError(f"{source}: {aliases} YAML aliases, more than the {MAX_YAML_ALIASES} allowed")
+def _check_structure(text: str, source: str) -> None:
+    """Refuse YAML whose aliases could expand without bound (a 'billion laughs' file) or
+    that nests deeper than a parameter file does, stopping as soon as it sees either."""
+    aliases = depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise ConfigError(f"{source}: more than {MAX_YAML_ALIASES} YAML aliases, not a parameter file")
+        elif isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise ConfigError(f"{source}: nested more than {MAX_YAML_DEPTH} levels deep, not a parameter file")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _yaml_error(exc: yaml.YAMLError, source: str) -> ConfigError:
@@ -257,17 +270,14 @@ def _yaml_error(exc: yaml.YAMLError, source: str) -> ConfigError:
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load`` with bounded size, nesting and alias expansion, errors with line numbers."""
+    """``yaml.safe_load`` with bounded size, depth and alias expansion, errors with line numbers."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
         raise ConfigError(f"{source}: larger than {MAX_YAML_BYTES} bytes, not a parameter file")
     try:
-        _count_aliases(text, source)
+        _check_structure(text, source)
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, source) from exc
-    except RecursionError:
-        # PyYAML's parser and composer recurse once per level of nesting
-        raise ConfigError(f"{source}: not valid YAML: nested too deeply") from None
     except ValueError as exc:
         # PyYAML converts scalars with int() and date(): 5,000 digits, a 13th month
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
@@ -378,7 +388,7 @@ def from_json(text: str, source: str) -> Config:
     """Rebuild a Config stored in a checkpoint's metadata (a bad one is a bad file: exit 1)."""
     try:
         return from_mapping(json.loads(text), source)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # also numbers too long for int(), nesting too deep
         raise SnnctlError(f"{source}: not valid JSON: {exc}") from None
     except ConfigError as exc:
         raise SnnctlError(str(exc)) from None

@@ -27,6 +27,7 @@ from snnctl.errors import ConfigError, SnnctlError
 
 if TYPE_CHECKING:
     import torch
+    from matplotlib.figure import Figure
 
     from snnctl import data, labels, simulate
 
@@ -658,21 +659,14 @@ def _output_file(path: Path, force: bool) -> Path:
     return path
 
 
-def _write_output(path: Path, data: bytes) -> None:
-    try:
-        ckpt.write_atomic(path, data)
-    except OSError as exc:
-        raise SnnctlError(f"{path}: not written ({exc.strerror or exc})") from None
-
-
 def _require_labels(stored: ckpt.Checkpoint, path: Path, what: str) -> "labels.LabelState":
     if stored.labels is None:
         raise SnnctlError(f"{path}: checkpoint has no label state, which {what} needs; run snnctl assign first")
     return stored.labels
 
 
-def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int,
-                   device: str | None, notice: Notice):
+def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: str | None,
+                   notice: Notice) -> "Figure":
     """One held-out image, its Poisson input and the excitatory raster, learning off."""
     from snnctl import labels, plots, simulate
 
@@ -737,7 +731,7 @@ def visualize(what: str, source: Path, output: Path | None = None, force: bool =
             figure = plots.theta_figure(stored.tensors.theta, stored.config.exc_thresh)
         else:
             figure = _spikes_figure(stored, run_dir, index, device, notice)
-    _write_output(output, plots.render(figure, image_format))
+    ckpt.write_atomic(output, plots.render(figure, image_format))
     width, height = (round(side * plots.DPI) for side in figure.get_size_inches())
     return FigureResult(what, str(source), str(output), image_format, width, height, figure.get_suptitle())
 
@@ -763,5 +757,5 @@ def export(checkpoint_path: Path, fmt: str, output: Path, force: bool = False) -
     formats.check_format(fmt)
     output = _output_file(output, force)
     exported = formats.export(ckpt.load(checkpoint_path), fmt)
-    _write_output(output, exported.data)
+    ckpt.write_atomic(output, exported.data)
     return ExportResult(str(checkpoint_path), fmt, str(output), len(exported.data), exported.tensors, exported.notes)
