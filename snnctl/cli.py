@@ -21,6 +21,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from snnctl import __version__
+from snnctl import config as cfg
 from snnctl.errors import SnnctlError
 
 app = typer.Typer(
@@ -52,27 +53,15 @@ err = Console(stderr=True)
 state = {"debug": False}
 
 
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A Typer choice type whose values are the config's allowed values (one source)."""
+    return Enum(name, {value: value for value in values}, type=str)
 
 
-class Reduction(str, Enum):
-    sum = "sum"
-    mean = "mean"
-    max = "max"
-
-
-class Split(str, Enum):
-    test = "test"
-    train = "train"
-    all = "all"
-
-
-class Task(str, Enum):
-    MNIST = "MNIST"
-    MAMMO = "MAMMO"
+Device = _choices("Device", cfg.DEVICES)
+Reduction = _choices("Reduction", cfg.REDUCTIONS)
+Task = _choices("Task", cfg.TASKS)
+Split = _choices("Split", ("test", "train", "all"))
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
@@ -158,7 +147,6 @@ def train(
 ) -> None:
     """Train the network on a task with unsupervised STDP, then label and test it."""
     with _reported():
-        from snnctl import config as cfg
         from snnctl import service
 
         overrides = list(set_ or []) + ([f"device={device.value}"] if device else [])
@@ -213,7 +201,7 @@ def evaluate(
     checkpoint: CheckpointArgument,
     task: TaskOption = None,
     data_dir: DataDirOption = None,
-    split: Annotated[Split, typer.Option(help="Which images: the held-out test split, train, or all.")] = Split.test,
+    split: Annotated[Split, typer.Option(help="Which images: the held-out test split, train, or all.")] = Split("test"),
     n: NOption = None,
     reduction: ReductionOption = None,
     predictions: Annotated[Optional[Path], typer.Option(help="Write one CSV row per image here.")] = None,
@@ -259,7 +247,7 @@ def assign(
     reduction: ReductionOption = None,
     task: TaskOption = None,
     data_dir: DataDirOption = None,
-    split: Annotated[Split, typer.Option(help="Labelled images to assign from.")] = Split.train,
+    split: Annotated[Split, typer.Option(help="Labelled images to assign from.")] = Split("train"),
     n: NOption = None,
     out_path: Annotated[Optional[Path], typer.Option("--out", help="New checkpoint (default: CKPT.TASK-REDUCTION.safetensors).")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the input checkpoint (atomically).")] = False,

@@ -33,7 +33,7 @@ def colorize(image: torch.Tensor, colormap: str = "hot_r") -> torch.Tensor:
 class RunLog:
     """TensorBoard event files plus parameters.txt and parameters.yaml in ``run_dir``."""
 
-    def __init__(self, run_dir: Path, config: Config) -> None:
+    def __init__(self, run_dir: Path, config: Config, purge_step: int | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         self.run_dir = Path(run_dir)
@@ -41,7 +41,13 @@ class RunLog:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "parameters.txt").write_text(cfg.dump_text(config))
         (self.run_dir / "parameters.yaml").write_text(cfg.dump_yaml(config))
-        self.writer = SummaryWriter(log_dir=str(self.run_dir))
+        self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step)
+
+    def __enter__(self) -> "RunLog":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
         for tag, value in values.items():
@@ -55,9 +61,6 @@ class RunLog:
         params = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
                   for k, v in self.config.to_dict().items()}
         self.writer.add_hparams(params, metrics, run_name=".")
-
-    def flush(self) -> None:
-        self.writer.flush()
 
     def close(self) -> None:
         self.writer.close()

@@ -220,6 +220,96 @@ class _RunningAccuracy:
         return torch.cat(self.counts), torch.cat(self.labels)
 
 
+class _Training:
+    """One training run's moving parts: the engine, where it stands, its log and its files."""
+
+    def __init__(self, config: Config, run_dir: Path, engine: "simulate.Engine", splits: "data.Splits",
+                 progress: ckpt.Progress, running: _RunningAccuracy, run_log, stop: dict) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.checkpoint_path = run_dir / CHECKPOINT_NAME
+        self.engine = engine
+        self.train_set, self.test_set = splits.train, splits.test
+        self.info = {"data": splits.origin}
+        self.progress = progress
+        self.running = running
+        self.log = run_log
+        self.stop = stop
+
+    def save(self, label_state: "labels.LabelState | None", extra: dict | None = None) -> None:
+        finished = self.progress.finished
+        ckpt.save(ckpt.Checkpoint(self.config, self.engine.sync(), self.train_set.class_names, label_state,
+                                  self.progress, None if finished else self.running.window(),
+                                  {**self.info, **(extra or {})}), self.checkpoint_path)
+        _write_status(self.run_dir, "finished" if finished else "running", self.progress, self.checkpoint_path)
+
+    def stop_if_asked(self) -> None:
+        """After SIGINT/SIGTERM: save where training stands, say so in status.json, stop."""
+        if self.stop["signal"] is not None:
+            self.save(self.running.state)
+            _write_status(self.run_dir, "interrupted", self.progress, self.checkpoint_path)
+            raise Interrupted(self.stop["signal"], self.checkpoint_path)
+
+    def learn(self, on_progress: OnProgress) -> tuple[int, float]:
+        """The epochs of STDP from where the run stands; returns (images, seconds)."""
+        from snnctl import data, simulate
+
+        config, progress = self.config, self.progress
+        epoch_length = len(data.training_order(self.train_set, config, 0))
+        started, simulated, trained_now = time.perf_counter(), 0.0, 0
+        next_checkpoint = _next_multiple(progress.samples_seen, config.checkpoint_every)
+        while progress.epoch < config.epochs:
+            order = data.training_order(self.train_set, config, progress.epoch)
+            while progress.position < len(order):
+                batch = order[progress.position:progress.position + config.batch_size]
+                seed = batch_seed(config.seed, SPLIT_CODES["train"], progress.epoch, progress.position)
+                tick = time.perf_counter()
+                counts = simulate.present_with_retries(self.engine, config, self.train_set.images[batch], True, seed)
+                simulated += time.perf_counter() - tick
+                progress.position += len(batch)
+                progress.samples_seen += len(batch)
+                trained_now += len(batch)
+                rate = trained_now / max(time.perf_counter() - started, 1e-9)
+                scored = self.running.add(counts, self.train_set.labels[batch])
+                if scored is not None:
+                    self.log.scalars(progress.samples_seen, {
+                        "accuracy/all_activity": scored.all_activity,
+                        "accuracy/proportion_weighting": scored.proportion_weighting,
+                        "time/simulation": simulated,
+                        "throughput/samples_per_second": rate,
+                    })
+                    simulated = 0.0
+                latest = self.running.latest.all_activity if self.running.latest else None
+                on_progress(ProgressUpdate("train", progress.epoch * epoch_length + progress.position,
+                                           config.epochs * epoch_length, rate, latest))
+                if config.checkpoint_every and progress.samples_seen >= next_checkpoint:
+                    next_checkpoint = _next_multiple(progress.samples_seen, config.checkpoint_every)
+                    self.save(self.running.state)
+                    self.log.weights(progress.samples_seen, self.engine.sync().weights)
+                self.stop_if_asked()
+            progress.epoch += 1
+            progress.position = 0
+        return trained_now, time.perf_counter() - started
+
+    def label_and_test(self, on_progress: OnProgress) -> "tuple[labels.LabelState, Accuracy, Accuracy]":
+        """Labels from the training images only, learning off; then the held-out test.
+
+        A stop here keeps the trained network: resuming labels and tests afresh."""
+        from snnctl import labels
+
+        def progress_or_stop(update: ProgressUpdate) -> None:
+            on_progress(update)
+            self.stop_if_asked()
+
+        config, train_set, test_set = self.config, self.train_set, self.test_set
+        train_counts = spike_counts(self.engine, config, train_set.images, "label", "label", progress_or_stop)
+        state = labels.assign(train_counts, train_set.labels, config.n_classes, config.reduction)
+        train_accuracy, _ = _score(train_counts, train_set.labels, state, config.n_classes, config.reduction)
+        test_counts = spike_counts(self.engine, config, test_set.images, "test", "test", progress_or_stop)
+        test_accuracy, _ = _score(test_counts, test_set.labels, state, config.n_classes, config.reduction)
+        return state, train_accuracy, test_accuracy
+
+
 def train(config: Config | None = None, *, out: Path | None = None, resume: Path | None = None,
           overrides: list[str] | None = None, force: bool = False, notice: Notice = _quiet,
           on_progress: OnProgress = _no_progress) -> TrainResult:
@@ -228,8 +318,9 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     With ``resume``, continue the checkpoint's run from the epoch and position it stopped
     at; the result equals that of a run never interrupted.
     """
-    from snnctl import data, labels, simulate
+    from snnctl import data, simulate
     from snnctl import network as net
+    from snnctl.logs import RunLog
 
     overrides = overrides or []
     if resume is not None:
@@ -237,112 +328,38 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
         config = _resume_config(previous, config, overrides)
         run_dir = Path(resume).parent if out is None else _run_dir(config, out, force)
         tensors, progress = previous.tensors, previous.progress
-        running_state, window = previous.labels, previous.window
+        running = _RunningAccuracy(config, previous.window, previous.labels)
     else:
         if config is None:
             raise ConfigError("train: a parameter file or --resume is required")
         config = cfg.apply_overrides(config, overrides)
         run_dir = _run_dir(config, out, force)
         tensors, progress = net.initial_tensors(config), ckpt.Progress()
-        running_state, window = None, None
+        running = _RunningAccuracy(config, None, None)
 
     device = simulate.resolve_device(config.device)
     splits = data.load_splits(config, notice)
-    train_set, test_set = splits.train, splits.test
     if config.task == "MAMMO":
         from snnctl.images import write_manifest
 
         write_manifest(run_dir, splits)
     engine = simulate.make_engine(config, tensors, device)
-    checkpoint_path = run_dir / CHECKPOINT_NAME
-    run_log = _open_log(run_dir, config)
-    running = _RunningAccuracy(config, window, running_state)
-    info = {"data": splits.origin}
-
-    def save(finished: bool, label_state: labels.LabelState | None, extra: dict | None = None) -> None:
-        ckpt.save(ckpt.Checkpoint(config, engine.sync(), train_set.class_names, label_state, progress,
-                                  None if finished else running.window(), {**info, **(extra or {})}), checkpoint_path)
-        _write_status(run_dir, "finished" if finished else "running", progress, checkpoint_path)
-
-    epoch_length = len(data.training_order(train_set, config, 0))
-    total = config.epochs * epoch_length
-    started = time.perf_counter()
-    simulated = 0.0
-    trained_now = 0
-    next_checkpoint = _next_multiple(progress.samples_seen, config.checkpoint_every)
-
-    def stop_if_asked(stop: dict) -> None:
-        """After SIGINT/SIGTERM: save where training stands, say so in status.json, stop."""
-        if stop["signal"] is not None:
-            save(False, running.state)
-            _write_status(run_dir, "interrupted", progress, checkpoint_path)
-            run_log.close()
-            raise Interrupted(stop["signal"], checkpoint_path)
-
-    with _stop_on_signals() as stop:
-        while progress.epoch < config.epochs:
-            order = data.training_order(train_set, config, progress.epoch)
-            while progress.position < len(order):
-                batch = order[progress.position:progress.position + config.batch_size]
-                seed = batch_seed(config.seed, SPLIT_CODES["train"], progress.epoch, progress.position)
-                tick = time.perf_counter()
-                counts = simulate.present_with_retries(engine, config, train_set.images[batch], True, seed)
-                simulated += time.perf_counter() - tick
-                progress.position += len(batch)
-                progress.samples_seen += len(batch)
-                trained_now += len(batch)
-                scored = running.add(counts, train_set.labels[batch])
-                rate = trained_now / max(time.perf_counter() - started, 1e-9)
-                if scored is not None:
-                    run_log.scalars(progress.samples_seen, {
-                        "accuracy/all_activity": scored.all_activity,
-                        "accuracy/proportion_weighting": scored.proportion_weighting,
-                        "time/simulation": simulated,
-                        "throughput/samples_per_second": rate,
-                    })
-                    simulated = 0.0
-                latest = running.latest.all_activity if running.latest else None
-                on_progress(ProgressUpdate("train", progress.epoch * epoch_length + progress.position, total, rate, latest))
-                if config.checkpoint_every and progress.samples_seen >= next_checkpoint:
-                    next_checkpoint = _next_multiple(progress.samples_seen, config.checkpoint_every)
-                    save(False, running.state)
-                    run_log.weights(progress.samples_seen, engine.sync().weights)
-                stop_if_asked(stop)
-            progress.epoch += 1
-            progress.position = 0
-        train_seconds = time.perf_counter() - started
-        samples_per_second = trained_now / max(train_seconds, 1e-9)
-
-        # Labels from the training images only, learning off; then the held-out test. A stop
-        # here keeps the trained network: learning is off, resuming labels and tests afresh.
-        def label_progress(update: ProgressUpdate) -> None:
-            on_progress(update)
-            stop_if_asked(stop)
-
-        train_counts = spike_counts(engine, config, train_set.images, "label", "label", label_progress)
-        label_state = labels.assign(train_counts, train_set.labels, config.n_classes, config.reduction)
-        train_accuracy, _ = _score(train_counts, train_set.labels, label_state, config.n_classes, config.reduction)
-        test_counts = spike_counts(engine, config, test_set.images, "test", "test", label_progress)
-        test_accuracy, _ = _score(test_counts, test_set.labels, label_state, config.n_classes, config.reduction)
-
-    progress.finished = True
-    save(True, label_state, {"test_accuracy": asdict(test_accuracy), "train_accuracy": asdict(train_accuracy)})
-    run_log.weights(progress.samples_seen, engine.sync().weights)
-    run_log.hparams({"hparam/test_accuracy_all_activity": test_accuracy.all_activity,
-                     "hparam/test_accuracy_proportion_weighting": test_accuracy.proportion_weighting})
-    run_log.close()
+    # purge_step: a resumed run replaces what a killed run logged after its checkpoint
+    with RunLog(run_dir, config, purge_step=progress.samples_seen or None) as run_log, _stop_on_signals() as stop:
+        run = _Training(config, run_dir, engine, splits, progress, running, run_log, stop)
+        trained_now, train_seconds = run.learn(on_progress)
+        label_state, train_accuracy, test_accuracy = run.label_and_test(on_progress)
+        progress.finished = True
+        run.save(label_state, {"test_accuracy": asdict(test_accuracy), "train_accuracy": asdict(train_accuracy)})
+        run_log.weights(progress.samples_seen, engine.sync().weights)
+        run_log.hparams({"hparam/test_accuracy_all_activity": test_accuracy.all_activity,
+                         "hparam/test_accuracy_proportion_weighting": test_accuracy.proportion_weighting})
     return TrainResult(
-        run_dir=str(run_dir), checkpoint=str(checkpoint_path), test_accuracy=test_accuracy,
+        run_dir=str(run_dir), checkpoint=str(run.checkpoint_path), test_accuracy=test_accuracy,
         train_accuracy=train_accuracy, samples_seen=progress.samples_seen, epochs=config.epochs,
-        samples_per_second=samples_per_second, train_seconds=train_seconds, n_train=len(train_set),
-        n_test=len(test_set), data=splits.origin, engine=type(engine).__name__, device=str(device),
+        samples_per_second=trained_now / max(train_seconds, 1e-9), train_seconds=train_seconds, n_train=len(splits.train),
+        n_test=len(splits.test), data=splits.origin, engine=type(engine).__name__, device=str(device),
     )
-
-
-def _open_log(run_dir: Path, config: Config):
-    from snnctl.logs import RunLog
-
-    return RunLog(run_dir, config)
 
 
 def _next_multiple(value: int, step: int) -> int:

@@ -66,6 +66,16 @@ def write_mnist_idx(data_dir: Path, n_train: int = 120, n_test: int = 40, compre
     return raw
 
 
+def assert_one_line_error(result, code: int, *words: str) -> None:
+    """Exit ``code`` and one error line on stderr (notices may precede it), no traceback."""
+    assert result.exit_code == code, result.output
+    errors = [line for line in result.stderr.strip().splitlines() if not line.startswith("notice:")]
+    assert len(errors) == 1 and errors[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in errors[0], errors[0]
+
+
 @pytest.fixture
 def config_factory(tmp_path):
     return lambda **changes: tiny_config(tmp_path, **changes)

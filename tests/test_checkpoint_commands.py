@@ -17,6 +17,8 @@ from snnctl import checkpoint as ckpt
 from snnctl import service
 from snnctl.cli import app
 
+from conftest import assert_one_line_error
+
 runner = CliRunner()
 
 
@@ -125,9 +127,7 @@ def test_relabel_an_mnist_layer_on_an_image_folder(checkpoint_copy, tmp_path):
 def test_evaluate_on_data_with_other_classes_asks_for_assign(trained_run, tmp_path):
     folder = write_png_folder(tmp_path / "mammo", {"a": 6, "b": 6})
     result = run("evaluate", trained_run.checkpoint, "--task", "MAMMO", "--data-dir", folder)
-    assert result.exit_code == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "snnctl assign" in errors[0]
+    assert_one_line_error(result, 1, "snnctl assign")
 
 
 def test_inspect_reports_what_is_inside(trained_run):
@@ -183,10 +183,7 @@ def test_bad_checkpoints_are_one_line_exit_1_and_write_nothing(checkpoint_copy, 
     path = make(checkpoint_copy, tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
     result = run(command, path)
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
-    assert "Traceback" not in result.output
+    assert_one_line_error(result, 1, message)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 

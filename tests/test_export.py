@@ -20,6 +20,8 @@ from snnctl import checkpoint as ckpt
 from snnctl import data, service, simulate
 from snnctl import network as net
 from snnctl.cli import app
+
+from conftest import assert_one_line_error
 from snnctl.errors import ConfigError
 
 runner = CliRunner()
@@ -287,19 +289,9 @@ def test_export_command_prints_a_table_of_what_it_wrote(trained_run, tmp_path):
     assert "nir" in result.stdout and "not carried" in result.stdout and "STDP" in result.stdout
 
 
-def _one_line_error(result, code: int, *words: str) -> None:
-    """Exit ``code`` and one error line on stderr (notices may precede it), no traceback."""
-    assert result.exit_code == code, result.output
-    errors = [line for line in result.stderr.strip().splitlines() if not line.startswith("notice:")]
-    assert len(errors) == 1 and errors[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    for word in words:
-        assert word in errors[0], errors[0]
-
-
 def test_unknown_format_is_one_line_naming_the_formats(trained_run, tmp_path):
     result = runner.invoke(app, ["export", trained_run.checkpoint, "--format", "onnx", "-o", str(tmp_path / "x")])
-    _one_line_error(result, 2, "'onnx'", "npz, torch, bindsnet, nir")
+    assert_one_line_error(result, 2, "'onnx'", "npz, torch, bindsnet, nir")
     assert not (tmp_path / "x").exists()
     with pytest.raises(ConfigError):
         service.export(Path(trained_run.checkpoint), "onnx", tmp_path / "x")
@@ -309,7 +301,7 @@ def test_existing_output_is_refused_without_force(trained_run, tmp_path):
     path = tmp_path / "network.npz"
     path.write_bytes(b"keep me")
     result = runner.invoke(app, ["export", trained_run.checkpoint, "--format", "npz", "-o", str(path)])
-    _one_line_error(result, 2, str(path), "--force")
+    assert_one_line_error(result, 2, str(path), "--force")
     assert path.read_bytes() == b"keep me"
     again = runner.invoke(app, ["export", trained_run.checkpoint, "--format", "npz", "-o", str(path), "--force"])
     assert again.exit_code == 0, again.output
@@ -319,18 +311,18 @@ def test_existing_output_is_refused_without_force(trained_run, tmp_path):
 
 def test_missing_output_directory_and_directory_as_output(trained_run, tmp_path):
     missing = tmp_path / "no" / "such" / "network.npz"
-    _one_line_error(runner.invoke(app, ["export", trained_run.checkpoint, "-f", "npz", "-o", str(missing)]),
+    assert_one_line_error(runner.invoke(app, ["export", trained_run.checkpoint, "-f", "npz", "-o", str(missing)]),
                     2, "no such directory")
-    _one_line_error(runner.invoke(app, ["export", trained_run.checkpoint, "-f", "npz", "-o", str(tmp_path)]),
+    assert_one_line_error(runner.invoke(app, ["export", trained_run.checkpoint, "-f", "npz", "-o", str(tmp_path)]),
                     2, "directory")
 
 
 def test_bad_checkpoint_is_one_line_exit_1(tmp_path):
-    _one_line_error(runner.invoke(app, ["export", str(tmp_path / "none.safetensors"), "-f", "npz",
+    assert_one_line_error(runner.invoke(app, ["export", str(tmp_path / "none.safetensors"), "-f", "npz",
                                         "-o", str(tmp_path / "x.npz")]), 1, "no such checkpoint")
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"not a checkpoint at all")
-    _one_line_error(runner.invoke(app, ["export", str(junk), "-f", "torch", "-o", str(tmp_path / "x.pt")]), 1,
+    assert_one_line_error(runner.invoke(app, ["export", str(junk), "-f", "torch", "-o", str(tmp_path / "x.pt")]), 1,
                     str(junk))
     assert not (tmp_path / "x.pt").exists()
 

@@ -15,6 +15,8 @@ from typer.testing import CliRunner
 from snnctl import checkpoint as ckpt
 from snnctl import data, plots, service
 from snnctl.cli import app
+
+from conftest import assert_one_line_error
 from snnctl.errors import ConfigError
 
 runner = CliRunner()
@@ -117,19 +119,9 @@ def test_default_output_lies_next_to_the_checkpoint_and_is_not_overwritten(check
     assert result.stdout == f"{expected}\n" and expected.is_file()
     before = expected.read_bytes()
     again = runner.invoke(app, ["visualize", "theta", str(checkpoint_copy)])
-    _one_line_error(again, 2, str(expected), "--force")
+    assert_one_line_error(again, 2, str(expected), "--force")
     assert expected.read_bytes() == before
     assert runner.invoke(app, ["visualize", "theta", str(checkpoint_copy), "--force"]).exit_code == 0
-
-
-def _one_line_error(result, code: int, *words: str) -> None:
-    """Exit ``code`` and one error line on stderr (notices may precede it), no traceback."""
-    assert result.exit_code == code, result.output
-    errors = [line for line in result.stderr.strip().splitlines() if not line.startswith("notice:")]
-    assert len(errors) == 1 and errors[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.output
-    for word in words:
-        assert word in errors[0], errors[0]
 
 
 @pytest.fixture
@@ -141,17 +133,17 @@ def unlabelled(checkpoint_copy, tmp_path) -> Path:
 
 def test_a_checkpoint_without_labels_has_no_assignments_figure(unlabelled, tmp_path):
     result = runner.invoke(app, ["visualize", "assignments", str(unlabelled), "-o", str(tmp_path / "a.png")])
-    _one_line_error(result, 1, "no label state", "snnctl assign")
+    assert_one_line_error(result, 1, "no label state", "snnctl assign")
     assert not (tmp_path / "a.png").exists()
     titled = runner.invoke(app, ["visualize", "weights", str(unlabelled), "--titles", "-o", str(tmp_path / "w.png")])
-    _one_line_error(titled, 1, "no label state")
+    assert_one_line_error(titled, 1, "no label state")
     # without titles its weights still draw
     assert runner.invoke(app, ["visualize", "weights", str(unlabelled), "-o", str(tmp_path / "w.png")]).exit_code == 0
 
 
 def test_unknown_figure_is_one_line_naming_the_figures(trained_run):
     result = runner.invoke(app, ["visualize", "receptive", trained_run.checkpoint])
-    _one_line_error(result, 2, "'receptive'", ", ".join(service.FIGURES))
+    assert_one_line_error(result, 2, "'receptive'", ", ".join(service.FIGURES))
     with pytest.raises(ConfigError):
         service.visualize("receptive", Path(trained_run.checkpoint))
 
@@ -162,16 +154,16 @@ def test_unknown_figure_is_one_line_naming_the_figures(trained_run):
 ])
 def test_bad_output_paths(trained_run, tmp_path, name, code, words):
     result = runner.invoke(app, ["visualize", "theta", trained_run.checkpoint, "-o", str(tmp_path / name)])
-    _one_line_error(result, code, *words)
+    assert_one_line_error(result, code, *words)
 
 
 def test_missing_source_and_run_directory_without_curves(checkpoint_copy, tmp_path):
-    _one_line_error(runner.invoke(app, ["visualize", "weights", str(tmp_path / "nowhere")]), 1, "no such")
+    assert_one_line_error(runner.invoke(app, ["visualize", "weights", str(tmp_path / "nowhere")]), 1, "no such")
     # a folder holding only a checkpoint: no TensorBoard event files to draw curves from
     run = tmp_path / "bare"
     run.mkdir()
     checkpoint_copy.rename(run / service.CHECKPOINT_NAME)
-    _one_line_error(runner.invoke(app, ["visualize", "curves", str(run), "-o", str(tmp_path / "c.png")]), 1,
+    assert_one_line_error(runner.invoke(app, ["visualize", "curves", str(run), "-o", str(tmp_path / "c.png")]), 1,
                     "TensorBoard")
     assert runner.invoke(app, ["visualize", "theta", str(run), "-o", str(tmp_path / "t.png")]).exit_code == 0
 
@@ -179,7 +171,7 @@ def test_missing_source_and_run_directory_without_curves(checkpoint_copy, tmp_pa
 def test_spikes_index_out_of_range(trained_run, tmp_path):
     result = runner.invoke(app, ["visualize", "spikes", trained_run.checkpoint, "--index", "99999",
                                  "-o", str(tmp_path / "s.png")])
-    _one_line_error(result, 2, "--index", "out of range")
+    assert_one_line_error(result, 2, "--index", "out of range")
 
 
 def test_every_figure_has_help_with_examples():
