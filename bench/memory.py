@@ -5,7 +5,7 @@ files holding exactly that many test images and a small checkpoint, all written 
 temporary folder, so nothing here needs the network. Prints, for each size: resident
 memory before the evaluation (Python, torch, numba, the checkpoint), the peak during it,
 the difference, and the two arrays that grow with the number of images: the decoded
-images (float32, n x 784) and the spike counts (int32, n x neurons).
+images (uint8, n x 784) and the spike counts (int32, n x neurons).
 
     .venv/bin/python bench/memory.py [--sizes 1000 10000] [--neurons 100]
 """
@@ -27,7 +27,10 @@ WARM_UP = 16
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    """This process's peak resident memory (VmHWM: ru_maxrss can report a forking parent's)."""
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024  # kB
 
 
 def current_mb() -> float:
@@ -89,7 +92,7 @@ def main() -> None:
             child = subprocess.run([sys.executable, __file__, "--child", str(checkpoint), str(data_dir(Path(folder), n))],
                                    capture_output=True, text=True, check=True)
             before, peak, seen = (float(value) for value in child.stdout.split())
-            images_mb, counts_mb = seen * 28 * 28 * 4 / 2**20, seen * args.neurons * 4 / 2**20
+            images_mb, counts_mb = seen * 28 * 28 / 2**20, seen * args.neurons * 4 / 2**20
             print(f"{seen:>8.0f} {before:>10.1f} {peak:>9.1f} {peak - before:>10.1f} {images_mb:>10.1f} {counts_mb:>10.1f}")
 
 

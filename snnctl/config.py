@@ -200,6 +200,12 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
     elif wanted is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads 5e-5 (no dot) as a string: accept it where a number is meant.
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):
                 raise ConfigError(f"{source}: {key}: {value!r} is not allowed, expected a finite number")

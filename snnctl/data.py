@@ -36,7 +36,8 @@ SUBSET_TEST_IMAGES = 1000
 
 @dataclass
 class Dataset:
-    """Images flattened to ``[n, input_size * input_size]`` in [0, 1], with int labels."""
+    """Images flattened to ``[n, input_size * input_size]``, float in [0, 1] or uint8 (255 = 1),
+    with int labels."""
 
     images: torch.Tensor
     labels: torch.Tensor
@@ -166,10 +167,19 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
     return resized.squeeze(1).clamp_(0.0, 1.0)
 
 
+def pixel_scale(images: torch.Tensor) -> float:
+    """What one unit of ``images`` is in [0, 1] terms: 1/255 for 8-bit pixels, else 1."""
+    return 1.0 / 255.0 if images.dtype == torch.uint8 else 1.0
+
+
 def _as_dataset(images: np.ndarray, labels: np.ndarray, size: int) -> Dataset:
-    pixels = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).view(-1, 28, 28) / 255.0
-    pixels = resize(pixels, size).reshape(len(pixels), -1).contiguous()
-    return Dataset(pixels, torch.from_numpy(np.asarray(labels, dtype=np.int64)), list(MNIST_CLASSES))
+    """MNIST as a Dataset: 8-bit pixels stay uint8 (a quarter of float32's memory; the
+    engines read 255 as 1) unless they are resized, which needs float."""
+    pixels = torch.from_numpy(np.array(images, dtype=np.uint8)).view(-1, 28, 28)  # a writable copy
+    if size != 28:
+        pixels = resize(pixels.float().div_(255.0), size)
+    return Dataset(pixels.reshape(len(pixels), -1).contiguous(), torch.from_numpy(np.asarray(labels, dtype=np.int64)),
+                   list(MNIST_CLASSES))
 
 
 def load_mnist(config: Config, notice: Notice) -> Splits:

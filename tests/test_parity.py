@@ -1,0 +1,382 @@
+"""The fast engine against BindsNET, the reference (docs/engine.md).
+
+Both engines get the same input spike trains; the excitatory spikes must be identical
+step by step, and the weights and adaptive thresholds after learning equal to float
+tolerance: for both models, both run modes, batch 1 and batch > 1, learning on and
+off, over a few hundred steps. Where BindsNET draws random numbers inside a step (its
+one-spike rule), the engines must agree exactly while at most one neuron crosses per
+step, and in distribution otherwise. The fast Poisson generator must agree in
+distribution with ``bindsnet.encoding.poisson``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from snnctl import checkpoint as ckpt
+from snnctl import config as cfg
+from snnctl import kernels, service, simulate
+from snnctl import network as net
+from snnctl.errors import ConfigError
+
+from conftest import tiny_config
+
+CPU = torch.device("cpu")
+MODELS = ("diehl-cook-2015", "diehl-cook-2015-v2")
+# float32 weights after 300 steps of STDP: BindsNET sums a batch's updates with BLAS and a
+# column's weights (normalization) with a vectorized reduction, in orders of its own;
+# differences seen are below 5e-7 (a few ulps of weights near 0.1 .. 1).
+WEIGHT_TOLERANCE = 2e-6
+# A z-score above 5 between two samples of one distribution has probability 6e-7: the
+# distribution tests below fail by chance about once in a million runs per statistic.
+Z_LIMIT = 5.0
+
+
+def configure(**changes) -> cfg.Config:
+    values = dict(n_neurons=20, time=100, one_spike="off", batch_size=1)
+    return cfg.Config().replace(**{**values, **changes})
+
+
+def normalized(config: cfg.Config) -> net.NetworkTensors:
+    """A fresh network whose input weights sum to ``norm`` per neuron, as any trained one does."""
+    tensors = net.initial_tensors(config)
+    tensors.weights *= config.norm / tensors.weights.sum(0)
+    return tensors
+
+
+def poisson_inputs(config: cfg.Config, batch: int, presentations: int, seed: int = 0) -> list[torch.Tensor]:
+    """BindsNET-encoded spikes of random sparse images (a fifth of the pixels lit)."""
+    generator = torch.Generator().manual_seed(seed)
+    inputs = []
+    for k in range(presentations):
+        lit = torch.rand(batch, config.n_inputs, generator=generator) < 0.2
+        pixels = torch.rand(batch, config.n_inputs, generator=generator) * lit
+        inputs.append(simulate.encode(config, pixels * config.intensity, seed=seed * 1000 + k))
+    return inputs
+
+
+def run_both(config: cfg.Config, tensors: net.NetworkTensors, inputs: list[torch.Tensor], learn: bool):
+    """Present ``inputs`` to both engines; assert identical spikes; return both final states."""
+    reference = simulate.BindsNETEngine(config, tensors.clone(), CPU)
+    fast = simulate.FastEngine(config, tensors.clone())
+    n_spikes = 0
+    for k, spikes in enumerate(inputs):
+        expected = reference.present_spikes(spikes, learn, seed=k, record=True)
+        got = fast.present_spikes(spikes, learn, seed=k, record=True)
+        assert torch.equal(got.spikes, expected.spikes), f"presentation {k}: excitatory spikes differ"
+        assert torch.equal(got.counts, expected.counts)
+        n_spikes += int(expected.counts.sum())
+    return reference.sync(), fast.sync(), n_spikes
+
+
+def assert_same_state(got: net.NetworkTensors, expected: net.NetworkTensors) -> None:
+    torch.testing.assert_close(got.weights, expected.weights, rtol=0, atol=WEIGHT_TOLERANCE)
+    torch.testing.assert_close(got.theta, expected.theta, rtol=0, atol=1e-7)
+
+
+# ---------------------------------------------------------------- deterministic dynamics
+
+
+@pytest.mark.parametrize("learn", [True, False], ids=["learn", "infer"])
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("one_step", [False, True], ids=["synchronous", "one_step"])
+@pytest.mark.parametrize("model", MODELS)
+def test_same_spikes_weights_and_thresholds_as_bindsnet(model, one_step, batch, learn):
+    config = configure(model=model, one_step=one_step, batch_size=batch)
+    start = normalized(config)
+    expected, got, n_spikes = run_both(config, start, poisson_inputs(config, batch, 3), learn)
+    assert n_spikes >= 10 * batch  # the comparison has spikes to compare
+    assert_same_state(got, expected)
+    if learn:
+        assert (got.weights - start.weights).abs().max() > 1e-3 and got.theta.max() > 0
+    else:  # nothing learns: the fast engine leaves the state exactly as it was
+        assert torch.equal(got.weights, start.weights) and torch.equal(got.theta, start.theta)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "max"])
+@pytest.mark.parametrize("model, one_step", [("diehl-cook-2015", False), ("diehl-cook-2015-v2", True)])
+def test_batch_reductions_of_stdp_match_bindsnet(model, one_step, reduction):
+    config = configure(model=model, one_step=one_step, batch_size=4, stdp_reduction=reduction)
+    expected, got, _ = run_both(config, normalized(config), poisson_inputs(config, 4, 3, seed=1), learn=True)
+    assert_same_state(got, expected)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_a_time_step_other_than_one_millisecond(model):
+    # dt = 0.5 ms: 100 steps for time 50; decays, refractory counts and Poisson intervals scale
+    config = configure(model=model, batch_size=2, dt=0.5, time=50)
+    expected, got, n_spikes = run_both(config, normalized(config), poisson_inputs(config, 2, 3), learn=True)
+    assert n_spikes >= 20
+    assert_same_state(got, expected)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("model", MODELS)
+def test_weights_pushed_past_wmax_by_normalization_are_clipped_as_bindsnet_does(model, batch):
+    # Three neurons whose few inputs normalization lifts above wmax = 1: BindsNET clips the
+    # whole matrix at every learning step, the fast engine everything at the first step
+    # and only what changed afterwards.
+    config = configure(model=model, one_step=True, batch_size=batch, n_neurons=10, time=50)
+    tensors = net.initial_tensors(config)
+    tensors.weights[:, :3] *= torch.rand(config.n_inputs, 3, generator=torch.Generator().manual_seed(2)) < 0.05
+    tensors.weights *= config.norm / tensors.weights.sum(0)
+    assert tensors.weights.max() > 2 * config.wmax
+    expected, got, _ = run_both(config, tensors, poisson_inputs(config, batch, 3, seed=2), learn=True)
+    assert_same_state(got, expected)
+    assert got.weights.max() <= config.wmax * config.norm  # clipped, then normalized again
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_negative_weights_are_normalized_as_each_model_does(model):
+    # With wmin < 0, DiehlAndCook2015v2's Connection divides by sums of absolute values,
+    # DiehlAndCook2015's Weight feature by plain sums.
+    config = configure(model=model, one_step=True, wmin=-0.3, n_neurons=10, time=50)
+    tensors = normalized(config)
+    tensors.weights -= 0.05
+    assert tensors.weights.min() < 0
+    expected, got, _ = run_both(config, tensors, poisson_inputs(config, 1, 2, seed=4), learn=True)
+    assert_same_state(got, expected)
+
+
+def test_learning_off_leaves_weights_alone_where_bindsnet_renormalizes():
+    # The one intended difference: Network.run normalizes the input weights after every
+    # run, learning or not; the fast engine changes nothing when nothing learns. On a
+    # fresh (un-normalized) network the first presentation is the same, the weights not.
+    config = configure(model="diehl-cook-2015-v2", one_step=True)
+    fresh = net.initial_tensors(config)
+    expected, got, _ = run_both(config, fresh, poisson_inputs(config, 1, 1), learn=False)
+    assert torch.equal(got.weights, fresh.weights)
+    torch.testing.assert_close(expected.weights.sum(0), torch.full((config.n_neurons,), config.norm))
+    assert not torch.allclose(expected.weights, fresh.weights)
+
+
+# ---------------------------------------------------------------- the one-spike rules
+
+
+def owned_inputs(config: cfg.Config) -> net.NetworkTensors:
+    """Each input drives one neuron (input i -> neuron i mod n) and the others barely."""
+    tensors = net.initial_tensors(config)
+    weights = 0.02 * tensors.weights
+    weights[torch.arange(config.n_inputs), torch.arange(config.n_inputs) % config.n_neurons] = 1.0
+    tensors.weights.copy_(weights * config.norm / weights.sum(0))
+    return tensors
+
+
+def one_owner_per_step(config: cfg.Config, batch: int, seed: int, per_step: int = 8) -> torch.Tensor:
+    """Spikes where, at each step, ``per_step`` inputs of one randomly chosen neuron fire."""
+    generator = torch.Generator().manual_seed(seed)
+    n = config.n_neurons
+    owned = torch.arange(config.n_inputs - config.n_inputs % n).view(-1, n)  # column j: inputs of neuron j
+    spikes = torch.zeros(config.steps, batch, config.n_inputs, dtype=torch.uint8)
+    for t in range(config.steps):
+        for b in range(batch):
+            neuron = int(torch.randint(n, (1,), generator=generator))
+            rows = torch.randperm(len(owned), generator=generator)[:per_step]
+            spikes[t, b, owned[rows, neuron]] = 1
+    return spikes
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("one_step", [False, True], ids=["synchronous", "one_step"])
+@pytest.mark.parametrize("model", MODELS)
+def test_bindsnet_one_spike_rule_is_exact_while_at_most_one_neuron_crosses(model, one_step, batch):
+    config = configure(model=model, one_step=one_step, batch_size=batch, n_neurons=7, one_spike="bindsnet")
+    tensors = owned_inputs(config)
+    inputs = [one_owner_per_step(config, batch, seed) for seed in range(3)]
+    # Precondition, checked on BindsNET: with every crossing neuron spiking (rule off),
+    # no two ever spike in the same step, so the rule never has to choose.
+    check = simulate.BindsNETEngine(config.replace(one_spike="off"), tensors.clone(), CPU)
+    for spikes in inputs:
+        assert check.present_spikes(spikes, True, record=True).spikes.sum(2).max() <= 1
+    expected, got, n_spikes = run_both(config, tensors, inputs, learn=True)
+    assert n_spikes >= 15 * batch
+    assert_same_state(got, expected)
+
+
+def z_score(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Two-sample z statistic of the means of ``a`` and ``b`` along dim 0."""
+    a, b = a.double(), b.double()
+    error = (a.var(0) / len(a) + b.var(0) / len(b)).sqrt()
+    return (a.mean(0) - b.mean(0)) / error.clamp_min(1e-12)
+
+
+def test_bindsnet_one_spike_rule_agrees_in_distribution_when_neurons_cross_together():
+    # Four identical neurons always cross together; the rule lets one of them spike,
+    # drawn by BindsNET from torch's generator and by the fast engine from its own.
+    # 400 copies of one input train (learning off: independent samples) per engine.
+    config = configure(model="diehl-cook-2015-v2", one_step=True, n_neurons=4, inh=5.0, one_spike="bindsnet")
+    tensors = net.initial_tensors(config)
+    tensors.weights.copy_(tensors.weights[:, :1].expand(-1, 4) * config.norm / tensors.weights[:, 0].sum())
+    spikes = poisson_inputs(config, 1, 1, seed=3)[0].expand(-1, 400, -1).contiguous()
+    off = simulate.FastEngine(config.replace(one_spike="off"), tensors.clone()).present_spikes(spikes, False, record=True)
+    assert off.spikes.sum(2).max() == 4  # they do cross together
+    expected = simulate.BindsNETEngine(config, tensors.clone(), CPU).present_spikes(spikes, False, seed=1, record=True)
+    got = simulate.FastEngine(config, tensors.clone()).present_spikes(spikes, False, seed=1, record=True)
+    for run in (expected, got):
+        assert run.spikes.sum(2).max() == 1  # one spike per step and image
+        assert (run.counts > 0).float().mean() > 0.5  # and the rule spreads them over the neurons
+    assert z_score(got.counts, expected.counts).abs().max() < Z_LIMIT  # each neuron's count
+    assert z_score(got.counts.sum(1, keepdim=True), expected.counts.sum(1, keepdim=True)).abs() < Z_LIMIT
+    assert z_score(first_spiker(got), first_spiker(expected)).abs().max() < Z_LIMIT  # who spikes first
+
+
+def first_spiker(run: simulate.Presentation) -> torch.Tensor:
+    """One-hot [images, neurons]: the neuron that spiked first in each image."""
+    fired = run.spikes.any(2)  # [steps, images]
+    assert fired.any(0).all()
+    first_step = fired.int().argmax(0)  # argmax returns the first of equal maxima
+    return run.spikes[first_step, torch.arange(run.spikes.shape[1])].float()
+
+
+def two_neurons_one_input(one_spike: str) -> tuple[cfg.Config, net.NetworkTensors, torch.Tensor]:
+    """By hand: one input spike at step 0 lifts neuron 0 to -51 mV and neuron 1 to -50 mV,
+    both above the -52 mV threshold; no inhibition, so nothing else happens."""
+    config = cfg.Config().replace(model="diehl-cook-2015-v2", one_step=True, input_size=2, n_neurons=2, inh=0.0,
+                                  time=4, one_spike=one_spike)
+    tensors = net.initial_tensors(config)
+    tensors.weights.zero_()
+    tensors.weights[0] = torch.tensor([14.0, 15.0])
+    spikes = torch.zeros(config.steps, 1, config.n_inputs, dtype=torch.uint8)
+    spikes[0, 0, 0] = 1
+    return config, tensors, spikes
+
+
+def test_winner_rule_lets_only_the_furthest_neuron_cross():
+    config, tensors, spikes = two_neurons_one_input("winner")
+    engine = simulate.FastEngine(config, tensors)
+    run = engine.present_spikes(spikes, learn=True, record=True)
+    # Step 0: neuron 1 (2 mV above threshold) wins, spikes and resets; neuron 0 did not
+    # cross, keeps its -51 mV (decaying to -51.14) and crosses alone at step 1.
+    assert run.spikes[:, 0].tolist() == [[False, True], [True, False], [False, False], [False, False]]
+    theta = engine.sync().theta
+    assert theta[0] == pytest.approx(config.theta_plus, rel=1e-5) and theta[1] == pytest.approx(config.theta_plus, rel=1e-5)
+    with pytest.raises(ConfigError, match="winner"):
+        simulate.BindsNETEngine(config, tensors, CPU)
+
+
+@pytest.mark.parametrize("engine_class", ["BindsNETEngine", "FastEngine"])
+def test_off_and_bindsnet_rules_on_the_same_hand_made_case(engine_class):
+    def run(one_spike: str, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        config, tensors, spikes = two_neurons_one_input(one_spike)
+        make = getattr(simulate, engine_class)
+        engine = make(config, tensors, CPU) if engine_class == "BindsNETEngine" else make(config, tensors)
+        return engine.present_spikes(spikes, learn=True, seed=seed, record=True).spikes[:, 0], engine.sync().theta
+
+    spikes, theta = run("off")  # both cross and spike at step 0, then both are refractory
+    assert spikes.tolist() == [[True, True], [False, False], [False, False], [False, False]]
+    assert torch.all(theta > 0)
+    picks = set()
+    for seed in range(12):  # both cross and reset, theta rises for both, one of them spikes
+        spikes, theta = run("bindsnet", seed)
+        assert spikes[0].sum() == 1 and spikes[1:].sum() == 0 and torch.all(theta > 0)
+        picks.add(int(spikes[0].int().argmax()))
+    assert picks == {0, 1}  # drawn at random, from the presentation's seed
+
+
+# ---------------------------------------------------------------- input, retries, engines
+
+
+def events_to_dense(pointers: np.ndarray, indices: np.ndarray, n_inputs: int) -> torch.Tensor:
+    batch, steps = pointers.shape[0], pointers.shape[1] - 1
+    dense = torch.zeros(steps, batch, n_inputs, dtype=torch.uint8)
+    for b in range(batch):
+        for t in range(steps):
+            dense[t, b, indices[pointers[b, t]:pointers[b, t + 1]]] = 1
+    return dense
+
+
+def intervals(spikes: torch.Tensor) -> torch.Tensor:
+    """Inter-spike intervals of one input's trains [steps, samples], all samples pooled."""
+    gaps = [np.diff(np.flatnonzero(train)) for train in spikes.T.numpy()]
+    return torch.from_numpy(np.concatenate(gaps))
+
+
+def test_fast_poisson_generator_agrees_in_distribution_with_bindsnet():
+    from bindsnet.encoding import poisson
+
+    samples, steps, intensity = 3000, 100, 128.0
+    # 0.02: 2.6 Hz, a mean interval of 390 steps, so (almost) never a spike in 100 steps;
+    # 4.0: a retry's raised intensity
+    levels = torch.tensor([0.0, 0.02, 0.25, 0.5, 1.0, 4.0])
+    pixels = levels.expand(samples, -1).contiguous()
+    states = kernels.rng_states(11, samples)
+    fast = events_to_dense(*kernels.poisson_events(pixels.numpy(), np.float32(intensity), steps, 1.0, states),
+                           len(levels))
+    torch.manual_seed(11)
+    reference = poisson(pixels * intensity, time=steps, dt=1.0)
+    assert fast.shape == reference.shape and fast[:, :, 0].sum() == 0 == reference[:, :, 0].sum()
+    # mean number of spikes per input
+    assert z_score(fast.sum(0), reference.sum(0))[1:].abs().max() < Z_LIMIT
+    # interval distribution of the inputs that spike often: two-sample Kolmogorov-Smirnov
+    # at alpha = 0.001 (c = 1.95; conservative for these discrete distributions)
+    for k in range(2, len(levels)):
+        a, b = intervals(fast[:, :, k]), intervals(reference[:, :, k])
+        cdf = lambda x: torch.bincount(x, minlength=steps).cumsum(0).double() / len(x)  # noqa: E731
+        distance = (cdf(a) - cdf(b)).abs().max()
+        assert distance < 1.95 * ((len(a) + len(b)) / (len(a) * len(b))) ** 0.5, f"level {levels[k]}"
+
+
+class RecordingEngine(simulate.FastEngine):
+    """The fast engine, noting the size and intensity of each presentation."""
+
+    def __init__(self, config: cfg.Config, tensors: net.NetworkTensors) -> None:
+        super().__init__(config, tensors)
+        self.calls: list[tuple[int, float | None]] = []
+
+    def present(self, images, learn, seed, intensity=None, record=False):
+        self.calls.append((len(images), intensity))
+        return super().present(images, learn, seed, intensity, record)
+
+
+def retries_config(**changes) -> cfg.Config:
+    return configure(**{**dict(model="diehl-cook-2015-v2", n_neurons=10, min_spikes=1, max_retries=3,
+                               intensity_step=32.0), **changes})
+
+
+def test_silent_images_are_presented_again_brighter_until_max_retries():
+    config = retries_config()
+    engine = RecordingEngine(config, normalized(config))
+    bright, blank = torch.ones(config.n_inputs), torch.zeros(config.n_inputs)
+    counts = simulate.present_with_retries(engine, config, torch.stack([bright, blank]), learn=False, seed=0)
+    assert counts[0].sum() >= 1 and counts[1].sum() == 0
+    # only the silent image again, 32 Hz brighter each time, then it gives up
+    assert engine.calls == [(2, None), (1, 160.0), (1, 192.0), (1, 224.0)]
+
+
+def test_a_retry_that_spikes_ends_the_retries():
+    # 50 lit pixels at 1 Hz make about 5 input spikes: silent; at 501 Hz they fire
+    config = retries_config(intensity=1.0, intensity_step=500.0)
+    engine = RecordingEngine(config, normalized(config))
+    image = torch.zeros(1, config.n_inputs)
+    image[0, 300:350] = 1.0
+    counts = simulate.present_with_retries(engine, config, image, learn=False, seed=0)
+    assert engine.calls == [(1, None), (1, 501.0)] and counts.sum() >= 1
+
+
+def test_no_retries_when_min_spikes_is_zero():
+    config = retries_config(min_spikes=0)
+    engine = RecordingEngine(config, normalized(config))
+    counts = simulate.present_with_retries(engine, config, torch.zeros(2, config.n_inputs), learn=False, seed=0)
+    assert engine.calls == [(2, None)] and counts.sum() == 0
+
+
+def test_training_end_to_end_with_the_bindsnet_engine(tmp_path):
+    config = tiny_config(tmp_path, engine="bindsnet", n_neurons=10, time=20, n_train=32, n_test=16,
+                         update_interval=16, one_spike="bindsnet")
+    result = service.train(config)
+    assert result.engine == "BindsNETEngine" and result.samples_seen == 32
+    stored = ckpt.load(result.checkpoint)
+    torch.testing.assert_close(stored.tensors.weights.sum(0), torch.full((10,), config.norm))
+    assert stored.tensors.theta.max() > 0 and stored.labels is not None
+    assert 0.0 <= result.test_accuracy.all_activity <= 1.0
+
+
+def test_auto_engine_is_fast_on_cpu_and_bindsnet_when_the_kernels_cannot_load(monkeypatch):
+    config = configure(n_neurons=5)
+    assert isinstance(simulate.make_engine(config, net.initial_tensors(config), CPU), simulate.FastEngine)
+    monkeypatch.setitem(sys.modules, "snnctl.kernels", None)  # as if numba failed to import
+    assert isinstance(simulate.make_engine(config, net.initial_tensors(config), CPU), simulate.BindsNETEngine)
