@@ -76,7 +76,8 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def _tensors_of(checkpoint: Checkpoint) -> "dict[str, torch.Tensor]":
+def named_tensors(checkpoint: Checkpoint) -> "dict[str, torch.Tensor]":
+    """Every tensor of a checkpoint under its file name (docs/checkpoint.md)."""
     tensors = dict(checkpoint.tensors.named())
     if checkpoint.labels is not None:
         tensors.update(checkpoint.labels.named())
@@ -156,7 +157,7 @@ def save(checkpoint: Checkpoint, path: str | Path) -> Path:
     from safetensors.torch import save as to_bytes
 
     path = Path(path)
-    write_atomic(path, to_bytes(_tensors_of(checkpoint), metadata=_metadata_of(checkpoint)))
+    write_atomic(path, to_bytes(named_tensors(checkpoint), metadata=_metadata_of(checkpoint)))
     return path
 
 

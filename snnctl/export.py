@@ -57,7 +57,7 @@ def metadata(checkpoint: ckpt.Checkpoint) -> dict:
 
 def _tensors(checkpoint: ckpt.Checkpoint) -> dict[str, torch.Tensor]:
     # clone: each tensor saved with its own storage, not a view into a larger one
-    return {name: value.clone() for name, value in ckpt._tensors_of(checkpoint).items()}
+    return {name: value.clone() for name, value in ckpt.named_tensors(checkpoint).items()}
 
 
 def to_npz(checkpoint: ckpt.Checkpoint) -> Exported:
