@@ -426,5 +426,65 @@ def visualize_curves(source: SourceArgument, output: FigureOutput = None, force:
     _draw("curves", source, output, force, as_json)
 
 
+def _sweep_table(result) -> Table:
+    """The trials, best first: status, validation accuracy by the sweep's vote, searched values."""
+    keys = list(result.best_parameters)
+    vote = result.metric.replace("_", " ")
+    table = Table(title=f"Sweep {result.sweep_dir}: {len(result.trials)} trials, best first. validation: accuracy "
+                        f"({vote} vote) on {result.n_validation} held-out training images; running: the last "
+                        f"running accuracy of training", title_justify="left")
+    for column in ("#", "trial", "status", "validation", "running", *keys):
+        # fold, never cut: trial ids name run directories, values are copied into files
+        table.add_column(column, justify="left" if column in ("trial", "status") else "right", overflow="fold")
+    for rank, trial in enumerate(result.trials, 1):
+        validation = f"{getattr(trial.validation_accuracy, result.metric):.2%}" if trial.validation_accuracy else ""
+        running = f"{trial.running_accuracy:.2%}" if trial.running_accuracy is not None else ""
+        values = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in (trial.parameters[k] for k in keys)]
+        table.add_row(str(rank), trial.trial, trial.status if trial.error is None else f"error: {trial.error}",
+                      validation, running, *values)
+    return table
+
+
+@app.command(epilog="Examples:\n\n  snnctl sweep parameters/mnist.yaml parameters/space.yaml --trials 20\n\n"
+             "  snnctl sweep PARAMS.yaml SPACE.yaml --address ray://head-node:10001 --out sweeps/s1 --json\n\n"
+             "  snnctl sweep --resume sweeps/s1\n\n"
+             "SPACE.yaml names parameters with a grid, a choice or a uniform / log-uniform range, the metric "
+             "and the budget; see docs/sweep.md.")
+def sweep(
+    params: Annotated[Optional[Path], typer.Argument(help="Parameter file: the settings every trial starts from.")] = None,
+    space: Annotated[Optional[Path], typer.Argument(help="Search space (YAML): parameters, metric, budget.")] = None,
+    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Samples to draw (overrides SPACE's trials; each runs the whole grid).")] = None,
+    address: Annotated[Optional[str], typer.Option(help="A Ray cluster: auto (the one running here) or ray://HOST:PORT. Default: start Ray on this machine's cores.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Sweep directory, new or empty (default: log_dir/TASK/sweep-<time>).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the interrupted sweep in this directory.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search hyperparameters on Ray Tune; train the best configuration on all training images and test it."""
+    with _reported():
+        from snnctl import config as cfg
+        from snnctl import service
+
+        config = cfg.load(params) if params is not None else None
+        with _progress_bar(not as_json) as on_progress:
+            result = service.sweep(config, space, trials=trials, out=out_dir, resume=resume, address=address,
+                                   notice=_notice, on_progress=on_progress)
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    out.print(_sweep_table(result))
+    final = result.final
+    out.print(_key_values(
+        f"Best configuration: validation on {result.n_validation} held-out training images; test after retraining "
+        f"on all {final.n_train} training images, on {final.n_test} test images", [
+            ("trial", result.best_trial),
+            *_accuracy_rows("validation accuracy", result.best_validation_accuracy),
+            *_accuracy_rows("test accuracy", final.test_accuracy),
+            ("parameters file", result.best_parameters_file),
+            ("final run", final.run_dir),
+            ("TensorBoard", f"tensorboard --logdir {result.tensorboard_logdir}"),
+            ("Ray", result.ray),
+        ]))
+
+
 def main() -> None:
     app()
