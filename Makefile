@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml requirements.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/snnctl train parameters/mnist.yaml --force
+	$(BIN)/snnctl train parameters/mnist.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
