@@ -133,3 +133,21 @@ def test_help_and_version_answer():
     assert version.exit_code == 0 and version.stdout.startswith("snnctl ")
     train_help = runner.invoke(app, ["train", "--help"]).stdout
     assert "Examples" in train_help and "--resume" in train_help
+
+
+def test_labels_are_assigned_from_training_images_only(tmp_path, monkeypatch):
+    from snnctl import data, labels
+
+    config = tiny_config(tmp_path, n_train=60, n_test=30, name="labels")
+    splits = data.load_splits(config, lambda message: None)
+    assigned_from = []
+    real_assign = labels.assign
+
+    def recording_assign(counts, targets, n_classes, reduction):
+        assigned_from.append(targets.clone())
+        return real_assign(counts, targets, n_classes, reduction)
+
+    monkeypatch.setattr(labels, "assign", recording_assign)
+    service.train(config)
+    # the labels the checkpoint keeps come from exactly the training split, never the test one
+    assert torch.equal(assigned_from[-1], splits.train.labels)
