@@ -724,7 +724,7 @@ def _require_labels(stored: ckpt.Checkpoint, path: Path, what: str) -> "labels.L
 def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: str | None,
                    notice: Notice) -> "Figure":
     """One held-out image, its Poisson input and the excitatory raster, learning off."""
-    from snnctl import data, labels, plots, simulate
+    from snnctl import labels, plots, simulate
 
     config = _data_config(stored.config, None, None, None, device)
     dataset, _ = _load_split(config, "test", None, run_dir, True, notice)
@@ -732,7 +732,7 @@ def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: s
         raise ConfigError(f"--index: {index} is out of range: the test split has {len(dataset)} images (0..{len(dataset) - 1})")
     image = dataset.images[index:index + 1]
     seed = batch_seed(config.seed, SPLIT_CODES["test"], index)
-    input_spikes = simulate.encode(config, image.float() * (config.intensity * data.pixel_scale(image)), seed)
+    input_spikes = simulate.encode(config, image.float() * simulate.rate_per_unit(config, image), seed)
     engine = simulate.make_engine(config, stored.tensors, simulate.resolve_device(config.device))
     shown = engine.present_spikes(input_spikes, learn=False, seed=seed, record=True)
     predicted = "no label state"

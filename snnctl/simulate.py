@@ -45,6 +45,12 @@ class Presentation:
     spikes: torch.Tensor | None = None  # [steps, batch, n_neurons] when recorded
 
 
+def rate_per_unit(config: Config, images: torch.Tensor, intensity: float | None = None) -> float:
+    """Firing rate (Hz) per unit of ``images``: the maximum rate (``intensity``, the config's
+    unless given) times the pixel scale (1/255 for 8-bit pixels)."""
+    return (config.intensity if intensity is None else intensity) * pixel_scale(images)
+
+
 class Engine(ABC):
     """Simulates the network of ``config`` whose state is ``tensors`` (updated in place)."""
 
@@ -56,8 +62,7 @@ class Engine(ABC):
                 record: bool = False) -> Presentation:
         """Poisson-code ``images`` [batch, n_inputs] at ``intensity`` Hz and run them: float
         pixels in [0, 1], or 8-bit pixels (uint8, 255 = 1), which datasets keep to save memory."""
-        intensity = (self.config.intensity if intensity is None else intensity) * pixel_scale(images)
-        return self._present_images(images, intensity, learn, seed, record)
+        return self._present_images(images, rate_per_unit(self.config, images, intensity), learn, seed, record)
 
     @abstractmethod
     def _present_images(self, images: torch.Tensor, intensity: float, learn: bool, seed: int,
