@@ -245,15 +245,18 @@ def _spiking(spiked: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def _lif_step(v, refrac, current, spiked, c) -> int:
+def _lif_step(v, refrac, current, spiked, awake, c) -> int:
     """``bindsnet.network.nodes.LIFNodes.forward`` of the inhibitory layer, one element.
 
-    Leaky integration toward rest, refractory period, threshold, reset; written
-    without branches so that it vectorizes. Returns the number of spikes.
+    Leaky integration toward rest, refractory period, threshold, reset. Only the
+    ``awake`` neurons, those that have had input in this presentation, are updated:
+    the others are at rest and outside their refractory period, which the step leaves
+    as they are (BindsNET counts their refractory time further below zero, which has
+    no effect). Returns the number of spikes.
     """
     rest, decay, thresh = c[INH_REST], c[INH_DECAY], c[INH_THRESH]
     n_spikes = 0
-    for j in range(v.shape[0]):
+    for j in awake:
         vj = (v[j] - rest) * decay + rest
         if refrac[j] <= 0:
             vj += current[j]
@@ -263,6 +266,26 @@ def _lif_step(v, refrac, current, spiked, c) -> int:
         spiked[j] = fired
         n_spikes += fired
     return n_spikes
+
+
+@njit(cache=True)
+def _drive_inhibitory(current, exc_to_inh, spiked, n_spiked, rows, awake, is_awake, n_awake, b) -> None:
+    """Input current of element b's inhibitory layer from excitatory spikes ``spiked``
+    (``Connection.compute``), kept for its ``awake`` neurons only: those that have had
+    input in this presentation, which the non-zero weights of spiking rows add to."""
+    for j in awake[:n_awake[b]]:
+        current[j] = 0.0
+    if n_spiked == 0:
+        return
+    for r in _spiking(spiked, rows):
+        row = exc_to_inh[r]
+        for j in range(row.shape[0]):
+            if row[j] != 0:  # adding a zero changes nothing
+                current[j] += row[j]
+                if not is_awake[j]:
+                    is_awake[j] = True
+                    awake[n_awake[b]] = j
+                    n_awake[b] += 1
 
 
 @njit(cache=True)
@@ -314,26 +337,61 @@ def _diehl_cook_step(v, refrac, theta, current, spiked, rises, c, one_spike, sta
 
 
 @njit(cache=True)
-def _decay_trace(trace, spiked, decay) -> None:
-    """Spike trace of ``bindsnet.network.nodes.Nodes.forward``: decay, set to 1 on a spike."""
-    for j in range(trace.shape[0]):
+def _decay_trace(trace, spiked, active, decay) -> None:
+    """Spike trace of ``bindsnet.network.nodes.Nodes.forward``: decay, set to 1 on a spike.
+    Only the ``active`` neurons (those that have spiked) have a trace to update."""
+    for j in active:
         trace[j] = np.float32(1.0) if spiked[j] else trace[j] * decay
 
 
 @njit(cache=True)
-def _clamp(weights, low, high) -> None:
-    for i in range(weights.shape[0]):
-        row = weights[i]
-        for j in range(row.shape[0]):
-            row[j] = min(max(row[j], low), high)
+def _add_active(spiked, active, is_active, n_active) -> int:
+    """Append the neurons that spiked for the first time to ``active``; returns its length."""
+    for j in range(spiked.shape[0]):
+        if spiked[j] and not is_active[j]:
+            is_active[j] = True
+            active[n_active] = j
+            n_active += 1
+    return n_active
+
+
+# Per-column flags (excitatory neuron j's input weights) that persist between presentations.
+NEEDS_CLAMP = np.uint8(1)  # normalized since last clipped: may lie outside [wmin, wmax]
+NEEDS_NORM = np.uint8(2)  # changed since last normalized
 
 
 @njit(cache=True)
-def _depress_max(weights, pointers, indices, t, post_trace, nu_pre, owner_count, owner_start, touched,
-                 owners, row_max) -> None:
+def _flagged(flags, flag, out) -> np.ndarray:
+    """Indices of the columns whose ``flags`` have ``flag`` set, written into ``out``."""
+    k = 0
+    for j in range(flags.shape[0]):
+        if flags[j] & flag:
+            out[k] = j
+            k += 1
+    return out[:k]
+
+
+@njit(cache=True)
+def _clamp_columns(weights, columns, low, high, flags) -> None:
+    """Clip ``columns`` to [low, high]; a column that this changes needs normalizing again."""
+    for i in range(weights.shape[0]):
+        row = weights[i]
+        for j in columns:
+            clipped = min(max(row[j], low), high)
+            if clipped != row[j]:
+                row[j] = clipped
+                flags[j] |= NEEDS_NORM
+    for j in columns:
+        flags[j] &= ~NEEDS_CLAMP
+
+
+@njit(cache=True)
+def _depress_max(weights, pointers, indices, t, post_trace, active, nu_pre, owner_count, owner_start, touched,
+                 owners) -> None:
     """Depression with the batch combined by max: each input that spiked in some
     elements loses ``nu_pre * max`` of those elements' post traces (the max of the
-    others' zero updates and theirs, as traces are non-negative)."""
+    others' zero updates and theirs, as traces are non-negative), in the ``active``
+    columns, the only ones with a non-zero trace."""
     batch = pointers.shape[0]
     n_touched = 0
     for b in range(batch):
@@ -357,13 +415,12 @@ def _depress_max(weights, pointers, indices, t, post_trace, nu_pre, owner_count,
     for q in range(n_touched):
         i = touched[q]
         start = owner_start[i]
-        row_max[:] = post_trace[owners[start]]
-        for r in range(start + 1, start + owner_count[i]):
-            for j in range(row_max.shape[0]):
-                row_max[j] = max(row_max[j], post_trace[owners[r], j])
         row = weights[i]
-        for j in range(row.shape[0]):
-            row[j] -= nu_pre * row_max[j]
+        for j in active:
+            largest = post_trace[owners[start], j]
+            for r in range(start + 1, start + owner_count[i]):
+                largest = max(largest, post_trace[owners[r], j])
+            row[j] -= nu_pre * largest
         owner_count[i] = 0
 
 
@@ -396,42 +453,44 @@ def _potentiate_max(weights, t, spiked, post_count, last_spike, seen, n_seen, de
 
 
 @njit(cache=True)
-def _post_pre_update(weights, pointers, indices, t, post_trace, spiked, n_spiked, post_count, last_spike,
+def _post_pre_update(weights, pointers, indices, t, post_trace, active, spiked, n_spiked, post_count, last_spike,
                      seen, n_seen, decay_powers, c, reduction, scratch_rows, max_scratch) -> None:
     """``bindsnet.learning.PostPre`` (Morrison et al. 2008, eqs. 13-14) for one step.
 
     Depression on each presynaptic spike: ``w[i, :] -= nu_pre * x_post``; potentiation
     on each postsynaptic spike: ``w[:, j] += nu_post * x_pre``; updates of the batch
-    combined by sum, mean or max; then weights clipped to [wmin, wmax]. BindsNET
-    clips the whole matrix at every step; after the first step of a presentation
-    (clipped here in full, as weights may leave the bounds through normalization)
-    only the weights changed since can be outside, so only they are clipped. An
-    input's trace is ``decay_powers[t - last spike]``, and only inputs that have
-    spiked (``seen``) have a non-zero one.
+    combined by sum, mean or max; then the changed weights clipped to [wmin, wmax].
+    Only the ``active`` neurons (those that spiked in this presentation) have a
+    non-zero trace, so depression touches their columns only. An input's trace is
+    ``decay_powers[t - last spike]``, and only inputs that have spiked (``seen``)
+    have a non-zero one. BindsNET clips the whole matrix at every step; the other
+    weights are within bounds already (see :func:`present`).
     """
     batch = pointers.shape[0]
     wmin, wmax = c[WMIN], c[WMAX]
     scale = np.float32(1.0 / batch) if reduction == REDUCE_MEAN else np.float32(1.0)
     nu_pre = c[NU_PRE] * scale
     nu_post = c[NU_POST] * scale
-    if batch == 1 and n_spiked[0] == 0 and t > 0:
-        # The common step: depression only, each row clipped as it is updated.
+    if active.shape[0] == 0:
+        return
+    if batch == 1 and n_spiked[0] == 0:
+        # The common step: depression only, each weight clipped as it is updated.
         for e in range(pointers[0, t], pointers[0, t + 1]):
             row = weights[indices[e]]
-            for j in range(row.shape[0]):
+            for j in active:
                 row[j] = min(max(row[j] - nu_pre * post_trace[0, j], wmin), wmax)
         return
     if reduction == REDUCE_MAX:
-        owner_count, owner_start, touched, owners, row_max, column_max, union = max_scratch
-        _depress_max(weights, pointers, indices, t, post_trace, nu_pre, owner_count, owner_start, touched,
-                     owners, row_max)
+        owner_count, owner_start, touched, owners, column_max, union = max_scratch
+        _depress_max(weights, pointers, indices, t, post_trace, active, nu_pre, owner_count, owner_start, touched,
+                     owners)
         _potentiate_max(weights, t, spiked, post_count, last_spike, seen, n_seen, decay_powers, nu_post,
                         column_max, union)
     else:
         for b in range(batch):
             for e in range(pointers[b, t], pointers[b, t + 1]):
                 row = weights[indices[e]]
-                for j in range(row.shape[0]):
+                for j in active:
                     row[j] -= nu_pre * post_trace[b, j]
         for b in range(batch):
             if n_spiked[b]:
@@ -439,13 +498,10 @@ def _post_pre_update(weights, pointers, indices, t, post_trace, spiked, n_spiked
                     for q in range(n_seen[b]):
                         i = seen[b, q]
                         weights[i, j] += decay_powers[t - last_spike[b, i]] * nu_post
-    if t == 0:
-        _clamp(weights, wmin, wmax)
-        return
     for b in range(batch):
         for e in range(pointers[b, t], pointers[b, t + 1]):
             row = weights[indices[e]]
-            for j in range(row.shape[0]):
+            for j in active:
                 row[j] = min(max(row[j], wmin), wmax)
         if n_spiked[b]:
             for j in _spiking(spiked[b], scratch_rows):
@@ -455,42 +511,47 @@ def _post_pre_update(weights, pointers, indices, t, post_trace, spiked, n_spiked
 
 
 @njit(cache=True)
-def normalize_columns(weights: np.ndarray, norm: np.float32, absolute: bool) -> None:
-    """Each excitatory neuron's input weights scaled to sum to ``norm``.
-
-    ``Connection.normalize`` (DiehlAndCook2015v2) sums absolute values, the ``Weight``
-    feature (DiehlAndCook2015) plain values; both multiply by ``(1 / sum) * norm``,
-    which is how torch evaluates ``norm / sum``.
-    """
-    n_inputs, n = weights.shape
-    sums = np.zeros(n, np.float32)
-    for i in range(n_inputs):
-        for j in range(n):
-            sums[j] += abs(weights[i, j]) if absolute else weights[i, j]
-    for j in range(n):
-        sums[j] = (np.float32(1.0) / (sums[j] if sums[j] != 0 else np.float32(1.0))) * norm
-    for i in range(n_inputs):
-        for j in range(n):
-            weights[i, j] *= sums[j]
+def column_sums(weights: np.ndarray, columns: np.ndarray, absolute: bool) -> np.ndarray:
+    """Sums of ``columns`` of the input weights: of absolute values (``Connection.normalize``,
+    DiehlAndCook2015v2) or plain values (the ``Weight`` feature, DiehlAndCook2015)."""
+    sums = np.zeros(columns.shape[0], np.float32)
+    for i in range(weights.shape[0]):
+        row = weights[i]
+        for q in range(columns.shape[0]):
+            sums[q] += abs(row[columns[q]]) if absolute else row[columns[q]]
+    return sums
 
 
 @njit(cache=True)
-def _max_scratch(pointers, n_inputs, n, needed):
+def normalize_columns(weights: np.ndarray, columns: np.ndarray, norm: np.float32, absolute: bool) -> None:
+    """The input weights of the excitatory neurons ``columns`` scaled to sum to ``norm``,
+    multiplied by ``(1 / sum) * norm``, which is how torch evaluates ``norm / sum``."""
+    scales = column_sums(weights, columns, absolute)
+    for q in range(columns.shape[0]):
+        scales[q] = (np.float32(1.0) / (scales[q] if scales[q] != 0 else np.float32(1.0))) * norm
+    for i in range(weights.shape[0]):
+        row = weights[i]
+        for q in range(columns.shape[0]):
+            row[columns[q]] *= scales[q]
+
+
+@njit(cache=True)
+def _max_scratch(pointers, n_inputs, needed):
     """Work arrays of the max reduction (empty when not ``needed``): per input, the count,
-    start and list of the elements it spiked in at a step, and the inputs touched; a
-    row of maxima; per input, a column maximum (-1: none yet), and their union."""
+    start and list of the elements it spiked in at a step, and the inputs touched; per
+    input, a column maximum (-1: none yet), and their union."""
     m = n_inputs if needed else 0
     owners = 0  # the most input spikes of any step, over the whole batch
     if needed:
         for t in range(pointers.shape[1] - 1):
             owners = max(owners, np.sum(pointers[:, t + 1] - pointers[:, t]))
     return (np.zeros(m, np.int32), np.zeros(m, np.int64), np.empty(m, np.int32), np.empty(owners, np.int32),
-            np.empty(n if needed else 0, np.float32), np.full(m, -1.0, np.float32), np.empty(m, np.int32))
+            np.full(m, -1.0, np.float32), np.empty(m, np.int32))
 
 
 @njit(cache=True)
 def present(pointers, indices, states, two_layer, one_step, one_spike, learn, reduction,
-            weights, theta, lateral_a, lateral_b, c, counts, record) -> None:
+            weights, theta, column_flags, lateral_a, lateral_b, c, counts, record) -> None:
     """Run one presentation of a batch: ``Network.run`` of the Diehl & Cook models.
 
     two_layer: DiehlAndCook2015 (excitatory ``Ae`` and inhibitory ``Ai`` layers;
@@ -502,6 +563,15 @@ def present(pointers, indices, states, two_layer, one_step, one_spike, learn, re
     STDP changes ``weights``, normalized after the presentation. Adds the excitatory
     spike counts to ``counts`` [batch, n]; ``record`` [steps, batch, n] (or empty)
     receives the excitatory spikes.
+
+    BindsNET clips all weights at every learning step and normalizes all columns after
+    every run. Here ``column_flags`` (kept by the caller between presentations) mark
+    the columns that may be outside the bounds (``NEEDS_CLAMP``: normalized since they
+    were last clipped), clipped at the first learning step, and those changed since
+    they were last normalized (``NEEDS_NORM``); only those are clipped or normalized.
+    The others are within bounds and sum to ``norm`` already: BindsNET's pass moves them
+    by float rounding at most. Costs then grow with the neurons that spike, not with
+    the size of the weight matrix.
     """
     batch, steps = pointers.shape[0], pointers.shape[1] - 1
     n_inputs, n = weights.shape
@@ -514,8 +584,15 @@ def present(pointers, indices, states, two_layer, one_step, one_spike, learn, re
     inh_spiked = np.zeros((batch, n), np.bool_)
     n_inh_spiked = np.zeros(batch, np.int64)
     exc_current = np.empty(n, np.float32)
-    inh_current = np.empty(n, np.float32)
+    inh_current = np.zeros((batch, n), np.float32)
+    inh_awake = np.empty((batch, n), np.int32)  # inhibitory neurons that have had input, per element
+    inh_is_awake = np.zeros((batch, n), np.bool_)
+    n_inh_awake = np.zeros(batch, np.int64)
     rows = np.empty(n, np.int32)
+    columns = np.empty(n, np.int32)
+    active = np.empty(n, np.int32)  # neurons that have spiked in this presentation, in any element
+    is_active = np.zeros(n, np.bool_)
+    n_active = 0
     rises = np.zeros(n, np.int32)
     post_count = np.zeros(n, np.int32)
     post_trace = np.zeros((batch, n), np.float32)
@@ -528,7 +605,7 @@ def present(pointers, indices, states, two_layer, one_step, one_spike, learn, re
     decay_powers[0] = 1.0
     for k in range(1, steps + 1):
         decay_powers[k] = decay_powers[k - 1] * c[TRACE_DECAY]
-    max_scratch = _max_scratch(pointers, n_inputs, n, learn and reduction == REDUCE_MAX)
+    max_scratch = _max_scratch(pointers, n_inputs, learn and reduction == REDUCE_MAX)
     empty = np.empty(0, np.int32)
 
     for t in range(steps):
@@ -558,16 +635,17 @@ def present(pointers, indices, states, two_layer, one_step, one_spike, learn, re
                 if n_inh_spiked[b]:
                     _add_rows(exc_current, lateral_b, _spiking(inh_spiked[b], rows))
                 if not one_step:
-                    inh_current[:] = 0.0
-                    if n_spiked[b]:
-                        _add_rows(inh_current, lateral_a, _spiking(spiked[b], rows))
+                    _drive_inhibitory(inh_current[b], lateral_a, spiked[b], n_spiked[b], rows, inh_awake[b],
+                                      inh_is_awake[b], n_inh_awake, b)
             elif n_spiked[b]:
                 _add_rows(exc_current, lateral_a, _spiking(spiked[b], rows))
 
             n_spiked[b] = _diehl_cook_step(v[b], refrac[b], theta, exc_current, spiked[b], rises, c, one_spike,
                                            states[b:b + 1])
             if learn:
-                _decay_trace(post_trace[b], spiked[b], c[TRACE_DECAY])
+                if n_spiked[b]:
+                    n_active = _add_active(spiked[b], active, is_active, n_active)
+                _decay_trace(post_trace[b], spiked[b], active[:n_active], c[TRACE_DECAY])
             if n_spiked[b]:
                 any_spike = True
                 for j in range(n):
@@ -577,10 +655,10 @@ def present(pointers, indices, states, two_layer, one_step, one_spike, learn, re
                 record[t, b, :] = spiked[b]
             if two_layer:
                 if one_step:
-                    inh_current[:] = 0.0
-                    if n_spiked[b]:
-                        _add_rows(inh_current, lateral_a, _spiking(spiked[b], rows))
-                n_inh_spiked[b] = _lif_step(inh_v[b], inh_refrac[b], inh_current, inh_spiked[b], c)
+                    _drive_inhibitory(inh_current[b], lateral_a, spiked[b], n_spiked[b], rows, inh_awake[b],
+                                      inh_is_awake[b], n_inh_awake, b)
+                n_inh_spiked[b] = _lif_step(inh_v[b], inh_refrac[b], inh_current[b], inh_spiked[b],
+                                            inh_awake[b, :n_inh_awake[b]], c)
 
         if learn:
             if any_spike:
@@ -588,11 +666,19 @@ def present(pointers, indices, states, two_layer, one_step, one_spike, learn, re
                 for j in range(n):
                     if rises[j]:
                         theta[j] += c[THETA_PLUS] * np.float32(rises[j])
-            _post_pre_update(weights, pointers, indices, t, post_trace, spiked, n_spiked, post_count, last_spike,
-                             seen, n_seen, decay_powers, c, reduction, rows, max_scratch)
+            _post_pre_update(weights, pointers, indices, t, post_trace, active[:n_active], spiked, n_spiked,
+                             post_count, last_spike, seen, n_seen, decay_powers, c, reduction, rows, max_scratch)
+            if t == 0:
+                _clamp_columns(weights, _flagged(column_flags, NEEDS_CLAMP, columns), c[WMIN], c[WMAX],
+                               column_flags)
         if any_spike:
             rises[:] = 0
             post_count[:] = 0
     if learn:
-        normalize_columns(weights, c[NORM], not two_layer)
+        for j in active[:n_active]:
+            column_flags[j] |= NEEDS_NORM
+        changed = _flagged(column_flags, NEEDS_NORM, columns)
+        normalize_columns(weights, changed, c[NORM], not two_layer)
+        for j in changed:
+            column_flags[j] = NEEDS_CLAMP
 

@@ -147,6 +147,19 @@ class FastEngine(Engine):
                           "winner": kernels.ONE_SPIKE_WINNER}[config.one_spike]
         self.reduction = {"sum": kernels.REDUCE_SUM, "mean": kernels.REDUCE_MEAN,
                           "max": kernels.REDUCE_MAX}[config.stdp_reduction]
+        self.column_flags = self._column_flags(config)
+
+    def _column_flags(self, config: Config) -> np.ndarray:
+        """The kernel's per-neuron weight flags for weights of unknown history: every column
+        may lie outside the bounds (clipping what is inside changes nothing), and columns
+        that do not sum to ``norm`` (a fresh network) are normalized after the first
+        learning presentation, as BindsNET does. A trained network's columns sum to
+        ``norm`` to float rounding, so a resumed run continues bit for bit."""
+        k = self.kernels
+        sums = k.column_sums(self.weights, np.arange(config.n_neurons, dtype=np.int32), not self.two_layer)
+        flags = np.full(config.n_neurons, k.NEEDS_CLAMP, np.uint8)
+        flags[np.abs(sums - config.norm) > 1e-4 * abs(config.norm)] |= k.NEEDS_NORM
+        return flags
 
     def _constants(self, config: Config) -> np.ndarray:
         """Float32 constants, computed as BindsNET computes its decays (float32 torch ops)."""
@@ -173,7 +186,7 @@ class FastEngine(Engine):
         recorded = np.zeros((self.config.steps, batch, n) if record else (0, 0, 0), np.bool_)
         self.kernels.present(
             pointers, indices, states, self.two_layer, self.config.one_step, self.one_spike, learn, self.reduction,
-            self.weights, self.theta, self.lateral_a, self.lateral_b, self.constants, counts, recorded,
+            self.weights, self.theta, self.column_flags, self.lateral_a, self.lateral_b, self.constants, counts, recorded,
         )
         return Presentation(torch.from_numpy(counts), torch.from_numpy(recorded) if record else None)
 

@@ -142,6 +142,26 @@ def test_negative_weights_are_normalized_as_each_model_does(model):
     assert_same_state(got, expected)
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_only_the_columns_that_changed_are_renormalized(model):
+    # BindsNET rescales every column after every run; the fast engine the columns that
+    # learned (and, on a fresh network, all of them once): the others already sum to
+    # norm and stay bit for bit.
+    config = configure(model=model, one_step=True, n_neurons=30, time=50)
+    fresh = net.initial_tensors(config)
+    engine = simulate.FastEngine(config, fresh.clone())
+    engine.present_spikes(poisson_inputs(config, 1, 1)[0], learn=True)
+    torch.testing.assert_close(engine.tensors.weights.sum(0), torch.full((config.n_neurons,), config.norm))
+
+    before = engine.tensors.weights.clone()
+    counts = engine.present_spikes(poisson_inputs(config, 1, 1, seed=5)[0], learn=True).counts[0]
+    spiked, silent = counts > 0, counts == 0
+    assert spiked.any() and silent.any()
+    assert torch.equal(engine.tensors.weights[:, silent], before[:, silent])
+    assert not torch.equal(engine.tensors.weights[:, spiked], before[:, spiked])
+    torch.testing.assert_close(engine.tensors.weights.sum(0), torch.full((config.n_neurons,), config.norm))
+
+
 def test_learning_off_leaves_weights_alone_where_bindsnet_renormalizes():
     # The one intended difference: Network.run normalizes the input weights after every
     # run, learning or not; the fast engine changes nothing when nothing learns. On a
