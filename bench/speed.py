@@ -17,6 +17,10 @@ the machines here are shared and noisy.
 
     .venv/bin/python bench/speed.py            # the full measurement (several minutes)
     .venv/bin/python bench/speed.py --quick    # tiny sizes, seconds: checks the script works
+    .venv/bin/python bench/speed.py --device cuda   # snnctl's BindsNET engine on the GPU only
+
+``--device`` measures what ``engine: auto`` runs there instead: snnctl's BindsNET engine
+(the real network, batched on that device) at batch 1, 16 and 256, STDP and inference.
 """
 
 from __future__ import annotations
@@ -51,12 +55,13 @@ class Sizes:
     scaling_neurons: tuple[int, ...]
     scaling_batches: tuple[int, ...]
     memory_images: int
+    device_batches: tuple[int, ...]  # the --device table (1, 16, 256)
 
 
-FULL = Sizes(time=100, neurons=(100, 400), batch=16, seconds=3.0,
-             scaling_neurons=(100, 400, 1600, 6400), scaling_batches=(1, 16, 64), memory_images=256)
-QUICK = Sizes(time=20, neurons=(10, 20), batch=4, seconds=0.05,
-              scaling_neurons=(10, 20), scaling_batches=(1, 4), memory_images=16)
+FULL = Sizes(time=100, neurons=(100, 400), batch=16, seconds=3.0, scaling_neurons=(100, 400, 1600, 6400),
+             scaling_batches=(1, 16, 64), memory_images=256, device_batches=(1, 16, 256))
+QUICK = Sizes(time=20, neurons=(10, 20), batch=4, seconds=0.05, scaling_neurons=(10, 20),
+              scaling_batches=(1, 4), memory_images=16, device_batches=(1, 4))
 
 
 def resident_mb() -> dict[str, float]:
@@ -107,13 +112,13 @@ class BindsNETLoop:
         return counts
 
 
-class FastLoop:
-    """The same network through snnctl's fast engine."""
+class SnnctlLoop:
+    """The same network through an snnctl engine: the fast one, or BindsNET on a device."""
 
-    def __init__(self, n_neurons: int, time_steps: int, batch: int) -> None:
+    def __init__(self, n_neurons: int, time_steps: int, batch: int, engine: str = "fast", device: str = "cpu") -> None:
         config = cfg.Config(model="diehl-cook-2015-v2", one_step=True, n_neurons=n_neurons, time=time_steps,
-                            batch_size=batch, intensity=INTENSITY, engine="fast", device="cpu")
-        self.engine = simulate.make_engine(config, net.initial_tensors(config), torch.device("cpu"))
+                            batch_size=batch, intensity=INTENSITY, engine=engine, device=device)
+        self.engine = simulate.make_engine(config, net.initial_tensors(config), simulate.resolve_device(device))
         self.seed = 0
 
     def present(self, images: torch.Tensor, learn: bool) -> torch.Tensor:
@@ -173,7 +178,7 @@ def compare(images: torch.Tensor, sizes: Sizes) -> None:
     rows = []
     for name, neurons, batch, learn, target in cases:
         contenders = [(BindsNETLoop(neurons, sizes.time), threads) for threads in thread_counts]
-        *reference, fast = images_per_second(contenders + [(FastLoop(neurons, sizes.time, batch), 1)], images,
+        *reference, fast = images_per_second(contenders + [(SnnctlLoop(neurons, sizes.time, batch), 1)], images,
                                              batch, learn, sizes.seconds)
         best = max(range(len(reference)), key=reference.__getitem__)
         rows.append([name, f"{reference[best]:,.1f}", f"{thread_counts[best]}", f"{fast:,.0f}",
@@ -188,17 +193,30 @@ def scaling(images: torch.Tensor, sizes: Sizes) -> None:
     rows = []
     for neurons in sizes.scaling_neurons:
         for batch in sizes.scaling_batches:
-            train, infer = (images_per_second([(FastLoop(neurons, sizes.time, batch), 1)], images, batch, learn,
+            train, infer = (images_per_second([(SnnctlLoop(neurons, sizes.time, batch), 1)], images, batch, learn,
                                               sizes.seconds)[0] for learn in (True, False))
             rows.append([f"{neurons}", f"{batch}", f"{train:,.0f}", f"{infer:,.0f}"])
     table(f"Fast engine scaling (images/s, time {sizes.time})", ["neurons", "batch", "STDP", "inference"], rows)
+
+
+def on_device(images: torch.Tensor, sizes: Sizes, device: str) -> None:
+    """snnctl's BindsNET engine on ``device`` (what ``engine: auto`` runs on CUDA)."""
+    rows = []
+    for neurons in sizes.scaling_neurons:
+        for batch in sizes.device_batches:
+            train, infer = (images_per_second([(SnnctlLoop(neurons, sizes.time, batch, "bindsnet", device), 1)],
+                                              images, batch, learn, sizes.seconds)[0] for learn in (True, False))
+            rows.append([f"{neurons}", f"{batch}", f"{train:,.0f}", f"{infer:,.0f}"])
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else device
+    table(f"BindsNET engine on {name} (images/s, time {sizes.time})", ["neurons", "batch", "STDP", "inference"],
+          rows)
 
 
 def memory_child(path: str, images_file: str, sizes: Sizes) -> None:
     """In a fresh process: RSS after a quarter and after all images, and the peak (MiB)."""
     images = torch.from_numpy(np.load(images_file))
     neurons, batch = sizes.neurons[0], sizes.batch
-    loop = BindsNETLoop(neurons, sizes.time) if path == "bindsnet" else FastLoop(neurons, sizes.time, batch)
+    loop = BindsNETLoop(neurons, sizes.time) if path == "bindsnet" else SnnctlLoop(neurons, sizes.time, batch)
     count = len(images) // batch
     resident = []
     for k, chunk in enumerate(batches(images, batch, count)):
@@ -228,6 +246,7 @@ def memory(images: torch.Tensor, sizes: Sizes, quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few images (the test suite's run)")
+    parser.add_argument("--device", help="only the BindsNET engine on this device (cuda, cuda:1, cpu)")
     parser.add_argument("--memory-of", nargs=2, metavar=("PATH", "IMAGES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
@@ -235,6 +254,9 @@ def main() -> None:
         memory_child(*args.memory_of, sizes)
         return
     images = mnist_images()
+    if args.device:
+        on_device(images, sizes, args.device)
+        return
     compare(images, sizes)
     scaling(images, sizes)
     memory(images, sizes, args.quick)

@@ -30,3 +30,15 @@ def test_speed_benchmark_quick_mode_prints_its_tables():
     memory = out.split("Memory")[1]
     assert {line.split()[0] for line in memory.splitlines() if line.startswith(("bindsnet", "fast"))} == {
         "bindsnet", "fast"}
+
+
+@pytest.mark.slow
+def test_speed_benchmark_device_table_runs_the_bindsnet_engine_at_each_batch():
+    # The GPU measurement's code path, on the CPU: one row per layer size and batch.
+    result = subprocess.run([sys.executable, str(SPEED), "--quick", "--device", "cpu"], capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "BindsNET engine on cpu" in result.stdout and "Fast engine scaling" not in result.stdout
+    rows = [line.split() for line in result.stdout.splitlines() if line[:1].isdigit()]
+    assert [(row[0], row[1]) for row in rows] == [("10", "1"), ("10", "4"), ("20", "1"), ("20", "4")]
+    assert all(float(value.replace(",", "")) > 0 for row in rows for value in row[2:]), rows
