@@ -83,6 +83,7 @@ class Config:
     one_spike: str = "bindsnet"
     nu_pre: float = 1e-4
     nu_post: float = 1e-2
+    nu_decay: float = 1.0
     norm: float = 78.4
     wmin: float = 0.0
     wmax: float = 1.0
@@ -106,6 +107,12 @@ class Config:
     def steps(self) -> int:
         """Simulation steps per presentation (BindsNET: ``int(time / dt)``)."""
         return int(self.time / self.dt)
+
+    def learning_rates(self, epoch: int) -> tuple[float, float]:
+        """STDP rates (nu_pre, nu_post) in ``epoch`` (from 0): multiplied by ``nu_decay``
+        after each epoch, a step schedule that lets a layer settle once it is recruited."""
+        factor = self.nu_decay ** epoch
+        return self.nu_pre * factor, self.nu_post * factor
 
     def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
         """Shape of every network tensor these parameters imply (checked on load)."""
@@ -159,6 +166,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "checkpoint_every": (0, True),
     "nu_pre": (0, True),
     "nu_post": (0, True),
+    "nu_decay": (0, False),
     "norm": (0, False),
     "tc_theta_decay": (0, False),
     "update_interval": (1, True),

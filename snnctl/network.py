@@ -16,6 +16,7 @@ import torch
 from snnctl.config import Config, lateral_names
 
 if TYPE_CHECKING:
+    from bindsnet.learning import LearningRule
     from bindsnet.network import Network
 
 # Layer names BindsNET gives the two models.
@@ -114,6 +115,12 @@ def build_bindsnet(config: Config, tensors: NetworkTensors, device: torch.device
     network.to(device)
     load_into_bindsnet(network, config, tensors.to(device))
     return network
+
+
+def learning_rule(network: "Network", model: str) -> "LearningRule":
+    """The PostPre rule of the input connection (a Weight feature's in DiehlAndCook2015)."""
+    connection = network.connections[(INPUT_LAYER, EXC_LAYER[model])]
+    return connection.pipeline[0].learning_rule if model == "diehl-cook-2015" else connection.update_rule
 
 
 def _weight_slots(network: "Network", model: str) -> dict[str, tuple[object, str]]:

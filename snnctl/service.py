@@ -268,6 +268,7 @@ class _Training:
         next_checkpoint = _next_multiple(progress.samples_seen, config.checkpoint_every)
         while progress.epoch < config.epochs:
             order = data.training_order(self.train_set, config, progress.epoch)
+            self.engine.set_learning_rates(*config.learning_rates(progress.epoch))
             while progress.position < len(order):
                 batch = order[progress.position:progress.position + config.batch_size]
                 seed = batch_seed(config.seed, SPLIT_CODES["train"], progress.epoch, progress.position)

@@ -70,6 +70,10 @@ class Engine(ABC):
         ...
 
     @abstractmethod
+    def set_learning_rates(self, nu_pre: float, nu_post: float) -> None:
+        """STDP rates from now on (``Config.learning_rates`` of an epoch)."""
+
+    @abstractmethod
     def present_spikes(self, spikes: torch.Tensor, learn: bool, seed: int = 0, record: bool = False) -> Presentation:
         """Run given input spikes [steps, batch, n_inputs] (the parity tests' entry)."""
 
@@ -108,6 +112,10 @@ class BindsNETEngine(Engine):
     def _present_images(self, images: torch.Tensor, intensity: float, learn: bool, seed: int,
                         record: bool) -> Presentation:
         return self.present_spikes(encode(self.config, images.float() * intensity, seed), learn, seed, record)
+
+    def set_learning_rates(self, nu_pre: float, nu_post: float) -> None:
+        rule = net.learning_rule(self.network, self.config.model)
+        rule.nu = torch.tensor([nu_pre, nu_post], dtype=torch.float, device=rule.nu.device)
 
     def present_spikes(self, spikes: torch.Tensor, learn: bool, seed: int = 0, record: bool = False) -> Presentation:
         torch.manual_seed(seed)  # BindsNET's one-spike rule draws from torch's generator
@@ -178,6 +186,9 @@ class FastEngine(Engine):
         values[[k.INH_REST, k.INH_RESET, k.INH_THRESH, k.INH_REFRAC]] = (-60.0, -45.0, -40.0, 2)
         values[k.INH_DECAY] = decay(10.0)
         return values
+
+    def set_learning_rates(self, nu_pre: float, nu_post: float) -> None:
+        self.constants[[self.kernels.NU_PRE, self.kernels.NU_POST]] = (nu_pre, nu_post)
 
     def _run(self, pointers: np.ndarray, indices: np.ndarray, states: np.ndarray, learn: bool,
              record: bool) -> Presentation:

@@ -68,6 +68,7 @@ def test_resolved_parameters_round_trip(tmp_path):
         ("time: 0\n", "time: 0 is out of range, must be > 0"),
         ("n_neurons: 0\n", "n_neurons: 0 is out of range, must be >= 1"),
         ("dt: -1\n", "dt: -1.0 is out of range, must be > 0"),
+        ("nu_decay: 0\n", "nu_decay: 0.0 is out of range, must be > 0"),
         ("reduction: median\n", "reduction: 'median' is not one of sum, mean, max"),
         ("n_neurons: many\n", "n_neurons: 'many' is not an integer"),
         ("batch_size: 2.5\n", "batch_size: 2.5 is not an integer"),
@@ -128,3 +129,9 @@ def test_n_classes_must_match_the_data(tmp_path):
     result = runner.invoke(app, ["train", str(path)])
     assert result.exit_code == 2
     assert "n_classes: 3 does not match the 10 classes of the data" in result.stderr
+
+
+def test_learning_rates_follow_the_step_schedule():
+    config = cfg.Config(nu_pre=2e-4, nu_post=4e-2, nu_decay=0.5)
+    assert [config.learning_rates(epoch) for epoch in range(3)] == [(2e-4, 4e-2), (1e-4, 2e-2), (5e-5, 1e-2)]
+    assert cfg.Config().learning_rates(7) == (cfg.Config().nu_pre, cfg.Config().nu_post)

@@ -162,6 +162,24 @@ def test_only_the_columns_that_changed_are_renormalized(model):
     torch.testing.assert_close(engine.tensors.weights.sum(0), torch.full((config.n_neurons,), config.norm))
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_learning_rates_set_between_presentations_as_bindsnet(model):
+    # nu_decay's schedule: both engines take new rates, and learn with them alike.
+    config = configure(model=model, one_step=True, n_neurons=10, time=50)
+    tensors = normalized(config)
+    reference = simulate.BindsNETEngine(config, tensors.clone(), CPU)
+    fast = simulate.FastEngine(config, tensors.clone())
+    unchanged = simulate.FastEngine(config, tensors.clone())
+    for engine in (reference, fast):
+        engine.set_learning_rates(4 * config.nu_pre, 0.5 * config.nu_post)
+    for k, spikes in enumerate(poisson_inputs(config, 1, 3, seed=6)):
+        expected = reference.present_spikes(spikes, True, seed=k, record=True)
+        assert torch.equal(fast.present_spikes(spikes, True, seed=k, record=True).spikes, expected.spikes)
+        unchanged.present_spikes(spikes, True, seed=k)
+    assert_same_state(fast.sync(), reference.sync())
+    assert (unchanged.sync().weights - fast.sync().weights).abs().max() > 100 * WEIGHT_TOLERANCE
+
+
 def test_learning_off_leaves_weights_alone_where_bindsnet_renormalizes():
     # The one intended difference: Network.run normalizes the input weights after every
     # run, learning or not; the fast engine changes nothing when nothing learns. On a

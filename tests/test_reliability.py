@@ -210,11 +210,13 @@ def _interrupt_at(samples: set[int], signum: int = signal.SIGINT):
 
 @pytest.fixture(scope="module")
 def short_run(tmp_path_factory) -> tuple[cfg.Config, Path]:
-    """Two epochs of 60 images, scored every 16 and saved every 24: a config, and the final
-    checkpoint of that run never interrupted."""
+    """Two epochs of 60 images, scored every 16 and saved every 24, the learning rates halved
+    for the second: a config, and the final checkpoint of that run never interrupted.
+    Presentations of 100 ms, so that neurons spike and learn (25 ms leave them silent)."""
     root = tmp_path_factory.mktemp("short")
     write_mnist_idx(root / "data", n_train=60, n_test=20)
-    config = tiny_config(root, n_train=60, n_test=20, epochs=2, update_interval=16, checkpoint_every=24)
+    config = tiny_config(root, n_train=60, n_test=20, epochs=2, update_interval=16, checkpoint_every=24,
+                         nu_decay=0.5, time=100)
     torch.set_num_threads(1)
     return config, Path(service.train(config, out=root / "reference").checkpoint)
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
-from snnctl import service
+from snnctl import service, simulate
 from snnctl.cli import app
 
 from conftest import tiny_config
@@ -113,6 +113,20 @@ def test_resume_continues_to_more_epochs(tmp_path):
     resumed = service.train(resume=Path(first.checkpoint), overrides=["epochs=2"])
     assert resumed.samples_seen == 80 and resumed.epochs == 2
     assert ckpt.load(resumed.checkpoint).progress.epoch == 2
+
+
+def test_learning_rates_decay_after_each_epoch(tmp_path, monkeypatch):
+    rates = []
+    set_rates = simulate.FastEngine.set_learning_rates
+
+    def recording(engine, nu_pre: float, nu_post: float) -> None:
+        rates.append((nu_pre, nu_post))
+        set_rates(engine, nu_pre, nu_post)
+
+    monkeypatch.setattr(simulate.FastEngine, "set_learning_rates", recording)
+    config = tiny_config(tmp_path, n_train=20, n_test=10, epochs=3, nu_decay=0.5)
+    service.train(config)
+    assert rates == [(config.nu_pre * f, config.nu_post * f) for f in (1, 0.5, 0.25)]
 
 
 def test_original_nested_file_trains(tmp_path):
