@@ -38,7 +38,7 @@ runner = CliRunner()
 # One thread each, as the tests' own process runs (conftest): the runs are compared bit for bit.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
 # A subprocess run: 800 training images in one epoch, a checkpoint every 40.
-LONG = dict(n_train=800, n_test=40, epochs=1, checkpoint_every=40)
+LONG = dict(n_train=800, n_test=40, epochs=1, checkpoint_every=40, time=100)  # 100 ms: neurons spike and learn
 
 
 def snnctl(*args: str, cwd: Path) -> subprocess.Popen:
@@ -106,7 +106,9 @@ def long_run(tmp_path_factory) -> tuple[Path, Path]:
     code, stdout, stderr = finish(snnctl("train", str(params), "--out", str(root / "reference"), "--json", cwd=root))
     assert code == 0, stderr
     assert stderr == ""
-    return params, Path(json.loads(stdout)["checkpoint"])
+    reference = Path(json.loads(stdout)["checkpoint"])
+    assert float(ckpt.load(reference).tensors.theta.max()) > 0  # it learned: resuming has state to get right
+    return params, reference
 
 
 # ---------------------------------------------------------------- signals
@@ -218,7 +220,9 @@ def short_run(tmp_path_factory) -> tuple[cfg.Config, Path]:
     config = tiny_config(root, n_train=60, n_test=20, epochs=2, update_interval=16, checkpoint_every=24,
                          nu_decay=0.5, time=100)
     torch.set_num_threads(1)
-    return config, Path(service.train(config, out=root / "reference").checkpoint)
+    reference = Path(service.train(config, out=root / "reference").checkpoint)
+    assert float(ckpt.load(reference).tensors.theta.max()) > 0
+    return config, reference
 
 
 @pytest.mark.parametrize("stops", [[44], [60], [88], [24, 100]],
