@@ -269,14 +269,15 @@ def _lif_step(v, refrac, current, spiked, awake, c) -> int:
 
 
 @njit(cache=True)
-def _drive_inhibitory(current, exc_to_inh, spiked, n_spiked, rows, awake, is_awake, n_awake, b) -> None:
-    """Input current of element b's inhibitory layer from excitatory spikes ``spiked``
+def _drive_inhibitory(current, exc_to_inh, spiked, n_spiked, rows, awake, is_awake, n_awake) -> int:
+    """Input current of one element's inhibitory layer from excitatory spikes ``spiked``
     (``Connection.compute``), kept for its ``awake`` neurons only: those that have had
-    input in this presentation, which the non-zero weights of spiking rows add to."""
-    for j in awake[:n_awake[b]]:
+    input in this presentation, which the non-zero weights of spiking rows add to.
+    Returns the new length of ``awake``."""
+    for j in awake[:n_awake]:
         current[j] = 0.0
     if n_spiked == 0:
-        return
+        return n_awake
     for r in _spiking(spiked, rows):
         row = exc_to_inh[r]
         for j in range(row.shape[0]):
@@ -284,8 +285,9 @@ def _drive_inhibitory(current, exc_to_inh, spiked, n_spiked, rows, awake, is_awa
                 current[j] += row[j]
                 if not is_awake[j]:
                     is_awake[j] = True
-                    awake[n_awake[b]] = j
-                    n_awake[b] += 1
+                    awake[n_awake] = j
+                    n_awake += 1
+    return n_awake
 
 
 @njit(cache=True)
@@ -635,8 +637,8 @@ def present(pointers, indices, states, two_layer, one_step, one_spike, learn, re
                 if n_inh_spiked[b]:
                     _add_rows(exc_current, lateral_b, _spiking(inh_spiked[b], rows))
                 if not one_step:
-                    _drive_inhibitory(inh_current[b], lateral_a, spiked[b], n_spiked[b], rows, inh_awake[b],
-                                      inh_is_awake[b], n_inh_awake, b)
+                    n_inh_awake[b] = _drive_inhibitory(inh_current[b], lateral_a, spiked[b], n_spiked[b], rows,
+                                                       inh_awake[b], inh_is_awake[b], n_inh_awake[b])
             elif n_spiked[b]:
                 _add_rows(exc_current, lateral_a, _spiking(spiked[b], rows))
 
@@ -655,8 +657,8 @@ def present(pointers, indices, states, two_layer, one_step, one_spike, learn, re
                 record[t, b, :] = spiked[b]
             if two_layer:
                 if one_step:
-                    _drive_inhibitory(inh_current[b], lateral_a, spiked[b], n_spiked[b], rows, inh_awake[b],
-                                      inh_is_awake[b], n_inh_awake, b)
+                    n_inh_awake[b] = _drive_inhibitory(inh_current[b], lateral_a, spiked[b], n_spiked[b], rows,
+                                                       inh_awake[b], inh_is_awake[b], n_inh_awake[b])
                 n_inh_spiked[b] = _lif_step(inh_v[b], inh_refrac[b], inh_current[b], inh_spiked[b],
                                             inh_awake[b, :n_inh_awake[b]], c)
 
