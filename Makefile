@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench-speed bench-accuracy clean
+.PHONY: demo test bench-speed bench-accuracy device-wheels clean
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ bench-speed: $(STAMP)
 
 bench-accuracy: $(STAMP)
 	$(BIN)/python bench/accuracy.py
+
+# For bench/device.sh on the device machine (Python 3.12, x86-64): what its image lacks.
+device-wheels: $(STAMP)
+	$(BIN)/pip download --disable-pip-version-check -q --no-deps --only-binary=:all: --python-version 3.12 \
+		--platform manylinux_2_28_x86_64 -d .device-wheels -r bench/device-requirements.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache

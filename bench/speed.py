@@ -17,10 +17,11 @@ the machines here are shared and noisy.
 
     .venv/bin/python bench/speed.py            # the full measurement (several minutes)
     .venv/bin/python bench/speed.py --quick    # tiny sizes, seconds: checks the script works
-    .venv/bin/python bench/speed.py --device cuda   # snnctl's BindsNET engine on the GPU only
+    .venv/bin/python bench/speed.py --device cuda   # BindsNET on the GPU vs the fast engine
 
-``--device`` measures what ``engine: auto`` runs there instead: snnctl's BindsNET engine
-(the real network, batched on that device) at batch 1, 16 and 256, STDP and inference.
+``--device`` measures what ``engine: auto`` runs with ``device: cuda``: snnctl's BindsNET
+engine (the real network, batched on that device) at batch 1, 16 and 256, STDP and
+inference, beside the fast engine on the CPU at the same sizes (what ``device: auto`` runs).
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class SnnctlLoop:
     def __init__(self, n_neurons: int, time_steps: int, batch: int, engine: str = "fast", device: str = "cpu") -> None:
         config = cfg.Config(model="diehl-cook-2015-v2", one_step=True, n_neurons=n_neurons, time=time_steps,
                             batch_size=batch, intensity=INTENSITY, engine=engine, device=device)
-        self.engine = simulate.make_engine(config, net.initial_tensors(config), simulate.resolve_device(device))
+        self.engine = simulate.make_engine(config, net.initial_tensors(config))
         self.seed = 0
 
     def present(self, images: torch.Tensor, learn: bool) -> torch.Tensor:
@@ -200,15 +201,22 @@ def scaling(images: torch.Tensor, sizes: Sizes) -> None:
 
 
 def on_device(images: torch.Tensor, sizes: Sizes, device: str) -> None:
-    """snnctl's BindsNET engine on ``device`` (what ``engine: auto`` runs on CUDA)."""
+    """snnctl's BindsNET engine on ``device`` (what ``engine: auto`` runs with ``device:
+    cuda``) and the fast engine on this machine's CPU (what ``device: auto`` runs), taking
+    turns on the same cases: the measurement behind ``device: auto`` (docs/engine.md)."""
     rows = []
     for neurons in sizes.scaling_neurons:
         for batch in sizes.device_batches:
-            train, infer = (images_per_second([(SnnctlLoop(neurons, sizes.time, batch, "bindsnet", device), 1)],
-                                              images, batch, learn, sizes.seconds)[0] for learn in (True, False))
-            rows.append([f"{neurons}", f"{batch}", f"{train:,.0f}", f"{infer:,.0f}"])
+            row = [f"{neurons}", f"{batch}"]
+            for learn in (True, False):
+                contenders = [(SnnctlLoop(neurons, sizes.time, batch, "bindsnet", device), 1),
+                              (SnnctlLoop(neurons, sizes.time, batch), 1)]
+                bindsnet, fast = images_per_second(contenders, images, batch, learn, sizes.seconds)
+                row += [f"{bindsnet:,.0f}", f"{fast:,.0f}", f"{fast / bindsnet:,.1f}x"]
+            rows.append(row)
     name = torch.cuda.get_device_name() if device.startswith("cuda") else device
-    table(f"BindsNET engine on {name} (images/s, time {sizes.time})", ["neurons", "batch", "STDP", "inference"],
+    table(f"BindsNET engine on {name} vs the fast engine on the CPU (images/s, time {sizes.time})",
+          ["neurons", "batch", "STDP bindsnet", "STDP fast", "ratio", "inference bindsnet", "inference fast", "ratio"],
           rows)
 
 
@@ -246,7 +254,7 @@ def memory(images: torch.Tensor, sizes: Sizes, quick: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few images (the test suite's run)")
-    parser.add_argument("--device", help="only the BindsNET engine on this device (cuda, cuda:1, cpu)")
+    parser.add_argument("--device", help="only the BindsNET engine on this device (cuda, cuda:1, cpu) against the fast engine")
     parser.add_argument("--memory-of", nargs=2, metavar=("PATH", "IMAGES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL

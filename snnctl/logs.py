@@ -31,7 +31,12 @@ def colorize(image: torch.Tensor, colormap: str = "hot_r") -> torch.Tensor:
 
 
 class RunLog:
-    """TensorBoard event files plus parameters.txt and parameters.yaml in ``run_dir``."""
+    """TensorBoard event files plus parameters.txt and parameters.yaml in ``run_dir``.
+
+    ``purge_step``: a resumed run's first step; TensorBoard drops what the interrupted run
+    logged from there on. A run from its start (no ``purge_step``) deletes the event files
+    of the run it replaces (``train --force``): TensorBoard would draw both as one run.
+    """
 
     def __init__(self, run_dir: Path, config: Config, purge_step: int | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter
@@ -39,6 +44,9 @@ class RunLog:
         self.run_dir = Path(run_dir)
         self.config = config
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if purge_step is None:
+            for replaced in self.run_dir.glob("events.out.tfevents.*"):
+                replaced.unlink()
         (self.run_dir / "parameters.txt").write_text(cfg.dump_text(config))
         (self.run_dir / "parameters.yaml").write_text(cfg.dump_yaml(config))
         self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step)

@@ -375,14 +375,13 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
         tensors, progress = net.initial_tensors(config), ckpt.Progress()
         running = _RunningAccuracy(config, None, None)
 
-    device = simulate.resolve_device(config.device)
+    engine = simulate.make_engine(config, tensors)
     splits = data.load_splits(config, notice) if holdout is None else holdout_splits(config, holdout, notice)
     held_out = "test" if holdout is None else "validation"
     if config.task == "MAMMO":
         from snnctl.images import write_manifest
 
         write_manifest(run_dir, splits)
-    engine = simulate.make_engine(config, tensors, device)
     # purge_step: a resumed run replaces what a killed run logged after its checkpoint
     with RunLog(run_dir, config, purge_step=progress.samples_seen or None) as run_log, _stop_on_signals() as stop:
         run = _Training(config, run_dir, engine, splits, progress, running, run_log, stop, held_out)
@@ -397,7 +396,7 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
         run_dir=str(run_dir), checkpoint=str(run.checkpoint_path), test_accuracy=test_accuracy,
         train_accuracy=train_accuracy, samples_seen=progress.samples_seen, epochs=config.epochs,
         samples_per_second=trained_now / max(train_seconds, 1e-9), train_seconds=train_seconds, n_train=len(splits.train),
-        n_test=len(splits.test), data=splits.origin, engine=type(engine).__name__, device=str(device),
+        n_test=len(splits.test), data=splits.origin, engine=type(engine).__name__, device=str(engine.device),
         held_out=held_out,
     )
 
@@ -521,7 +520,7 @@ def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
     dataset, _ = _load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
     _check_classes(dataset.class_names, stored.class_names, config.data_dir)
-    engine = simulate.make_engine(config, stored.tensors, simulate.resolve_device(config.device))
+    engine = simulate.make_engine(config, stored.tensors)
     started = time.perf_counter()
     counts = spike_counts(engine, config, dataset.images, split, "evaluate", on_progress)
     rate = len(dataset) / max(time.perf_counter() - started, 1e-9)
@@ -598,7 +597,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | N
     eval_set = splits.test
     class_names = label_set.class_names
     config = config.replace(n_classes=len(class_names))
-    engine = simulate.make_engine(config, stored.tensors, simulate.resolve_device(config.device))
+    engine = simulate.make_engine(config, stored.tensors)
     label_counts = spike_counts(engine, config, label_set.images, split, "label", on_progress)
     new_state = labels.assign(label_counts, label_set.labels, len(class_names), config.reduction)
     eval_counts = spike_counts(engine, config, eval_set.images, "test", "evaluate", on_progress)
@@ -734,7 +733,7 @@ def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: s
     image = dataset.images[index:index + 1]
     seed = batch_seed(config.seed, SPLIT_CODES["test"], index)
     input_spikes = simulate.encode(config, image.float() * simulate.rate_per_unit(config, image), seed)
-    engine = simulate.make_engine(config, stored.tensors, simulate.resolve_device(config.device))
+    engine = simulate.make_engine(config, stored.tensors)
     shown = engine.present_spikes(input_spikes, learn=False, seed=seed, record=True)
     predicted = "no label state"
     if stored.labels is not None:

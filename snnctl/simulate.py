@@ -6,8 +6,8 @@ Two engines with one interface (:class:`Engine`):
   with a monitor on the excitatory layer, as the original project ran it.
 * :class:`FastEngine`: the same dynamics as one compiled loop per presentation
   (:mod:`snnctl.kernels`), events instead of dense rasters. Proven equal to BindsNET by
-  tests/test_parity.py. It runs on the CPU; on CUDA the BindsNET engine runs batched
-  on the GPU.
+  tests/test_parity.py. It runs on the CPU; with ``device: cuda`` the BindsNET engine
+  runs batched on the GPU.
 
 Both draw their randomness (Poisson input, BindsNET's one-spike pick) from a seed
 given per presentation, so a run is reproducible and resumable at any batch.
@@ -30,15 +30,6 @@ from snnctl.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-def resolve_device(requested: str) -> torch.device:
-    """The one place that picks the device: auto = CUDA when present."""
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' was asked for but no CUDA device is available")
-    return torch.device(requested)
-
-
 @dataclass
 class Presentation:
     counts: torch.Tensor  # [batch, n_neurons] excitatory spike counts
@@ -54,9 +45,10 @@ def rate_per_unit(config: Config, images: torch.Tensor, intensity: float | None 
 class Engine(ABC):
     """Simulates the network of ``config`` whose state is ``tensors`` (updated in place)."""
 
-    def __init__(self, config: Config, tensors: net.NetworkTensors) -> None:
+    def __init__(self, config: Config, tensors: net.NetworkTensors, device: torch.device) -> None:
         self.config = config
         self.tensors = tensors
+        self.device = device
 
     def present(self, images: torch.Tensor, learn: bool, seed: int, intensity: float | None = None,
                 record: bool = False) -> Presentation:
@@ -98,15 +90,17 @@ class BindsNETEngine(Engine):
     """The reference: ``bindsnet.network.Network.run`` with a monitor on the excitatory layer."""
 
     def __init__(self, config: Config, tensors: net.NetworkTensors, device: torch.device) -> None:
-        super().__init__(config, tensors)
+        super().__init__(config, tensors, device)
         from bindsnet.network.monitors import Monitor
 
         if config.one_spike == "winner":
-            raise ConfigError("one_spike: 'winner' is implemented by the fast engine only (engine: fast)")
-        self.device = device
+            raise ConfigError("one_spike: 'winner' is implemented by the fast engine only (engine: fast, on the CPU)")
         self.network = net.build_bindsnet(config, tensors, device)
         self.exc_name = net.EXC_LAYER[config.model]
-        self.monitor = Monitor(self.network.layers[self.exc_name], state_vars=["s"], time=config.steps)
+        # recorded where the network runs: a monitor on the CPU would copy from the GPU,
+        # and wait for it, at every step
+        self.monitor = Monitor(self.network.layers[self.exc_name], state_vars=["s"], time=config.steps,
+                               device=str(device))
         self.network.add_monitor(self.monitor, name="exc")
 
     def _present_images(self, images: torch.Tensor, intensity: float, learn: bool, seed: int,
@@ -139,7 +133,7 @@ class FastEngine(Engine):
     """One compiled loop per presentation; state lives in the (CPU) tensors themselves."""
 
     def __init__(self, config: Config, tensors: net.NetworkTensors) -> None:
-        super().__init__(config, tensors)
+        super().__init__(config, tensors, torch.device("cpu"))
         from snnctl import kernels
 
         self.kernels = kernels
@@ -228,15 +222,37 @@ def fast_engine_available() -> bool:
         return False
 
 
-def make_engine(config: Config, tensors: net.NetworkTensors, device: torch.device) -> Engine:
-    """The engine the config asks for: auto = fast on the CPU, BindsNET on CUDA."""
-    choice = config.engine
-    if choice == "auto":
-        choice = "fast" if device.type == "cpu" and fast_engine_available() else "bindsnet"
-    if choice == "fast":
+def choose_engine(config: Config) -> str:
+    """``fast`` or ``bindsnet``: the config's ``engine``, where ``auto`` means the fast engine
+    unless the config asks for CUDA (where only BindsNET runs) or the kernels cannot load."""
+    if config.engine != "auto":
+        return config.engine
+    if config.device == "cuda":
+        return "bindsnet"
+    return "fast" if fast_engine_available() else "bindsnet"
+
+
+def resolve_device(config: Config, engine: str) -> torch.device:
+    """The one place that picks the device. ``auto`` is CUDA when present for the BindsNET
+    engine, and the CPU for the fast engine: BindsNET's cost is one dispatch per layer and
+    step, which a GPU does not remove, so the fast engine on the CPU outruns it by two
+    orders of magnitude at batch 1 (docs/engine.md)."""
+    if config.device == "auto":
+        gpu = engine == "bindsnet" and torch.cuda.is_available()
+        return torch.device("cuda" if gpu else "cpu")
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' was asked for but no CUDA device is available")
+    return torch.device(config.device)
+
+
+def make_engine(config: Config, tensors: net.NetworkTensors) -> Engine:
+    """The engine the config asks for (:func:`choose_engine`) on its device (:func:`resolve_device`)."""
+    engine = choose_engine(config)
+    device = resolve_device(config, engine)
+    if engine == "fast":
         if device.type != "cpu":
             raise ConfigError(f"engine: 'fast' runs on the CPU, not on device {device.type!r}")
-        return FastEngine(config, tensors.to(torch.device("cpu")))
+        return FastEngine(config, tensors.to(device))
     return BindsNETEngine(config, tensors, device)
 
 

@@ -33,12 +33,19 @@ def test_speed_benchmark_quick_mode_prints_its_tables():
 
 
 @pytest.mark.slow
-def test_speed_benchmark_device_table_runs_the_bindsnet_engine_at_each_batch():
-    # The GPU measurement's code path, on the CPU: one row per layer size and batch.
+def test_speed_benchmark_device_table_runs_both_engines_at_each_batch():
+    # The GPU measurement's code path, on the CPU: one row per layer size and batch, with
+    # both engines' images/s and their ratio, learning on and off.
     result = subprocess.run([sys.executable, str(SPEED), "--quick", "--device", "cpu"], capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "BindsNET engine on cpu" in result.stdout and "Fast engine scaling" not in result.stdout
+    assert "BindsNET engine on cpu vs the fast engine" in result.stdout
+    assert "Fast engine scaling" not in result.stdout
     rows = [line.split() for line in result.stdout.splitlines() if line[:1].isdigit()]
     assert [(row[0], row[1]) for row in rows] == [("10", "1"), ("10", "4"), ("20", "1"), ("20", "4")]
-    assert all(float(value.replace(",", "")) > 0 for row in rows for value in row[2:]), rows
+    for row in rows:
+        train_bindsnet, train_fast, train_ratio, infer_bindsnet, infer_fast, infer_ratio = (
+            float(value.replace(",", "").rstrip("x")) for value in row[2:])
+        assert min(train_bindsnet, train_fast, infer_bindsnet, infer_fast) > 0, row
+        assert train_ratio == pytest.approx(train_fast / train_bindsnet, rel=0.1, abs=0.1), row
+        assert infer_ratio == pytest.approx(infer_fast / infer_bindsnet, rel=0.1, abs=0.1), row

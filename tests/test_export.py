@@ -58,7 +58,7 @@ def input_spikes(config) -> torch.Tensor:
 
 def snnctl_spikes(stored: ckpt.Checkpoint, spikes: torch.Tensor) -> torch.Tensor:
     """The excitatory spikes [steps, batch, n] snnctl's engine gives, learning off."""
-    engine = simulate.make_engine(stored.config, stored.tensors.clone(), torch.device("cpu"))
+    engine = simulate.make_engine(stored.config, stored.tensors.clone())
     return engine.present_spikes(spikes, learn=False, record=True).spikes
 
 

@@ -12,6 +12,7 @@ distribution with ``bindsnet.encoding.poisson``.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +27,8 @@ from snnctl.errors import ConfigError
 from conftest import tiny_config
 
 CPU = torch.device("cpu")
+# Run by bench/device.sh on a machine with a GPU; skipped elsewhere.
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 MODELS = ("diehl-cook-2015", "diehl-cook-2015-v2")
 # float32 weights after 300 steps of STDP: BindsNET sums a batch's updates with BLAS and a
 # column's weights (normalization) with a vectorized reduction, in orders of its own;
@@ -59,16 +62,18 @@ def poisson_inputs(config: cfg.Config, batch: int, presentations: int, seed: int
     return inputs
 
 
-def run_both(config: cfg.Config, tensors: net.NetworkTensors, inputs: list[torch.Tensor], learn: bool):
-    """Present ``inputs`` to both engines; assert identical spikes; return both final states."""
-    reference = simulate.BindsNETEngine(config, tensors.clone(), CPU)
+def run_both(config: cfg.Config, tensors: net.NetworkTensors, inputs: list[torch.Tensor], learn: bool,
+             device: torch.device = CPU):
+    """Present ``inputs`` to both engines (BindsNET on ``device``); assert identical spikes;
+    return both final states, on the CPU."""
+    reference = simulate.BindsNETEngine(config, tensors.clone(), device)
     fast = simulate.FastEngine(config, tensors.clone())
     n_spikes = 0
     for k, spikes in enumerate(inputs):
         expected = reference.present_spikes(spikes, learn, seed=k, record=True)
         got = fast.present_spikes(spikes, learn, seed=k, record=True)
-        assert torch.equal(got.spikes, expected.spikes), f"presentation {k}: excitatory spikes differ"
-        assert torch.equal(got.counts, expected.counts)
+        assert torch.equal(got.spikes, expected.spikes.cpu()), f"presentation {k}: excitatory spikes differ"
+        assert torch.equal(got.counts, expected.counts.cpu())
         n_spikes += int(expected.counts.sum())
     return reference.sync(), fast.sync(), n_spikes
 
@@ -95,6 +100,29 @@ def test_same_spikes_weights_and_thresholds_as_bindsnet(model, one_step, batch, 
         assert (got.weights - start.weights).abs().max() > 1e-3 and got.theta.max() > 0
     else:  # nothing learns: the fast engine leaves the state exactly as it was
         assert torch.equal(got.weights, start.weights) and torch.equal(got.theta, start.theta)
+
+
+@needs_cuda
+@pytest.mark.parametrize("batch", [1, 16])
+@pytest.mark.parametrize("model", MODELS)
+def test_bindsnet_on_cuda_gives_the_fast_engines_spikes_weights_and_thresholds(model, batch):
+    config = configure(model=model, one_step=True, batch_size=batch)
+    expected, got, n_spikes = run_both(config, normalized(config), poisson_inputs(config, batch, 3), True,
+                                       torch.device("cuda"))
+    assert n_spikes >= 10 * batch
+    assert_same_state(got, expected)
+
+
+@needs_cuda
+def test_training_on_cuda_saves_a_checkpoint_that_evaluates_the_same_on_the_cpu(tmp_path):
+    config = tiny_config(tmp_path, device="cuda", one_spike="bindsnet", time=100, batch_size=16, n_train=64,
+                         n_test=32, update_interval=32)
+    result = service.train(config)
+    assert (result.engine, result.device) == ("BindsNETEngine", "cuda")
+    stored = ckpt.load(result.checkpoint)
+    assert stored.tensors.weights.device == CPU and stored.tensors.theta.max() > 0
+    on_cpu = service.evaluate(Path(result.checkpoint), device="cpu")
+    assert on_cpu.accuracy.all_activity == pytest.approx(result.test_accuracy.all_activity, abs=1 / 32)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "max"])
@@ -415,6 +443,27 @@ def test_training_end_to_end_with_the_bindsnet_engine(tmp_path):
 
 def test_auto_engine_is_fast_on_cpu_and_bindsnet_when_the_kernels_cannot_load(monkeypatch):
     config = configure(n_neurons=5)
-    assert isinstance(simulate.make_engine(config, net.initial_tensors(config), CPU), simulate.FastEngine)
+    assert isinstance(simulate.make_engine(config, net.initial_tensors(config)), simulate.FastEngine)
     monkeypatch.setitem(sys.modules, "snnctl.kernels", None)  # as if numba failed to import
-    assert isinstance(simulate.make_engine(config, net.initial_tensors(config), CPU), simulate.BindsNETEngine)
+    engine = simulate.make_engine(config, net.initial_tensors(config))
+    assert isinstance(engine, simulate.BindsNETEngine) and engine.device == CPU
+
+
+def test_auto_device_keeps_the_fast_engine_on_the_cpu_when_a_gpu_is_present(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    config = configure(n_neurons=5)
+    assert config.engine == "auto" and config.device == "auto"
+    engine = simulate.make_engine(config, net.initial_tensors(config))
+    assert isinstance(engine, simulate.FastEngine) and engine.device == CPU
+    # BindsNET, asked for, or asked for through the device, runs on the GPU
+    assert simulate.resolve_device(config.replace(engine="bindsnet"), "bindsnet") == torch.device("cuda")
+    assert simulate.choose_engine(config.replace(device="cuda")) == "bindsnet"
+    with pytest.raises(ConfigError, match="engine: 'fast' runs on the CPU, not on device 'cuda'"):
+        simulate.make_engine(config.replace(engine="fast", device="cuda"), net.initial_tensors(config))
+
+
+def test_cuda_asked_for_without_a_gpu_is_a_config_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    config = configure(n_neurons=5, device="cuda")
+    with pytest.raises(ConfigError, match="device: 'cuda' was asked for but no CUDA device is available"):
+        simulate.make_engine(config, net.initial_tensors(config))

@@ -108,6 +108,31 @@ def test_existing_run_directory_is_refused_without_force(tmp_path):
     assert runner.invoke(app, ["train", str(params), "--force"]).exit_code == 0
 
 
+def test_force_replaces_the_earlier_runs_tensorboard_log(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def logged_steps(run_dir: Path) -> list[int]:
+        events = EventAccumulator(str(run_dir))
+        events.Reload()
+        return [event.step for event in events.Scalars("accuracy/all_activity")]
+
+    config = tiny_config(tmp_path, n_train=60, n_test=10, update_interval=20, name="replaced")
+    run_dir = Path(service.train(config).run_dir)
+    steps, files = logged_steps(run_dir), len(list(run_dir.glob("events.out.tfevents.*")))
+    assert steps == [40, 60]
+    service.train(config.replace(seed=7), force=True)
+    # one run's points, not the replaced run's beside the new one's
+    assert logged_steps(run_dir) == steps
+    assert len(list(run_dir.glob("events.out.tfevents.*"))) == files
+
+
+def test_default_engine_and_device_train_on_the_cpu_where_a_gpu_is_present(tmp_path, monkeypatch):
+    # the fast engine on the CPU outruns BindsNET on a GPU; one_spike: winner is fast-only
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    result = service.train(tiny_config(tmp_path, n_train=20, n_test=10, one_spike="winner"))
+    assert (result.engine, result.device) == ("FastEngine", "cpu")
+
+
 def test_resume_continues_to_more_epochs(tmp_path):
     first = service.train(tiny_config(tmp_path, n_train=40, n_test=10, name="resumable"))
     resumed = service.train(resume=Path(first.checkpoint), overrides=["epochs=2"])
