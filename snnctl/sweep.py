@@ -235,7 +235,12 @@ def load_space(path: str | Path) -> Space:
 
 
 def check_space(space: Space, config: Config) -> None:
-    """Every grid and choice value, and both ends of every range, must be valid in ``config``."""
+    """Every grid and choice value, and both ends of every range, must be valid in ``config``,
+    whose device must be one a trial has: Ray reserves CPUs for each trial, not GPUs, and
+    hides the GPUs from a trial that reserved none."""
+    if config.device == "cuda":
+        raise ConfigError(f"device: 'cuda': sweep trials run on the CPUs Ray reserves for them "
+                          f"({space.source}: cpus_per_trial); use device: auto or cpu")
     for dimension in space.dimensions:
         for value in dimension.values:
             cfg.validate(dataclasses.replace(config, **{dimension.key: value}), f"{space.source}: parameters")

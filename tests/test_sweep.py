@@ -103,6 +103,14 @@ def test_bad_space_is_one_line_and_writes_nothing(tmp_path, change, words):
     assert not (tmp_path / "sweep").exists()
 
 
+def test_a_sweep_on_cuda_is_refused_before_it_starts(tmp_path):
+    # Ray gives a trial the CPUs it reserved and no GPU: every trial would fail
+    params, space = _params(tmp_path, device="cuda"), _space(tmp_path)
+    result = runner.invoke(app, ["sweep", str(params), str(space), "--out", str(tmp_path / "sweep")])
+    assert_one_line_error(result, 2, "device: 'cuda'", "cpus_per_trial", "use device: auto or cpu")
+    assert not (tmp_path / "sweep").exists()
+
+
 @pytest.mark.parametrize("arguments, code, words", [
     (["--address", "ray://127.0.0.1:{port}"], 1, ["--address ray://127.0.0.1:", "cannot reach Ray there"]),
     (["--address", "nonsense"], 2, ["expected auto, ray://HOST:PORT or HOST:PORT"]),
