@@ -410,17 +410,16 @@ def _next_multiple(value: int, step: int) -> int:
 
 def _data_config(stored: Config, task: str | None, data_dir: str | None, reduction: str | None,
                  device: str | None) -> Config:
-    """The checkpoint's parameters, pointed at other data or another readout if asked."""
-    changes: dict = {}
+    """The checkpoint's parameters, pointed at other data or another readout if asked, on
+    ``device`` or this machine's own (``auto``): a run trained on a GPU evaluates anywhere."""
+    changes: dict = {"device": device or "auto"}
     if task is not None:
         changes["task"] = task
     if data_dir is not None:
         changes["data_dir"] = str(data_dir)
     if reduction is not None:
         changes["reduction"] = reduction
-    if device is not None:
-        changes["device"] = device
-    return stored.replace(**changes) if changes else stored
+    return stored.replace(**changes)
 
 
 def _load_split(config: Config, split: str, n: int | None, run_dir: Path, same_data: bool,

@@ -42,6 +42,18 @@ def test_evaluate_reproduces_the_test_accuracy_train_reported(trained_run):
     assert [c["name"] for c in document["per_class"]] == [str(d) for d in range(10)]
 
 
+def test_a_checkpoint_trained_on_a_gpu_evaluates_on_a_machine_without_one(trained_run, tmp_path, monkeypatch):
+    stored = ckpt.load(trained_run.checkpoint)
+    stored.config = stored.config.replace(device="cuda")
+    path = ckpt.save(stored, tmp_path / "from-a-gpu.safetensors")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = run("evaluate", path, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["accuracy"]["all_activity"] == pytest.approx(trained_run.test_accuracy.all_activity)
+    # asked for, the GPU is still an error where there is none
+    assert_one_line_error(run("evaluate", path, "--device", "cuda"), 2, "no CUDA device is available")
+
+
 def test_evaluate_table_and_predictions_file(trained_run, tmp_path):
     predictions = tmp_path / "predictions.csv"
     result = run("evaluate", trained_run.checkpoint, "--split", "train", "--n", "50", "--predictions", predictions)

@@ -115,7 +115,7 @@ def test_bindsnet_on_cuda_gives_the_fast_engines_spikes_weights_and_thresholds(m
 
 @needs_cuda
 def test_training_on_cuda_saves_a_checkpoint_that_evaluates_the_same_on_the_cpu(tmp_path):
-    config = tiny_config(tmp_path, device="cuda", one_spike="bindsnet", time=100, batch_size=16, n_train=64,
+    config = tiny_config(tmp_path, device="cuda", time=100, batch_size=16, n_train=64,
                          n_test=32, update_interval=32)
     result = service.train(config)
     assert (result.engine, result.device) == ("BindsNETEngine", "cuda")
