@@ -241,7 +241,7 @@ def resolve_device(config: Config, engine: str) -> torch.device:
         gpu = engine == "bindsnet" and torch.cuda.is_available()
         return torch.device("cuda" if gpu else "cpu")
     if config.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' was asked for but no CUDA device is available")
+        raise ConfigError("device: 'cuda' was asked for but no CUDA device is available (--device cpu runs here)")
     return torch.device(config.device)
 
 

@@ -465,5 +465,5 @@ def test_auto_device_keeps_the_fast_engine_on_the_cpu_when_a_gpu_is_present(monk
 def test_cuda_asked_for_without_a_gpu_is_a_config_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     config = configure(n_neurons=5, device="cuda")
-    with pytest.raises(ConfigError, match="device: 'cuda' was asked for but no CUDA device is available"):
+    with pytest.raises(ConfigError, match=r"'cuda' was asked for but no CUDA device is available \(--device cpu"):
         simulate.make_engine(config, net.initial_tensors(config))
