@@ -13,7 +13,7 @@ import sys
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Any, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -24,8 +24,41 @@ from snnctl import __version__
 from snnctl import config as cfg
 from snnctl.errors import SnnctlError
 
+# Typer raises click's usage errors; newer Typer bundles its own click, so the classes are
+# taken from typer.BadParameter's ancestry rather than imported from click.
+_USAGE_ERRORS = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
+UsageError, ClickException = _USAGE_ERRORS["UsageError"], _USAGE_ERRORS["ClickException"]
+
+
+class _Commands(TyperGroup):
+    """``snnctl``: a usage error (unknown option, bad value) is one ``error:`` line and exit 2,
+    as every other snnctl error, instead of click's usage panel."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command: its help, already rendered
+                sys.stdout.write(exc.format_message())
+                sys.exit(exc.exit_code)
+            command = exc.ctx.command_path if exc.ctx is not None else "snnctl"
+            message = exc.format_message().replace("Value error, ", "").rstrip(".")
+            err.print(f"[red]error:[/red] {command}: {message} (see {command} --help)", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            err.print(f"[red]error:[/red] {exc.format_message()}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            err.print("[red]error:[/red] aborted", highlight=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="snnctl",
+    cls=_Commands,
     help="Train and study Diehl & Cook (2015) spiking networks that learn to classify images without labels.",
     no_args_is_help=True,
     add_completion=False,
@@ -65,7 +98,8 @@ Split = _choices("Split", ("test", "train", "all"))
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
-DeviceOption = Annotated[Optional[Device], typer.Option(help="auto = CUDA when present.")]
+DeviceOption = Annotated[Optional[Device], typer.Option(
+    help="auto: CUDA when present for the BindsNET engine; the fast engine runs on the CPU.")]
 
 
 def _version(value: bool) -> None:

@@ -94,7 +94,8 @@ class BindsNETEngine(Engine):
         from bindsnet.network.monitors import Monitor
 
         if config.one_spike == "winner":
-            raise ConfigError("one_spike: 'winner' is implemented by the fast engine only (engine: fast, on the CPU)")
+            raise ConfigError("one_spike: 'winner' runs on the fast engine only (on the CPU); for the BindsNET "
+                              "engine (engine: bindsnet, or device: cuda) set one_spike: bindsnet or off")
         self.network = net.build_bindsnet(config, tensors, device)
         self.exc_name = net.EXC_LAYER[config.model]
         # recorded where the network runs: a monitor on the CPU would copy from the GPU,

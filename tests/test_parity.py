@@ -320,7 +320,7 @@ def test_winner_rule_lets_only_the_furthest_neuron_cross():
     assert run.spikes[:, 0].tolist() == [[False, True], [True, False], [False, False], [False, False]]
     theta = engine.sync().theta
     assert theta[0] == pytest.approx(config.theta_plus, rel=1e-5) and theta[1] == pytest.approx(config.theta_plus, rel=1e-5)
-    with pytest.raises(ConfigError, match="winner"):
+    with pytest.raises(ConfigError, match="'winner' runs on the fast engine only .* set one_spike: bindsnet or off"):
         simulate.BindsNETEngine(config, tensors, CPU)
 
 

@@ -14,7 +14,7 @@ from snnctl import config as cfg
 from snnctl import service, simulate
 from snnctl.cli import app
 
-from conftest import tiny_config
+from conftest import assert_one_line_error, tiny_config
 
 runner = CliRunner()
 
@@ -172,6 +172,24 @@ def test_help_and_version_answer():
     assert version.exit_code == 0 and version.stdout.startswith("snnctl ")
     train_help = runner.invoke(app, ["train", "--help"]).stdout
     assert "Examples" in train_help and "--resume" in train_help
+
+
+@pytest.mark.parametrize("args, words", [
+    (["evaluate", "x.safetensors", "--split", "validation"],
+     ["snnctl evaluate: Invalid value for '--split': 'validation' is not one of", "(see snnctl evaluate --help)"]),
+    (["evaluate", "x.safetensors", "--jsn"], ["snnctl evaluate: No such option: --jsn", "--json"]),
+    (["export", "x.safetensors", "-o", "x.npz"], ["snnctl export: Missing option '--format'"]),
+    (["train", "--sett", "epochs=2"], ["snnctl train: No such option: --sett"]),
+    (["nosuch"], ["snnctl: No such command 'nosuch'"]),
+])
+def test_usage_errors_are_one_line(args, words):
+    assert_one_line_error(runner.invoke(app, args), 2, *words)
+
+
+def test_a_bare_command_prints_its_help():
+    for args in ([], ["visualize"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "Usage: snnctl" in result.stdout and "Commands" in result.stdout
 
 
 def test_labels_are_assigned_from_training_images_only(tmp_path, monkeypatch):
