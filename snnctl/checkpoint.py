@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from snnctl.network import NetworkTensors
 
 FORMAT_NAME = "snnctl-checkpoint"
+CHECKPOINT_NAME = "checkpoint.safetensors"  # a run directory's checkpoint
 FORMAT_VERSION = 1
 LABEL_KEYS = ("labels.assignments", "labels.proportions", "labels.rates")
 WINDOW_KEYS = ("train.window_counts", "train.window_labels")
@@ -232,6 +233,9 @@ def read(path: str | Path) -> StoredCheckpoint:
 
     path = Path(path)
     source = str(path)
+    if path.is_dir():
+        raise SnnctlError(f"{source}: is a directory, not a checkpoint file (a run directory's is "
+                          f"{path / CHECKPOINT_NAME})")
     if not path.is_file():
         raise SnnctlError(f"{source}: no such checkpoint file")
     try:

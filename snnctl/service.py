@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 # run networks, so that `snnctl inspect` answers without loading them.
 
 Notice = Callable[[str], None]
-CHECKPOINT_NAME = "checkpoint.safetensors"
 STATUS_NAME = "status.json"
 
 
@@ -234,7 +233,7 @@ class _Training:
                  held_out: str = "test") -> None:
         self.config = config
         self.run_dir = run_dir
-        self.checkpoint_path = run_dir / CHECKPOINT_NAME
+        self.checkpoint_path = run_dir / ckpt.CHECKPOINT_NAME
         self.engine = engine
         self.train_set, self.test_set = splits.train, splits.test
         self.info = {"data": splits.origin}
@@ -365,6 +364,9 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
         previous = ckpt.load(resume)
         config = _resume_config(previous, config, overrides)
         run_dir = Path(resume).parent if out is None else _run_dir(config, out, force)
+        if previous.progress.finished and config.epochs <= previous.progress.epoch:
+            notice(f"{resume}: the run had finished its {previous.progress.epoch} epochs: labelling and testing "
+                   f"again (to train more: --set epochs={previous.progress.epoch + 1})")
         tensors, progress = previous.tensors, previous.progress
         running = _RunningAccuracy(config, previous.window, previous.labels)
     else:
@@ -441,6 +443,9 @@ def _load_split(config: Config, split: str, n: int | None, run_dir: Path, same_d
         dataset = splits.test
     else:
         dataset = data.concatenate(splits.train, splits.test)
+    if n is not None and n > len(dataset):
+        notice(f"--n {n}: the {split} images number {len(dataset)} (with the checkpoint's n_train and n_test); "
+               f"using all of them")
     return data.limit(dataset, n, config.seed + SPLIT_CODES[split]), splits
 
 
@@ -515,6 +520,10 @@ def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     stored = ckpt.load(checkpoint_path)
     if stored.labels is None:
         raise SnnctlError(f"{checkpoint_path}: checkpoint has no label state; run snnctl assign first")
+    if not stored.progress.finished:
+        notice(f"{checkpoint_path}: a run in progress ({stored.progress.samples_seen} training images seen), "
+               f"labelled from its last {stored.config.update_interval} of them; finish it with "
+               f"snnctl train --resume {checkpoint_path}")
     config = _data_config(stored.config, task, data_dir, reduction, device)
     same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
     dataset, _ = _load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
@@ -555,7 +564,7 @@ class AssignResult:
     neurons_per_class: list[int]
     unassigned: int
     changed: int | None  # neurons whose class changed (None when the classes differ)
-    old_accuracy: Accuracy | None  # on the evaluation split, with the previous labels
+    old_accuracy: Accuracy | None  # on the evaluation split, with the previous labels and readout
     new_accuracy: Accuracy  # on the evaluation split, with the new labels
     eval_split: str
     n_eval_samples: int
@@ -603,7 +612,9 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | N
     new_accuracy, _ = _score(eval_counts, eval_set.labels, new_state, len(class_names), config.reduction)
     old_accuracy = changed = None
     if stored.labels is not None and class_names == stored.class_names:
-        old_accuracy, _ = _score(eval_counts, eval_set.labels, stored.labels, len(class_names), config.reduction)
+        # the old labels vote with the readout they were made for, as evaluate scored them
+        old_accuracy, _ = _score(eval_counts, eval_set.labels, stored.labels, len(class_names),
+                                 stored.config.reduction)
         changed = int((stored.labels.assignments != new_state.assignments).sum())
     info = {**stored.info, "labels": {"from": str(checkpoint_path), "split": split, "task": config.task,
                                       "data_dir": config.data_dir, "reduction": config.reduction,
@@ -697,10 +708,10 @@ class FigureResult:
 
 
 def _checkpoint_and_run_dir(source: Path) -> tuple[Path, Path]:
-    """A checkpoint file, or a run directory holding one (CHECKPOINT_NAME)."""
+    """A checkpoint file, or a run directory holding one (``ckpt.CHECKPOINT_NAME``)."""
     source = Path(source)
     if source.is_dir():
-        return source / CHECKPOINT_NAME, source
+        return source / ckpt.CHECKPOINT_NAME, source
     if not source.exists():
         raise SnnctlError(f"{source}: no such checkpoint or run directory")
     return source, source.parent
@@ -766,7 +777,8 @@ def visualize(what: str, source: Path, output: Path | None = None, force: bool =
     if what == "curves":
         scalars = plots.read_scalars(run_dir)
         if not scalars:
-            raise SnnctlError(f"{run_dir}: no TensorBoard accuracy or throughput scalars found (a run directory of snnctl train?)")
+            raise SnnctlError(f"{run_dir}: no TensorBoard accuracy or throughput scalars found (snnctl train logs "
+                              f"them from its second update_interval of training images on; a shorter run has none)")
         figure = plots.curves_figure(scalars, f"training curves of {run_dir}")
     elif what == "confusion":
         result = evaluate(checkpoint_path, device=device, notice=notice, on_progress=on_progress)

@@ -44,8 +44,8 @@ EARLY_STOPPING = ("asha", "none")
 # A sweep keeps the data, where runs go and the device of its parameter file. seed and
 # test_fraction draw the held-out test images of image folders and of the bundled MNIST
 # subset: searched, trials would train on the final run's test images.
-FIXED_KEYS = ("task", "data_dir", "log_dir", "name", "n_classes", "n_test", "download", "device", "seed",
-              "test_fraction")
+SPLIT_KEYS = ("seed", "test_fraction")
+FIXED_KEYS = ("task", "data_dir", "log_dir", "name", "n_classes", "n_test", "download", "device") + SPLIT_KEYS
 SETTINGS = ("parameters", "metric", "trials", "validation", "search", "early_stopping", "seed", "cpus_per_trial",
             "max_concurrent", "time_budget")
 DEFAULT_TRIALS = 10
@@ -155,6 +155,9 @@ def _dimension(key: Any, spec: Any, source: str) -> Dimension:
     if not isinstance(key, str) or key not in cfg.FIELD_TYPES:
         raise cfg._unknown_key(str(key), f"{source}: parameters")
     where = f"{source}: parameters.{key}"
+    if key in SPLIT_KEYS:
+        raise ConfigError(f"{where}: cannot be searched: {key} draws the held-out test images of image folders "
+                          f"and of the bundled MNIST subset, so trials would train on the final run's test images")
     if key in FIXED_KEYS:
         raise ConfigError(f"{where}: cannot be searched: a sweep keeps the data and its test split, the run "
                           f"directories and the device of its parameter file")
@@ -284,7 +287,7 @@ def _trial(sampled: dict, *, base: dict, holdout: tuple[int, int], metric: str, 
 
     config = trial_config(cfg.from_mapping(base, STATE_NAME), sampled)
     run_dir = Path(runs_dir) / tune.get_context().get_trial_id()
-    checkpoint = run_dir / service.CHECKPOINT_NAME
+    checkpoint = run_dir / ckpt.CHECKPOINT_NAME
     split = service.Holdout(*holdout)
     last: dict[str, float] = {}
 
@@ -565,7 +568,7 @@ def _read_state(sweep_dir: Path) -> tuple[Config, Space, service.Holdout]:
 def _final_run(config: Config, run_dir: Path, sweep_dir: Path, notice: service.Notice,
                on_progress: service.OnProgress) -> service.TrainResult:
     """The best configuration on the full training split, tested on the test images."""
-    checkpoint = run_dir / service.CHECKPOINT_NAME
+    checkpoint = run_dir / ckpt.CHECKPOINT_NAME
     try:
         if checkpoint.exists():
             return service.train(config, resume=checkpoint, notice=notice, on_progress=on_progress)

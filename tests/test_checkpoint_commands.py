@@ -54,6 +54,21 @@ def test_a_checkpoint_trained_on_a_gpu_evaluates_on_a_machine_without_one(traine
     assert_one_line_error(run("evaluate", path, "--device", "cuda"), 2, "no CUDA device is available")
 
 
+def test_evaluate_says_when_it_scores_a_run_in_progress_or_fewer_images_than_asked(trained_run, tmp_path):
+    stored = ckpt.load(trained_run.checkpoint)
+    stored.progress.finished = False
+    path = ckpt.save(stored, tmp_path / "unfinished.safetensors")
+    result = run("evaluate", path, "--n", trained_run.n_test + 50, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["n_samples"] == trained_run.n_test
+    notices = [line for line in result.stderr.splitlines() if line.startswith("notice:")]
+    assert any("a run in progress" in line and f"snnctl train --resume {path}" in line for line in notices), notices
+    assert any(f"--n {trained_run.n_test + 50}: the test images number {trained_run.n_test}" in line
+               for line in notices), notices
+    finished = run("evaluate", trained_run.checkpoint, "--n", 10)
+    assert "in progress" not in finished.stderr and "--n 10" not in finished.stderr
+
+
 def test_evaluate_table_and_predictions_file(trained_run, tmp_path):
     predictions = tmp_path / "predictions.csv"
     result = run("evaluate", trained_run.checkpoint, "--split", "train", "--n", "50", "--predictions", predictions)
@@ -88,7 +103,8 @@ def test_assign_writes_a_new_checkpoint_and_leaves_the_input_alone(checkpoint_co
     assert sum(document["neurons_per_class"]) + document["unassigned"] == relabeled.config.n_neurons
     assert document["changed"] == int((relabeled.labels.assignments != ckpt.load(checkpoint_copy).labels.assignments).sum())
     assert set(document["new_accuracy"]) == {"all_activity", "proportion_weighting"}
-    assert document["old_accuracy"] is not None
+    # the old labels score with their own readout (sum): what train reported for them
+    assert document["old_accuracy"] == pytest.approx(ckpt.load(checkpoint_copy).info["test_accuracy"])
     # the same weights: assignment never changes what the network learned
     assert torch.equal(relabeled.tensors.weights, ckpt.load(checkpoint_copy).tensors.weights)
     refused = run("assign", checkpoint_copy, "--out", output)
@@ -185,6 +201,7 @@ def _not_safetensors(path: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("make, message", [
     (lambda p, t: t / "missing.safetensors", "no such checkpoint file"),
+    (lambda p, t: t, "is a directory, not a checkpoint file (a run directory's is"),
     (_not_safetensors, "not a readable safetensors file"),
     (_truncated, "safetensors"),
     (_foreign, "not an snnctl checkpoint"),

@@ -11,7 +11,7 @@ from snnctl import config as cfg
 from snnctl.cli import app
 from snnctl.errors import ConfigError
 
-from conftest import FIXTURES
+from conftest import FIXTURES, assert_one_line_error
 
 runner = CliRunner()
 
@@ -135,3 +135,44 @@ def test_learning_rates_follow_the_step_schedule():
     config = cfg.Config(nu_pre=2e-4, nu_post=4e-2, nu_decay=0.5)
     assert [config.learning_rates(epoch) for epoch in range(3)] == [(2e-4, 4e-2), (1e-4, 2e-2), (5e-5, 1e-2)]
     assert cfg.Config().learning_rates(7) == (cfg.Config().nu_pre, cfg.Config().nu_post)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("task: MNIST\nn_neurons: 25\ntime: 50\nepochs: 1\ntask: MAMMO\n", ["key 'task' appears twice (lines 1 and 5)"]),
+    # the original nested layout: a key repeated inside its training block
+    ("time: 100\ntraining:\n  inh: 120\n  n_neurons: 25\n  inh: 400\n", ["key 'inh' appears twice (lines 3 and 5)"]),
+    ("encoder:\n  class_name: PoissonEncoder\n  params: {time: 50, time: 100}\ntraining: {}\n",
+     ["key 'time' appears twice (line 3, columns 12 and 22)"]),
+])
+def test_cli_duplicate_key_is_one_line_naming_file_key_and_lines(tmp_path, monkeypatch, text, words):
+    monkeypatch.chdir(tmp_path)  # a run that went ahead would write ./logs here
+    path = write(tmp_path, text)
+    result = runner.invoke(app, ["train", str(path)])
+    assert_one_line_error(result, 2, str(path), *words)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_merge_keys_may_still_be_overridden():
+    # YAML lets a mapping override what it merges in: that is not a key given twice
+    merged = cfg.parse_yaml("base: &b {time: 50, inh: 10}\nrun:\n  <<: *b\n  inh: 20\n", "m.yaml")
+    assert merged["run"] == {"time": 50, "inh": 20}
+
+
+def test_duplicate_key_in_a_set_value_is_refused():
+    with pytest.raises(ConfigError, match=r"key 'a' appears twice"):
+        cfg.apply_overrides(cfg.Config(), ["name={a: 1, a: 2}"])
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# parameters to come\n# task: MNIST\n", "null\n", "~\n", "---\n"],
+                         ids=["empty", "blank-lines", "only-comments", "null", "tilde", "empty-document"])
+def test_cli_empty_parameter_file_is_refused(tmp_path, monkeypatch, text):
+    monkeypatch.chdir(tmp_path)  # a default run would write ./logs here
+    path = write(tmp_path, text)
+    result = runner.invoke(app, ["train", str(path)])
+    assert_one_line_error(result, 2, str(path), "empty parameter file", "parameters/mnist.yaml")
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_an_explicit_empty_mapping_still_means_the_defaults(tmp_path):
+    # `{}` is written on purpose, unlike a file that holds nothing
+    assert cfg.load(write(tmp_path, "{}\n")) == cfg.Config()

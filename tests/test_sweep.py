@@ -87,8 +87,11 @@ def test_space_reads_every_kind_and_counts_trials(tmp_path):
     ({"parameters": {"model": {"uniform": [1, 2]}}}, ["uniform needs a numeric parameter"]),
     ({"parameters": {"inh": {"normal": [1, 2]}}}, ["'normal' is not one of grid, choice, uniform, loguniform"]),
     ({"parameters": {"inh": [60, 120]}}, ["parameters.inh: expected one of"]),
-    ({"parameters": {"data_dir": {"choice": ["a", "b"]}}}, ["data_dir: cannot be searched"]),
-    ({"parameters": {"seed": {"choice": [1, 2]}}}, ["seed: cannot be searched", "test split"]),
+    ({"parameters": {"data_dir": {"choice": ["a", "b"]}}}, ["data_dir: cannot be searched", "keeps the data"]),
+    ({"parameters": {"seed": {"choice": [1, 2]}}},
+     ["parameters.seed: cannot be searched", "draws the held-out test images", "train on the final run's test images"]),
+    ({"parameters": {"test_fraction": {"uniform": [0.1, 0.3]}}},
+     ["parameters.test_fraction: cannot be searched", "draws the held-out test images", "final run's test images"]),
     ({"parameters": {"inh": {"uniform": [-5, 10]}}}, ["inh: -5.0 is out of range"]),
     ({"parameters": {"one_spike": {"choice": ["off", "always"]}}}, ["one_spike: 'always' is not one of"]),
     ({"metric": "balanced_accuracy"}, ["metric: 'balanced_accuracy' is not one of all_activity, proportion_weighting"]),
@@ -100,6 +103,16 @@ def test_bad_space_is_one_line_and_writes_nothing(tmp_path, change, words):
     params, space = _params(tmp_path), _space(tmp_path, **change)
     result = runner.invoke(app, ["sweep", str(params), str(space), "--out", str(tmp_path / "sweep")])
     assert_one_line_error(result, 2, *words)
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_a_space_naming_a_parameter_twice_is_refused(tmp_path):
+    # read by the same strict YAML reader as parameter files: the second range would win silently
+    params, space = _params(tmp_path), tmp_path / "space.yaml"
+    space.write_text("parameters:\n  inh: {uniform: [30, 200]}\n  time: {grid: [20, 100]}\n"
+                     "  inh: {uniform: [1, 10]}\ntrials: 2\n")
+    result = runner.invoke(app, ["sweep", str(params), str(space), "--out", str(tmp_path / "sweep")])
+    assert_one_line_error(result, 2, str(space), "key 'inh' appears twice (lines 2 and 4)")
     assert not (tmp_path / "sweep").exists()
 
 

@@ -135,6 +135,9 @@ def test_default_engine_and_device_train_on_the_cpu_where_a_gpu_is_present(tmp_p
 
 def test_resume_continues_to_more_epochs(tmp_path):
     first = service.train(tiny_config(tmp_path, n_train=40, n_test=10, name="resumable"))
+    again = runner.invoke(app, ["train", "--resume", first.checkpoint])
+    assert again.exit_code == 0, again.output
+    assert "the run had finished its 1 epochs: labelling and testing again (to train more: --set epochs=2)" in again.stderr
     resumed = service.train(resume=Path(first.checkpoint), overrides=["epochs=2"])
     assert resumed.samples_seen == 80 and resumed.epochs == 2
     assert ckpt.load(resumed.checkpoint).progress.epoch == 2

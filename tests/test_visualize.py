@@ -162,7 +162,7 @@ def test_missing_source_and_run_directory_without_curves(checkpoint_copy, tmp_pa
     # a folder holding only a checkpoint: no TensorBoard event files to draw curves from
     run = tmp_path / "bare"
     run.mkdir()
-    checkpoint_copy.rename(run / service.CHECKPOINT_NAME)
+    checkpoint_copy.rename(run / ckpt.CHECKPOINT_NAME)
     assert_one_line_error(runner.invoke(app, ["visualize", "curves", str(run), "-o", str(tmp_path / "c.png")]), 1,
                     "TensorBoard")
     assert runner.invoke(app, ["visualize", "theta", str(run), "-o", str(tmp_path / "t.png")]).exit_code == 0
