@@ -33,22 +33,26 @@ def colorize(image: torch.Tensor, colormap: str = "hot_r") -> torch.Tensor:
 class RunLog:
     """TensorBoard event files plus parameters.txt and parameters.yaml in ``run_dir``.
 
-    ``purge_step``: a resumed run's first step; TensorBoard drops what the interrupted run
-    logged from there on. A run from its start (no ``purge_step``) deletes the event files
-    of the run it replaces (``train --force``): TensorBoard would draw both as one run.
+    ``resumed_at``: the step (training images seen) of the checkpoint a resumed run starts
+    from. TensorBoard then hides what the interrupted run logged after it, and keeps what it
+    logged up to it, the checkpoint's own step included. A run from its start deletes the
+    event files of the run it replaces (``train --force``): TensorBoard would draw both as one.
     """
 
-    def __init__(self, run_dir: Path, config: Config, purge_step: int | None = None) -> None:
+    def __init__(self, run_dir: Path, config: Config, resumed_at: int | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         self.run_dir = Path(run_dir)
         self.config = config
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        if purge_step is None:
+        if resumed_at is None:
             for replaced in self.run_dir.glob("events.out.tfevents.*"):
                 replaced.unlink()
         (self.run_dir / "parameters.txt").write_text(cfg.dump_text(config))
         (self.run_dir / "parameters.yaml").write_text(cfg.dump_yaml(config))
+        # TensorBoard hides every step from purge_step on: the checkpoint's step was logged
+        # before it was saved, and the resumed run does not log it again
+        purge_step = None if resumed_at is None else resumed_at + 1
         self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step)
 
     def __enter__(self) -> "RunLog":

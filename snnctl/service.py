@@ -384,8 +384,8 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
         from snnctl.images import write_manifest
 
         write_manifest(run_dir, splits)
-    # purge_step: a resumed run replaces what a killed run logged after its checkpoint
-    with RunLog(run_dir, config, purge_step=progress.samples_seen or None) as run_log, _stop_on_signals() as stop:
+    resumed_at = progress.samples_seen if resume is not None else None
+    with RunLog(run_dir, config, resumed_at) as run_log, _stop_on_signals() as stop:
         run = _Training(config, run_dir, engine, splits, progress, running, run_log, stop, held_out)
         trained_now, train_seconds = run.learn(on_progress)
         label_state, train_accuracy, test_accuracy = run.label_and_test(on_progress)

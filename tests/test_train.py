@@ -143,6 +143,18 @@ def test_resume_continues_to_more_epochs(tmp_path):
     assert ckpt.load(resumed.checkpoint).progress.epoch == 2
 
 
+def test_a_resumed_runs_tensorboard_curve_keeps_every_point(tmp_path):
+    from snnctl import plots
+
+    config = tiny_config(tmp_path, n_train=60, n_test=10, update_interval=20)
+    first = service.train(config.replace(name="resumed"))
+    service.train(resume=Path(first.checkpoint), overrides=["epochs=2"])
+    whole = service.train(config.replace(name="whole", epochs=2))
+    steps = plots.read_scalars(Path(first.run_dir))["accuracy/all_activity"][0]
+    # the checkpoint's own step (60) was logged before the save: resuming must not hide it
+    assert steps == plots.read_scalars(Path(whole.run_dir))["accuracy/all_activity"][0] == [40, 60, 80, 100, 120]
+
+
 def test_learning_rates_decay_after_each_epoch(tmp_path, monkeypatch):
     rates = []
     set_rates = simulate.FastEngine.set_learning_rates
