@@ -81,7 +81,9 @@ visualize_app = typer.Typer(cls=_FigureGroup, help="Draw what a network learned 
                             no_args_is_help=True)
 app.add_typer(visualize_app, name="visualize")
 
-out = Console()
+# Off a terminal (`| tee run.log`, a CI log) Rich would assume 80 columns and fold long
+# table cells; paths are copied from there, so tables take the width they need.
+out = Console() if sys.stdout is not None and sys.stdout.isatty() else Console(width=10_000)
 err = Console(stderr=True)
 state = {"debug": False}
 
