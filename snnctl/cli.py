@@ -214,6 +214,13 @@ NOption = Annotated[Optional[int], typer.Option("--n", min=1, help="Use at most 
 ReductionOption = Annotated[Optional[Reduction], typer.Option(help="Readout: sum, mean or max over neurons (default: the checkpoint's).")]
 
 
+def _as_yaml(value: object) -> str:
+    """A parameter as a parameter file writes it (null, false), not as Python prints it."""
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=True).removesuffix("...\n").strip()
+
+
 def _accuracy_rows(prefix: str, accuracy) -> list[tuple[str, object]]:
     return [(f"{prefix} (all activity)", f"{accuracy.all_activity:.2%}"),
             (f"{prefix} (proportion weighting)", f"{accuracy.proportion_weighting:.2%}")]
@@ -349,7 +356,7 @@ def inspect(checkpoint: CheckpointArgument, as_json: JsonOption = False) -> None
     parameters.add_column(style="bold")
     parameters.add_column()
     for key, value in result.parameters.items():
-        parameters.add_row(key, str(value))
+        parameters.add_row(key, _as_yaml(value))
     out.print(parameters)
 
 

@@ -171,6 +171,11 @@ def test_inspect_reports_what_is_inside(trained_run):
     assert set(document["versions"]) == {"snnctl", "torch", "bindsnet"}
     table = run("inspect", trained_run.checkpoint)
     assert "input_to_exc.weight" in table.stdout and "diehl-cook-2015" in table.stdout
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in table.stdout.splitlines()
+            if line.count("│") == 3}
+    # parameters as a parameter file writes them
+    assert (rows["download"], rows["n_train"], rows["nu_pre"]) == ("false", "1000", "0.0001")
+    assert rows["name"] == "tiny" and rows["log_dir"].endswith("logs")
 
 
 def _truncated(path: Path, tmp_path: Path) -> Path:
