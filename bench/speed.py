@@ -214,6 +214,8 @@ def on_device(images: torch.Tensor, sizes: Sizes, device: str) -> None:
                 bindsnet, fast = images_per_second(contenders, images, batch, learn, sizes.seconds)
                 row += [f"{bindsnet:,.0f}", f"{fast:,.0f}", f"{fast / bindsnet:,.1f}x"]
             rows.append(row)
+            # each row as it is measured: a run stopped at a time limit still tells what it measured
+            print("measured:", "  ".join(row), file=sys.stderr, flush=True)
     name = torch.cuda.get_device_name() if device.startswith("cuda") else device
     table(f"BindsNET engine on {name} vs the fast engine on the CPU (images/s, time {sizes.time})",
           ["neurons", "batch", "STDP bindsnet", "STDP fast", "ratio", "inference bindsnet", "inference fast", "ratio"],

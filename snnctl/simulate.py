@@ -74,12 +74,18 @@ class Engine(ABC):
         return self.tensors
 
 
-def encode(config: Config, rates: torch.Tensor, seed: int) -> torch.Tensor:
-    """Input spikes [steps, batch, n_inputs] from the BindsNET encoder the config names."""
+def encode(config: Config, rates: torch.Tensor, seed: int,
+           device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    """Input spikes [steps, batch, n_inputs] from the BindsNET encoder the config names, drawn
+    on ``device`` from torch's generator there: a seed gives the same spikes on the same kind
+    of device. BindsNET's Poisson draw on the CPU costs about 3 ms per image of 100 ms (2
+    cores), which alone would hold the BindsNET engine on a GPU to a few hundred images per
+    second: the engine draws where it runs."""
     from bindsnet import encoding
 
     torch.manual_seed(seed)
-    encoder = getattr(encoding, config.encoder)(time=config.time, dt=config.dt)
+    encoder = getattr(encoding, config.encoder)(time=config.time, dt=config.dt, device=str(device))
+    rates = rates.to(device)
     if config.encoder == "PoissonEncoder":
         return encoder(rates)
     # Bernoulli and rank-order encoders take intensities, not rates in Hz.
@@ -106,7 +112,8 @@ class BindsNETEngine(Engine):
 
     def _present_images(self, images: torch.Tensor, intensity: float, learn: bool, seed: int,
                         record: bool) -> Presentation:
-        return self.present_spikes(encode(self.config, images.float() * intensity, seed), learn, seed, record)
+        rates = images.float() * intensity
+        return self.present_spikes(encode(self.config, rates, seed, self.device), learn, seed, record)
 
     def set_learning_rates(self, nu_pre: float, nu_post: float) -> None:
         rule = net.learning_rule(self.network, self.config.model)
