@@ -17,6 +17,7 @@ from typing import Annotated, Any, Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -45,10 +46,11 @@ class _Commands(TyperGroup):
                 sys.exit(exc.exit_code)
             command = exc.ctx.command_path if exc.ctx is not None else "snnctl"
             message = exc.format_message().replace("Value error, ", "").rstrip(".")
-            err.print(f"[red]error:[/red] {command}: {message} (see {command} --help)", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(f'{command}: {message} (see {command} --help)')}", highlight=False,
+                      soft_wrap=True)
             sys.exit(exc.exit_code)
         except ClickException as exc:
-            err.print(f"[red]error:[/red] {exc.format_message()}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(exc.format_message())}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         except typer.Abort:
             err.print("[red]error:[/red] aborted", highlight=False)
@@ -71,8 +73,8 @@ class _FigureGroup(TyperGroup):
 
     def resolve_command(self, ctx, args):
         if args and not args[0].startswith("-") and args[0] not in self.commands:
-            err.print(f"[red]error:[/red] visualize: no figure {args[0]!r}, choose one of {', '.join(self.commands)}",
-                      highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] visualize: no figure {escape(repr(args[0]))}, choose one of "
+                      f"{', '.join(self.commands)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         return super().resolve_command(ctx, args)
 
@@ -126,12 +128,12 @@ def _reported() -> Iterator[None]:
     except SnnctlError as exc:
         if state["debug"]:
             raise
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
 
 
 def _notice(message: str) -> None:
-    err.print(f"[yellow]notice:[/yellow] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[yellow]notice:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -165,7 +167,7 @@ def _key_values(title: str, rows: list[tuple[str, object]]) -> Table:
     table.add_column(style="bold")
     table.add_column(overflow="fold")  # paths are copied by users: never cut them short
     for key, value in rows:
-        table.add_row(key, str(value))
+        table.add_row(key, escape(str(value)))
     return table
 
 
@@ -218,7 +220,8 @@ def _as_yaml(value: object) -> str:
     """A parameter as a parameter file writes it (null, false), not as Python prints it."""
     import yaml
 
-    return yaml.safe_dump(value, default_flow_style=True).removesuffix("...\n").strip()
+    return yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=float("inf")).removesuffix(
+        "...\n").strip()
 
 
 def _accuracy_rows(prefix: str, accuracy) -> list[tuple[str, object]]:
@@ -231,9 +234,9 @@ def _confusion_table(classes: list[str], confusion: list[list[int]]) -> Table:
                   title_justify="left")
     table.add_column("true \\ predicted", style="bold")
     for name in classes:
-        table.add_column(name, justify="right")
+        table.add_column(escape(name), justify="right")
     for name, row in zip(classes, confusion):
-        table.add_row(name, *[str(value) for value in row])
+        table.add_row(escape(name), *[str(value) for value in row])
     return table
 
 
@@ -277,7 +280,7 @@ def evaluate(
     for column in ("class", "images", "precision", "recall"):
         per_class.add_column(column, justify="left" if column == "class" else "right")
     for item in result.per_class:
-        per_class.add_row(item.name, str(item.support), f"{item.precision:.2%}", f"{item.recall:.2%}")
+        per_class.add_row(escape(item.name), str(item.support), f"{item.precision:.2%}", f"{item.recall:.2%}")
     out.print(per_class)
     out.print(_confusion_table(result.classes, result.confusion))
 
@@ -356,7 +359,7 @@ def inspect(checkpoint: CheckpointArgument, as_json: JsonOption = False) -> None
     parameters.add_column(style="bold")
     parameters.add_column()
     for key, value in result.parameters.items():
-        parameters.add_row(key, _as_yaml(value))
+        parameters.add_row(key, escape(_as_yaml(value)))
     out.print(parameters)
 
 
@@ -483,7 +486,7 @@ def _sweep_table(result) -> Table:
         validation = f"{getattr(trial.validation_accuracy, result.metric):.2%}" if trial.validation_accuracy else ""
         running = f"{trial.running_accuracy:.2%}" if trial.running_accuracy is not None else ""
         values = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in (trial.parameters[k] for k in keys)]
-        table.add_row(str(rank), trial.trial, trial.status if trial.error is None else f"error: {trial.error}",
+        table.add_row(str(rank), trial.trial, trial.status if trial.error is None else escape(f"error: {trial.error}"),
                       validation, running, *values)
     return table
 

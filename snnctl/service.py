@@ -411,10 +411,17 @@ def _next_multiple(value: int, step: int) -> int:
 
 
 def _data_config(stored: Config, task: str | None, data_dir: str | None, reduction: str | None,
-                 device: str | None) -> Config:
-    """The checkpoint's parameters, pointed at other data or another readout if asked, on
-    ``device`` or this machine's own (``auto``): a run trained on a GPU evaluates anywhere."""
-    changes: dict = {"device": device or "auto"}
+                 device: str | None, notice: Notice) -> Config:
+    """The checkpoint's parameters, pointed at other data, another readout or another device if
+    asked. A run trained on a GPU runs on ``auto`` where there is none, so it evaluates anywhere."""
+    import torch
+
+    changes: dict = {}
+    if device is not None:
+        changes["device"] = device
+    elif stored.device == "cuda" and not torch.cuda.is_available():
+        notice("trained with device: cuda, and there is no CUDA device here: running on device auto")
+        changes["device"] = "auto"
     if task is not None:
         changes["task"] = task
     if data_dir is not None:
@@ -520,11 +527,11 @@ def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     stored = ckpt.load(checkpoint_path)
     if stored.labels is None:
         raise SnnctlError(f"{checkpoint_path}: checkpoint has no label state; run snnctl assign first")
-    if not stored.progress.finished:
+    if not stored.progress.finished and "labels" not in stored.info:  # info["labels"]: made by assign
         notice(f"{checkpoint_path}: a run in progress ({stored.progress.samples_seen} training images seen), "
                f"labelled from its last {stored.config.update_interval} of them; finish it with "
                f"snnctl train --resume {checkpoint_path}")
-    config = _data_config(stored.config, task, data_dir, reduction, device)
+    config = _data_config(stored.config, task, data_dir, reduction, device, notice)
     same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
     dataset, _ = _load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
     _check_classes(dataset.class_names, stored.class_names, config.data_dir)
@@ -592,7 +599,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | N
 
     checkpoint_path = Path(checkpoint_path)
     stored = ckpt.load(checkpoint_path)
-    config = _data_config(stored.config, task, data_dir, reduction, device)
+    config = _data_config(stored.config, task, data_dir, reduction, device, notice)
     if in_place:
         output = checkpoint_path
     else:
@@ -619,7 +626,9 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | N
     info = {**stored.info, "labels": {"from": str(checkpoint_path), "split": split, "task": config.task,
                                       "data_dir": config.data_dir, "reduction": config.reduction,
                                       "n_samples": len(label_set)}}
-    ckpt.save(ckpt.Checkpoint(config, stored.tensors, class_names, new_state, stored.progress, None, info), output)
+    # the device it ran on now is not the training's
+    relabelled = config.replace(device=stored.config.device)
+    ckpt.save(ckpt.Checkpoint(relabelled, stored.tensors, class_names, new_state, stored.progress, None, info), output)
     return AssignResult(
         checkpoint=str(checkpoint_path), output=str(output), task=config.task, reduction=config.reduction,
         label_split=split, n_label_samples=len(label_set), classes=class_names,
@@ -736,15 +745,16 @@ def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: s
     """One held-out image, its Poisson input and the excitatory raster, learning off."""
     from snnctl import labels, plots, simulate
 
-    config = _data_config(stored.config, None, None, None, device)
+    config = _data_config(stored.config, None, None, None, device, notice)
     dataset, _ = _load_split(config, "test", None, run_dir, True, notice)
     if not 0 <= index < len(dataset):
         raise ConfigError(f"--index: {index} is out of range: the test split has {len(dataset)} images (0..{len(dataset) - 1})")
     image = dataset.images[index:index + 1]
     seed = batch_seed(config.seed, SPLIT_CODES["test"], index)
-    input_spikes = simulate.encode(config, image.float() * simulate.rate_per_unit(config, image), seed)
     engine = simulate.make_engine(config, stored.tensors)
+    input_spikes = simulate.encode(config, image.float() * simulate.rate_per_unit(config, image), seed, engine.device)
     shown = engine.present_spikes(input_spikes, learn=False, seed=seed, record=True)
+    input_spikes = input_spikes.cpu()
     predicted = "no label state"
     if stored.labels is not None:
         vote = int(labels.vote(shown.counts, stored.labels, len(stored.class_names), config.reduction).all_activity[0])

@@ -76,20 +76,21 @@ class Engine(ABC):
 
 def encode(config: Config, rates: torch.Tensor, seed: int,
            device: torch.device = torch.device("cpu")) -> torch.Tensor:
-    """Input spikes [steps, batch, n_inputs] from the BindsNET encoder the config names, drawn
-    on ``device`` from torch's generator there: a seed gives the same spikes on the same kind
-    of device. BindsNET's Poisson draw on the CPU costs about 3 ms per image of 100 ms (2
-    cores), which alone would hold the BindsNET engine on a GPU to a few hundred images per
-    second: the engine draws where it runs."""
+    """Input spikes [steps, batch, n_inputs] on ``device`` from the BindsNET encoder the config
+    names. The Poisson draw is made there, from torch's generator on that device: a seed gives
+    the same spikes on the same kind of device. On the CPU it costs about 3 ms per image of
+    100 ms (2 cores), which alone would hold the BindsNET engine on a GPU to a few hundred
+    images per second: the engine draws where it runs."""
     from bindsnet import encoding
 
     torch.manual_seed(seed)
-    encoder = getattr(encoding, config.encoder)(time=config.time, dt=config.dt, device=str(device))
-    rates = rates.to(device)
     if config.encoder == "PoissonEncoder":
-        return encoder(rates)
-    # Bernoulli and rank-order encoders take intensities, not rates in Hz.
-    return encoder(rates / config.intensity)
+        encoder = encoding.PoissonEncoder(time=config.time, dt=config.dt, device=str(device))
+        return encoder(rates.to(device))
+    # Bernoulli and rank-order encoders take intensities, not rates in Hz; they are cheap,
+    # and BindsNET's rank-order encoder mixes CPU and device tensors: drawn on the CPU.
+    encoder = getattr(encoding, config.encoder)(time=config.time, dt=config.dt)
+    return encoder(rates.cpu() / config.intensity).to(device)
 
 
 class BindsNETEngine(Engine):

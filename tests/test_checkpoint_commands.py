@@ -50,6 +50,9 @@ def test_a_checkpoint_trained_on_a_gpu_evaluates_on_a_machine_without_one(traine
     result = run("evaluate", path, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["accuracy"]["all_activity"] == pytest.approx(trained_run.test_accuracy.all_activity)
+    assert "trained with device: cuda, and there is no CUDA device here: running on device auto" in result.stderr
+    # a missing file named with brackets is one plain line, not Rich markup
+    assert_one_line_error(run("evaluate", tmp_path / "[/x].safetensors"), 1, "[/x].safetensors: no such checkpoint")
     # asked for, the GPU is still an error where there is none
     assert_one_line_error(run("evaluate", path, "--device", "cuda"), 2, "no CUDA device is available")
 
@@ -65,8 +68,13 @@ def test_evaluate_says_when_it_scores_a_run_in_progress_or_fewer_images_than_ask
     assert any("a run in progress" in line and f"snnctl train --resume {path}" in line for line in notices), notices
     assert any(f"--n {trained_run.n_test + 50}: the test images number {trained_run.n_test}" in line
                for line in notices), notices
+    # labels made by assign come from a whole split, not from the run's last window
+    assign = run("assign", path, "--out", tmp_path / "assigned.safetensors", "--n", 50)
+    assert assign.exit_code == 0, assign.output
+    assigned = run("evaluate", tmp_path / "assigned.safetensors", "--n", 10)
+    assert assigned.exit_code == 0 and "in progress" not in assigned.stderr
     finished = run("evaluate", trained_run.checkpoint, "--n", 10)
-    assert "in progress" not in finished.stderr and "--n 10" not in finished.stderr
+    assert finished.exit_code == 0 and "in progress" not in finished.stderr and "--n 10" not in finished.stderr
 
 
 def test_evaluate_table_and_predictions_file(trained_run, tmp_path):
@@ -93,12 +101,13 @@ def test_evaluate_with_another_readout_changes_only_the_vote(trained_run):
 def test_assign_writes_a_new_checkpoint_and_leaves_the_input_alone(checkpoint_copy, tmp_path):
     before = checkpoint_copy.read_bytes()
     output = tmp_path / "mean.safetensors"
-    result = run("assign", checkpoint_copy, "--reduction", "mean", "--out", output, "--json")
+    result = run("assign", checkpoint_copy, "--reduction", "mean", "--out", output, "--device", "cpu", "--json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert checkpoint_copy.read_bytes() == before
     relabeled = ckpt.load(output)
     assert relabeled.config.reduction == "mean"
+    assert relabeled.config.device == "auto"  # the training's, not the --device it was labelled on
     assert relabeled.labels.neurons_per_class(10) == document["neurons_per_class"]
     assert sum(document["neurons_per_class"]) + document["unassigned"] == relabeled.config.n_neurons
     assert document["changed"] == int((relabeled.labels.assignments != ckpt.load(checkpoint_copy).labels.assignments).sum())

@@ -114,6 +114,15 @@ def test_bindsnet_on_cuda_gives_the_fast_engines_spikes_weights_and_thresholds(m
 
 
 @needs_cuda
+@pytest.mark.parametrize("encoder", ["PoissonEncoder", "BernoulliEncoder", "RankOrderEncoder"])
+def test_every_encoder_gives_its_input_on_cuda(encoder):
+    config = configure(encoder=encoder, n_neurons=5)
+    rates = torch.rand(2, config.n_inputs) * config.intensity
+    spikes = simulate.encode(config, rates, seed=1, device=torch.device("cuda"))
+    assert spikes.device.type == "cuda" and spikes.shape == (config.steps, 2, config.n_inputs) and spikes.any()
+
+
+@needs_cuda
 def test_training_on_cuda_saves_a_checkpoint_that_evaluates_on_either_device(tmp_path):
     config = tiny_config(tmp_path, device="cuda", time=100, batch_size=16, n_train=64,
                          n_test=32, update_interval=32)
@@ -446,6 +455,7 @@ def test_training_end_to_end_with_the_bindsnet_engine(tmp_path):
 
 
 def test_auto_engine_is_fast_on_cpu_and_bindsnet_when_the_kernels_cannot_load(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # BindsNET would go to a GPU
     config = configure(n_neurons=5)
     assert isinstance(simulate.make_engine(config, net.initial_tensors(config)), simulate.FastEngine)
     monkeypatch.setitem(sys.modules, "snnctl.kernels", None)  # as if numba failed to import

@@ -198,6 +198,9 @@ def test_help_and_version_answer():
     (["export", "x.safetensors", "-o", "x.npz"], ["snnctl export: Missing option '--format'"]),
     (["train", "--sett", "epochs=2"], ["snnctl train: No such option: --sett"]),
     (["nosuch"], ["snnctl: No such command 'nosuch'"]),
+    # user text is printed as it is, never read as Rich markup
+    (["evaluate", "x.safetensors", "--split", "[/x]"], ["'[/x]' is not one of"]),
+    (["evaluate", "x.safetensors", "--split", "[bold]red"], ["'[bold]red' is not one of"]),
 ])
 def test_usage_errors_are_one_line(args, words):
     assert_one_line_error(runner.invoke(app, args), 2, *words)
