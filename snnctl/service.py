@@ -414,14 +414,12 @@ def _data_config(stored: Config, task: str | None, data_dir: str | None, reducti
                  device: str | None, notice: Notice) -> Config:
     """The checkpoint's parameters, pointed at other data, another readout or another device if
     asked. A run trained on a GPU runs on ``auto`` where there is none, so it evaluates anywhere."""
-    import torch
+    from snnctl import simulate
 
-    changes: dict = {}
-    if device is not None:
-        changes["device"] = device
-    elif stored.device == "cuda" and not torch.cuda.is_available():
-        notice("trained with device: cuda, and there is no CUDA device here: running on device auto")
-        changes["device"] = "auto"
+    here = simulate.runnable_device(stored.device)
+    if device is None and here != stored.device:
+        notice(f"trained with device: {stored.device}, and there is no CUDA device here: running on device {here}")
+    changes: dict = {"device": device or here}
     if task is not None:
         changes["task"] = task
     if data_dir is not None:

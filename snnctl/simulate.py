@@ -254,6 +254,12 @@ def resolve_device(config: Config, engine: str) -> torch.device:
     return torch.device(config.device)
 
 
+def runnable_device(device: str) -> str:
+    """``device``, or ``auto`` where it asks for CUDA and this machine has none: what the
+    commands that read a checkpoint run on when not told."""
+    return "auto" if device == "cuda" and not torch.cuda.is_available() else device
+
+
 def make_engine(config: Config, tensors: net.NetworkTensors) -> Engine:
     """The engine the config asks for (:func:`choose_engine`) on its device (:func:`resolve_device`)."""
     engine = choose_engine(config)
