@@ -10,10 +10,7 @@ Writing is atomic: a temporary file in the same folder, fsync, rename.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +22,7 @@ import numpy as np
 from snnctl import __version__
 from snnctl import config as cfg
 from snnctl.errors import SnnctlError
+from snnctl.files import write_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -103,54 +101,6 @@ def _metadata_of(checkpoint: Checkpoint) -> dict[str, str]:
         "versions": json.dumps(_versions()),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new, never half.
-
-    A failure (a full disk, a folder not writable) is one :class:`SnnctlError` line; the
-    previous file at ``path`` is left as it was and no temporary file stays behind.
-    """
-    path = Path(path)
-    try:
-        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise _not_saved(path, exc) from None
-    try:
-        # mkstemp makes the file private (0600); a shared result gets the usual permissions,
-        # where the file system has permissions at all
-        with contextlib.suppress(OSError):
-            os.fchmod(handle, 0o666 & ~_umask())
-        with os.fdopen(handle, "wb") as temp:
-            temp.write(data)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, path)
-    except BaseException as exc:
-        Path(temp_name).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise _not_saved(path, exc) from None
-        raise
-    try:
-        # the rename itself survives a power loss only once the folder is synced
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except OSError as exc:
-        raise SnnctlError(f"{path}: written, but its folder could not be synced to disk ({exc.strerror or exc})") from None
-
-
-def _not_saved(path: Path, exc: OSError) -> SnnctlError:
-    return SnnctlError(f"{path}: not saved ({exc.strerror or exc}); any previous file there is unchanged")
-
-
-def _umask() -> int:
-    """The process's umask (reading it means setting it: briefly the common 022)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def save(checkpoint: Checkpoint, path: str | Path) -> Path:

@@ -20,6 +20,7 @@ import torch
 
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
+from snnctl.seeds import epoch_seed, limit_seed
 
 Notice = Callable[[str], None]
 
@@ -204,7 +205,7 @@ def load_mnist(config: Config, notice: Notice) -> Splits:
             f"({len(train)} training / {len(test)} held-out images). For the full set, put the "
             f"IDX files there{'' if config.download else ' or set download: true'}."
         )
-    return Splits(limit(train, config.n_train, config.seed), limit(test, config.n_test, config.seed + 1), origin)
+    return Splits(limit(train, config.n_train, limit_seed(config.seed, "train")), limit(test, config.n_test, limit_seed(config.seed, "test")), origin)
 
 
 def _mnist_subset(config: Config) -> tuple[Dataset, Dataset]:
@@ -236,7 +237,7 @@ def load_splits(config: Config, notice: Notice, check_classes: bool = True) -> S
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     """The seeded shuffle of one epoch: the same for the same seed and epoch."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+    return torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
 
 
 def training_order(dataset: Dataset, config: Config, epoch: int) -> torch.Tensor:
@@ -245,7 +246,7 @@ def training_order(dataset: Dataset, config: Config, epoch: int) -> torch.Tensor
     are repeated, each class in its own seeded shuffle)."""
     if not config.balance:
         return epoch_order(len(dataset), config.seed, epoch)
-    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+    generator = torch.Generator().manual_seed(epoch_seed(config.seed, epoch))
     classes = [torch.nonzero(dataset.labels == c).flatten() for c in range(len(dataset.class_names))]
     classes = [members[torch.randperm(len(members), generator=generator)] for members in classes if len(members)]
     per_class = max(len(members) for members in classes)

@@ -23,10 +23,11 @@ import numpy as np
 import torch
 
 from snnctl import data
-from snnctl.checkpoint import write_atomic
 from snnctl.config import Config
 from snnctl.data import Notice
 from snnctl.errors import ConfigError, SnnctlError
+from snnctl.files import write_atomic
+from snnctl.seeds import limit_seed
 
 SUFFIXES = {
     ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF", ".jpg": "JPEG", ".jpeg": "JPEG",
@@ -309,8 +310,9 @@ def load_image_folders(config: Config, notice: Notice) -> data.Splits:
     else:
         lists = found
         how = f"the train/ and test/ class folders of {root}"
-    for split, n, seed in (("train", config.n_train, config.seed), ("test", config.n_test, config.seed + 1)):
-        lists[split] = [lists[split][i] for i in data.limit_indices(len(lists[split]), n, seed).tolist()]
+    for split, n in (("train", config.n_train), ("test", config.n_test)):
+        keep = data.limit_indices(len(lists[split]), n, limit_seed(config.seed, split))
+        lists[split] = [lists[split][i] for i in keep.tolist()]
     train, test, skipped = _decode_splits(root, lists, classes, config, notice)
     manifest = {
         "format": MANIFEST_FORMAT, "version": FORMAT_VERSION, "data_dir": str(root),

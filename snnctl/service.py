@@ -24,6 +24,8 @@ from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
+from snnctl.files import write_atomic
+from snnctl.seeds import presentation_seed, subset_seed
 
 if TYPE_CHECKING:
     import torch
@@ -74,14 +76,6 @@ class Interrupted(SnnctlError):
 # ---------------------------------------------------------------- running images
 
 
-def batch_seed(seed: int, *position: int) -> int:
-    """Independent, reproducible seed for one presentation (resumable at any batch)."""
-    return int(np.random.SeedSequence([seed, *position]).generate_state(1)[0] & 0x7FFFFFFF)
-
-
-SPLIT_CODES = {"train": 1, "test": 2, "all": 3, "label": 4, "validation": 5}
-
-
 def spike_counts(engine: "simulate.Engine", config: Config, images: "torch.Tensor", split: str,
                  phase: str = "evaluate", on_progress: OnProgress = _no_progress) -> "torch.Tensor":
     """Run ``images`` with learning off; spike counts [n_images, n_neurons]."""
@@ -93,7 +87,7 @@ def spike_counts(engine: "simulate.Engine", config: Config, images: "torch.Tenso
     started = time.perf_counter()
     for start in range(0, len(images), config.batch_size):
         stop = min(start + config.batch_size, len(images))
-        seed = batch_seed(config.seed, SPLIT_CODES[split], start)
+        seed = presentation_seed(config.seed, split, start)
         counts[start:stop] = simulate.present_with_retries(engine, config, images[start:stop], False, seed)
         elapsed = time.perf_counter() - started
         on_progress(ProgressUpdate(phase, stop, len(images), stop / max(elapsed, 1e-9)))
@@ -153,7 +147,7 @@ def _run_dir(config: Config, out: Path | None, force: bool) -> Path:
 
 def _write_status(run_dir: Path, state: str, progress: ckpt.Progress, checkpoint_path: Path) -> None:
     status = {"state": state, "checkpoint": str(checkpoint_path), **asdict(progress)}
-    ckpt.write_atomic(run_dir / STATUS_NAME, (json.dumps(status, indent=2) + "\n").encode())
+    write_atomic(run_dir / STATUS_NAME, (json.dumps(status, indent=2) + "\n").encode())
 
 
 @contextmanager
@@ -270,7 +264,7 @@ class _Training:
             self.engine.set_learning_rates(*config.learning_rates(progress.epoch))
             while progress.position < len(order):
                 batch = order[progress.position:progress.position + config.batch_size]
-                seed = batch_seed(config.seed, SPLIT_CODES["train"], progress.epoch, progress.position)
+                seed = presentation_seed(config.seed, "train", progress.epoch, progress.position)
                 tick = time.perf_counter()
                 counts = simulate.present_with_retries(self.engine, config, self.train_set.images[batch], True, seed)
                 simulated += time.perf_counter() - tick
@@ -451,7 +445,7 @@ def _load_split(config: Config, split: str, n: int | None, run_dir: Path, same_d
     if n is not None and n > len(dataset):
         notice(f"--n {n}: the {split} images number {len(dataset)} (with the checkpoint's n_train and n_test); "
                f"using all of them")
-    return data.limit(dataset, n, config.seed + SPLIT_CODES[split]), splits
+    return data.limit(dataset, n, subset_seed(config.seed, split)), splits
 
 
 @dataclass
@@ -498,7 +492,7 @@ def _write_predictions(path: Path, dataset: "data.Dataset", votes: "labels.Votes
     for i in range(len(dataset)):
         writer.writerow([dataset.source(i), name(int(dataset.labels[i])), name(int(votes.all_activity[i])),
                          name(int(votes.proportion_weighting[i])), *[f"{s:.6g}" for s in votes.scores[i].tolist()]])
-    ckpt.write_atomic(path, text.getvalue().encode())
+    write_atomic(path, text.getvalue().encode())
 
 
 def _refuse_existing(path: Path | None, force: bool) -> None:
@@ -748,7 +742,7 @@ def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: s
     if not 0 <= index < len(dataset):
         raise ConfigError(f"--index: {index} is out of range: the test split has {len(dataset)} images (0..{len(dataset) - 1})")
     image = dataset.images[index:index + 1]
-    seed = batch_seed(config.seed, SPLIT_CODES["test"], index)
+    seed = presentation_seed(config.seed, "test", index)
     engine = simulate.make_engine(config, stored.tensors)
     input_spikes = simulate.encode(config, image.float() * simulate.rate_per_unit(config, image), seed, engine.device)
     shown = engine.present_spikes(input_spikes, learn=False, seed=seed, record=True)
@@ -806,7 +800,7 @@ def visualize(what: str, source: Path, output: Path | None = None, force: bool =
             figure = plots.theta_figure(stored.tensors.theta, stored.config.exc_thresh)
         else:
             figure = _spikes_figure(stored, run_dir, index, device, notice)
-    ckpt.write_atomic(output, plots.render(figure, image_format))
+    write_atomic(output, plots.render(figure, image_format))
     width, height = (round(side * plots.DPI) for side in figure.get_size_inches())
     return FigureResult(what, str(source), str(output), image_format, width, height, figure.get_suptitle())
 
@@ -832,7 +826,7 @@ def export(checkpoint_path: Path, fmt: str, output: Path, force: bool = False) -
     formats.check_format(fmt)
     output = _output_file(output, force)
     exported = formats.export(ckpt.load(checkpoint_path), fmt)
-    ckpt.write_atomic(output, exported.data)
+    write_atomic(output, exported.data)
     return ExportResult(str(checkpoint_path), fmt, str(output), len(exported.data), exported.tensors, exported.notes)
 
 

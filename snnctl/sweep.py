@@ -36,6 +36,7 @@ from snnctl import config as cfg
 from snnctl import service
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
+from snnctl.files import write_atomic
 
 KINDS = ("grid", "choice", "uniform", "loguniform")
 METRICS = ("all_activity", "proportion_weighting")
@@ -545,7 +546,7 @@ def _write_state(sweep_dir: Path, config: Config, space: Space, holdout: service
              "created": datetime.now().astimezone().isoformat(timespec="seconds"),
              "parameters": config.to_dict(), "space": space.to_dict(),
              "validation": {"size": holdout.size, "seed": holdout.seed}}
-    ckpt.write_atomic(sweep_dir / STATE_NAME, (json.dumps(state, indent=2) + "\n").encode())
+    write_atomic(sweep_dir / STATE_NAME, (json.dumps(state, indent=2) + "\n").encode())
 
 
 def _read_state(sweep_dir: Path) -> tuple[Config, Space, service.Holdout]:
@@ -633,7 +634,7 @@ def run(config: Config | None, space: Space | str | Path | None, *, trials: int 
               f"# validation accuracy {getattr(best.validation_accuracy, space.metric):.2%} "
               f"({space.metric.replace('_', ' ')} vote, {n_validation} training images held out).\n")
     best_file = sweep_dir / BEST_NAME
-    ckpt.write_atomic(best_file, (header + cfg.dump_yaml(best_config)).encode())
+    write_atomic(best_file, (header + cfg.dump_yaml(best_config)).encode())
     notice(f"sweep: training the best configuration on the full training split ({best_file})")
     final = _final_run(best_config, sweep_dir / RUNS_DIR / FINAL_RUN, sweep_dir, notice, on_progress)
     result = SweepResult(
@@ -642,5 +643,5 @@ def run(config: Config | None, space: Space | str | Path | None, *, trials: int 
         best_parameters=best.parameters, best_validation_accuracy=best.validation_accuracy,
         best_parameters_file=str(best_file), final=final, tensorboard_logdir=str(sweep_dir / RUNS_DIR),
     )
-    ckpt.write_atomic(sweep_dir / RESULT_NAME, (json.dumps(result.to_dict(), indent=2, default=str) + "\n").encode())
+    write_atomic(sweep_dir / RESULT_NAME, (json.dumps(result.to_dict(), indent=2, default=str) + "\n").encode())
     return result

@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
+from snnctl import files
 from snnctl import network as net
 from snnctl import service
 from snnctl.cli import app
@@ -303,7 +304,7 @@ def test_full_disk_during_training_keeps_the_last_checkpoint(tmp_path, monkeypat
     params.write_text(cfg.dump_yaml(tiny_config(tmp_path, n_train=60, n_test=20, checkpoint_every=24)))
     run_dir = tmp_path / "run"
     # the disk fills up once the first periodic checkpoint and its status are written
-    monkeypatch.setattr(ckpt, "os", FullDiskOs(lambda: (run_dir / service.STATUS_NAME).exists()))
+    monkeypatch.setattr(files, "os", FullDiskOs(lambda: (run_dir / service.STATUS_NAME).exists()))
     result = runner.invoke(app, ["train", str(params), "--out", str(run_dir)])
 
     checkpoint = run_dir / ckpt.CHECKPOINT_NAME
@@ -317,11 +318,11 @@ def test_full_disk_during_training_keeps_the_last_checkpoint(tmp_path, monkeypat
 
 
 def test_full_disk_while_writing_status_is_one_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(ckpt, "os", FullDiskOs(lambda: True))
+    monkeypatch.setattr(files, "os", FullDiskOs(lambda: True))
     path = tmp_path / service.STATUS_NAME
     path.write_text('{"state": "running"}')
     with pytest.raises(SnnctlError, match="No space left on device") as error:
-        ckpt.write_atomic(path, b'{"state": "finished"}')
+        files.write_atomic(path, b'{"state": "finished"}')
     assert "\n" not in str(error.value) and str(path) in str(error.value)
     assert path.read_text() == '{"state": "running"}'
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
