@@ -1,0 +1,141 @@
+"""Synthetic mammogram-like image folders, for tests and benchmarks.
+
+There is no openly licensed mammography set to ship, so snnctl makes folders that have
+what makes real ones hard: breast tissue whose texture is mid-grey and low in contrast,
+patients with two to four views that share their tissue, three unbalanced classes whose
+findings are faint and small, and 8- or 16-bit files. The classes follow the BI-RADS
+lexicon loosely: ``normal`` (tissue only), ``benign`` (a round, well-circumscribed mass
+or a few coarse, scattered calcifications) and ``malignant`` (an irregular, spiculated
+mass or a tight cluster of fine calcifications).
+
+The layout is the one snnctl reads: ``root/<class>/P0001_L_CC.png``, the patient id first
+in each file name, so ``group: '^(P\\d+)_'`` keeps a patient's views on one side of a split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CLASSES = ("normal", "benign", "malignant")
+VIEWS = ("L_CC", "L_MLO", "R_CC", "R_MLO")
+
+
+@dataclass(frozen=True)
+class SyntheticMammoSpec:
+    """What to generate. ``shares``: the fraction of patients in each class (unbalanced,
+    as screening data is); ``contrast``: a finding's peak brightness over the tissue, in
+    units of the image's grey range; ``bits``: 8, 16, or 0 for a mix of both."""
+
+    patients: int = 60
+    size: int = 128
+    shares: tuple[float, float, float] = (0.5, 0.3, 0.2)
+    contrast: float = 0.25
+    bits: int = 0
+    seed: int = 0
+
+
+def _texture(rng: np.random.Generator, size: int, density: float) -> np.ndarray:
+    """Fibroglandular tissue: noise with a power spectrum falling as 1/f^3 (the exponent
+    measured on mammograms, Burgess et al. 2001), scaled to [0, 1]."""
+    frequencies = np.fft.fftfreq(size)
+    radius = np.hypot(*np.meshgrid(frequencies, frequencies, indexing="ij"))
+    radius[0, 0] = 1.0 / size
+    spectrum = (rng.standard_normal((size, size)) + 1j * rng.standard_normal((size, size))) * radius ** -1.5
+    tissue = np.real(np.fft.ifft2(spectrum))
+    tissue = (tissue - tissue.min()) / (np.ptp(tissue) + 1e-12)
+    return 0.35 + 0.25 * density + 0.2 * (tissue - 0.5)
+
+
+def _breast_mask(rng: np.random.Generator, size: int, left: bool) -> np.ndarray:
+    """A half-ellipse of varied size against the chest wall (left or right edge); the rest is air."""
+    rows, cols = np.mgrid[0:size, 0:size] / (size - 1)
+    x = cols if left else 1.0 - cols
+    width, height = rng.uniform(0.7, 0.95), rng.uniform(0.4, 0.5)
+    return ((x / width) ** 2 + ((rows - 0.5) / height) ** 2) <= 1.0
+
+
+def _blob(size: int, centre: np.ndarray, radius: float, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    return np.exp(-((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2) / (2 * radius ** 2))
+
+
+def _mass(rng: np.random.Generator, size: int, spiculated: bool) -> np.ndarray:
+    """A mass of varied size: a smooth round one, or an irregular core with spicules."""
+    rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
+    centre = rng.uniform(0.3, 0.7, 2) * size
+    radius = rng.uniform(0.03, 0.08) * size
+    mass = _blob(size, centre, radius, rows, cols)
+    if spiculated:
+        angle = np.arctan2(rows - centre[0], cols - centre[1])
+        distance = np.hypot(rows - centre[0], cols - centre[1])
+        for direction in rng.uniform(0, 2 * np.pi, rng.integers(6, 12)):
+            along = np.abs(np.angle(np.exp(1j * (angle - direction))))
+            mass += 0.6 * np.exp(-(along * distance) ** 2 / 2.0) * np.exp(-distance / (3.5 * radius))
+        mass *= 1.0 + 0.3 * rng.standard_normal(mass.shape).clip(-1, 1) * (mass > 0.2)
+    return mass / mass.max()
+
+
+def _calcifications(rng: np.random.Generator, size: int, clustered: bool) -> np.ndarray:
+    """Bright specks one or two pixels wide: a tight cluster of fine ones, or a few coarse
+    ones scattered over the breast."""
+    specks = np.zeros((size, size))
+    centre = rng.uniform(0.3, 0.7, 2) * size
+    count = rng.integers(6, 14) if clustered else rng.integers(2, 5)
+    spread = 0.04 * size if clustered else 0.2 * size
+    for point in centre + rng.normal(0, spread, (count, 2)):
+        r, c = np.clip(point.astype(int), 1, size - 2)
+        specks[r, c] = 1.0
+        if not clustered:  # coarse: a 2 x 2 speck
+            specks[r:r + 2, c:c + 2] = 1.0
+    return specks
+
+
+def mammogram(rng: np.random.Generator, spec: SyntheticMammoSpec, label: str, density: float,
+              left: bool) -> np.ndarray:
+    """One view in [0, 1]: tissue of the patient's ``density``, the class's finding, noise."""
+    size = spec.size
+    image = _texture(rng, size, density)
+    if label == "benign":
+        finding = _mass(rng, size, False) if rng.random() < 0.6 else _calcifications(rng, size, False)
+        image += spec.contrast * finding
+    elif label == "malignant":
+        if rng.random() < 0.6:
+            image += spec.contrast * _mass(rng, size, True)
+        else:
+            image += 2.0 * spec.contrast * _calcifications(rng, size, True)
+    image += rng.normal(0, 0.01, image.shape)  # quantum noise of the detector
+    image = np.where(_breast_mask(rng, size, left), image, 0.02)
+    return image.clip(0.0, 1.0)
+
+
+def _write(path: Path, image: np.ndarray, bits: int) -> None:
+    from PIL import Image
+
+    if bits == 8:
+        Image.fromarray(np.round(image * 255).astype(np.uint8)).save(path)
+    else:
+        Image.fromarray(np.round(image * 65535).astype(np.uint16)).save(path)
+
+
+def write_folders(root: Path, spec: SyntheticMammoSpec = SyntheticMammoSpec()) -> dict[str, int]:
+    """Write a class-folder data set under ``root``; returns the number of images per class.
+
+    Each patient gets a class (by ``spec.shares``), a breast density, and two to four
+    views; in a patient of class benign or malignant every view shows a finding of that
+    class (a simplification: real findings are often visible in some views only)."""
+    rng = np.random.default_rng(spec.seed)
+    counts = {name: 0 for name in CLASSES}
+    labels = rng.choice(len(CLASSES), size=spec.patients, p=np.asarray(spec.shares) / sum(spec.shares))
+    for patient, label_index in enumerate(labels, 1):
+        label = CLASSES[label_index]
+        folder = Path(root) / label
+        folder.mkdir(parents=True, exist_ok=True)
+        density = rng.uniform(0.0, 1.0)
+        bits = spec.bits or int(rng.choice([8, 16]))
+        for view in rng.permutation(VIEWS)[: rng.integers(2, len(VIEWS) + 1)]:
+            image = mammogram(rng, spec, label, density, view.startswith("L"))
+            _write(folder / f"P{patient:04d}_{view}.png", image, bits)
+            counts[label] += 1
+    return counts

@@ -1,0 +1,47 @@
+"""The synthetic mammogram-like folders: what snnctl reads, and what makes them hard."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import numpy as np
+from PIL import Image
+
+from snnctl import config as cfg
+from snnctl import data
+from snnctl.data import synthetic
+
+
+def test_folders_hold_patients_with_several_views_unbalanced_classes_and_both_bit_depths(tmp_path):
+    counts = synthetic.write_folders(tmp_path, synthetic.SyntheticMammoSpec(patients=30, size=48, seed=4))
+    files = sorted(tmp_path.rglob("*.png"))
+    assert sum(counts.values()) == len(files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(synthetic.CLASSES)
+    assert counts["normal"] > counts["malignant"] > 0
+    views = Counter(re.match(r"(P\d+)_", p.name).group(1) for p in files)
+    assert len(views) == 30 and min(views.values()) >= 2 and max(views.values()) <= 4
+    patient_classes = {re.match(r"(P\d+)_", p.name).group(1): p.parent.name for p in files}
+    assert all(p.parent.name == patient_classes[p.name[:5]] for p in files)  # a patient's views share a class
+    modes = {Image.open(p).mode for p in files}
+    assert "L" in modes and modes & {"I;16", "I"}
+
+
+def test_tissue_is_mid_grey_and_low_in_contrast_and_a_finding_is_faint(tmp_path):
+    rng = np.random.default_rng(0)
+    spec = synthetic.SyntheticMammoSpec(size=64)
+    normal = synthetic.mammogram(rng, spec, "normal", density=0.5, left=True)
+    breast = normal[normal > 0.05]
+    assert 0.3 < breast.mean() < 0.7 and breast.std() < 0.1
+    rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
+    plain = synthetic.mammogram(rng_a, spec, "normal", 0.5, True)
+    finding = synthetic.mammogram(rng_b, spec, "benign", 0.5, True) - plain
+    assert 0 < np.abs(finding).max() <= 2 * spec.contrast + 0.05
+
+
+def test_snnctl_reads_the_folders_as_a_mammo_task(tmp_path):
+    synthetic.write_folders(tmp_path / "mammo", synthetic.SyntheticMammoSpec(patients=12, size=40, seed=1))
+    config = cfg.Config(task="MAMMO", data_dir=str(tmp_path / "mammo"), n_classes=3, input_size=32)
+    splits = data.load_splits(config, lambda message: None)
+    assert splits.train.class_names == sorted(synthetic.CLASSES)
+    assert splits.train.images.shape[1] == 32 * 32 and len(splits.train) + len(splits.test) > 24
