@@ -150,18 +150,40 @@ def test_bootstrap_interval_holds_the_estimate_repeats_and_narrows():
 
 def test_bootstrap_resamples_depend_on_the_seed():
     values, labels = np.random.default_rng(0).random(30), np.arange(30) % 3
-    def mean(outputs, truth):
-        return float(outputs.mean())
+
+    def mean(outputs, truth, weights):
+        return weights @ outputs / weights.sum(axis=1)
+
     intervals = [metrics.bootstrap_interval(mean, values, labels, seed=seed) for seed in (1, 1, 2)]
     assert intervals[0] == intervals[1] != intervals[2]
 
 
 def test_bootstrap_keeps_each_class_size():
     labels = np.array([0] * 18 + [1] * 2)
-    sizes = []
-    metrics.bootstrap_interval(lambda outputs, truth: sizes.append(np.bincount(truth).tolist()) or 0.0,
-                               labels, labels, seed=0, n_resamples=50)
-    assert sizes == [[18, 2]] * 50
+    drawn = []
+
+    def sizes(outputs, truth, weights):
+        drawn.extend(np.stack([weights[:, truth == 0].sum(1), weights[:, truth == 1].sum(1)], 1).tolist())
+        return np.zeros(len(weights))
+
+    metrics.bootstrap_interval(sizes, labels, labels, seed=0, n_resamples=250)
+    assert drawn == [[18, 2]] * 250
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_a_resample_scores_as_its_images_repeated(n_classes):
+    rng = np.random.default_rng(10)
+    labels = np.arange(30) % n_classes
+    scores = np.round(rng.random((30, n_classes)) + np.eye(n_classes)[labels] * 0.5, 1)  # with ties
+    predictions = scores.argmax(1)
+    weights = rng.integers(0, 3, size=(4, 30))
+    weights[:, :n_classes] += 1  # every class keeps an image
+    for row, w in enumerate(weights):
+        repeated = np.repeat(np.arange(30), w)
+        for metric, outputs in ((metrics.roc_auc, scores), (metrics.accuracy, predictions),
+                                (metrics.balanced_accuracy, predictions)):
+            expected = metric(outputs[repeated], labels[repeated])
+            assert metric(outputs, labels, weights)[row] == pytest.approx(expected), metric.__name__
 
 
 def test_score_report_for_two_classes():
@@ -177,7 +199,7 @@ def test_score_report_for_two_classes():
     for name in ("accuracy", "balanced_accuracy", "auc"):
         low, high = report.intervals[name]
         assert low <= getattr(report, name) <= high, name
-    assert report.as_dict()["intervals"]["accuracy"] == report.intervals["accuracy"]
+    assert report.to_dict()["intervals"]["accuracy"] == report.intervals["accuracy"]
 
 
 def test_score_report_for_more_classes_has_no_sensitivity():
@@ -188,3 +210,16 @@ def test_score_report_for_more_classes_has_no_sensitivity():
     assert report.sensitivity is None and report.specificity is None
     assert report.recall == {"a": 1.0, "b": 0.5, "c": 0.5}
     assert report.auc == pytest.approx(roc_auc_score(labels, probabilities, multi_class="ovr"))
+
+
+def test_a_large_training_set_chooses_c_on_a_sample_and_keeps_rare_classes(monkeypatch):
+    from snnctl.readout import linear
+
+    monkeypatch.setattr(linear, "CV_ROWS", 40)
+    counts, labels = separable_counts(150, 3, seed=9)
+    sampled = LinearReadout.fit(counts, labels, 3, balanced=False, seed=0)
+    assert (sampled.predict(counts) == labels).mean() >= 0.98
+    labels[labels == 2] = 1
+    labels[[2, 5]] = 2  # a sample of 40 would hold no or one image of class 2: all rows choose C
+    rare = LinearReadout.fit(counts, labels, 3, balanced=True, seed=0)
+    assert rare.coef.shape == (3, 30)
