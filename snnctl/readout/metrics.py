@@ -49,13 +49,13 @@ def class_recalls(predictions, labels, n_classes: int) -> list[float | None]:
             for c in range(n_classes)]
 
 
-def accuracy(predictions, labels, weights: np.ndarray | None = None):
+def accuracy(predictions, labels, weights: np.ndarray | None = None) -> float | np.ndarray:
     """Share of images predicted right (-1, no prediction, is wrong)."""
     correct = (np.asarray(predictions) == np.asarray(labels)).astype(np.float64)
     return _per_resample(weights, len(correct), lambda w: w @ correct / w.sum(axis=1))
 
 
-def balanced_accuracy(predictions, labels, weights: np.ndarray | None = None):
+def balanced_accuracy(predictions, labels, weights: np.ndarray | None = None) -> float | np.ndarray:
     """Mean recall over the classes present in ``labels``."""
     labels = np.asarray(labels)
     correct = (np.asarray(predictions) == labels).astype(np.float64)
@@ -67,7 +67,7 @@ def balanced_accuracy(predictions, labels, weights: np.ndarray | None = None):
     return _per_resample(weights, len(labels), mean_recall)
 
 
-def roc_auc(scores, labels, weights: np.ndarray | None = None):
+def roc_auc(scores, labels, weights: np.ndarray | None = None) -> float | np.ndarray | None:
     """ROC AUC of class ``scores`` [n, classes]: one-vs-rest macro average over the
     classes present in ``labels`` (as scikit-learn's ``multi_class="ovr"``), or the
     second class's AUC for two classes; None when ``labels`` hold a single class."""
@@ -97,7 +97,8 @@ def _weighted_auc(score: np.ndarray, positive: np.ndarray, weights: np.ndarray) 
     return (pos * (below + neg / 2)).sum(axis=0) / (pos.sum(axis=0) * neg.sum(axis=0))
 
 
-def _per_resample(weights: np.ndarray | None, n: int, metric: Callable[[np.ndarray], np.ndarray | None]):
+def _per_resample(weights: np.ndarray | None, n: int,
+                  metric: Callable[[np.ndarray], np.ndarray | None]) -> float | np.ndarray | None:
     """``metric`` of each resample's ``weights`` [resamples, n]; without weights, the
     metric of the images themselves as one float."""
     if weights is not None:
