@@ -30,8 +30,9 @@ LIF_INH_TC_DECAY = 10.0  # tc_decay (ms)
 TC_TRACE = 20.0
 
 
-class ExcitatoryParams(NamedTuple):
-    """``DiehlAndCookNodes``: membrane (mV), refractory period and step (ms), adaptive threshold."""
+class LifParams(NamedTuple):
+    """A leaky integrate-and-fire layer: ``LIFNodes`` (the inhibitory layer), and the membrane of
+    ``DiehlAndCookNodes``. Potentials in mV, refractory period and step in ms, decay per step."""
 
     rest: np.float32
     reset: np.float32
@@ -39,19 +40,15 @@ class ExcitatoryParams(NamedTuple):
     decay: np.float32
     refrac: np.float32
     dt: np.float32
+
+
+class ExcitatoryParams(NamedTuple):
+    """``DiehlAndCookNodes``: a LIF membrane with the adaptive threshold ``thresh + theta``,
+    theta decaying by ``theta_decay`` per step and rising by ``theta_plus`` per spike."""
+
+    lif: LifParams
     theta_decay: np.float32
     theta_plus: np.float32
-
-
-class InhibitoryParams(NamedTuple):
-    """``LIFNodes`` of the inhibitory layer."""
-
-    rest: np.float32
-    reset: np.float32
-    thresh: np.float32
-    decay: np.float32
-    refrac: np.float32
-    dt: np.float32
 
 
 class StdpParams(NamedTuple):
@@ -67,7 +64,7 @@ class StdpParams(NamedTuple):
 
 class KernelParams(NamedTuple):
     exc: ExcitatoryParams
-    inh: InhibitoryParams
+    inh: LifParams
     stdp: StdpParams
 
 
@@ -93,11 +90,11 @@ def kernel_params(config: Config) -> KernelParams:
     """The kernels' parameters for ``config``, with its (initial) STDP rates."""
     f32 = np.float32
     exc = ExcitatoryParams(
-        rest=f32(DIEHL_COOK_REST), reset=f32(DIEHL_COOK_RESET), thresh=f32(config.exc_thresh),
-        decay=decay(config.dt, DIEHL_COOK_TC_DECAY), refrac=f32(DIEHL_COOK_REFRAC), dt=f32(config.dt),
+        lif=LifParams(rest=f32(DIEHL_COOK_REST), reset=f32(DIEHL_COOK_RESET), thresh=f32(config.exc_thresh),
+                      decay=decay(config.dt, DIEHL_COOK_TC_DECAY), refrac=f32(DIEHL_COOK_REFRAC), dt=f32(config.dt)),
         theta_decay=decay(config.dt, config.tc_theta_decay), theta_plus=f32(config.theta_plus),
     )
-    inh = InhibitoryParams(
+    inh = LifParams(
         rest=f32(LIF_INH_REST), reset=f32(LIF_INH_RESET), thresh=f32(LIF_INH_THRESH),
         decay=decay(config.dt, LIF_INH_TC_DECAY), refrac=f32(LIF_INH_REFRAC), dt=f32(config.dt),
     )

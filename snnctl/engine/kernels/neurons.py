@@ -1,7 +1,7 @@
 """Neuron layers of the Diehl & Cook models, one batch element per call: BindsNET's
 ``DiehlAndCookNodes`` (excitatory), ``LIFNodes`` (inhibitory), the spike traces of
 ``Nodes`` and the currents of ``Connection.compute``. Parameters come by name
-(:class:`~snnctl.engine.params.ExcitatoryParams`, ``InhibitoryParams``)."""
+(:class:`~snnctl.engine.params.LifParams`)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def spiking(spiked: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def lif_step(v, refrac, current, spiked, awake, inh) -> int:
+def lif_step(v, refrac, current, spiked, awake, lif) -> int:
     """``bindsnet.network.nodes.LIFNodes.forward`` of the inhibitory layer, one element.
 
     Leaky integration toward rest, refractory period, threshold, reset. Only the
@@ -46,15 +46,15 @@ def lif_step(v, refrac, current, spiked, awake, inh) -> int:
     as they are (BindsNET counts their refractory time further below zero, which has
     no effect). Returns the number of spikes.
     """
-    rest, decay, thresh = inh.rest, inh.decay, inh.thresh
+    rest, decay, thresh = lif.rest, lif.decay, lif.thresh
     n_spikes = 0
     for j in awake:
         vj = (v[j] - rest) * decay + rest
         if refrac[j] <= 0:
             vj += current[j]
         fired = vj >= thresh
-        refrac[j] = inh.refrac if fired else refrac[j] - inh.dt
-        v[j] = inh.reset if fired else vj
+        refrac[j] = lif.refrac if fired else refrac[j] - lif.dt
+        v[j] = lif.reset if fired else vj
         spiked[j] = fired
         n_spikes += fired
     return n_spikes
@@ -83,7 +83,7 @@ def drive_inhibitory(current, exc_to_inh, spiked, n_spiked, rows, awake, is_awak
 
 
 @njit(cache=True)
-def diehl_cook_step(v, refrac, theta, current, spiked, rises, exc, one_spike, state) -> int:
+def diehl_cook_step(v, refrac, theta, current, spiked, rises, lif, one_spike, state) -> int:
     """``bindsnet.network.nodes.DiehlAndCookNodes.forward`` for one batch element.
 
     Leaky integration toward rest, refractory period, threshold ``thresh + theta``,
@@ -94,15 +94,15 @@ def diehl_cook_step(v, refrac, theta, current, spiked, rises, exc, one_spike, st
     is reset. The first loop has no branches and vectorizes; the second runs only
     when a neuron crossed. Returns the number of spikes emitted.
     """
-    rest, decay = exc.rest, exc.decay
+    rest, decay = lif.rest, lif.decay
     n_crossed = 0
     for j in range(v.shape[0]):
         vj = (v[j] - rest) * decay + rest
         if refrac[j] <= 0:
             vj += current[j]
         v[j] = vj
-        refrac[j] -= exc.dt
-        crossed = vj >= exc.thresh + theta[j]
+        refrac[j] -= lif.dt
+        crossed = vj >= lif.thresh + theta[j]
         spiked[j] = crossed
         n_crossed += crossed
     if n_crossed == 0:
@@ -110,15 +110,15 @@ def diehl_cook_step(v, refrac, theta, current, spiked, rises, exc, one_spike, st
     if one_spike == ONE_SPIKE_WINNER and n_crossed > 1:
         best, best_margin = -1, np.float32(-np.inf)
         for j in range(v.shape[0]):
-            if spiked[j] and v[j] - (exc.thresh + theta[j]) > best_margin:
-                best, best_margin = j, v[j] - (exc.thresh + theta[j])
+            if spiked[j] and v[j] - (lif.thresh + theta[j]) > best_margin:
+                best, best_margin = j, v[j] - (lif.thresh + theta[j])
         for j in range(v.shape[0]):
             spiked[j] = j == best
         n_crossed = 1
     for j in range(v.shape[0]):
         if spiked[j]:
-            refrac[j] = exc.refrac
-            v[j] = exc.reset
+            refrac[j] = lif.refrac
+            v[j] = lif.reset
             rises[j] += 1
     if one_spike == ONE_SPIKE_BINDSNET and n_crossed > 1:
         pick = int(uniform(state) * n_crossed)

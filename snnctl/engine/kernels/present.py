@@ -71,7 +71,7 @@ def present(events, rng, state, params, options, out) -> None:
     counts, record = out
     batch, steps = pointers.shape[0], pointers.shape[1] - 1
     n_inputs, n = weights.shape
-    v = np.full((batch, n), exc.rest, np.float32)
+    v = np.full((batch, n), exc.lif.rest, np.float32)
     refrac = np.zeros((batch, n), np.float32)
     spiked = np.zeros((batch, n), np.bool_)
     n_spiked = np.zeros(batch, np.int64)
@@ -137,7 +137,7 @@ def present(events, rng, state, params, options, out) -> None:
             elif n_spiked[b]:
                 add_rows(exc_current, lateral_a, spiking(spiked[b], rows))
 
-            n_spiked[b] = diehl_cook_step(v[b], refrac[b], theta, exc_current, spiked[b], rises, exc, one_spike,
+            n_spiked[b] = diehl_cook_step(v[b], refrac[b], theta, exc_current, spiked[b], rises, exc.lif, one_spike,
                                           rng[b:b + 1])
             if learn:
                 if n_spiked[b]:
