@@ -9,7 +9,7 @@ arithmetic of BindsNET's float32 tensors. Decays are computed as BindsNET comput
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -117,3 +117,11 @@ def options(config: Config, learn: bool) -> Options:
         one_spike=ONE_SPIKE_RULES.index(config.one_spike), reduction=REDUCTIONS.index(config.stdp_reduction),
         learn=bool(learn),
     )
+
+
+def plain(value: Any) -> Any:
+    """``value`` with every NamedTuple in it made a plain tuple, to hand to a kernel: numba
+    types plain tuples of arrays and scalars on its fast C path, NamedTuples in Python (about
+    10 us per call for :class:`KernelParams`, a tenth of a small presentation). The kernels
+    name them again (:func:`snnctl.engine.kernels.present.named_params`)."""
+    return tuple(plain(item) for item in value) if isinstance(value, tuple) else value

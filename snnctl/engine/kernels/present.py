@@ -12,14 +12,7 @@ from snnctl.engine.kernels.neurons import (add_active, add_rows, decay_trace, di
                                            lif_step, spiking)
 from snnctl.engine.kernels.stdp import (NEEDS_CLAMP, NEEDS_NORM, REDUCE_MAX, InputTraces, PostSpikes, clamp_columns,
                                         flagged, max_scratch, normalize_columns, post_pre_update)
-
-
-class Events(NamedTuple):
-    """Input spikes of a batch (:func:`~snnctl.engine.kernels.poisson.poisson_events`): the
-    inputs that spike at step t in element b are ``indices[pointers[b, t]:pointers[b, t + 1]]``."""
-
-    pointers: np.ndarray  # int64 [batch, steps + 1]
-    indices: np.ndarray  # int32
+from snnctl.engine.params import ExcitatoryParams, KernelParams, LifParams, StdpParams
 
 
 class NetworkState(NamedTuple):
@@ -33,18 +26,23 @@ class NetworkState(NamedTuple):
     lateral_b: np.ndarray  # inh -> exc (DiehlAndCook2015), else lateral_a again
 
 
-class Outputs(NamedTuple):
-    counts: np.ndarray  # int32 [batch, n], added to
-    record: np.ndarray  # bool [steps, batch, n], or empty (0, 0, 0) not to record
+@njit(cache=True)
+def named_params(params) -> KernelParams:
+    """:class:`~snnctl.engine.params.KernelParams` from ``params``, the same values as a plain
+    nested tuple (:func:`snnctl.engine.params.plain`) or already named."""
+    (lif, theta_decay, theta_plus), inh, stdp = params
+    return KernelParams(ExcitatoryParams(LifParams(*lif), theta_decay, theta_plus), LifParams(*inh), StdpParams(*stdp))
 
 
 @njit(cache=True)
 def present(events, rng, state, params, options, out) -> None:
     """Run one presentation of a batch: ``Network.run`` of the Diehl & Cook models.
 
-    ``events`` (:class:`Events`) are the input spikes; element b draws from generator
+    ``events`` are the input spikes, ``(pointers, indices)`` of
+    :func:`~snnctl.engine.kernels.poisson.poisson_events`; element b draws from generator
     ``rng[b]``; ``state`` (:class:`NetworkState`) holds the learned tensors, updated in
-    place; ``params`` is :class:`~snnctl.engine.params.KernelParams`. ``options``
+    place; ``params`` is :class:`~snnctl.engine.params.KernelParams`. Each may come as a
+    plain tuple (:func:`snnctl.engine.params.plain`), which numba types faster. ``options``
     (:class:`~snnctl.engine.params.Options`): two_layer, DiehlAndCook2015 (excitatory
     ``Ae`` and inhibitory ``Ai`` layers; ``lateral_a`` = exc->inh, ``lateral_b`` =
     inh->exc) else DiehlAndCook2015v2 (``lateral_a`` = recurrent exc->exc); one_step,
@@ -52,8 +50,9 @@ def present(events, rng, state, params, options, out) -> None:
     its default synchronous mode (every layer reads the previous step's spikes). Neuron
     state starts from rest, as after ``Network.reset_state_variables``. With learn, theta
     decays and rises and PostPre STDP changes ``weights``, normalized after the
-    presentation. Adds the excitatory spike counts to ``out.counts`` [batch, n];
-    ``out.record`` [steps, batch, n] (or empty) receives the excitatory spikes.
+    presentation. ``out`` is ``(counts, record)``: adds the excitatory spike counts to
+    ``counts`` [batch, n]; ``record`` [steps, batch, n] (or empty) receives the excitatory
+    spikes.
 
     BindsNET clips all weights at every learning step and normalizes all columns after
     every run. Here ``column_flags`` (kept by the caller between presentations) mark
@@ -66,7 +65,7 @@ def present(events, rng, state, params, options, out) -> None:
     """
     pointers, indices = events
     weights, theta, column_flags, lateral_a, lateral_b = state
-    exc, inh, stdp = params
+    exc, inh, stdp = named_params(params)
     two_layer, one_step, one_spike, reduction, learn = options
     counts, record = out
     batch, steps = pointers.shape[0], pointers.shape[1] - 1
