@@ -250,6 +250,10 @@ def validate(config: Config, source: str) -> Config:
         raise ConfigError(f"{source}: wmin: {values['wmin']!r} must be below wmax ({values['wmax']!r})")
     if values["time"] / values["dt"] < 1:
         raise ConfigError(f"{source}: time: {values['time']!r} is shorter than one step of dt={values['dt']!r}")
+    if values["encoder"] == "RankOrderEncoder" and values["min_spikes"] > 0:
+        # rank-order coding rescales any input to fill the window: a retry's higher rate changes no spike
+        raise ConfigError(f"{source}: min_spikes: {values['min_spikes']!r} retries at a higher rate, which "
+                          f"RankOrderEncoder ignores; set min_spikes: 0 or another encoder")
     return Config(**values)
 
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import torch
     from matplotlib.figure import Figure
 
-    from snnctl import data, labels, simulate, sweep as sweeps
+    from snnctl import data, engine as engines, labels, sweep as sweeps
 
 # torch, BindsNET and the modules built on them are imported inside the functions that
 # run networks, so that `snnctl inspect` answers without loading them.
@@ -76,19 +76,19 @@ class Interrupted(SnnctlError):
 # ---------------------------------------------------------------- running images
 
 
-def spike_counts(engine: "simulate.Engine", config: Config, images: "torch.Tensor", split: str,
+def spike_counts(engine: "engines.Engine", config: Config, images: "torch.Tensor", split: str,
                  phase: str = "evaluate", on_progress: OnProgress = _no_progress) -> "torch.Tensor":
     """Run ``images`` with learning off; spike counts [n_images, n_neurons]."""
     import torch
 
-    from snnctl import simulate
+    from snnctl import engine as engines
 
     counts = torch.zeros(len(images), config.n_neurons, dtype=torch.int32)
     started = time.perf_counter()
     for start in range(0, len(images), config.batch_size):
         stop = min(start + config.batch_size, len(images))
         seed = presentation_seed(config.seed, split, start)
-        counts[start:stop] = simulate.present_with_retries(engine, config, images[start:stop], False, seed)
+        counts[start:stop] = engines.present_with_retries(engine, config, images[start:stop], False, seed)
         elapsed = time.perf_counter() - started
         on_progress(ProgressUpdate(phase, stop, len(images), stop / max(elapsed, 1e-9)))
     return counts
@@ -222,7 +222,7 @@ class _RunningAccuracy:
 class _Training:
     """One training run's moving parts: the engine, where it stands, its log and its files."""
 
-    def __init__(self, config: Config, run_dir: Path, engine: "simulate.Engine", splits: "data.Splits",
+    def __init__(self, config: Config, run_dir: Path, engine: "engines.Engine", splits: "data.Splits",
                  progress: ckpt.Progress, running: _RunningAccuracy, run_log, stop: dict,
                  held_out: str = "test") -> None:
         self.config = config
@@ -253,7 +253,7 @@ class _Training:
 
     def learn(self, on_progress: OnProgress) -> tuple[int, float]:
         """The epochs of STDP from where the run stands; returns (images, seconds)."""
-        from snnctl import data, simulate
+        from snnctl import data, engine as engines
 
         config, progress = self.config, self.progress
         epoch_length = len(data.training_order(self.train_set, config, 0))
@@ -266,7 +266,7 @@ class _Training:
                 batch = order[progress.position:progress.position + config.batch_size]
                 seed = presentation_seed(config.seed, "train", progress.epoch, progress.position)
                 tick = time.perf_counter()
-                counts = simulate.present_with_retries(self.engine, config, self.train_set.images[batch], True, seed)
+                counts = engines.present_with_retries(self.engine, config, self.train_set.images[batch], True, seed)
                 simulated += time.perf_counter() - tick
                 progress.position += len(batch)
                 progress.samples_seen += len(batch)
@@ -349,7 +349,7 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     training images less a validation part and score on that part instead of the test
     images (``TrainResult.held_out`` says "validation").
     """
-    from snnctl import data, simulate
+    from snnctl import data, engine as engines
     from snnctl import network as net
     from snnctl.logs import RunLog
 
@@ -371,7 +371,7 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
         tensors, progress = net.initial_tensors(config), ckpt.Progress()
         running = _RunningAccuracy(config, None, None)
 
-    engine = simulate.make_engine(config, tensors)
+    engine = engines.make_engine(config, tensors)
     splits = data.load_splits(config, notice) if holdout is None else holdout_splits(config, holdout, notice)
     held_out = "test" if holdout is None else "validation"
     if config.task == "MAMMO":
@@ -406,9 +406,9 @@ def _data_config(stored: Config, task: str | None, data_dir: str | None, reducti
                  device: str | None, notice: Notice) -> Config:
     """The checkpoint's parameters, pointed at other data, another readout or another device if
     asked. A run trained on a GPU runs on ``auto`` where there is none, so it evaluates anywhere."""
-    from snnctl import simulate
+    from snnctl import engine as engines
 
-    here = simulate.runnable_device(stored.device)
+    here = engines.runnable_device(stored.device)
     if device is None and here != stored.device:
         notice(f"trained with device: {stored.device}, and there is no CUDA device here: running on device {here}")
     changes: dict = {"device": device or here}
@@ -509,7 +509,7 @@ def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     Defaults come from the checkpoint: its task, data and held-out split, so right after
     training this reproduces the test accuracy that ``train`` reported.
     """
-    from snnctl import labels, simulate
+    from snnctl import engine as engines, labels
 
     _refuse_existing(predictions, force)
     stored = ckpt.load(checkpoint_path)
@@ -523,7 +523,7 @@ def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
     dataset, _ = _load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
     _check_classes(dataset.class_names, stored.class_names, config.data_dir)
-    engine = simulate.make_engine(config, stored.tensors)
+    engine = engines.make_engine(config, stored.tensors)
     started = time.perf_counter()
     counts = spike_counts(engine, config, dataset.images, split, "evaluate", on_progress)
     rate = len(dataset) / max(time.perf_counter() - started, 1e-9)
@@ -583,7 +583,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | N
     checkpoint takes that task's class names, data and readout, ready to evaluate there.
     The input file is only replaced (atomically) with ``in_place``.
     """
-    from snnctl import labels, simulate
+    from snnctl import engine as engines, labels
 
     checkpoint_path = Path(checkpoint_path)
     stored = ckpt.load(checkpoint_path)
@@ -600,7 +600,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | N
     eval_set = splits.test
     class_names = label_set.class_names
     config = config.replace(n_classes=len(class_names))
-    engine = simulate.make_engine(config, stored.tensors)
+    engine = engines.make_engine(config, stored.tensors)
     label_counts = spike_counts(engine, config, label_set.images, split, "label", on_progress)
     new_state = labels.assign(label_counts, label_set.labels, len(class_names), config.reduction)
     eval_counts = spike_counts(engine, config, eval_set.images, "test", "evaluate", on_progress)
@@ -731,7 +731,7 @@ def _require_labels(stored: ckpt.Checkpoint, path: Path, what: str) -> "labels.L
 def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: str | None,
                    notice: Notice) -> "Figure":
     """One held-out image, its Poisson input and the excitatory raster, learning off."""
-    from snnctl import labels, plots, simulate
+    from snnctl import engine as engines, labels, plots
 
     config = _data_config(stored.config, None, None, None, device, notice)
     dataset, _ = _load_split(config, "test", None, run_dir, True, notice)
@@ -739,8 +739,8 @@ def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: s
         raise ConfigError(f"--index: {index} is out of range: the test split has {len(dataset)} images (0..{len(dataset) - 1})")
     image = dataset.images[index:index + 1]
     seed = presentation_seed(config.seed, "test", index)
-    engine = simulate.make_engine(config, stored.tensors)
-    input_spikes = simulate.encode(config, image.float() * simulate.rate_per_unit(config, image), seed, engine.device)
+    engine = engines.make_engine(config, stored.tensors)
+    input_spikes = engines.encode(config, image.float() * engines.rate_per_unit(config, image), seed, engine.device)
     shown = engine.present_spikes(input_spikes, learn=False, seed=seed, record=True)
     input_spikes = input_spikes.cpu()
     predicted = "no label state"

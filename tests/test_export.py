@@ -17,7 +17,8 @@ import torch
 from typer.testing import CliRunner
 
 from snnctl import checkpoint as ckpt
-from snnctl import data, service, simulate
+from snnctl import data, service
+from snnctl import engine as engines
 from snnctl import network as net
 from snnctl.cli import app
 
@@ -53,12 +54,12 @@ def checkpoint_tensors(stored: ckpt.Checkpoint) -> dict[str, torch.Tensor]:
 def input_spikes(config) -> torch.Tensor:
     """BindsNET Poisson spikes [steps, batch, n_inputs] of a few held-out images."""
     splits = data.load_splits(config, lambda message: None)
-    return simulate.encode(config, splits.test.images[:N_IMAGES] * config.intensity, seed=7)
+    return engines.encode(config, splits.test.images[:N_IMAGES] * config.intensity, seed=7)
 
 
 def snnctl_spikes(stored: ckpt.Checkpoint, spikes: torch.Tensor) -> torch.Tensor:
     """The excitatory spikes [steps, batch, n] snnctl's engine gives, learning off."""
-    engine = simulate.make_engine(stored.config, stored.tensors.clone())
+    engine = engines.make_engine(stored.config, stored.tensors.clone())
     return engine.present_spikes(spikes, learn=False, record=True).spikes
 
 

@@ -152,7 +152,8 @@ def test_resume_needs_a_sweep_directory(tmp_path):
 def test_validation_split_is_the_same_for_every_trial_and_no_test_image_runs(tmp_path, monkeypatch):
     """What each trial does, in process: the held-out images are training images, the
     same whatever a trial's seed and n_train, and no test image is ever presented."""
-    from snnctl import data, simulate
+    from snnctl import data
+    from snnctl import engine as engines
 
     config = cfg.load(_params(tmp_path))
     holdout = service.Holdout(N_VALIDATION, 7)
@@ -166,13 +167,13 @@ def test_validation_split_is_the_same_for_every_trial_and_no_test_image_runs(tmp
     test_images = rows(data.load_splits(config, lambda message: None).test.images)
     assert not test_images & rows(splits.train.images) and not test_images & rows(splits.test.images)
     presented = []
-    present = simulate.present_with_retries
+    present = engines.present_with_retries
 
     def recording(engine, config, images, *args, **kwargs):
         presented.append(images.clone())
         return present(engine, config, images, *args, **kwargs)
 
-    monkeypatch.setattr(simulate, "present_with_retries", recording)
+    monkeypatch.setattr(engines, "present_with_retries", recording)
     result = service.train(config.replace(n_neurons=10, time=25), out=tmp_path / "trial", holdout=holdout)
     assert result.held_out == "validation" and result.n_test == N_VALIDATION
     assert presented and not any(test_images & rows(images) for images in presented)

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
-from snnctl import service, simulate
+from snnctl import engine as engines
+from snnctl import service
 from snnctl.cli import app
 
 from conftest import assert_one_line_error, tiny_config
@@ -159,13 +160,13 @@ def test_a_resumed_runs_tensorboard_curve_keeps_every_point(tmp_path):
 
 def test_learning_rates_decay_after_each_epoch(tmp_path, monkeypatch):
     rates = []
-    set_rates = simulate.FastEngine.set_learning_rates
+    set_rates = engines.FastEngine.set_learning_rates
 
     def recording(engine, nu_pre: float, nu_post: float) -> None:
         rates.append((nu_pre, nu_post))
         set_rates(engine, nu_pre, nu_post)
 
-    monkeypatch.setattr(simulate.FastEngine, "set_learning_rates", recording)
+    monkeypatch.setattr(engines.FastEngine, "set_learning_rates", recording)
     config = tiny_config(tmp_path, n_train=20, n_test=10, epochs=3, nu_decay=0.5)
     service.train(config)
     assert rates == [(config.nu_pre * f, config.nu_post * f) for f in (1, 0.5, 0.25)]
