@@ -12,7 +12,7 @@ import io
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -137,12 +137,20 @@ NIR_CHOICES: dict[str, tuple[str, ...]] = {
 MS_PER = {"s": 1e-3, "ms": 1.0}  # one ms in each time unit
 NIR_PRESETS: dict[str, NirOptions] = {
     "norse": NirOptions(),
-    # snnTorch's import_from_nir: a fixed step of 1e-4, no v_leak, one threshold per layer, reset to 0
-    # (and r = tau/dt for a LIF in a loop with one Linear, which it makes an RLeaky)
+    # snnTorch's import_from_nir: a fixed step of 1e-4, no v_leak, one threshold per layer, reset
+    # to 0; with r = tau/dt its weight scale r dt / tau is 1, so it keeps the thresholds as written
     "snntorch": NirOptions(step=1e-4, voltage_zero="rest", threshold="one", r="tau/dt"),
     # a simulator that honours NIR Delay nodes and the refractory metadata: spike for spike
     "delays": NirOptions(delays="explicit"),
 }
+
+
+def nir_options(preset: str = "norse", **changes: str | float | None) -> NirOptions:
+    """The options of ``preset`` (a key of :data:`NIR_PRESETS`, one per consumer) with the
+    ``changes`` that are not None: what ``snnctl export --nir-for PRESET --nir-... VALUE`` asks."""
+    if preset not in NIR_PRESETS:
+        raise ConfigError(f"--nir-for: {preset!r} is not one of {', '.join(NIR_PRESETS)}")
+    return replace(NIR_PRESETS[preset], **{name: value for name, value in changes.items() if value is not None})
 
 
 def _delayed(config: Config, connection: str) -> bool:

@@ -347,6 +347,16 @@ def test_bad_nir_option_is_one_error_naming_option_and_value():
         export.NirOptions(time_unit="h")
     with pytest.raises(ConfigError, match=r"--nir-step: -1"):
         export.NirOptions(step=-1)
+    with pytest.raises(ConfigError, match=r"--nir-for: 'lava' is not one of norse, snntorch, delays"):
+        export.nir_options("lava")
+    with pytest.raises(ConfigError, match=r"--nir-delays: 'none'"):
+        export.nir_options("snntorch", delays="none")
+
+
+def test_nir_options_are_a_preset_with_the_changes_asked():
+    options = export.nir_options("snntorch", time_unit="ms", delays=None)
+    assert options == export.NirOptions(time_unit="ms", step=1e-4, voltage_zero="rest", threshold="one", r="tau/dt")
+    assert export.nir_options() == export.NirOptions()
 
 
 def test_stdp_reduction_max_network_exports_to_bindsnet(trained_run, tmp_path):
