@@ -210,6 +210,31 @@ def _population(layer, threshold_mv: np.ndarray, config: Config, options: NirOpt
     return _Population(node, scale * tau_ms / dt / r)
 
 
+def _populations(checkpoint: ckpt.Checkpoint, options: NirOptions) -> dict[str, _Population]:
+    """The excitatory layer (threshold = exc_thresh + learned theta) and, in the two-layer
+    model, the inhibitory one, read from the BindsNET layers snnctl simulates."""
+    config, tensors = checkpoint.config, checkpoint.tensors
+    network = bindsnet_network(checkpoint)
+    exc_layer = network.layers[net.EXC_LAYER[config.model]]
+    # The same float32 sum the engines compare the membrane potential against.
+    threshold = (exc_layer.thresh.float() + tensors.theta.float()).numpy()
+    populations = {"exc": _population(exc_layer, threshold, config, options, {
+        "theta": tensors.theta.numpy().copy(), "exc_thresh": float(exc_layer.thresh),
+        "theta_plus": config.theta_plus, "tc_theta_decay": config.tc_theta_decay,
+        "one_spike": config.one_spike,
+    })}
+    if config.model == "diehl-cook-2015":
+        inh_layer = network.layers[net.INH_LAYER]
+        populations["inh"] = _population(inh_layer, np.full(inh_layer.n, float(inh_layer.thresh)), config, options, {})
+    return populations
+
+
+# Each weight tensor of the checkpoint as (source, target) nodes; in this order, nirtorch runs
+# the two-layer loop exc -> inh -> exc from the input.
+CONNECTIONS = {"input_to_exc": ("input", "exc"), "exc_to_inh": ("exc", "inh"), "inh_to_exc": ("inh", "exc"),
+               "recurrent": ("exc", "exc")}
+
+
 def nir_graph(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -> nir.NIRGraph:
     """The network as a NIR graph: input, the input-to-excitatory weights, the excitatory
     LIF population (threshold = exc_thresh + learned theta), the inhibition, output.
@@ -225,42 +250,25 @@ def nir_graph(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -
     import nir
 
     config, tensors = checkpoint.config, checkpoint.tensors
-    network = bindsnet_network(checkpoint)
-    exc_layer = network.layers[net.EXC_LAYER[config.model]]
-    n = config.n_neurons
     step = options.graph_step(config.dt)
-    # The same float32 sum the engines compare the membrane potential against.
-    threshold = (exc_layer.thresh.float() + tensors.theta.float()).numpy()
-    populations = {"exc": _population(exc_layer, threshold, config, options, {
-        "theta": tensors.theta.numpy().copy(), "exc_thresh": float(exc_layer.thresh),
-        "theta_plus": config.theta_plus, "tc_theta_decay": config.tc_theta_decay,
-        "one_spike": config.one_spike,
-    })}
-    if config.model == "diehl-cook-2015":
-        inh_layer = network.layers[net.INH_LAYER]
-        populations["inh"] = _population(inh_layer, np.full(n, float(inh_layer.thresh)), config, options, {})
+    populations = _populations(checkpoint, options)
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array([config.n_inputs])})}
     nodes.update((name, population.node) for name, population in populations.items())
     edges: list[tuple[str, str]] = []
-
-    def connect(source: str, name: str, weights: torch.Tensor, target: str) -> None:
-        gain = populations[target].input_gain[:, None]
-        nodes[name] = nir.Linear(weight=(weights.t().double().numpy() * gain).astype(np.float32))
+    connections = {"input_to_exc": tensors.weights, **tensors.lateral}
+    for name, (source, target) in CONNECTIONS.items():
+        if name not in connections:
+            continue
+        weights = connections[name].t().double().numpy() * populations[target].input_gain[:, None]
+        nodes[name] = nir.Linear(weight=weights.astype(np.float32))
         edges.append((source, name))
         if options.delays == "explicit" and _delayed(config, name):
-            nodes[f"{name}_delay"] = nir.Delay(delay=np.full(weights.shape[1], step, np.float32))
+            nodes[f"{name}_delay"] = nir.Delay(delay=np.full(len(weights), step, np.float32))
             edges.append((name, f"{name}_delay"))
             name = f"{name}_delay"
         edges.append((name, target))
-
-    connect("input", "input_to_exc", tensors.weights, "exc")
-    if config.model == "diehl-cook-2015":
-        connect("exc", "exc_to_inh", tensors.lateral["exc_to_inh"], "inh")
-        connect("inh", "inh_to_exc", tensors.lateral["inh_to_exc"], "exc")
-    else:
-        connect("exc", "recurrent", tensors.lateral["recurrent"], "exc")
     # Last: nirtorch's executor returns the output of the node it runs last.
-    nodes["output"] = nir.Output(output_type={"output": np.array([n])})
+    nodes["output"] = nir.Output(output_type={"output": np.array([config.n_neurons])})
     edges.append(("exc", "output"))
     if checkpoint.labels is not None:
         nodes["output"].metadata = {"assignments": checkpoint.labels.assignments.numpy().copy(),
