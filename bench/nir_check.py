@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from snnctl import checkpoint as ckpt  # noqa: E402
 from snnctl import data, export, labels, seeds, simulate  # noqa: E402
+from snnctl.config import Config  # noqa: E402
 
 Step = Callable[[torch.Tensor], torch.Tensor]  # one time step: input spikes [batch, n_in] -> output spikes
 
@@ -35,7 +35,6 @@ def norse_runner(graph) -> Callable[[], Step]:
     """``norse.torch.from_nir`` with its defaults; a fresh state per presentation."""
     import norse.torch
 
-    logging.getLogger().setLevel(logging.ERROR)  # Norse warns that r is not 1 (it ignores r: see export.md)
     model = norse.torch.from_nir(graph)
 
     def start() -> Step:
@@ -72,7 +71,7 @@ def snntorch_runner(graph) -> Callable[[], Step]:
 CONSUMERS = {"norse": (norse_runner, "norse"), "snntorch": (snntorch_runner, "snntorch")}
 
 
-def poisson(config, images: torch.Tensor, seed: int, intensity: float | None) -> torch.Tensor:
+def poisson(config: Config, images: torch.Tensor, seed: int, intensity: float | None) -> torch.Tensor:
     """Input spikes [steps, batch, n_inputs] of ``images`` as snnctl's engines rate them."""
     return simulate.encode(config, images.float() * simulate.rate_per_unit(config, images, intensity), seed)
 
@@ -86,7 +85,7 @@ class Counts:
 class GraphEngine:
     """A consumer's model behind the engine interface that ``simulate.present_with_retries`` uses."""
 
-    config: object
+    config: Config
     start: Callable[[], Step]
 
     def present(self, images: torch.Tensor, learn: bool, seed: int, intensity: float | None = None):
@@ -101,15 +100,15 @@ class GraphEngine:
 class SnnctlEngine:
     """snnctl's engine fed the same Poisson spikes as the consumers."""
 
-    config: object
-    engine: object
+    config: Config
+    engine: simulate.Engine
 
     def present(self, images: torch.Tensor, learn: bool, seed: int, intensity: float | None = None):
         spikes = poisson(self.config, images, seed, intensity)
         return Counts(self.engine.present_spikes(spikes, learn=False, record=True).spikes.sum(0))
 
 
-def accuracy(stored: ckpt.Checkpoint, engine, images: torch.Tensor, targets: torch.Tensor, batch: int) -> tuple[float, float]:
+def accuracy(stored: ckpt.Checkpoint, engine: GraphEngine | SnnctlEngine | simulate.Engine, images: torch.Tensor, targets: torch.Tensor, batch: int) -> tuple[float, float]:
     """All-activity accuracy of the exported assignments, and excitatory spikes per image."""
     config = stored.config
     counts = torch.cat([
