@@ -105,7 +105,7 @@ def _dimension(key: Any, spec: Any, source: str) -> Dimension:
         raise ConfigError(f"{where}: {kind}: the range [{low}, {high}] is empty, low must be below high")
     if kind == "loguniform" and low <= 0:
         raise ConfigError(f"{where}: loguniform: low must be > 0, got {low}")
-    if wanted is int and not (float(low).iscfg.integer() and float(high).iscfg.integer()):
+    if wanted is int and not (float(low).is_integer() and float(high).is_integer()):
         raise ConfigError(f"{where}: {kind}: {key} is an integer, the bounds [{low}, {high}] must be too")
     return Dimension(key, kind, (low, high))
 

@@ -176,8 +176,16 @@ class AssignResult(Result):
     n_eval_samples: int
 
 
-def _relabeled_path(checkpoint_path: Path, config: Config) -> Path:
-    return checkpoint_path.with_name(f"{checkpoint_path.stem}.{config.task.lower()}-{config.reduction}.safetensors")
+def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None, force: bool) -> Path:
+    """Where assign writes, checked: ``output``, by default CKPT.TASK-REDUCTION.safetensors;
+    never the input checkpoint (that takes --in-place)."""
+    if output is None:
+        output = checkpoint_path.with_name(f"{checkpoint_path.stem}.{config.task.lower()}-{config.reduction}.safetensors")
+    output = Path(output)
+    if output.resolve() == checkpoint_path.resolve():
+        raise ConfigError(f"{output}: is the input checkpoint; use --in-place to replace it")
+    check_output(output, force)
+    return output
 
 
 def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | None = None,
@@ -196,13 +204,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | N
     checkpoint_path = Path(checkpoint_path)
     stored = ckpt.load(checkpoint_path)
     config = data_config(stored.config, task, data_dir, reduction, device, notice)
-    if in_place:
-        output = checkpoint_path
-    else:
-        output = Path(output) if output is not None else _relabeled_path(checkpoint_path, config)
-        if output.resolve() == checkpoint_path.resolve():
-            raise ConfigError(f"{output}: is the input checkpoint; use --in-place to replace it")
-        check_output(output, force)
+    output = checkpoint_path if in_place else _relabeled_output(checkpoint_path, config, output, force)
     same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
     label_set, splits = load_split(config, split, n, checkpoint_path.parent, same_data, notice)
     eval_set = splits.test

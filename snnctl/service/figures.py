@@ -91,33 +91,39 @@ def visualize(what: str, source: Path, output: Path | None = None, force: bool =
     if output is None:
         suffix = f"-{index}" if what == "spikes" else ""
         output = checkpoint_path.with_name(f"{checkpoint_path.stem}-{what}{suffix}.png")
-    image_format = plots.check_suffix(Path(output))
     output = Path(output)
+    image_format = plots.check_suffix(output)
     check_output(output, force)
+    figure = _figure(what, checkpoint_path, run_dir, titles=titles, index=index, device=device, notice=notice,
+                     on_progress=on_progress)
+    write_atomic(output, plots.render(figure, image_format))
+    width, height = (round(side * plots.DPI) for side in figure.get_size_inches())
+    return FigureResult(what, str(source), str(output), image_format, width, height, figure.get_suptitle())
+
+
+def _figure(what: str, checkpoint_path: Path, run_dir: Path, *, titles: bool, index: int, device: str | None,
+            notice: Notice, on_progress: OnProgress) -> "Figure":
+    """Figure ``what`` of the checkpoint (or, for the curves, of its run directory)."""
+    from snnctl import plots
+
     if what == "curves":
         scalars = plots.read_scalars(run_dir)
         if not scalars:
             raise SnnctlError(f"{run_dir}: no TensorBoard accuracy or throughput scalars found (snnctl train logs "
                               f"them from its second update_interval of training images on; a shorter run has none)")
-        figure = plots.curves_figure(scalars, f"training curves of {run_dir}")
-    elif what == "confusion":
+        return plots.curves_figure(scalars, f"training curves of {run_dir}")
+    if what == "confusion":
         result = evaluate(checkpoint_path, device=device, notice=notice, on_progress=on_progress)
-        figure = plots.confusion_figure(
+        return plots.confusion_figure(
             result.confusion, result.classes,
             f"{result.n_samples} {result.split} images, all-activity vote: accuracy {result.accuracy.all_activity:.1%}")
-    else:
-        stored = ckpt.load(checkpoint_path)
-        if what == "weights":
-            assignments = _require_labels(stored, checkpoint_path, "--titles").assignments if titles else None
-            figure = plots.weights_figure(stored.tensors.weights, stored.config.input_size, assignments,
-                                          stored.class_names)
-        elif what == "assignments":
-            figure = plots.assignments_figure(_require_labels(stored, checkpoint_path, "the assignments figure")
-                                              .assignments, stored.class_names)
-        elif what == "theta":
-            figure = plots.theta_figure(stored.tensors.theta, stored.config.exc_thresh)
-        else:
-            figure = _spikes_figure(stored, run_dir, index, device, notice)
-    write_atomic(output, plots.render(figure, image_format))
-    width, height = (round(side * plots.DPI) for side in figure.get_size_inches())
-    return FigureResult(what, str(source), str(output), image_format, width, height, figure.get_suptitle())
+    stored = ckpt.load(checkpoint_path)
+    if what == "weights":
+        assignments = _require_labels(stored, checkpoint_path, "--titles").assignments if titles else None
+        return plots.weights_figure(stored.tensors.weights, stored.config.input_size, assignments, stored.class_names)
+    if what == "assignments":
+        return plots.assignments_figure(_require_labels(stored, checkpoint_path, "the assignments figure")
+                                        .assignments, stored.class_names)
+    if what == "theta":
+        return plots.theta_figure(stored.tensors.theta, stored.config.exc_thresh)
+    return _spikes_figure(stored, run_dir, index, device, notice)
