@@ -285,10 +285,10 @@ def _start(config: Config | None, out: Path | None, resume: Path | None, overrid
     if resume is None:
         return _Start(config, _claim(config, out, force), net.initial_tensors(config), ckpt.Progress(),
                       RunningAccuracy(config, None, None), None)
+    run_dir = Path(resume).parent if out is None else _claim(config, out, force)
     if previous.progress.finished and config.epochs <= previous.progress.epoch:
         notice(f"{resume}: the run had finished its {previous.progress.epoch} epochs: labelling and testing "
                f"again (to train more: --set epochs={previous.progress.epoch + 1})")
-    run_dir = Path(resume).parent if out is None else _claim(config, out, force)
     return _Start(config, run_dir, previous.tensors, previous.progress,
                   RunningAccuracy(config, previous.window, previous.labels), previous.progress.samples_seen)
 
