@@ -166,5 +166,5 @@ def native(value: Any) -> Any:
 
 def trial_config(base: Config, sampled: dict[str, Any]) -> Config:
     """``base`` with a trial's values, validated together (wmin below wmax, ...)."""
-    changes = {key: _native(value) for key, value in sampled.items()}
+    changes = {key: native(value) for key, value in sampled.items()}
     return cfg.validate(dataclasses.replace(base, **changes), "trial")

@@ -242,11 +242,20 @@ class _Training:
         return state, train_accuracy, test_accuracy
 
 
-def _resume_config(checkpoint: ckpt.Checkpoint, config: Config | None, overrides: list[str]) -> Config:
-    """The checkpoint's parameters with ``overrides``; a parameter file given too must agree."""
-    stored = cfg.apply_overrides(checkpoint.config, overrides)
+def _parameters(config: Config, overrides: list[str], device: str | None) -> Config:
+    """``config`` with the ``--set`` overrides, then the device asked for: the one place
+    both are applied, to a new run's parameters and to a resumed checkpoint's alike."""
+    config = cfg.apply_overrides(config, overrides)
+    return config if device is None else config.replace(device=device)
+
+
+def _resume_config(checkpoint: ckpt.Checkpoint, config: Config | None, overrides: list[str],
+                   device: str | None) -> Config:
+    """The checkpoint's parameters with ``overrides`` and ``device``; a parameter file given
+    too must agree with them."""
+    stored = _parameters(checkpoint.config, overrides, device)
     if config is not None:
-        wanted = cfg.apply_overrides(config, overrides)
+        wanted = _parameters(config, overrides, device)
         differing = [k for k in cfg.KEYS if getattr(wanted, k) != getattr(stored, k)]
         if differing:
             key = differing[0]
@@ -269,19 +278,17 @@ class _Start:
 
 def _start(config: Config | None, out: Path | None, resume: Path | None, overrides: list[str], device: str | None,
            force: bool, notice: Notice) -> _Start:
-    """A new run, or the checkpoint's run continued; ``device`` (the one place it is
-    applied) may differ from the checkpoint's, as may any ``overrides``."""
+    """A new run, or the checkpoint's run continued; ``device`` may differ from the
+    checkpoint's, as may any ``overrides``."""
     from snnctl import network as net
 
     if resume is not None:
         previous = ckpt.load(resume)
-        config = _resume_config(previous, config, overrides)
+        config = _resume_config(previous, config, overrides, device)
     elif config is None:
         raise ConfigError("train: a parameter file or --resume is required")
     else:
-        config = cfg.apply_overrides(config, overrides)
-    if device is not None:
-        config = config.replace(device=device)
+        config = _parameters(config, overrides, device)
     if resume is None:
         return _Start(config, _claim(config, out, force), net.initial_tensors(config), ckpt.Progress(),
                       RunningAccuracy(config, None, None), None)
