@@ -408,7 +408,9 @@ def _encoder_block(block: Any, source: str) -> dict[str, Any]:
     flat: dict[str, Any] = {"encoder": name}
     for key, value in params.items():
         if key not in ("time", "dt"):
-            raise ConfigError(f"{source}: encoder.params.{key}: not supported, only time and dt")
+            # a key is shown as written, unless it holds characters a terminal would act on
+            name = key if isinstance(key, str) and key.isprintable() else show(key)
+            raise ConfigError(f"{source}: encoder.params.{name}: not supported, only time and dt")
         flat[key] = value
     return flat
 
