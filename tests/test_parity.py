@@ -493,7 +493,10 @@ def test_training_end_to_end_with_the_bindsnet_engine(tmp_path):
     stored = ckpt.load(result.checkpoint)
     torch.testing.assert_close(stored.tensors.weights.sum(0), torch.full((10,), config.norm))
     assert stored.tensors.theta.max() > 0 and stored.labels is not None
-    assert 0.0 <= result.test_accuracy.all_activity <= 1.0
+    # the checkpoint reproduces the test that train reported, image for image
+    assert stored.info["test_accuracy"]["all_activity"] == result.test_accuracy.all_activity
+    evaluated = service.evaluate(Path(result.checkpoint))
+    assert evaluated.n_samples == result.n_test == 16 and evaluated.accuracy == result.test_accuracy
 
 
 def test_auto_engine_is_fast_on_cpu_and_bindsnet_when_the_kernels_cannot_load(monkeypatch):
