@@ -49,7 +49,8 @@ def prepare(folder: Path, sizes: list[int], n_neurons: int) -> Path:
     from conftest import write_mnist_idx
     from snnctl import checkpoint as ckpt
     from snnctl import config as cfg
-    from snnctl import data, labels
+    from snnctl import data
+    from snnctl.readout import vote
     from snnctl import network as net
 
     for n in [WARM_UP, *sizes]:
@@ -58,7 +59,7 @@ def prepare(folder: Path, sizes: list[int], n_neurons: int) -> Path:
                                   data_dir=str(data_dir(folder, WARM_UP)), device="cpu")
     generator = torch.Generator().manual_seed(0)
     counts = torch.randint(0, 5, (200, n_neurons), generator=generator)
-    state = labels.assign(counts, torch.arange(200) % 10, 10, config.reduction)
+    state = vote.assign(counts, torch.arange(200) % 10, 10, config.reduction)
     path = folder / "checkpoint.safetensors"
     ckpt.save(ckpt.Checkpoint(config, net.initial_tensors(config), data.MNIST_CLASSES, state), path)
     return path

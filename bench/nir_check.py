@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from snnctl import checkpoint as ckpt  # noqa: E402
-from snnctl import data, export, labels, seeds  # noqa: E402
+from snnctl import data, export, seeds  # noqa: E402
+from snnctl.readout import vote  # noqa: E402
 from snnctl import engine as engines  # noqa: E402
 from snnctl.config import Config  # noqa: E402
 
@@ -116,8 +117,8 @@ def accuracy(stored: ckpt.Checkpoint, engine: GraphEngine | SnnctlEngine | engin
         engines.present_with_retries(engine, config, images[start:start + batch], False,
                                       seeds.presentation_seed(config.seed, "test", start))
         for start in range(0, len(images), batch)])
-    votes = labels.vote(counts, stored.labels, len(stored.class_names), config.reduction)
-    return labels.accuracy(votes.all_activity, targets), float(counts.sum(1).float().mean())
+    votes = vote.vote(counts, stored.labels, len(stored.class_names), config.reduction)
+    return vote.accuracy(votes.all_activity, targets), float(counts.sum(1).float().mean())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,16 +23,20 @@ from snnctl import __version__
 from snnctl import config as cfg
 from snnctl.errors import SnnctlError
 from snnctl.files import write_atomic
+from snnctl.readout.linear import METADATA_NAMES as READOUT_METADATA
+from snnctl.readout.linear import TENSOR_NAMES as READOUT_KEYS
+from snnctl.readout.linear import LinearReadout
 
 if TYPE_CHECKING:
     import torch
 
-    from snnctl.labels import LabelState
     from snnctl.network import NetworkTensors
+    from snnctl.readout.vote import LabelState
 
 FORMAT_NAME = "snnctl-checkpoint"
 CHECKPOINT_NAME = "checkpoint.safetensors"  # a run directory's checkpoint
-FORMAT_VERSION = 1
+# 2: the linear readout (readout.* tensors and metadata); version 1 files still load.
+FORMAT_VERSION = 2
 LABEL_KEYS = ("labels.assignments", "labels.proportions", "labels.rates")
 WINDOW_KEYS = ("train.window_counts", "train.window_labels")
 
@@ -60,6 +64,8 @@ class Checkpoint:
     info: dict = field(default_factory=dict)
     created: str = ""
     versions: dict = field(default_factory=dict)
+    # The linear readout fitted on the training split's spike counts (absent before version 2).
+    readout: LinearReadout | None = None
 
 
 def _versions() -> dict[str, str]:
@@ -82,6 +88,10 @@ def named_tensors(checkpoint: Checkpoint) -> "dict[str, torch.Tensor]":
         tensors.update(checkpoint.labels.named())
     if checkpoint.window is not None:
         tensors.update(zip(WINDOW_KEYS, checkpoint.window))
+    if checkpoint.readout is not None:
+        import torch
+
+        tensors.update((name, torch.from_numpy(array)) for name, array in checkpoint.readout.to_tensors().items())
     return {name: value.detach().cpu().contiguous() for name, value in tensors.items()}
 
 
@@ -100,6 +110,7 @@ def _metadata_of(checkpoint: Checkpoint) -> dict[str, str]:
         "info": json.dumps(checkpoint.info),
         "versions": json.dumps(_versions()),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **(checkpoint.readout.metadata() if checkpoint.readout is not None else {}),
     }
 
 
@@ -123,6 +134,10 @@ def _expected(config: cfg.Config, n_classes: int, window_rows: int) -> dict[str,
     shapes["labels.rates"] = ((n, n_classes), ("F32",))
     shapes["train.window_counts"] = ((window_rows, n), ("I32",))
     shapes["train.window_labels"] = ((window_rows,), ("I64",))
+    shapes["readout.coef"] = ((n_classes, n), ("F32",))
+    shapes["readout.intercept"] = ((n_classes,), ("F32",))
+    shapes["readout.mean"] = ((n,), ("F32",))
+    shapes["readout.scale"] = ((n,), ("F32",))
     return shapes
 
 
@@ -175,6 +190,7 @@ class StoredCheckpoint:
     created: str
     versions: dict
     format_version: int
+    readout: LinearReadout | None = None
 
 
 def read(path: str | Path) -> StoredCheckpoint:
@@ -212,7 +228,18 @@ def read(path: str | Path) -> StoredCheckpoint:
         created=metadata.get("created", ""),
         versions=_json_meta(metadata, "versions", source, default={}, kind=dict),
         format_version=version,
+        readout=_readout(arrays, metadata, source),
     )
+
+
+def _readout(arrays: dict[str, np.ndarray], metadata: dict[str, str], source: str) -> LinearReadout | None:
+    """The linear readout, which comes whole (tensors and metadata) or not at all."""
+    present = [name for name in (*READOUT_KEYS, *READOUT_METADATA) if name in {**arrays, **metadata}]
+    if not present:
+        return None
+    return LinearReadout.from_tensors({name: arrays[name] for name in READOUT_KEYS if name in arrays},
+                                      {name: metadata[name] for name in READOUT_METADATA if name in metadata},
+                                      source)
 
 
 def load(path: str | Path) -> Checkpoint:
@@ -220,7 +247,7 @@ def load(path: str | Path) -> Checkpoint:
     import torch
 
     from snnctl import network as net
-    from snnctl.labels import LabelState
+    from snnctl.readout.vote import LabelState
 
     stored = read(path)
     tensors = {name: torch.from_numpy(array.copy()) for name, array in stored.arrays.items()}
@@ -236,6 +263,7 @@ def load(path: str | Path) -> Checkpoint:
         info=stored.info,
         created=stored.created,
         versions=stored.versions,
+        readout=stored.readout,
     )
 
 

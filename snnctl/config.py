@@ -28,6 +28,7 @@ MODELS = ("diehl-cook-2015", "diehl-cook-2015-v2")
 ENGINES = ("auto", "fast", "bindsnet")
 DEVICES = ("auto", "cpu", "cuda")
 ONE_SPIKE_RULES = ("bindsnet", "off", "winner")
+READOUTS = ("vote", "linear")
 RESIZE_MODES = ("squash", "pad")
 # Encoders are accepted by class name only: a parameter file never imports a module.
 ENCODERS = ("PoissonEncoder", "BernoulliEncoder", "RankOrderEncoder")
@@ -99,6 +100,12 @@ class Config:
     balance: bool = False
     strict: bool = False
     encoder: str = "PoissonEncoder"
+    # How spike counts become classes: Diehl & Cook's vote, or the linear readout (docs/readout.md).
+    readout: str = "vote"
+    # Report the pixel logistic regression on the same split beside every result.
+    baseline: bool = True
+    # Training images (seeded, class-stratified) the linear readout and the baseline are fitted on; null: all.
+    readout_max_train: int | None = 10000
 
     @property
     def n_inputs(self) -> int:
@@ -148,6 +155,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "one_spike": ONE_SPIKE_RULES,
     "resize": RESIZE_MODES,
     "encoder": ENCODERS,
+    "readout": READOUTS,
 }
 # (key, lower bound, inclusive?)
 LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
@@ -175,6 +183,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "max_retries": (0, True),
     "intensity_step": (0, True),
     "test_fraction": (0, False),
+    "readout_max_train": (2, True),
 }
 UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0}
 

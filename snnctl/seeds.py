@@ -12,7 +12,7 @@ import numpy as np
 
 # Which images a presentation belongs to: part of its seed, so that labelling,
 # testing and validating never draw the training images' input again.
-SPLIT_CODES = {"train": 1, "test": 2, "all": 3, "label": 4, "validation": 5}
+SPLIT_CODES = {"train": 1, "test": 2, "all": 3, "label": 4, "validation": 5, "readout": 6}
 
 
 def presentation_seed(seed: int, split: str, *position: int) -> int:
@@ -35,3 +35,9 @@ def limit_seed(seed: int, split: str) -> int:
 def subset_seed(seed: int, split: str) -> int:
     """Seed of ``--n`` images of ``split`` taken by a checkpoint command."""
     return seed + SPLIT_CODES[split]
+
+
+def readout_seed(seed: int) -> int:
+    """Seed of the training images the linear readout and the pixel baseline are fitted on
+    (``readout_max_train``), of their cross-validation folds and of the bootstrap."""
+    return seed + SPLIT_CODES["readout"]

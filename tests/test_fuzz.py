@@ -27,7 +27,7 @@ from snnctl import network as net
 from snnctl import service
 from snnctl.cli import app
 from snnctl.errors import ConfigError, SnnctlError
-from snnctl.labels import LabelState
+from snnctl.readout.vote import LabelState
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Modest budgets: the whole file runs in well under a minute. No example database, so

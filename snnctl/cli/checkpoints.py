@@ -11,12 +11,14 @@ from rich.table import Table
 
 import snnctl.cli.render as render
 from snnctl.cli.options import (CheckpointArgument, DataDirOption, DeviceOption, JsonOption, NOption,
-                                ReductionOption, Split, TaskOption, value)
+                                ReadoutOption, ReductionOption, Split, TaskOption, value)
+from snnctl.cli.scores import scores_table
 from snnctl.errors import ConfigError
 
 EVALUATE_EPILOG = render.examples(
     "snnctl evaluate logs/MNIST/run1/checkpoint.safetensors",
     "snnctl evaluate CKPT --split train --n 1000 --reduction mean --json",
+    "snnctl evaluate CKPT --readout linear",
     "snnctl evaluate CKPT --task MAMMO --data-dir data/mammo --predictions predictions.csv")
 
 
@@ -27,6 +29,7 @@ def evaluate(
     split: Annotated[Split, typer.Option(help="Which images: the held-out test split, train, or all.")] = Split("test"),
     n: NOption = None,
     reduction: ReductionOption = None,
+    readout: ReadoutOption = None,
     predictions: Annotated[Optional[Path], typer.Option(help="Write one CSV row per image here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing predictions file.")] = False,
     device: DeviceOption = None,
@@ -39,7 +42,7 @@ def evaluate(
 
         return service.evaluate(
             checkpoint, task=value(task), data_dir=str(data_dir) if data_dir else None, split=split.value, n=n,
-            reduction=value(reduction), predictions=predictions, force=force, device=value(device),
+            reduction=value(reduction), readout=value(readout), predictions=predictions, force=force, device=value(device),
             notice=render.notice, on_progress=on_progress)
 
     render.run(call, _evaluation_tables, as_json)
@@ -47,25 +50,30 @@ def evaluate(
 
 def _evaluation_tables(result) -> render.Rendering:
     rows = render.accuracy_rows("accuracy", result.accuracy) + [
-        ("balanced accuracy", f"{result.balanced_accuracy:.2%}")]
+        (f"balanced accuracy ({result.readout} readout)", f"{result.balanced_accuracy:.2%}")]
     if result.positive_class is not None:
         rows += [(f"sensitivity (recall of {result.positive_class})", f"{result.sensitivity:.2%}"),
                  (f"specificity (recall of {result.classes[0]})", f"{result.specificity:.2%}")]
     rows += [("images", f"{result.n_samples} ({result.task}, {result.split} split), {result.no_prediction} without a vote"),
-             ("readout", result.reduction), ("speed", f"{result.samples_per_second:.0f} images/s")]
+             ("readout", f"{result.readout}, reduction {result.reduction}"), ("speed", f"{result.samples_per_second:.0f} images/s")]
     if result.predictions_file:
         rows.append(("predictions", result.predictions_file))
-    per_class = Table(title="Per class (all-activity vote)", title_justify="left")
+    per_class = Table(title=f"Per class ({_readout_name(result.readout)})", title_justify="left")
     for column in ("class", "images", "precision", "recall"):
         per_class.add_column(column, justify="left" if column == "class" else "right")
     for item in result.per_class:
         per_class.add_row(escape(item.name), str(item.support), f"{item.precision:.2%}", f"{item.recall:.2%}")
-    return [render.key_values(f"Evaluation of {result.checkpoint}", rows), per_class,
-            _confusion_table(result.classes, result.confusion)]
+    return [render.key_values(f"Evaluation of {result.checkpoint}", rows),
+            scores_table(result.scores, f"{result.n_samples} {result.split} images"), per_class,
+            _confusion_table(result.classes, result.confusion, result.readout)]
 
 
-def _confusion_table(classes: list[str], confusion: list[list[int]]) -> Table:
-    table = Table(title="Confusion matrix (rows: true class, columns: predicted, all-activity vote)",
+def _readout_name(readout: str) -> str:
+    return "linear readout" if readout == "linear" else "all-activity vote"
+
+
+def _confusion_table(classes: list[str], confusion: list[list[int]], readout: str) -> Table:
+    table = Table(title=f"Confusion matrix (rows: true class, columns: predicted, {_readout_name(readout)})",
                   title_justify="left")
     table.add_column("true \\ predicted", style="bold")
     for name in classes:
@@ -77,6 +85,7 @@ def _confusion_table(classes: list[str], confusion: list[list[int]]) -> Table:
 
 ASSIGN_EPILOG = render.examples(
     "snnctl assign CKPT --reduction mean --out relabeled.safetensors",
+    "snnctl assign CKPT --readout linear",
     "snnctl assign CKPT --in-place",
     "snnctl assign mnist.safetensors --task MAMMO --data-dir data/mammo --out on-mammo.safetensors")
 
@@ -84,17 +93,18 @@ ASSIGN_EPILOG = render.examples(
 def assign(
     checkpoint: CheckpointArgument,
     reduction: ReductionOption = None,
+    readout: ReadoutOption = None,
     task: TaskOption = None,
     data_dir: DataDirOption = None,
     split: Annotated[Split, typer.Option(help="Labelled images to assign from.")] = Split("train"),
     n: NOption = None,
-    out_path: Annotated[Optional[Path], typer.Option("--out", help="New checkpoint (default: CKPT.TASK-REDUCTION.safetensors).")] = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="New checkpoint (default: CKPT.TASK-REDUCTION.safetensors, CKPT.TASK-linear.safetensors with --readout linear).")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the input checkpoint (atomically).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     device: DeviceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Relabel a trained layer: which class each excitatory neuron stands for."""
+    """Relabel a trained layer: which class each excitatory neuron stands for, and the linear readout."""
 
     def call(on_progress):
         from snnctl import service
@@ -102,7 +112,7 @@ def assign(
         if in_place and out_path is not None:
             raise ConfigError("assign: give --out or --in-place, not both")
         return service.assign(
-            checkpoint, reduction=value(reduction), task=value(task), data_dir=str(data_dir) if data_dir else None,
+            checkpoint, reduction=value(reduction), readout=value(readout), task=value(task), data_dir=str(data_dir) if data_dir else None,
             split=split.value, n=n, output=out_path, in_place=in_place, force=force, device=value(device),
             notice=render.notice, on_progress=on_progress)
 
@@ -111,7 +121,8 @@ def assign(
 
 def _assignment_table(result) -> render.Rendering:
     rows: list[tuple[str, object]] = [
-        ("labels from", f"{result.n_label_samples} {result.task} images ({result.label_split} split), readout {result.reduction}"),
+        ("labels from", f"{result.n_label_samples} {result.task} images ({result.label_split} split), "
+                        f"readout {result.readout}, reduction {result.reduction}"),
         ("neurons per class", ", ".join(f"{c}: {k}" for c, k in zip(result.classes, result.neurons_per_class))),
         ("unassigned neurons", result.unassigned),
         ("neurons that changed class", "n/a (other classes)" if result.changed is None else result.changed),
@@ -120,7 +131,7 @@ def _assignment_table(result) -> render.Rendering:
         rows += render.accuracy_rows(f"old labels on {result.n_eval_samples} test images", result.old_accuracy)
     rows += render.accuracy_rows(f"new labels on {result.n_eval_samples} test images", result.new_accuracy)
     rows.append(("checkpoint", result.output))
-    return [render.key_values("Assignment", rows)]
+    return [render.key_values("Assignment", rows), scores_table(result.scores, f"{result.n_eval_samples} test images")]
 
 
 INSPECT_EPILOG = render.examples("snnctl inspect logs/MNIST/run1/checkpoint.safetensors",
@@ -147,6 +158,8 @@ def _inspection_tables(result) -> render.Rendering:
         ("task", f"{result.parameters['task']} ({', '.join(result.classes)})"),
         ("trained", f"{result.samples_seen} samples, {result.epochs} epoch(s), {'finished' if result.finished else 'in progress'}"),
         ("neurons per class", per_class),
+        ("linear readout", _linear_readout(result.readout)),
+        ("readout used", result.parameters["readout"]),
         ("written", f"{result.created} by " + ", ".join(f"{k} {v}" for k, v in result.versions.items())),
     ])
     tensors = Table(title="Tensors", title_justify="left")
@@ -160,6 +173,13 @@ def _inspection_tables(result) -> render.Rendering:
     for key, parameter in result.parameters.items():
         parameters.add_row(key, escape(_as_yaml(parameter)))
     return [summary, tensors, parameters]
+
+
+def _linear_readout(summary: dict | None) -> str:
+    if summary is None:
+        return "none (snnctl assign CKPT --readout linear fits one)"
+    return (f"{summary['classes']} classes x {summary['features']} neurons, transform {summary['transform']}, "
+            f"C = {summary['C']:g}, {'class-weighted' if summary['balanced'] else 'unweighted'}")
 
 
 def _as_yaml(parameter: object) -> str:

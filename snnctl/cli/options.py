@@ -18,6 +18,7 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
 
 Device = _choices("Device", cfg.DEVICES)
 Reduction = _choices("Reduction", cfg.REDUCTIONS)
+Readout = _choices("Readout", cfg.READOUTS)
 Task = _choices("Task", cfg.TASKS)
 Split = _choices("Split", ("test", "train", "all"))
 
@@ -37,3 +38,6 @@ DataDirOption = Annotated[Optional[Path], typer.Option("--data-dir", help="Data 
 NOption = Annotated[Optional[int], typer.Option("--n", min=1, help="Use at most N images of the split.")]
 ReductionOption = Annotated[Optional[Reduction], typer.Option(
     help="Readout: sum, mean or max over neurons (default: the checkpoint's).")]
+ReadoutOption = Annotated[Optional[Readout], typer.Option(
+    help="vote (Diehl & Cook's neuron assignment) or linear (logistic regression on the spike counts); "
+         "default: the checkpoint's.")]

@@ -82,6 +82,16 @@ class LinearReadout:
         and nothing else. Raises SnnctlError when a class has fewer than two rows (too
         few to cross-validate) or the shapes disagree.
         """
+        from threadpoolctl import threadpool_limits
+
+        # One BLAS thread: these fits are many small products, where OpenBLAS's threads
+        # spin against each other and against torch's on a busy machine (a 200-image fit
+        # took 30 times longer with two threads than with one on two shared cores).
+        with threadpool_limits(limits=1, user_api="blas"):
+            return cls._fit(features, labels, n_classes, balanced=balanced, seed=seed, transform=transform)
+
+    @classmethod
+    def _fit(cls, features, labels, n_classes: int, *, balanced: bool, seed: int, transform: str) -> "LinearReadout":
         import sklearn
 
         if transform not in TRANSFORMS:

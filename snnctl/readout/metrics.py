@@ -17,7 +17,7 @@ Every command that classifies images reports the same ``ScoreReport`` (``score``
   such rows, so that a thousand resamples of 10,000 images cost one sort per class.
 
 Predictions, labels and scores are numpy arrays or CPU tensors. Argument order follows
-``snnctl.labels``: what was predicted first, the true labels second.
+``snnctl.readout.vote``: what was predicted first, the true labels second.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ Each function takes a config or a checkpoint path and returns a result (a datacl
 whose ``to_dict()`` is what ``--json`` prints). Progress and notices go through
 callbacks, never to stdout. One module per command or phase: :mod:`.train`,
 :mod:`.checkpoints` (evaluate, assign, inspect), :mod:`.figures`, :mod:`.export`,
-:mod:`.sweep`; :mod:`.common` holds what they share.
+:mod:`.sweep`; :mod:`.common` holds what they share, :mod:`.readouts` the readouts'
+fitting and scoring (``Scores``).
 """
 
 from snnctl.service.checkpoints import (AssignResult, EvaluationResult, InspectResult, TensorSummary, assign,
@@ -16,6 +17,7 @@ from snnctl.service.checkpoints import (AssignResult, EvaluationResult, InspectR
 from snnctl.service.common import (STATUS_NAME, Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result,
                                    no_progress, quiet, spike_counts)
 from snnctl.service.export import ExportResult, export
+from snnctl.service.readouts import Scores
 from snnctl.service.figures import FIGURES, FigureResult, visualize
 from snnctl.service.sweep import SweepInterrupted, SweepResult, Trial, sweep
 from snnctl.service.train import TrainResult, Validation, train, validation_splits
@@ -23,6 +25,6 @@ from snnctl.service.train import TrainResult, Validation, train, validation_spli
 __all__ = [
     "STATUS_NAME", "FIGURES", "Accuracy", "AssignResult", "EvaluationResult", "ExportResult", "FigureResult",
     "InspectResult", "Interrupted", "Notice", "OnProgress", "ProgressUpdate", "Result", "SweepInterrupted",
-    "SweepResult", "TensorSummary", "TrainResult", "Trial", "Validation", "assign", "evaluate", "export", "inspect",
+    "Scores", "SweepResult", "TensorSummary", "TrainResult", "Trial", "Validation", "assign", "evaluate", "export", "inspect",
     "no_progress", "quiet", "spike_counts", "sweep", "train", "validation_splits", "visualize",
 ]

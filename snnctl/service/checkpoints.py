@@ -16,15 +16,19 @@ from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import write_atomic
 from snnctl.seeds import subset_seed
+import snnctl.service.readouts as readouts
 from snnctl.service.common import (Accuracy, Notice, OnProgress, Result, check_output, no_progress, quiet, score,
                                    spike_counts)
 
 if TYPE_CHECKING:
-    from snnctl import data, labels
+    import torch
+
+    from snnctl import data
+    from snnctl.readout import LinearReadout, vote
 
 
 def data_config(stored: Config, task: str | None, data_dir: str | None, reduction: str | None,
-                 device: str | None, notice: Notice) -> Config:
+                 device: str | None, notice: Notice, readout: str | None = None) -> Config:
     """The checkpoint's parameters, pointed at other data, another readout or another device if
     asked. A run trained on a GPU runs on ``auto`` where there is none, so it evaluates anywhere."""
     from snnctl import engine as engines
@@ -39,6 +43,8 @@ def data_config(stored: Config, task: str | None, data_dir: str | None, reductio
         changes["data_dir"] = str(data_dir)
     if reduction is not None:
         changes["reduction"] = reduction
+    if readout is not None:
+        changes["readout"] = readout
     return stored.replace(**changes)
 
 
@@ -75,7 +81,7 @@ class EvaluationResult(Result):
     classes: list[str]
     accuracy: Accuracy
     balanced_accuracy: float
-    per_class: "list[labels.ClassMetrics]"
+    per_class: "list[vote.ClassMetrics]"
     confusion: list[list[int]]  # [true][predicted], all-activity vote
     no_prediction: int  # images that made no assigned neuron fire
     samples_per_second: float
@@ -84,6 +90,10 @@ class EvaluationResult(Result):
     specificity: float | None = None
     positive_class: str | None = None
     predictions_file: str | None = None
+    # The readout that balanced_accuracy, per_class, confusion and sensitivity come from.
+    readout: str = "vote"
+    # Both readouts and the pixel baseline, with AUC and bootstrap intervals.
+    scores: readouts.Scores | None = None
 
 
 def _check_classes(found: list[str], expected: list[str], source: str) -> None:
@@ -94,65 +104,137 @@ def _check_classes(found: list[str], expected: list[str], source: str) -> None:
         )
 
 
-def _write_predictions(path: Path, dataset: "data.Dataset", votes: "labels.Votes", class_names: list[str]) -> None:
-    """One CSV row per image: source, true class, both predictions, all-activity class scores."""
+def _write_predictions(path: Path, dataset: "data.Dataset", votes: "vote.Votes", linear: "np.ndarray | None",
+                       class_names: list[str]) -> None:
+    """One CSV row per image: source, true class, both votes' predictions, the linear
+    readout's (when the checkpoint has one), all-activity class scores."""
     import csv
     import io
 
     name = lambda index: class_names[index] if index >= 0 else ""  # noqa: E731
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(["source", "label", "all_activity", "proportion_weighting", *[f"score_{c}" for c in class_names]])
+    writer.writerow(["source", "label", "all_activity", "proportion_weighting", *(["linear"] if linear is not None else []),
+                     *[f"score_{c}" for c in class_names]])
     for i in range(len(dataset)):
         writer.writerow([dataset.source(i), name(int(dataset.labels[i])), name(int(votes.all_activity[i])),
-                         name(int(votes.proportion_weighting[i])), *[f"{s:.6g}" for s in votes.scores[i].tolist()]])
+                         name(int(votes.proportion_weighting[i])), *([name(int(linear[i]))] if linear is not None else []),
+                         *[f"{s:.6g}" for s in votes.scores[i].tolist()]])
     write_atomic(path, text.getvalue().encode())
 
 
-def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
-             n: int | None = None, reduction: str | None = None, predictions: Path | None = None,
-             force: bool = False, device: str | None = None, notice: Notice = quiet,
-             on_progress: OnProgress = no_progress) -> EvaluationResult:
-    """Classify images with a trained checkpoint, learning off: both votes and the metrics.
+def check_readout(stored: ckpt.Checkpoint, readout: str, source: Path) -> None:
+    """The checkpoint holds what ``readout`` needs: a label state, and for ``linear`` the
+    linear readout (checkpoints before format version 2 have none)."""
+    if stored.labels is None:
+        raise SnnctlError(f"{source}: checkpoint has no label state; run snnctl assign first")
+    if readout == "linear" and stored.readout is None:
+        raise SnnctlError(f"{source}: checkpoint has no linear readout; fit one with: "
+                          f"snnctl assign {source} --readout linear")
 
-    Defaults come from the checkpoint: its task, data and held-out split, so right after
-    training this reproduces the test accuracy that ``train`` reported.
-    """
-    from snnctl import labels
+
+def baseline_for(config: Config, train: "data.Dataset", notice: Notice) -> "LinearReadout | None":
+    """The pixel baseline fitted on ``train`` (None with ``baseline: false``, or with a notice
+    where a class has too few images)."""
+    if not config.baseline:
+        return None
+    return readouts.fit_or_skip(lambda: readouts.fit_baseline(train.images, train.labels, config, len(train.class_names)),
+                                False, "pixel baseline", notice)
+
+
+@dataclass
+class Classified:
+    """A checkpoint's readouts run on a set of images, learning off: what ``evaluate``
+    scores and ``visualize roc`` draws."""
+
+    stored: ckpt.Checkpoint
+    config: Config  # the checkpoint's, pointed at the data, readout and device asked for
+    dataset: "data.Dataset"
+    train: "data.Dataset"  # the same data's training split: the pixel baseline's
+    counts: "torch.Tensor"  # [images, neurons]
+    samples_per_second: float
+    accuracy: Accuracy
+    votes: "vote.Votes"
+
+    def linear_predictions(self) -> "np.ndarray | None":
+        """The linear readout's class of each image, None without a linear readout."""
+        if self.stored.readout is None:
+            return None
+        return readouts.linear_outputs(self.stored.readout, self.counts)[0]
+
+    def predictions(self) -> "torch.Tensor":
+        """The class of each image by the readout asked for (``config.readout``; -1: no vote)."""
+        import torch
+
+        if self.config.readout == "linear":
+            return torch.from_numpy(self.linear_predictions())
+        return self.votes.all_activity
+
+    def scores(self, notice: Notice) -> readouts.Scores:
+        """Both readouts and the pixel baseline (fitted on ``train``) on these images."""
+        config = self.config
+        return readouts.score_all(config, self.stored.class_names, self.dataset.labels, votes=self.votes,
+                                  linear=self.stored.readout, counts=self.counts,
+                                  baseline=baseline_for(config, self.train, notice), images=self.dataset.images,
+                                  fit_images=len(readouts.fit_rows(self.train.labels, config)))
+
+
+def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
+             n: int | None = None, reduction: str | None = None, readout: str | None = None,
+             device: str | None = None, notice: Notice = quiet, on_progress: OnProgress = no_progress) -> Classified:
+    """Run the images of ``split`` through the checkpoint's network, learning off, and vote."""
     from snnctl import engine as engines
 
-    check_output(predictions, force)
     stored = ckpt.load(checkpoint_path)
-    if stored.labels is None:
-        raise SnnctlError(f"{checkpoint_path}: checkpoint has no label state; run snnctl assign first")
+    config = data_config(stored.config, task, data_dir, reduction, device, notice, readout)
+    check_readout(stored, config.readout, checkpoint_path)
     if not stored.progress.finished and "labels" not in stored.info:  # info["labels"]: made by assign
         notice(f"{checkpoint_path}: a run in progress ({stored.progress.samples_seen} training images seen), "
                f"labelled from its last {stored.config.update_interval} of them; finish it with "
                f"snnctl train --resume {checkpoint_path}")
-    config = data_config(stored.config, task, data_dir, reduction, device, notice)
     same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
-    dataset, _ = load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
+    dataset, splits = load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
     _check_classes(dataset.class_names, stored.class_names, config.data_dir)
     engine = engines.make_engine(config, stored.tensors)
     started = time.perf_counter()
     counts = spike_counts(engine, config, dataset.images, split, "evaluate", on_progress)
     rate = len(dataset) / max(time.perf_counter() - started, 1e-9)
-    n_classes = len(stored.class_names)
-    accuracy, votes = score(counts, dataset.labels, stored.labels, n_classes, config.reduction)
-    per_class = labels.per_class(votes.all_activity, dataset.labels, stored.class_names)
+    accuracy, votes = score(counts, dataset.labels, stored.labels, len(stored.class_names), config.reduction)
+    return Classified(stored, config, dataset, splits.train, counts, rate, accuracy, votes)
+
+
+def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
+             n: int | None = None, reduction: str | None = None, readout: str | None = None,
+             predictions: Path | None = None, force: bool = False, device: str | None = None, notice: Notice = quiet,
+             on_progress: OnProgress = no_progress) -> EvaluationResult:
+    """Classify images with a trained checkpoint, learning off: both readouts, the pixel
+    baseline fitted on the same data's training split, and the metrics.
+
+    Defaults come from the checkpoint: its task, data, readout and held-out split, so right
+    after training this reproduces the test scores that ``train`` reported.
+    """
+    from snnctl.readout import vote
+
+    check_output(predictions, force)
+    run = classify(checkpoint_path, task=task, data_dir=data_dir, split=split, n=n, reduction=reduction,
+                   readout=readout, device=device, notice=notice, on_progress=on_progress)
+    config, dataset, class_names = run.config, run.dataset, run.stored.class_names
+    scores = run.scores(notice)
+    predicted = run.predictions()
     result = EvaluationResult(
         checkpoint=str(checkpoint_path), task=config.task, split=split, reduction=config.reduction,
-        n_samples=len(dataset), classes=stored.class_names, accuracy=accuracy,
-        balanced_accuracy=labels.balanced_accuracy(votes.all_activity, dataset.labels, n_classes),
-        per_class=per_class,
-        confusion=labels.confusion_matrix(votes.all_activity, dataset.labels, n_classes).tolist(),
-        no_prediction=int((votes.all_activity < 0).sum()), samples_per_second=rate,
+        n_samples=len(dataset), classes=class_names, accuracy=run.accuracy,
+        balanced_accuracy=scores.headline.balanced_accuracy,
+        per_class=vote.per_class(predicted, dataset.labels, class_names),
+        confusion=vote.confusion_matrix(predicted, dataset.labels, len(class_names)).tolist(),
+        no_prediction=int((predicted < 0).sum()), samples_per_second=run.samples_per_second,
+        readout=config.readout, scores=scores,
     )
-    if n_classes == 2:
-        result.positive_class = stored.class_names[1]
-        result.sensitivity, result.specificity = per_class[1].recall, per_class[0].recall
+    if scores.headline.sensitivity is not None:
+        result.positive_class = class_names[1]
+        result.sensitivity, result.specificity = scores.headline.sensitivity, scores.headline.specificity
     if predictions is not None:
-        _write_predictions(predictions, dataset, votes, stored.class_names)
+        _write_predictions(predictions, dataset, run.votes, run.linear_predictions(), class_names)
         result.predictions_file = str(predictions)
     return result
 
@@ -173,13 +255,18 @@ class AssignResult(Result):
     new_accuracy: Accuracy  # on the evaluation split, with the new labels
     eval_split: str
     n_eval_samples: int
+    readout: str = "vote"  # the readout the new checkpoint uses
+    # The new labels' vote and the new linear readout on the evaluation split.
+    scores: readouts.Scores | None = None
 
 
 def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None, force: bool) -> Path:
-    """Where assign writes, checked: ``output``, by default CKPT.TASK-REDUCTION.safetensors;
-    never the input checkpoint (that takes --in-place)."""
+    """Where assign writes, checked: ``output``, by default CKPT.TASK-REDUCTION.safetensors
+    (CKPT.TASK-linear.safetensors for the linear readout); never the input checkpoint
+    (that takes --in-place)."""
     if output is None:
-        output = checkpoint_path.with_name(f"{checkpoint_path.stem}.{config.task.lower()}-{config.reduction}.safetensors")
+        way = "linear" if config.readout == "linear" else config.reduction
+        output = checkpoint_path.with_name(f"{checkpoint_path.stem}.{config.task.lower()}-{way}.safetensors")
     output = Path(output)
     if output.resolve() == checkpoint_path.resolve():
         raise ConfigError(f"{output}: is the input checkpoint; use --in-place to replace it")
@@ -187,23 +274,24 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
     return output
 
 
-def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | None = None,
+def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str | None = None, task: str | None = None,
            data_dir: str | None = None, split: str = "train", n: int | None = None, output: Path | None = None,
            in_place: bool = False, force: bool = False, device: str | None = None, notice: Notice = quiet,
            on_progress: OnProgress = no_progress) -> AssignResult:
-    """Recompute which class each excitatory neuron stands for, from labelled images
-    (learning off), and store the new label state in a new checkpoint.
+    """Recompute which class each excitatory neuron stands for and refit the linear
+    readout, from labelled images (learning off), and store both in a new checkpoint
+    whose ``readout`` parameter is ``readout`` (default: the checkpoint's).
 
     On another task (a layer trained on MNIST, assigned on a MAMMO folder) the new
     checkpoint takes that task's class names, data and readout, ready to evaluate there.
     The input file is only replaced (atomically) with ``in_place``.
     """
-    from snnctl import labels
+    from snnctl.readout import vote
     from snnctl import engine as engines
 
     checkpoint_path = Path(checkpoint_path)
     stored = ckpt.load(checkpoint_path)
-    config = data_config(stored.config, task, data_dir, reduction, device, notice)
+    config = data_config(stored.config, task, data_dir, reduction, device, notice, readout)
     output = checkpoint_path if in_place else _relabeled_output(checkpoint_path, config, output, force)
     same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
     label_set, splits = load_split(config, split, n, checkpoint_path.parent, same_data, notice)
@@ -212,9 +300,13 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | N
     config = config.replace(n_classes=len(class_names))
     engine = engines.make_engine(config, stored.tensors)
     label_counts = spike_counts(engine, config, label_set.images, split, "label", on_progress)
-    new_state = labels.assign(label_counts, label_set.labels, len(class_names), config.reduction)
+    new_state = vote.assign(label_counts, label_set.labels, len(class_names), config.reduction)
+    linear = readouts.fit_or_skip(lambda: readouts.fit_linear(label_counts, label_set.labels, config, len(class_names)),
+                                  config.readout == "linear", "linear readout", notice)
     eval_counts = spike_counts(engine, config, eval_set.images, "test", "evaluate", on_progress)
-    new_accuracy, _ = score(eval_counts, eval_set.labels, new_state, len(class_names), config.reduction)
+    new_accuracy, votes = score(eval_counts, eval_set.labels, new_state, len(class_names), config.reduction)
+    scores = readouts.score_all(config, class_names, eval_set.labels, votes=votes, linear=linear, counts=eval_counts,
+                                fit_images=len(readouts.fit_rows(label_set.labels, config)))
     old_accuracy = changed = None
     if stored.labels is not None and class_names == stored.class_names:
         # the old labels vote with the readout they were made for, as evaluate scored them
@@ -223,16 +315,18 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | N
         changed = int((stored.labels.assignments != new_state.assignments).sum())
     info = {**stored.info, "labels": {"from": str(checkpoint_path), "split": split, "task": config.task,
                                       "data_dir": config.data_dir, "reduction": config.reduction,
-                                      "n_samples": len(label_set)}}
+                                      "readout": config.readout, "n_samples": len(label_set)}}
     # the device it ran on now is not the training's
     relabelled = config.replace(device=stored.config.device)
-    ckpt.save(ckpt.Checkpoint(relabelled, stored.tensors, class_names, new_state, stored.progress, None, info), output)
+    ckpt.save(ckpt.Checkpoint(relabelled, stored.tensors, class_names, new_state, stored.progress, None, info,
+                              readout=linear), output)
     return AssignResult(
         checkpoint=str(checkpoint_path), output=str(output), task=config.task, reduction=config.reduction,
         label_split=split, n_label_samples=len(label_set), classes=class_names,
         neurons_per_class=new_state.neurons_per_class(len(class_names)),
         unassigned=int((new_state.assignments < 0).sum()), changed=changed, old_accuracy=old_accuracy,
-        new_accuracy=new_accuracy, eval_split="test", n_eval_samples=len(eval_set),
+        new_accuracy=new_accuracy, eval_split="test", n_eval_samples=len(eval_set), readout=config.readout,
+        scores=scores,
     )
 
 
@@ -264,6 +358,8 @@ class InspectResult(Result):
     info: dict
     versions: dict
     created: str
+    # The linear readout: classes, features, transform, C, balanced (None: the checkpoint has none).
+    readout: dict | None = None
 
 
 def inspect(checkpoint_path: Path) -> InspectResult:
@@ -289,4 +385,12 @@ def inspect(checkpoint_path: Path) -> InspectResult:
         samples_seen=stored.progress.samples_seen, epochs=stored.progress.epoch, finished=stored.progress.finished,
         has_labels=assignments is not None, neurons_per_class=per_class, unassigned=unassigned,
         tensors=summaries, info=stored.info, versions=stored.versions, created=stored.created,
+        readout=_readout_summary(stored.readout),
     )
+
+
+def _readout_summary(linear: "LinearReadout | None") -> dict | None:
+    if linear is None:
+        return None
+    return {"classes": linear.n_classes, "features": linear.n_features, "transform": linear.transform,
+            "C": linear.C, "balanced": linear.balanced, "sklearn_version": linear.sklearn_version}

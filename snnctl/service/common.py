@@ -27,7 +27,7 @@ from snnctl.seeds import presentation_seed
 if TYPE_CHECKING:
     import torch
 
-    from snnctl import labels
+    from snnctl.readout import vote
     from snnctl import engine as engines
 
 Notice = Callable[[str], None]
@@ -72,14 +72,14 @@ class Accuracy(Result):
     proportion_weighting: float
 
 
-def score(counts: "torch.Tensor", targets: "torch.Tensor", state: "labels.LabelState", n_classes: int,
-          reduction: str) -> "tuple[Accuracy, labels.Votes]":
+def score(counts: "torch.Tensor", targets: "torch.Tensor", state: "vote.LabelState", n_classes: int,
+          reduction: str) -> "tuple[Accuracy, vote.Votes]":
     """Accuracy of both votes of the neurons labelled by ``state``, and the votes."""
-    from snnctl import labels
+    from snnctl.readout import vote
 
-    votes = labels.vote(counts, state, n_classes, reduction)
-    return Accuracy(labels.accuracy(votes.all_activity, targets),
-                    labels.accuracy(votes.proportion_weighting, targets)), votes
+    votes = vote.vote(counts, state, n_classes, reduction)
+    return Accuracy(vote.accuracy(votes.all_activity, targets),
+                    vote.accuracy(votes.proportion_weighting, targets)), votes
 
 
 def spike_counts(engine: "engines.Engine", config: Config, images: "torch.Tensor", split: str,

@@ -157,8 +157,3 @@ def per_class(predictions: torch.Tensor, labels: torch.Tensor, class_names: list
         ))
     return metrics
 
-
-def balanced_accuracy(predictions: torch.Tensor, labels: torch.Tensor, n_classes: int) -> float:
-    """Mean recall over the classes present in ``labels``."""
-    recalls = [float((predictions[labels == c] == c).float().mean()) for c in range(n_classes) if (labels == c).any()]
-    return sum(recalls) / len(recalls) if recalls else 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from snnctl import labels
+from snnctl.readout import metrics, vote
 
 # Four images (three of class 0, one of class 1) and three neurons.
 #   neuron 0: class 0 -> 1, 1, 1 (sum 3, mean 1, max 1); class 1 -> 2 (sum 2, mean 2, max 2)
@@ -21,25 +21,25 @@ TARGETS = torch.tensor([0, 0, 0, 1])
     ("max", [1, 0, -1]),   # 1 < 2 but 4 > 3
 ])
 def test_each_reduction_assigns_as_worked_out_by_hand(reduction, expected):
-    state = labels.assign(COUNTS, TARGETS, 2, reduction)
+    state = vote.assign(COUNTS, TARGETS, 2, reduction)
     assert state.assignments.tolist() == expected
 
 
 def test_rates_and_proportions_by_hand():
-    state = labels.assign(COUNTS, TARGETS, 2, "sum")
+    state = vote.assign(COUNTS, TARGETS, 2, "sum")
     assert state.rates.tolist() == [[3, 2], [4, 3], [0, 0]]
     assert torch.allclose(state.proportions, torch.tensor([[0.6, 0.4], [4 / 7, 3 / 7], [0.0, 0.0]]))
-    mean = labels.assign(COUNTS, TARGETS, 2, "mean")
+    mean = vote.assign(COUNTS, TARGETS, 2, "mean")
     assert torch.allclose(mean.rates[1], torch.tensor([4 / 3, 3.0]))
 
 
-def _state(assignments: list[int], n_classes: int = 2) -> labels.LabelState:
+def _state(assignments: list[int], n_classes: int = 2) -> vote.LabelState:
     n = len(assignments)
     proportions = torch.zeros(n, n_classes)
     for neuron, label in enumerate(assignments):
         if label >= 0:
             proportions[neuron, label] = 1.0
-    return labels.LabelState(torch.tensor(assignments), proportions, proportions.clone())
+    return vote.LabelState(torch.tensor(assignments), proportions, proportions.clone())
 
 
 @pytest.mark.parametrize("counts, reduction, predicted", [
@@ -49,26 +49,26 @@ def _state(assignments: list[int], n_classes: int = 2) -> labels.LabelState:
     ([4, 0, 3], "max", 0),   # class 0: 4 > 3
 ])
 def test_vote_reduction_by_hand(counts, reduction, predicted):
-    votes = labels.vote(torch.tensor([counts]), _state([0, 0, 1]), 2, reduction)
+    votes = vote.vote(torch.tensor([counts]), _state([0, 0, 1]), 2, reduction)
     assert votes.all_activity.tolist() == [predicted]
 
 
 def test_unassigned_neurons_do_not_vote():
     # neuron 2 is unassigned: its 9 spikes must not count for any class
-    votes = labels.vote(torch.tensor([[1, 0, 9]]), _state([0, 1, -1]), 2, "sum")
+    votes = vote.vote(torch.tensor([[1, 0, 9]]), _state([0, 1, -1]), 2, "sum")
     assert votes.scores.tolist() == [[1.0, 0.0]]
     assert votes.all_activity.tolist() == [0]
 
 
 def test_an_image_that_makes_no_assigned_neuron_fire_gets_no_prediction():
-    votes = labels.vote(torch.tensor([[0, 0, 5]]), _state([0, 1, -1]), 2, "sum")
+    votes = vote.vote(torch.tensor([[0, 0, 5]]), _state([0, 1, -1]), 2, "sum")
     assert votes.all_activity.tolist() == [-1]
     assert votes.proportion_weighting.tolist() == [-1]
 
 
 def test_proportion_weighting_uses_each_neurons_share():
-    state = labels.LabelState(torch.tensor([0, 1]), torch.tensor([[0.5, 0.5], [0.1, 0.9]]), torch.zeros(2, 2))
-    votes = labels.vote(torch.tensor([[4, 3]]), state, 2, "sum")
+    state = vote.LabelState(torch.tensor([0, 1]), torch.tensor([[0.5, 0.5], [0.1, 0.9]]), torch.zeros(2, 2))
+    votes = vote.vote(torch.tensor([[4, 3]]), state, 2, "sum")
     # all activity: class 0 = 4, class 1 = 3; weighted: class 0 = 4 * 0.5 = 2, class 1 = 3 * 0.9 = 2.7
     assert votes.all_activity.tolist() == [0]
     assert votes.proportion_weighting.tolist() == [1]
@@ -77,11 +77,11 @@ def test_proportion_weighting_uses_each_neurons_share():
 def test_metrics_by_hand():
     predictions = torch.tensor([0, 0, 1, 1, -1, 1])
     targets = torch.tensor([0, 0, 0, 1, 1, 1])
-    assert labels.accuracy(predictions, targets) == pytest.approx(4 / 6)
+    assert vote.accuracy(predictions, targets) == pytest.approx(4 / 6)
     # recall: class 0 = 2/3, class 1 = 2/3 (the unvoted image counts as missed)
-    assert labels.balanced_accuracy(predictions, targets, 2) == pytest.approx(2 / 3)
-    assert labels.confusion_matrix(predictions, targets, 2).tolist() == [[2, 1], [0, 2]]
-    per_class = labels.per_class(predictions, targets, ["benign", "malignant"])
+    assert metrics.balanced_accuracy(predictions.numpy(), targets.numpy()) == pytest.approx(2 / 3)
+    assert vote.confusion_matrix(predictions, targets, 2).tolist() == [[2, 1], [0, 2]]
+    per_class = vote.per_class(predictions, targets, ["benign", "malignant"])
     assert [(m.name, m.support) for m in per_class] == [("benign", 3), ("malignant", 3)]
     assert per_class[0].precision == pytest.approx(1.0)
     assert per_class[1].precision == pytest.approx(2 / 3)

@@ -1,0 +1,45 @@
+"""The scores table that ``train``, ``evaluate`` and ``assign`` show: each readout and the
+pixel baseline side by side, with 95% bootstrap intervals, chance and the verdict."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from snnctl.readout import ScoreReport
+
+READOUT_NAMES = {"vote": "vote (all activity)", "linear": "linear readout", "baseline": "pixel baseline"}
+
+
+def _with_interval(value: float | None, interval: tuple[float, float] | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.2%}" + (f" [{interval[0]:.2%}, {interval[1]:.2%}]" if interval is not None else "")
+
+
+def _row(name: str, report: ScoreReport) -> list[str]:
+    row = [name, _with_interval(report.accuracy, report.intervals["accuracy"]),
+           _with_interval(report.balanced_accuracy, report.intervals["balanced_accuracy"]),
+           _with_interval(report.auc, report.intervals["auc"])]
+    if report.sensitivity is not None:
+        row += [f"{report.sensitivity:.2%}", f"{report.specificity:.2%}"]
+    return row
+
+
+def scores_table(scores, images: str) -> Table:
+    """:class:`snnctl.service.readouts.Scores` as one table: a row per readout (the run's
+    own marked), the baseline, then chance and the verdict as plain lines."""
+    reports = {name: getattr(scores, name) for name in READOUT_NAMES if getattr(scores, name) is not None}
+    level = next(iter(reports.values())).level
+    table = Table(title=f"Scores on {images} ({level:.0%} bootstrap intervals)", title_justify="left")
+    two_classes = any(report.sensitivity is not None for report in reports.values())
+    columns = ["readout", "accuracy", "balanced accuracy", "AUC"] + (["sensitivity", "specificity"] if two_classes else [])
+    for column in columns:
+        table.add_column(column, justify="left" if column == "readout" else "right")
+    for name, report in reports.items():
+        label = READOUT_NAMES[name] + (" (this run's)" if name == scores.readout else "")
+        table.add_row(*_row(label, report))
+    fitted = f", fitted on {scores.fit_images} training images" if scores.fit_images is not None else ""
+    table.caption = (f"chance: {scores.chance:.2%} balanced accuracy{fitted}"
+                     + (f"\n{scores.verdict}" if scores.verdict else ""))
+    table.caption_justify = "left"
+    return table
