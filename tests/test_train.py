@@ -223,18 +223,19 @@ def test_a_bare_command_prints_its_help():
 
 
 def test_labels_are_assigned_from_training_images_only(tmp_path, monkeypatch):
-    from snnctl import data, labels
+    from snnctl import data
+    from snnctl.readout import vote
 
     config = tiny_config(tmp_path, n_train=60, n_test=30, name="labels")
     splits = data.load_splits(config, lambda message: None)
     assigned_from = []
-    real_assign = labels.assign
+    real_assign = vote.assign
 
     def recording_assign(counts, targets, n_classes, reduction):
         assigned_from.append(targets.clone())
         return real_assign(counts, targets, n_classes, reduction)
 
-    monkeypatch.setattr(labels, "assign", recording_assign)
+    monkeypatch.setattr(vote, "assign", recording_assign)
     service.train(config)
     # the labels the checkpoint keeps come from exactly the training split, never the test one
     assert torch.equal(assigned_from[-1], splits.train.labels)

@@ -10,6 +10,7 @@ import typer
 from snnctl import config as cfg
 import snnctl.cli.render as render
 from snnctl.cli.options import DeviceOption, JsonOption, value
+from snnctl.cli.scores import scores_table
 
 EPILOG = render.examples("snnctl train parameters/mnist.yaml",
                          "snnctl train parameters/mnist.yaml --set n_neurons=400 --set epochs=3 --out runs/n400",
@@ -48,4 +49,4 @@ def _table(result) -> render.Rendering:
         ("data", result.data),
         ("checkpoint", result.checkpoint),
         ("TensorBoard run", result.run_dir),
-    ])]
+    ]), scores_table(result.scores, f"{result.n_test} {result.held_out} images")]

@@ -18,6 +18,7 @@ from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError
 from snnctl.seeds import presentation_seed
+import snnctl.service.readouts as readouts
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, StopRequest,
                                    new_directory, no_progress, quiet, score, spike_counts, stop_on_signals,
                                    write_status)
@@ -25,9 +26,10 @@ from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, Pr
 if TYPE_CHECKING:
     import torch
 
-    from snnctl import data, labels
+    from snnctl import data
     from snnctl import engine as engines
     from snnctl.logs import RunLog
+    from snnctl.readout import LinearReadout, vote
 
 
 @dataclass
@@ -48,6 +50,8 @@ class TrainResult(Result):
     # Which images test_accuracy and n_test measure: "test", or with a Validation the
     # "validation" images set aside from the training images.
     held_out: str = "test"
+    # The vote, the linear readout and the pixel baseline on the held-out images.
+    scores: readouts.Scores | None = None
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,7 @@ class RunningAccuracy:
     with the assignment made from the previous interval, then reassign from them."""
 
     def __init__(self, config: Config, window: "tuple[torch.Tensor, torch.Tensor] | None",
-                 state: "labels.LabelState | None") -> None:
+                 state: "vote.LabelState | None") -> None:
         self.config = config
         self.counts = [window[0]] if window is not None else []
         self.labels = [window[1]] if window is not None else []
@@ -93,7 +97,7 @@ class RunningAccuracy:
         first assignment exists)."""
         import torch
 
-        from snnctl import labels
+        from snnctl.readout import vote
 
         self.counts.append(counts)
         self.labels.append(targets)
@@ -105,7 +109,7 @@ class RunningAccuracy:
         if self.state is not None:
             scored, _ = score(window_counts, window_labels, self.state, self.config.n_classes, self.config.reduction)
             self.latest = scored
-        self.state = labels.assign(window_counts, window_labels, self.config.n_classes, self.config.reduction)
+        self.state = vote.assign(window_counts, window_labels, self.config.n_classes, self.config.reduction)
         return scored
 
     def window(self) -> "tuple[torch.Tensor, torch.Tensor] | None":
@@ -128,10 +132,12 @@ class _Checkpointer:
         self.path = run_dir / ckpt.CHECKPOINT_NAME
         self.next_save = _next_multiple(progress.samples_seen, config.checkpoint_every)
 
-    def save(self, label_state: "labels.LabelState | None", extra: dict | None = None) -> None:
+    def save(self, label_state: "vote.LabelState | None", extra: dict | None = None,
+             linear: "LinearReadout | None" = None) -> None:
         finished = self.progress.finished
         ckpt.save(ckpt.Checkpoint(self.config, self.engine.sync(), self.class_names, label_state, self.progress,
-                                  None if finished else self.running.window(), {**self.info, **(extra or {})}),
+                                  None if finished else self.running.window(), {**self.info, **(extra or {})},
+                                  readout=linear),
                   self.path)
         write_status(self.run_dir, "finished" if finished else "running", self.progress, self.path)
 
@@ -223,11 +229,12 @@ class _Training:
         progress.samples_seen += len(batch)
         return self.running.add(counts, self.train_set.labels[batch])
 
-    def label_and_test(self, on_progress: OnProgress) -> "tuple[labels.LabelState, Accuracy, Accuracy]":
-        """Labels from the training images only, learning off; then the held-out images.
+    def label_and_test(self, on_progress: OnProgress, notice: Notice) -> "_Labelled":
+        """Labels and the linear readout from the training images only, learning off; then
+        the held-out images, scored by both readouts and the pixel baseline.
 
         A stop here keeps the trained network: resuming labels and tests afresh."""
-        from snnctl import labels
+        from snnctl.readout import vote
 
         def progress_or_stop(update: ProgressUpdate) -> None:
             on_progress(update)
@@ -235,12 +242,49 @@ class _Training:
 
         config, train_set, test_set = self.config, self.train_set, self.test_set
         train_counts = spike_counts(self.engine, config, train_set.images, "label", "label", progress_or_stop)
-        state = labels.assign(train_counts, train_set.labels, config.n_classes, config.reduction)
+        state = vote.assign(train_counts, train_set.labels, config.n_classes, config.reduction)
         train_accuracy, _ = score(train_counts, train_set.labels, state, config.n_classes, config.reduction)
+        linear = readouts.fit_or_skip(
+            lambda: readouts.fit_linear(train_counts, train_set.labels, config, config.n_classes),
+            config.readout == "linear", "linear readout", notice)
+        baseline = None
+        if config.baseline:
+            baseline = readouts.fit_or_skip(
+                lambda: readouts.fit_baseline(train_set.images, train_set.labels, config, config.n_classes),
+                False, "pixel baseline", notice)
         test_counts = spike_counts(self.engine, config, test_set.images, self.held_out, self.held_out,
                                    progress_or_stop)
-        test_accuracy, _ = score(test_counts, test_set.labels, state, config.n_classes, config.reduction)
-        return state, train_accuracy, test_accuracy
+        test_accuracy, votes = score(test_counts, test_set.labels, state, config.n_classes, config.reduction)
+        scores = readouts.score_all(config, train_set.class_names, test_set.labels, votes=votes, linear=linear,
+                                    counts=test_counts, baseline=baseline, images=test_set.images,
+                                    fit_images=len(readouts.fit_rows(train_set.labels, config)))
+        return _Labelled(state, linear, train_accuracy, test_accuracy, scores)
+
+
+@dataclass
+class _Labelled:
+    """What labelling and testing a trained layer gives."""
+
+    state: "vote.LabelState"
+    linear: "LinearReadout | None"
+    train_accuracy: Accuracy
+    test_accuracy: Accuracy
+    scores: readouts.Scores
+
+
+def _hparams(scores: readouts.Scores, accuracy: Accuracy, held_out: str) -> dict[str, float]:
+    """TensorBoard's hparams of a finished run: both votes, and each readout's and the
+    baseline's balanced accuracy and AUC on the held-out images."""
+    metrics = {f"hparam/{held_out}_accuracy_all_activity": accuracy.all_activity,
+               f"hparam/{held_out}_accuracy_proportion_weighting": accuracy.proportion_weighting}
+    for name in ("vote", "linear", "baseline"):
+        report = getattr(scores, name)
+        if report is not None:
+            metrics[f"hparam/{held_out}_{name}_accuracy"] = report.accuracy
+            metrics[f"hparam/{held_out}_{name}_balanced_accuracy"] = report.balanced_accuracy
+            if report.auc is not None:
+                metrics[f"hparam/{held_out}_{name}_auc"] = report.auc
+    return metrics
 
 
 def _parameters(config: Config, overrides: list[str], device: str | None) -> Config:
@@ -336,16 +380,18 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
                               {"data": splits.origin}, stop)
         run = _Training(config, engine, splits, progress, start.running, saver, run_log, held_out)
         trained_now, train_seconds = run.learn(on_progress)
-        label_state, train_accuracy, test_accuracy = run.label_and_test(on_progress)
+        labelled = run.label_and_test(on_progress, notice)
+        test_accuracy = labelled.test_accuracy
         progress.finished = True
-        saver.save(label_state, {f"{held_out}_accuracy": asdict(test_accuracy), "train_accuracy": asdict(train_accuracy)})
+        saver.save(labelled.state, {f"{held_out}_accuracy": asdict(test_accuracy),
+                                    "train_accuracy": asdict(labelled.train_accuracy),
+                                    f"{held_out}_scores": labelled.scores.to_dict()}, labelled.linear)
         run_log.weights(progress.samples_seen, engine.sync().weights)
-        run_log.hparams({f"hparam/{held_out}_accuracy_all_activity": test_accuracy.all_activity,
-                         f"hparam/{held_out}_accuracy_proportion_weighting": test_accuracy.proportion_weighting})
+        run_log.hparams(_hparams(labelled.scores, test_accuracy, held_out))
     return TrainResult(
         run_dir=str(start.run_dir), checkpoint=str(saver.path), test_accuracy=test_accuracy,
-        train_accuracy=train_accuracy, samples_seen=progress.samples_seen, epochs=config.epochs,
+        train_accuracy=labelled.train_accuracy, samples_seen=progress.samples_seen, epochs=config.epochs,
         samples_per_second=trained_now / max(train_seconds, 1e-9), train_seconds=train_seconds,
         n_train=len(splits.train), n_test=len(splits.test), data=splits.origin, engine=type(engine).__name__,
-        device=str(engine.device), held_out=held_out,
+        device=str(engine.device), held_out=held_out, scores=labelled.scores,
     )
