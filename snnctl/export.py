@@ -49,6 +49,7 @@ def metadata(checkpoint: ckpt.Checkpoint) -> dict:
         "info": checkpoint.info,
         "versions": checkpoint.versions,
         "created": checkpoint.created,
+        "readout": checkpoint.readout.metadata() if checkpoint.readout is not None else None,
     }
 
 
@@ -273,6 +274,10 @@ def nir_graph(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -
     if checkpoint.labels is not None:
         nodes["output"].metadata = {"assignments": checkpoint.labels.assignments.numpy().copy(),
                                     "class_names": json.dumps(checkpoint.class_names)}
+    if checkpoint.readout is not None:
+        # the linear readout on the output's spike counts: its weights and settings as stored
+        nodes["output"].metadata = {**(nodes["output"].metadata or {}), **checkpoint.readout.to_tensors(),
+                                    **checkpoint.readout.metadata(), "readout": checkpoint.config.readout}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={
         "source": "snnctl", "model": config.model, "dt": step, "time_unit": options.time_unit,
         "voltage_zero": options.voltage_zero, "threshold": options.threshold, "delays": options.delays,

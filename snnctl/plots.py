@@ -307,3 +307,52 @@ def read_scalars(run_dir: Path) -> dict[str, tuple[list[int], list[float]]]:
         steps = sorted(by_step)
         scalars[tag] = (steps, [by_step[step] for step in steps])
     return scalars
+
+
+def readout_figure(maps: np.ndarray, class_names: list[str], title: str = "") -> Figure:
+    """The linear readout's weights of each class carried back onto the input pixels:
+    ``maps`` [classes, size, size], each class's weights over the neurons summed through
+    the neurons' receptive fields (red: pixels that speak for the class, blue: against),
+    on one symmetric color scale."""
+    n_classes = len(class_names)
+    columns = min(n_classes, 5)
+    rows = math.ceil(n_classes / columns)
+    figure = new_figure(2.2 * columns + 0.8, 2.2 * rows + 0.8)
+    bound = float(np.abs(maps).max()) or 1.0
+    axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
+    shown = None
+    for ax, values, name in zip(axes, maps, class_names):
+        shown = ax.imshow(values, cmap="RdBu_r", vmin=-bound, vmax=bound)
+        ax.set_title(name, fontsize=9)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[n_classes:]:
+        ax.set_visible(False)
+    figure.colorbar(shown, ax=list(axes), fraction=0.03, pad=0.02)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def roc_figure(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray, float]]], title: str = "") -> Figure:
+    """ROC curves: one panel per readout (``curves[readout][class] = (false positive rate,
+    true positive rate, AUC)``), one-vs-rest per class, the diagonal as chance."""
+    figure = new_figure(4.2 * len(curves) + 0.5, 4.6)
+    axes = np.atleast_1d(figure.subplots(1, len(curves), squeeze=False)).ravel()
+    for ax, (readout, per_class) in zip(axes, curves.items()):
+        colors = class_colors(len(per_class))
+        for color, (name, (fpr, tpr, area)) in zip(colors, per_class.items()):
+            ax.plot(fpr, tpr, color=color, linewidth=1.2, label=f"{name}: AUC {area:.3f}")
+        ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=0.8)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1.01)
+        ax.set_aspect("equal")
+        ax.set_xlabel("false positive rate (1 - specificity)")
+        ax.set_ylabel("true positive rate (sensitivity)")
+        ax.set_title(readout, fontsize=10)
+        ax.legend(fontsize=7, loc="lower right")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure

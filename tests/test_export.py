@@ -59,8 +59,9 @@ def source(request, trained_run, v2_checkpoint) -> Path:
 
 
 def checkpoint_tensors(stored: ckpt.Checkpoint) -> dict[str, torch.Tensor]:
-    """What a full export must hold: the network and the label state."""
-    return {**stored.tensors.named(), **stored.labels.named()}
+    """What a full export must hold: the network, the label state and the linear readout (if any)."""
+    linear = {name: torch.from_numpy(array) for name, array in stored.readout.to_tensors().items()} if stored.readout else {}
+    return {**stored.tensors.named(), **stored.labels.named(), **linear}
 
 
 def input_spikes(config) -> torch.Tensor:

@@ -98,3 +98,19 @@ def curves(source: SourceArgument, output: FigureOutput = None, force: ForceOpti
            as_json: JsonOption = False) -> None:
     """A run's running-accuracy and throughput curves, from its TensorBoard event files."""
     _draw("curves", source, output, force, as_json)
+
+
+@app.command("readout", epilog=render.examples("snnctl visualize readout logs/MNIST/run1",
+                                               "snnctl visualize readout CKPT -o readout.svg"))
+def readout(source: SourceArgument, output: FigureOutput = None, force: ForceOption = False,
+            as_json: JsonOption = False) -> None:
+    """The linear readout: each class's weights over the neurons, drawn through their receptive fields."""
+    _draw("readout", source, output, force, as_json)
+
+
+@app.command("roc", epilog=render.examples("snnctl visualize roc logs/MNIST/run1",
+                                           "snnctl visualize roc CKPT -o roc.pdf --device cpu"))
+def roc(source: SourceArgument, output: FigureOutput = None, device: DeviceOption = None,
+        force: ForceOption = False, as_json: JsonOption = False) -> None:
+    """ROC curves (one vs rest) of the vote, the linear readout and the pixel baseline on the test images."""
+    _draw("roc", source, output, force, as_json, device=value(device))

@@ -10,16 +10,18 @@ from snnctl import checkpoint as ckpt
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import write_atomic
 from snnctl.seeds import presentation_seed
-from snnctl.service.checkpoints import data_config, evaluate, load_split
+import snnctl.service.readouts as readouts
+from snnctl.service.checkpoints import baseline_for, check_readout, classify, data_config, load_split
 from snnctl.service.common import Notice, OnProgress, Result, check_output, no_progress, quiet
 
 if TYPE_CHECKING:
+    import numpy as np
     from matplotlib.figure import Figure
 
-    from snnctl import labels
+    from snnctl.readout import vote
 
 
-FIGURES = ("weights", "assignments", "theta", "confusion", "spikes", "curves")
+FIGURES = ("weights", "assignments", "theta", "confusion", "spikes", "curves", "readout", "roc")
 
 
 @dataclass
@@ -43,7 +45,7 @@ def _checkpoint_and_run_dir(source: Path) -> tuple[Path, Path]:
     return source, source.parent
 
 
-def _require_labels(stored: ckpt.Checkpoint, path: Path, what: str) -> "labels.LabelState":
+def _require_labels(stored: ckpt.Checkpoint, path: Path, what: str) -> "vote.LabelState":
     if stored.labels is None:
         raise SnnctlError(f"{path}: checkpoint has no label state, which {what} needs; run snnctl assign first")
     return stored.labels
@@ -52,7 +54,8 @@ def _require_labels(stored: ckpt.Checkpoint, path: Path, what: str) -> "labels.L
 def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: str | None,
                    notice: Notice) -> "Figure":
     """One held-out image, its Poisson input and the excitatory raster, learning off."""
-    from snnctl import labels, plots
+    from snnctl import plots
+    from snnctl.readout import vote
     from snnctl import engine as engines
 
     config = data_config(stored.config, None, None, None, device, notice)
@@ -67,8 +70,8 @@ def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: s
     input_spikes = input_spikes.cpu()
     predicted = "no label state"
     if stored.labels is not None:
-        vote = int(labels.vote(shown.counts, stored.labels, len(stored.class_names), config.reduction).all_activity[0])
-        predicted = stored.class_names[vote] if vote >= 0 else "none (no assigned neuron fired)"
+        winner = int(vote.vote(shown.counts, stored.labels, len(stored.class_names), config.reduction).all_activity[0])
+        predicted = stored.class_names[winner] if winner >= 0 else "none (no assigned neuron fired)"
     true = dataset.class_names[int(dataset.labels[index])]
     title = f"test image {dataset.source(index)}: true class {true}, predicted {predicted} (all-activity vote)"
     return plots.spikes_figure(image[0], input_spikes[:, 0], shown.spikes[:, 0], config.input_size, config.dt, title)
@@ -113,11 +116,10 @@ def _figure(what: str, checkpoint_path: Path, run_dir: Path, *, titles: bool, in
             raise SnnctlError(f"{run_dir}: no TensorBoard accuracy or throughput scalars found (snnctl train logs "
                               f"them from its second update_interval of training images on; a shorter run has none)")
         return plots.curves_figure(scalars, f"training curves of {run_dir}")
+    if what == "roc":
+        return _roc_figure(checkpoint_path, device, notice, on_progress)
     if what == "confusion":
-        result = evaluate(checkpoint_path, device=device, notice=notice, on_progress=on_progress)
-        return plots.confusion_figure(
-            result.confusion, result.classes,
-            f"{result.n_samples} {result.split} images, all-activity vote: accuracy {result.accuracy.all_activity:.1%}")
+        return _confusion_figure(checkpoint_path, device, notice, on_progress)
     stored = ckpt.load(checkpoint_path)
     if what == "weights":
         assignments = _require_labels(stored, checkpoint_path, "--titles").assignments if titles else None
@@ -127,4 +129,57 @@ def _figure(what: str, checkpoint_path: Path, run_dir: Path, *, titles: bool, in
                                         .assignments, stored.class_names)
     if what == "theta":
         return plots.theta_figure(stored.tensors.theta, stored.config.exc_thresh)
+    if what == "readout":
+        check_readout(stored, "linear", checkpoint_path)
+        return plots.readout_figure(readout_maps(stored), stored.class_names,
+                                    "linear readout: each class's weights over the neurons' receptive fields")
     return _spikes_figure(stored, run_dir, index, device, notice)
+
+
+def readout_maps(stored: ckpt.Checkpoint) -> "np.ndarray":
+    """Each class's linear-readout weights carried back onto the input [classes, size, size]:
+    ``sum_j coef[c, j] / scale[j] * W[:, j]``, neuron j's receptive field weighted by how
+    much one more unit of its (log1p) count moves the class's logit."""
+    linear, size = stored.readout, stored.config.input_size
+    per_neuron = linear.coef / linear.scale  # [classes, neurons]
+    maps = per_neuron.astype("float64") @ stored.tensors.weights.double().numpy().T
+    return maps.reshape(len(per_neuron), size, size)
+
+
+def _confusion_figure(checkpoint_path: Path, device: str | None, notice: Notice, on_progress: OnProgress) -> "Figure":
+    """The confusion matrix of the checkpoint's readout on its held-out test images."""
+    from snnctl import plots
+    from snnctl.readout import vote
+
+    run = classify(checkpoint_path, device=device, notice=notice, on_progress=on_progress)
+    predicted, labels = run.predictions(), run.dataset.labels
+    readout = "linear readout" if run.config.readout == "linear" else "all-activity vote"
+    return plots.confusion_figure(
+        vote.confusion_matrix(predicted, labels, len(run.stored.class_names)), run.stored.class_names,
+        f"{len(labels)} test images, {readout}: accuracy {vote.accuracy(predicted, labels):.1%}")
+
+
+def _roc_figure(checkpoint_path: Path, device: str | None, notice: Notice, on_progress: OnProgress) -> "Figure":
+    """ROC curves of the vote, the linear readout and the pixel baseline on the held-out images."""
+    from sklearn.metrics import auc, roc_curve
+
+    from snnctl import plots
+
+    run = classify(checkpoint_path, device=device, notice=notice, on_progress=on_progress)
+    names, labels = run.stored.class_names, run.dataset.labels.numpy()
+    class_scores = {"vote (all activity)": readouts.vote_outputs(run.votes)[1]}
+    if run.stored.readout is not None:
+        class_scores["linear readout"] = readouts.linear_outputs(run.stored.readout, run.counts)[1]
+    baseline = baseline_for(run.config, run.train, notice)
+    if baseline is not None:
+        class_scores["pixel baseline"] = readouts.linear_outputs(baseline, run.dataset.images.flatten(1))[1]
+    # two classes: the positive (second) class's curve only, as its AUC is reported
+    shown = [1] if len(names) == 2 else range(len(names))
+    curves = {}
+    for readout, probabilities in class_scores.items():
+        curves[readout] = {}
+        for c in shown:
+            if 0 < (labels == c).sum() < len(labels):
+                fpr, tpr, _ = roc_curve(labels == c, probabilities[:, c])
+                curves[readout][names[c]] = (fpr, tpr, float(auc(fpr, tpr)))
+    return plots.roc_figure(curves, f"ROC, one vs rest, on {len(labels)} test images")
