@@ -8,8 +8,9 @@
 classes, each class driving its own 40 neurons harder. `score`: the ScoreReport, with
 1,000 bootstrap resamples, of 10,000 images of 10 classes. `pixels`: the pixel baseline
 (standardized pixels, logistic regression) fitted on MNIST's 60,000 training images and
-scored on its 10,000 test images. Prints wall and CPU seconds: on a shared machine the
-CPU time is the steadier figure.
+scored on its 10,000 test images; `--max-train N` fits it, as `snnctl train` does, on a
+seeded, class-stratified sample of N of them (readout_max_train, default 10,000; 0: all).
+Prints wall and CPU seconds: on a shared machine the CPU time is the steadier figure.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from snnctl import config as cfg  # noqa: E402
 from snnctl import data  # noqa: E402
 from snnctl.readout import PIXELS, LinearReadout, metrics  # noqa: E402
+from snnctl.service import readouts  # noqa: E402
 
 
 class Timer:
@@ -65,9 +67,11 @@ def score() -> None:
     print(f"score 10,000 images x 10 classes, 1,000 resamples: {timer}")
 
 
-def pixels(data_dir: Path) -> None:
-    splits = data.load_splits(cfg.Config(data_dir=str(data_dir)), lambda notice: print(notice, file=sys.stderr))
-    train, test = splits.train, splits.test
+def pixels(data_dir: Path, max_train: int) -> None:
+    config = cfg.Config(data_dir=str(data_dir), readout_max_train=max_train or None)
+    splits = data.load_splits(config, lambda notice: print(notice, file=sys.stderr))
+    test = splits.test
+    train = splits.train.subset(readouts.fit_rows(splits.train.labels, config))
     with Timer() as timer:
         baseline = LinearReadout.fit(train.images.numpy(), train.labels.numpy(), 10, balanced=False, seed=0,
                                      transform=PIXELS)
@@ -84,8 +88,10 @@ def main() -> None:
     parser.add_argument("parts", nargs="*", metavar="PART", help="counts, score or pixels (default: all three)")
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data",
                         help="folder with MNIST/raw IDX files (default ../shared/data)")
+    parser.add_argument("--max-train", type=int, default=cfg.Config().readout_max_train,
+                        help="pixels: fit on at most this many training images (0: all 60,000)")
     args = parser.parse_args()
-    parts = {"counts": counts, "score": score, "pixels": lambda: pixels(args.data_dir)}
+    parts = {"counts": counts, "score": score, "pixels": lambda: pixels(args.data_dir, args.max_train)}
     unknown = set(args.parts) - set(parts)
     if unknown:
         parser.error(f"unknown part {', '.join(sorted(unknown))}; choose from {', '.join(parts)}")
