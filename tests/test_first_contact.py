@@ -1,0 +1,147 @@
+"""What a newcomer meets first: help text, commands that find the newest run, shell
+completion, --debug anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from snnctl import service
+from snnctl.cli import app, completion
+from snnctl.errors import SnnctlError
+
+from conftest import assert_one_line_error
+
+runner = CliRunner()
+
+COMMANDS = [[], ["train"], ["evaluate"], ["assign"], ["inspect"], ["export"], ["sweep"], ["visualize"],
+            *[["visualize", figure] for figure in service.FIGURES]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda command: " ".join(command) or "snnctl")
+def test_help_names_each_flag_without_a_type(command):
+    """Typer 0.29 printed `--json <bool>`: a flag takes no value, so its help shows none."""
+    result = runner.invoke(app, [*command, "--help"], prog_name="snnctl", terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output
+    assert "--help" in result.output and "Show this message and exit." in result.output
+    if command and command != ["visualize"]:
+        assert "--debug" in result.output  # accepted after the subcommand too
+    if command == ["export"]:  # options that take a value still say which
+        assert "<norse|snntorch|delays>" in result.output and "<s|ms>" in result.output
+
+
+def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):
+    missing = str(tmp_path / "missing.safetensors")
+    result = runner.invoke(app, ["inspect", missing, "--debug"])
+    assert isinstance(result.exception, SnnctlError) and "no such checkpoint" in str(result.exception)
+    plain = runner.invoke(app, ["inspect", missing])  # and the next command is plain again
+    assert_one_line_error(plain, 1, "no such checkpoint")
+
+
+# ---------------------------------------------------------------- the newest finished run
+
+
+def _fake_run(log_dir: Path, name: str, state: str, checkpoint: Path, when: float) -> Path:
+    """A run directory holding a copy of ``checkpoint`` and a status.json saying ``state``."""
+    run_dir = log_dir / "MNIST" / name
+    run_dir.mkdir(parents=True)
+    shutil.copyfile(checkpoint, run_dir / "checkpoint.safetensors")
+    status = run_dir / service.STATUS_NAME
+    status.write_text(json.dumps({"state": state, "checkpoint": str(run_dir / "checkpoint.safetensors")}))
+    os.utime(status, (when, when))
+    return run_dir / "checkpoint.safetensors"
+
+
+def test_newest_finished_run_is_chosen_and_unfinished_ones_are_not(trained_run, tmp_path):
+    source = Path(trained_run.checkpoint)
+    older = _fake_run(tmp_path, "older", "finished", source, 1_000_000)
+    newer = _fake_run(tmp_path, "newer", "finished", source, 2_000_000)
+    _fake_run(tmp_path, "running", "running", source, 3_000_000)
+    _fake_run(tmp_path, "stopped", "interrupted", source, 3_000_000)
+    (tmp_path / "MNIST" / "broken").mkdir()
+    (tmp_path / "MNIST" / "broken" / service.STATUS_NAME).write_text("{not json")
+    assert service.finished_checkpoints(tmp_path) == [newer, older]
+    said = []
+    assert service.checkpoint_or_latest(None, tmp_path, said.append) == newer
+    assert said == [f"using the newest finished run: {newer}"]
+    assert service.checkpoint_or_latest(older, tmp_path, said.append) == older and len(said) == 1
+
+
+def test_commands_without_a_checkpoint_read_the_newest_run_and_say_which(trained_run, tmp_path):
+    log_dir = str(Path(trained_run.run_dir).parent.parent)  # log_dir/TASK/NAME
+    result = runner.invoke(app, ["inspect", "--log-dir", log_dir, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["checkpoint"] == trained_run.checkpoint
+    assert f"notice: using the newest finished run: {trained_run.checkpoint}" in result.stderr
+
+    figure = tmp_path / "weights.png"
+    drawn = runner.invoke(app, ["visualize", "weights", "--log-dir", log_dir, "-o", str(figure)])
+    assert drawn.exit_code == 0, drawn.output
+    assert figure.read_bytes().startswith(b"\x89PNG")
+    exported = runner.invoke(app, ["export", "-f", "npz", "-o", str(tmp_path / "n.npz"), "--log-dir", log_dir])
+    assert exported.exit_code == 0 and trained_run.checkpoint in exported.stderr, exported.output
+
+
+@pytest.mark.parametrize("command", [["inspect"], ["evaluate"], ["assign"], ["visualize", "weights"],
+                                     ["export", "-f", "npz", "-o", "x.npz"]], ids=lambda command: command[-1])
+def test_no_checkpoint_and_no_run_is_one_line_naming_where_it_looked(command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, command)
+    assert_one_line_error(result, 2, "no finished run", str(tmp_path / "logs"))
+    assert sorted(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- shell completion
+
+
+def test_set_completes_parameter_names_with_an_equals_sign():
+    assert completion.set_keys("theta") == ["theta_plus="]
+    assert "n_neurons=" in completion.set_keys("n_") and "n_train=" in completion.set_keys("n_")
+    assert completion.set_keys("no_such") == []
+
+
+def test_checkpoint_paths_complete_folders_and_safetensors_only(tmp_path, monkeypatch):
+    (tmp_path / "logs" / "run1").mkdir(parents=True)
+    (tmp_path / "logs" / "run1" / "checkpoint.safetensors").touch()
+    (tmp_path / "logs" / "run1" / "status.json").touch()
+    (tmp_path / "lone.safetensors").touch()
+    (tmp_path / "notes.txt").touch()
+    (tmp_path / ".hidden").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert completion.checkpoints("") == ["logs/", "lone.safetensors"]
+    assert completion.checkpoints("lo") == ["logs/", "lone.safetensors"]
+    assert completion.checkpoints("logs/run1/") == ["logs/run1/checkpoint.safetensors"]
+    assert completion.checkpoints(".h") == [".hidden/"]
+    assert completion.checkpoints("missing/") == []
+
+
+def _complete_bash(words: str) -> list[str]:
+    """What bash offers for the last word of ``words`` (the script Typer installs asks this)."""
+    environment = {"_SNNCTL_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+    result = runner.invoke(app, [], prog_name="snnctl", env=environment)
+    assert result.exit_code == 0, result.output
+    return result.stdout.split()
+
+
+def test_bash_completes_commands_options_set_keys_and_checkpoints(tmp_path, monkeypatch):
+    (tmp_path / "run.safetensors").touch()
+    monkeypatch.chdir(tmp_path)
+    assert _complete_bash("snnctl ev") == ["evaluate"]
+    assert "--nir-time-unit" in _complete_bash("snnctl export --nir")
+    assert _complete_bash("snnctl train --set theta") == ["theta_plus="]
+    assert _complete_bash("snnctl inspect ru") == ["run.safetensors"]
+    assert _complete_bash("snnctl visualize weights ru") == ["run.safetensors"]
+
+
+def test_show_completion_prints_the_bash_script(monkeypatch):
+    # Typer's switch for naming the shell instead of detecting the one it runs in
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
+    result = runner.invoke(app, ["--show-completion", "bash"], prog_name="snnctl")
+    assert result.exit_code == 0, result.output
+    assert "_SNNCTL_COMPLETE=complete_bash" in result.stdout and "complete -o default -F" in result.stdout
