@@ -3,6 +3,7 @@ completion, --debug anywhere."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -145,3 +146,42 @@ def test_show_completion_prints_the_bash_script(monkeypatch):
     result = runner.invoke(app, ["--show-completion", "bash"], prog_name="snnctl")
     assert result.exit_code == 0, result.output
     assert "_SNNCTL_COMPLETE=complete_bash" in result.stdout and "complete -o default -F" in result.stdout
+
+
+# ---------------------------------------------------------------- figures at the end of training
+
+
+def test_training_leaves_its_figures_in_the_run_directory_and_tensorboard(trained_run):
+    """weights, assignments and confusion as PNG files and TensorBoard images; the
+    confusion counts every held-out image the run scored, and agrees with its accuracy."""
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    figures = Path(trained_run.run_dir) / "figures"
+    for name in ("weights", "assignments", "confusion"):
+        with Image.open(figures / f"{name}.png") as image:
+            assert image.format == "PNG" and min(image.size) > 100
+    events = EventAccumulator(trained_run.run_dir, size_guidance={"images": 0})
+    events.Reload()
+    assert {"weights", "figures/assignments", "figures/confusion"} <= set(events.Tags()["images"])
+    confusion_image = events.Images("figures/confusion")[-1]
+    assert confusion_image.step == trained_run.samples_seen and confusion_image.width > 100
+
+
+def test_the_confusion_of_a_run_comes_from_its_test_counts(config_factory, monkeypatch):
+    """The matrix drawn at the end of training holds each held-out image once, and its
+    diagonal is the test accuracy the run reports (no second pass over the images)."""
+    training = importlib.import_module("snnctl.service.train")  # the module, not service.train
+    drawn = {}
+
+    def keep(run_log, step, weights, assignments, class_names, confusion, caption):
+        drawn.update(confusion=confusion, caption=caption, class_names=class_names)
+        return []
+
+    monkeypatch.setattr(training, "write_run_figures", keep)
+    result = service.train(config_factory(n_train=40, n_test=30, n_neurons=16, update_interval=20))
+    confusion = drawn["confusion"]
+    assert confusion.shape == (10, 10) and len(drawn["class_names"]) == 10
+    assert int(confusion.sum()) <= result.n_test == 30  # an image without a vote has no column
+    assert int(confusion.trace()) / result.n_test == pytest.approx(result.test_accuracy.all_activity)
+    assert drawn["caption"] == f"30 test images, all-activity vote: accuracy {result.test_accuracy.all_activity:.1%}"
