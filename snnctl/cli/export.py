@@ -21,7 +21,11 @@ EPILOG = render.examples(
          "(a BindsNET Network for bindsnet.network.load), nir (Neuromorphic Intermediate Representation: "
          "--nir-for picks the tool that runs it, the other --nir-* options change one setting of that "
          "preset). See docs/export.md.")
-NIR_PANEL = "NIR options (--format nir)"
+
+
+def _nir_option(flag: str, help: str):
+    """An option of the NIR graph (snnctl.nir_options.NirOptions), shown in its own help panel."""
+    return typer.Option(flag, help=help, rich_help_panel="NIR options (--format nir)")
 
 
 def export(
@@ -30,27 +34,23 @@ def export(
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")] = ...,
     force: ForceOption = False,
     log_dir: LogDirOption = None,
-    nir_for: Annotated[Optional[NirPreset], typer.Option(
-        "--nir-for", rich_help_panel=NIR_PANEL,
-        help="The tool that runs the graph: norse (default), snntorch, or delays (a simulator of NIR Delay "
-             "nodes).")] = None,
-    nir_time_unit: Annotated[Optional[NirTimeUnit], typer.Option(
-        "--nir-time-unit", rich_help_panel=NIR_PANEL, help="Unit of time constants and delays.")] = None,
-    nir_step: Annotated[Optional[float], typer.Option(
-        "--nir-step", rich_help_panel=NIR_PANEL,
-        help="The tool's time step in that unit (default: the network's dt).")] = None,
-    nir_delays: Annotated[Optional[NirDelays], typer.Option(
-        "--nir-delays", rich_help_panel=NIR_PANEL,
-        help="implicit: a loop reads the previous step; explicit: a Delay node wherever BindsNET waits a step.")] = None,
-    nir_voltage_zero: Annotated[Optional[NirVoltageZero], typer.Option(
-        "--nir-voltage-zero", rich_help_panel=NIR_PANEL,
-        help="Voltages measured from each layer's reset or resting potential.")] = None,
-    nir_threshold: Annotated[Optional[NirThreshold], typer.Option(
-        "--nir-threshold", rich_help_panel=NIR_PANEL,
-        help="per-neuron thresholds in mV, or one: every neuron's voltages scaled so its threshold is 1.")] = None,
-    nir_r: Annotated[Optional[NirR], typer.Option(
-        "--nir-r", rich_help_panel=NIR_PANEL,
-        help="one: the weights carry tau/dt; tau/dt: r does and the weights are BindsNET's.")] = None,
+    nir_for: Annotated[Optional[NirPreset], _nir_option(
+        "--nir-for", "The tool that runs the graph: norse (default), snntorch, or delays (a simulator of NIR Delay "
+                     "nodes).")] = None,
+    nir_time_unit: Annotated[Optional[NirTimeUnit], _nir_option(
+        "--nir-time-unit", "Unit of time constants and delays.")] = None,
+    nir_step: Annotated[Optional[float], _nir_option(
+        "--nir-step", "The tool's time step in that unit (default: the network's dt).")] = None,
+    nir_delays: Annotated[Optional[NirDelays], _nir_option(
+        "--nir-delays", "implicit: a loop reads the previous step; explicit: a Delay node wherever BindsNET waits "
+                        "a step.")] = None,
+    nir_voltage_zero: Annotated[Optional[NirVoltageZero], _nir_option(
+        "--nir-voltage-zero", "Voltages measured from each layer's reset or resting potential.")] = None,
+    nir_threshold: Annotated[Optional[NirThreshold], _nir_option(
+        "--nir-threshold", "per-neuron thresholds in mV, or one: every neuron's voltages scaled so its threshold "
+                           "is 1.")] = None,
+    nir_r: Annotated[Optional[NirR], _nir_option(
+        "--nir-r", "one: the weights carry tau/dt; tau/dt: r does and the weights are BindsNET's.")] = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
+import snnctl.cli.completion as completion
 import snnctl.cli.render as render
-from snnctl.cli import completion
 from snnctl.cli.options import DebugOption, DeviceOption, ForceOption, JsonOption, LogDirOption, value
 
 

@@ -10,7 +10,8 @@ import typer
 
 from snnctl import config as cfg
 from snnctl import nir_options as nir
-from snnctl.cli import completion, render
+import snnctl.cli.completion as completion
+import snnctl.cli.render as render
 
 
 def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:

@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from snnctl import config as cfg
+import snnctl.cli.completion as completion
 import snnctl.cli.render as render
-from snnctl.cli import completion
 from snnctl.cli.options import DebugOption, DeviceOption, JsonOption, value
 
 EPILOG = render.examples("snnctl train parameters/mnist.yaml",
