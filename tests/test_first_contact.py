@@ -107,19 +107,25 @@ def test_set_completes_parameter_names_with_an_equals_sign():
     assert completion.set_keys("no_such") == []
 
 
-def test_checkpoint_paths_complete_folders_and_safetensors_only(tmp_path, monkeypatch):
-    (tmp_path / "logs" / "run1").mkdir(parents=True)
-    (tmp_path / "logs" / "run1" / "checkpoint.safetensors").touch()
-    (tmp_path / "logs" / "run1" / "status.json").touch()
-    (tmp_path / "lone.safetensors").touch()
-    (tmp_path / "notes.txt").touch()
-    (tmp_path / ".hidden").mkdir()
+def test_checkpoint_paths_complete_to_the_checkpoints_below_what_was_typed(tmp_path, monkeypatch):
+    run = tmp_path / "logs" / "MNIST" / "run1"
+    trial = tmp_path / "logs" / "MNIST" / "sweep-1" / "runs" / "trial0"
+    for folder in (run, trial, tmp_path / ".hidden", tmp_path / "data"):
+        folder.mkdir(parents=True)
+    for path in (run / "checkpoint.safetensors", trial / "checkpoint.safetensors", run / "status.json",
+                 tmp_path / "lone.safetensors", tmp_path / "notes.txt", tmp_path / ".hidden" / "old.safetensors"):
+        path.touch()
     monkeypatch.chdir(tmp_path)
-    assert completion.checkpoints("") == ["logs/", "lone.safetensors"]
-    assert completion.checkpoints("lo") == ["logs/", "lone.safetensors"]
-    assert completion.checkpoints("logs/run1/") == ["logs/run1/checkpoint.safetensors"]
-    assert completion.checkpoints(".h") == [".hidden/"]
-    assert completion.checkpoints("missing/") == []
+    everything = ["logs/MNIST/run1/checkpoint.safetensors", "logs/MNIST/sweep-1/runs/trial0/checkpoint.safetensors",
+                  "lone.safetensors"]
+    assert completion.checkpoints("") == everything
+    assert completion.checkpoints("lo") == everything
+    assert completion.checkpoints("logs/MNIST/r") == ["logs/MNIST/run1/checkpoint.safetensors"]
+    assert completion.checkpoints(".h") == [".hidden/old.safetensors"]
+    assert completion.checkpoints("data") == completion.checkpoints("missing/") == []
+    (tmp_path / "a" / "b" / "c" / "d" / "e" / "f").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "c" / "d" / "e" / "f" / "deep.safetensors").touch()
+    assert completion.checkpoints("a") == []  # deeper than MAX_DEPTH: not searched
 
 
 def _complete_bash(words: str) -> list[str]:
@@ -138,6 +144,23 @@ def test_bash_completes_commands_options_set_keys_and_checkpoints(tmp_path, monk
     assert _complete_bash("snnctl train --set theta") == ["theta_plus="]
     assert _complete_bash("snnctl inspect ru") == ["run.safetensors"]
     assert _complete_bash("snnctl visualize weights ru") == ["run.safetensors"]
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_zsh_and_fish_complete_set_keys_and_checkpoints(shell, tmp_path, monkeypatch):
+    (tmp_path / "run.safetensors").touch()
+    monkeypatch.chdir(tmp_path)
+
+    def offered(words: str) -> str:
+        environment = {"_SNNCTL_COMPLETE": f"complete_{shell}", "_TYPER_COMPLETE_ARGS": words,
+                       "_TYPER_COMPLETE_FISH_ACTION": "get-args"}
+        result = runner.invoke(app, [], prog_name="snnctl", env=environment)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    assert "theta_plus=" in offered("snnctl train --set theta") and "n_neurons" not in offered("snnctl train --set theta")
+    assert "run.safetensors" in offered("snnctl evaluate ru")
+    assert "evaluate" in offered("snnctl ev")
 
 
 def test_show_completion_prints_the_bash_script(monkeypatch):
