@@ -13,6 +13,7 @@ from snnctl.seeds import presentation_seed
 import snnctl.service.readouts as readouts
 from snnctl.service.checkpoints import baseline_for, check_readout, classify, data_config, load_split
 from snnctl.service.common import Notice, OnProgress, Result, check_output, no_progress, quiet
+from snnctl.service.run_figures import confusion_title
 
 if TYPE_CHECKING:
     import numpy as np
@@ -153,10 +154,9 @@ def _confusion_figure(checkpoint_path: Path, device: str | None, notice: Notice,
 
     run = classify(checkpoint_path, device=device, notice=notice, on_progress=on_progress)
     predicted, labels = run.predictions(), run.dataset.labels
-    readout = "linear readout" if run.config.readout == "linear" else "all-activity vote"
     return plots.confusion_figure(
         vote.confusion_matrix(predicted, labels, len(run.stored.class_names)), run.stored.class_names,
-        f"{len(labels)} test images, {readout}: accuracy {vote.accuracy(predicted, labels):.1%}")
+        confusion_title(len(labels), "test", vote.accuracy(predicted, labels), run.config.readout))
 
 
 def _roc_figure(checkpoint_path: Path, device: str | None, notice: Notice, on_progress: OnProgress) -> "Figure":

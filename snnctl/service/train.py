@@ -22,6 +22,7 @@ import snnctl.service.readouts as readouts
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, StopRequest,
                                    new_directory, no_progress, quiet, score, spike_counts, stop_on_signals,
                                    write_status)
+from snnctl.service.run_figures import confusion_title, write_run_figures
 
 if TYPE_CHECKING:
     import torch
@@ -234,6 +235,8 @@ class _Training:
         the held-out images, scored by both readouts and the pixel baseline.
 
         A stop here keeps the trained network: resuming labels and tests afresh."""
+        import torch
+
         from snnctl.readout import vote
 
         def progress_or_stop(update: ProgressUpdate) -> None:
@@ -258,7 +261,11 @@ class _Training:
         scores = readouts.score_all(config, train_set.class_names, test_set.labels, votes=votes, linear=linear,
                                     counts=test_counts, baseline=baseline, images=test_set.images,
                                     fit_images=len(readouts.fit_rows(train_set.labels, config)))
-        return _Labelled(state, linear, train_accuracy, test_accuracy, scores)
+        predicted = (torch.from_numpy(readouts.linear_outputs(linear, test_counts)[0]) if config.readout == "linear"
+                     else votes.all_activity)
+        return _Labelled(state, linear, train_accuracy, test_accuracy, scores,
+                         vote.confusion_matrix(predicted, test_set.labels, config.n_classes),
+                         vote.accuracy(predicted, test_set.labels))
 
 
 @dataclass
@@ -270,6 +277,9 @@ class _Labelled:
     train_accuracy: Accuracy
     test_accuracy: Accuracy
     scores: readouts.Scores
+    # [true, predicted] of the held-out images and the accuracy, by the run's readout
+    confusion: "torch.Tensor"
+    accuracy: float
 
 
 def _hparams(scores: readouts.Scores, accuracy: Accuracy, held_out: str) -> dict[str, float]:
@@ -386,7 +396,11 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
         saver.save(labelled.state, {f"{held_out}_accuracy": asdict(test_accuracy),
                                     "train_accuracy": asdict(labelled.train_accuracy),
                                     f"{held_out}_scores": labelled.scores.to_dict()}, labelled.linear)
-        run_log.weights(progress.samples_seen, engine.sync().weights)
+        weights = engine.sync().weights
+        run_log.weights(progress.samples_seen, weights)
+        write_run_figures(run_log, progress.samples_seen, weights, labelled.state.assignments, splits.train.class_names,
+                          labelled.confusion, confusion_title(len(splits.test), held_out, labelled.accuracy,
+                                                              config.readout))
         run_log.hparams(_hparams(labelled.scores, test_accuracy, held_out))
     return TrainResult(
         run_dir=str(start.run_dir), checkpoint=str(saver.path), test_accuracy=test_accuracy,
