@@ -80,6 +80,12 @@ def _discover(root: Path) -> tuple[list[str], dict[str, list[ImageFile]]]:
     return classes, {split: _labelled_files(root / split, classes, root) for split in SPLITS}
 
 
+def image_files(data_dir: str) -> set[str]:
+    """Every image file of a MAMMO data folder, relative to it (as a split lists them)."""
+    _, found = _discover(_data_root(data_dir))
+    return {relative for files in found.values() for relative, _, _ in files}
+
+
 def _decode(root: Path, files: list[ImageFile], classes: list[str], config: Config,
             notice: Notice, skipped: list[str]) -> Dataset:
     """Decode, fit and stack the images; unreadable ones are skipped with a warning (and
