@@ -48,30 +48,18 @@ class RunLog:
 
         self.run_dir = Path(run_dir)
         self.config = config
-        self.writer = None
-        self._previous_hook = threading.excepthook
-        # The writer's thread re-raises a failed write (a full disk) where Python prints its
-        # traceback; the same error reaches this thread at the next call, as one line
-        threading.excepthook = self._quiet_writer_thread
-        try:
-            with self._written():
-                self.run_dir.mkdir(parents=True, exist_ok=True)
-                if resumed_at is None:
-                    for replaced in self.run_dir.glob("events.out.tfevents.*"):
-                        replaced.unlink()
-                (self.run_dir / "parameters.txt").write_text(cfg.dump_text(config))
-                (self.run_dir / "parameters.yaml").write_text(cfg.dump_yaml(config))
-                # TensorBoard hides every step from purge_step on: the checkpoint's step was
-                # logged before it was saved, and the resumed run does not log it again
-                purge_step = None if resumed_at is None else resumed_at + 1
-                self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step)
-        except BaseException:
-            threading.excepthook = self._previous_hook
-            raise
-
-    def _quiet_writer_thread(self, args: threading.ExceptHookArgs) -> None:
-        if not (type(args.thread).__name__ == "_AsyncWriterThread" and isinstance(args.exc_value, OSError)):
-            self._previous_hook(args)
+        _quiet_writer_threads()
+        with self._written():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if resumed_at is None:
+                for replaced in self.run_dir.glob("events.out.tfevents.*"):
+                    replaced.unlink()
+            (self.run_dir / "parameters.txt").write_text(cfg.dump_text(config))
+            (self.run_dir / "parameters.yaml").write_text(cfg.dump_yaml(config))
+            # TensorBoard hides every step from purge_step on: the checkpoint's step was
+            # logged before it was saved, and the resumed run does not log it again
+            purge_step = None if resumed_at is None else resumed_at + 1
+            self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step)
 
     @contextmanager
     def _written(self) -> Iterator[None]:
@@ -108,8 +96,21 @@ class RunLog:
             self.writer.add_hparams(params, metrics, run_name=".")
 
     def close(self) -> None:
-        try:
-            with self._written():
-                self.writer.close()
-        finally:
-            threading.excepthook = self._previous_hook
+        with self._written():
+            self.writer.close()
+
+
+def _quiet_writer_threads() -> None:
+    """TensorBoard's writer thread re-raises a failed write (a full disk), and Python prints
+    that thread's traceback; the same error reaches the run at its next write to the log,
+    where it becomes one line. Installed once, on top of whatever hook was there."""
+    previous = threading.excepthook
+    if getattr(previous, "quiet_writer_threads", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not (type(args.thread).__name__ == "_AsyncWriterThread" and isinstance(args.exc_value, OSError)):
+            previous(args)
+
+    hook.quiet_writer_threads = True  # type: ignore[attr-defined]
+    threading.excepthook = hook

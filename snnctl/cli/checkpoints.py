@@ -132,8 +132,12 @@ def inspect(checkpoint: CheckpointArgument, as_json: JsonOption = False) -> None
 
     def call(on_progress):
         from snnctl import service
+        from snnctl.errors import WarningText
 
-        return service.inspect(checkpoint)
+        result = service.inspect(checkpoint)
+        for warning in result.warnings:
+            render.notice(WarningText(f"{checkpoint}: {warning}"))
+        return result
 
     render.run(call, _inspection_tables, as_json)
 

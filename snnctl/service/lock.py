@@ -10,6 +10,7 @@ machine that lost power) is stale: it is reported and taken over.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -97,6 +98,24 @@ def _take_over_stale(path: Path, holder: dict, notice: Notice) -> None:
            f"{holder.get('started')}); taking the run directory over")
 
 
+def _acquire(path: Path, notice: Notice) -> dict:
+    """Create the lock ``path`` for this process, taking over a stale one; its entry."""
+    for _ in range(3):
+        mine = _create(path)
+        if mine is not None:
+            return mine
+        holder = _read_holder(path)
+        if holder is None:
+            continue  # released since: create it again
+        if not holder or _alive(holder):
+            running = (f"the run of pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
+                       if holder else "another run")
+            raise ConfigError(f"{path.parent}: in use by {running} (lock file {path}; remove it only if no run "
+                              f"writes there)")
+        _take_over_stale(path, holder, notice)
+    raise ConfigError(f"{path.parent}: in use by another run (lock file {path})")
+
+
 @contextmanager
 def claim_directory(run_dir: Path, notice: Notice, *, empty: bool) -> Iterator[Path]:
     """Hold ``run_dir`` (created if missing) for one run until the block ends.
@@ -106,27 +125,19 @@ def claim_directory(run_dir: Path, notice: Notice, *, empty: bool) -> Iterator[P
     where no other run can slip in between. Any failure is one ConfigError line (exit 2).
     """
     run_dir = Path(run_dir)
+    created = not run_dir.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"{run_dir}: cannot create the run directory ({exc.strerror or exc})") from None
+    try:
+        mine = _acquire(run_dir / LOCK_NAME, notice)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()
+        raise
     path = run_dir / LOCK_NAME
-    mine = None
-    for _ in range(3):
-        mine = _create(path)
-        if mine is not None:
-            break
-        holder = _read_holder(path)
-        if holder is None:
-            continue  # released since: create it again
-        if not holder or _alive(holder):
-            running = (f"the run of pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
-                       if holder else "another run")
-            raise ConfigError(f"{run_dir}: in use by {running} (lock file {path}; remove it only if no run "
-                              f"writes there)")
-        _take_over_stale(path, holder, notice)
-    if mine is None:
-        raise ConfigError(f"{run_dir}: in use by another run (lock file {path})")
     try:
         if empty and any(entry.name != LOCK_NAME for entry in run_dir.iterdir()):
             raise ConfigError(f"{run_dir}: exists and is not an empty directory (use --force, another name, "
@@ -135,3 +146,6 @@ def claim_directory(run_dir: Path, notice: Notice, *, empty: bool) -> Iterator[P
     finally:
         if _read_holder(path) == mine:
             path.unlink(missing_ok=True)
+        if created:  # a run that stopped before writing anything leaves no directory behind
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()

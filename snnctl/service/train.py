@@ -342,15 +342,15 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     from snnctl import engine as engines
 
     start = _start(config, out, resume, overrides or [], device, force, notice)
-    engine = engines.make_engine(start.config, start.tensors)
-    splits = _splits(start.config, resume, validation, notice)
     with claim_directory(start.run_dir, notice, empty=start.empty):
+        engine = engines.make_engine(start.config, start.tensors)
+        splits = _splits(start.config, resume, validation, notice)
         try:
             return _run(start, engine, splits, "test" if validation is None else "validation", on_progress)
         except Interrupted:
             raise
-        except BaseException:
-            mark_failed(start.run_dir, start.progress, start.checkpoint)
+        except BaseException as exc:
+            mark_failed(start.run_dir, start.checkpoint, str(exc) or type(exc).__name__)
             raise
 
 
