@@ -203,16 +203,20 @@ def read(path: str | Path) -> StoredCheckpoint:
     except (OSError, RuntimeError, ValueError) as exc:
         raise SnnctlError(f"{source}: cannot read checkpoint ({_one_line(exc)})") from None
     _check_values(arrays, config, len(class_names), source)
+    progress = Progress(
+        samples_seen=_int_meta(metadata, "samples_seen", source),
+        epoch=_int_meta(metadata, "epoch", source),
+        position=_int_meta(metadata, "position", source),
+        finished=bool(_json_meta(metadata, "finished", source)),
+    )
+    if progress.position > progress.samples_seen:
+        raise SnnctlError(f"{source}: checkpoint metadata 'position' ({progress.position}) is beyond "
+                          f"'samples_seen' ({progress.samples_seen}): the images of an epoch are counted in both")
     return StoredCheckpoint(
         config=config,
         class_names=class_names,
         arrays=arrays,
-        progress=Progress(
-            samples_seen=_int_meta(metadata, "samples_seen", source),
-            epoch=_int_meta(metadata, "epoch", source),
-            position=_int_meta(metadata, "position", source),
-            finished=bool(_json_meta(metadata, "finished", source)),
-        ),
+        progress=progress,
         info=_json_meta(metadata, "info", source, default={}, kind=dict),
         created=metadata.get("created", ""),
         versions=_json_meta(metadata, "versions", source, default={}, kind=dict),

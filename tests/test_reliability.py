@@ -64,6 +64,14 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> Non
         time.sleep(0.005)
 
 
+def start_long_run(params: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """A subprocess training run into tmp_path/run, once it wrote its first checkpoint."""
+    run_dir = tmp_path / "run"
+    process = snnctl("train", str(params), "--out", str(run_dir), cwd=tmp_path)
+    wait_for(run_dir / service.STATUS_NAME, process)
+    return process, run_dir
+
+
 def tensors_and_metadata(path: Path) -> tuple[dict[str, bytes], dict[str, str]]:
     """Everything a checkpoint holds, as raw bytes, but the time it was written."""
     from safetensors import safe_open
@@ -119,9 +127,7 @@ def long_run(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.mark.parametrize("signum, exit_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_signal_mid_epoch_saves_stops_and_resumes_bit_for_bit(long_run, tmp_path, signum, exit_code):
     params, reference = long_run
-    run_dir = tmp_path / "run"
-    process = snnctl("train", str(params), "--out", str(run_dir), cwd=tmp_path)
-    wait_for(run_dir / service.STATUS_NAME, process)
+    process, run_dir = start_long_run(params, tmp_path)
     process.send_signal(signum)
     code, stdout, stderr = finish(process)
 
@@ -148,9 +154,7 @@ def test_signal_mid_epoch_saves_stops_and_resumes_bit_for_bit(long_run, tmp_path
 @pytest.mark.slow
 def test_kill_9_during_training_leaves_a_checkpoint_to_resume(long_run, tmp_path):
     params, reference = long_run
-    run_dir = tmp_path / "run"
-    process = snnctl("train", str(params), "--out", str(run_dir), cwd=tmp_path)
-    wait_for(run_dir / service.STATUS_NAME, process)
+    process, run_dir = start_long_run(params, tmp_path)
     time.sleep(random.uniform(0.0, 0.5))
     process.kill()
     finish(process)
@@ -314,6 +318,7 @@ def test_full_disk_during_training_keeps_the_last_checkpoint(tmp_path, monkeypat
                                           "any previous file there is unchanged"]
     assert ckpt.load(checkpoint).progress.samples_seen == 24
     assert status_of(run_dir)["samples_seen"] == 24
+    assert status_of(run_dir)["state"] == "failed" and "No space left" in status_of(run_dir)["error"]
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -642,11 +647,14 @@ def test_a_stored_seed_out_of_range_is_refused_by_every_command(checkpoint_copy)
 
 @pytest.mark.parametrize("case, words", [
     ("samples_seen", ["samples_seen", "out of range"]),
+    ("position", ["position", "beyond 'samples_seen'"]),
     ("labels", ["labels.rates", "missing"]),
 ])
 def test_inspect_refuses_what_resume_could_not_use(checkpoint_copy, case, words):
     if case == "samples_seen":
         rewrite_checkpoint(checkpoint_copy, {"samples_seen": str(10**23), "finished": "false"})
+    elif case == "position":
+        rewrite_checkpoint(checkpoint_copy, {"samples_seen": "10", "position": "20", "finished": "false"})
     else:
         rewrite_checkpoint(checkpoint_copy, drop=("labels.rates",))
     before = checkpoint_copy.read_bytes()
@@ -656,7 +664,6 @@ def test_inspect_refuses_what_resume_could_not_use(checkpoint_copy, case, words)
 
 
 def test_inspect_flags_weights_outside_wmin_wmax(checkpoint_copy):
-    weights = tensors_and_metadata(checkpoint_copy)[0]  # noqa: F841 (read to check it loads)
     from safetensors import safe_open
 
     with safe_open(str(checkpoint_copy), framework="np") as reader:
@@ -672,10 +679,7 @@ def test_inspect_flags_weights_outside_wmin_wmax(checkpoint_copy):
 
 @pytest.mark.slow
 def test_three_quick_ctrl_c_leave_no_traceback(long_run, tmp_path):
-    params, _ = long_run
-    run_dir = tmp_path / "run"
-    process = snnctl("train", str(params), "--out", str(run_dir), cwd=tmp_path)
-    wait_for(run_dir / service.STATUS_NAME, process)
+    process, run_dir = start_long_run(long_run[0], tmp_path)
     for _ in range(3):
         process.send_signal(signal.SIGINT)
         time.sleep(0.1)

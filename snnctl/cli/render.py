@@ -83,18 +83,20 @@ def reported(as_json: bool = False) -> Iterator[None]:
     reading stdout always gets a document."""
     try:
         yield
-    except SnnctlError as exc:
+    except (SnnctlError, KeyboardInterrupt) as exc:
         if state["debug"]:
             raise
-        if exc.exit_code > 128:
-            # interrupted: the run is saved and the process is ending; more Ctrl-C would only
-            # break the interpreter's exit handlers with tracebacks
+        # Ctrl-C outside training (loading data, or while a stopped run unwinds)
+        message, code = (str(exc), exc.exit_code) if isinstance(exc, SnnctlError) else ("interrupted by SIGINT", 130)
+        if code > 128:
+            # the process is ending (a stopped run is saved); more Ctrl-C would only break
+            # the interpreter's exit handlers with tracebacks
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, signal.SIG_IGN)
-        error(str(exc))
+        error(message)
         if as_json:
-            sys.stdout.write(json.dumps({"error": str(exc), "exit_code": exc.exit_code}) + "\n")
-        raise typer.Exit(exc.exit_code) from None
+            sys.stdout.write(json.dumps({"error": message, "exit_code": code}) + "\n")
+        raise typer.Exit(code) from None
 
 
 @contextmanager
