@@ -471,8 +471,8 @@ def test_resume_with_random_overrides_runs_only_resumable_changes(resumable_run,
     assert {path.name: path.read_bytes() for path in resumable_run.iterdir()} == before
 
 
-@settings(FUZZ, max_examples=6)
-@given(delay=st.floats(0, 0.3), force=st.tuples(st.booleans(), st.booleans()), by_name=st.booleans())
+@settings(FUZZ, max_examples=8)
+@given(delay=st.floats(0, 0.05), force=st.tuples(st.booleans(), st.booleans()), by_name=st.booleans())
 def test_two_concurrent_runs_into_one_directory(tmp_path_factory, delay, force, by_name):
     """Two trainings started together into one directory (``--out`` or the same ``name``):
     one is refused with one line naming the directory, or both ran one after the other
@@ -484,8 +484,10 @@ def test_two_concurrent_runs_into_one_directory(tmp_path_factory, delay, force, 
                for seed in (1, 2)]
     run_dir = root / "logs" / "MNIST" / "same"
     outcomes: dict[int, tuple[str, object, float]] = {}
+    together = threading.Barrier(2)
 
     def run(index: int) -> None:
+        together.wait()
         if index:
             time.sleep(delay)
         try:
