@@ -205,6 +205,7 @@ def _check_name(name: str | None, source: str) -> None:
     if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
         raise ConfigError(f"{source}: name: {show(name)} is not one folder name (no /, no .., not empty)")
 
+
 _TYPE_NAMES = {"str": str, "int": int, "float": float, "bool": bool}
 # Annotations are strings here (postponed evaluation): "int | None" -> int, nullable.
 FIELD_TYPES: dict[str, type] = {

@@ -32,8 +32,9 @@ def _holder() -> dict:
 
 
 def _read_holder(path: Path) -> dict | None:
-    """The lock's holder, or None when the file is gone or unreadable (half-written by a
-    process killed between creating and filling it)."""
+    """The lock's holder; None when the file is gone, {} when it cannot be read (a run that
+    is creating it right now, or one killed between creating and filling it: treated as
+    live, and the error says to remove it only if no run writes there)."""
     try:
         holder = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -338,6 +338,10 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     parameters' (also on resume). With ``validation``, train on the training images less
     a validation part and score on that part instead of the test images
     (``TrainResult.held_out`` says "validation").
+
+    The run directory is held (:func:`snnctl.service.lock.claim_directory`) from before
+    the data is loaded until the run ends; an error that ends the run leaves status.json
+    "failed", with the error.
     """
     from snnctl import engine as engines
 
