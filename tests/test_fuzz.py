@@ -51,9 +51,10 @@ def assert_one_line(error: Exception, source: str) -> None:
 def assert_cli_error(result, exit_code: int) -> None:
     assert result.exit_code == exit_code, (result.exit_code, result.stderr, result.exception)
     assert isinstance(result.exception, SystemExit), repr(result.exception)  # not a traceback
-    assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    # nothing on stdout; with --json, the error's document
+    assert result.stdout == "" or json.loads(result.stdout)["exit_code"] == exit_code, result.stdout
 
 
 # ---------------------------------------------------------------- parameter files
