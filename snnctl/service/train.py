@@ -404,7 +404,7 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
         engine = engines.make_engine(start.config, start.tensors)
         splits = _splits(start.config, resume, validation, notice)
         try:
-            return _run(start, engine, splits, "test" if validation is None else "validation", on_progress)
+            return _run(start, engine, splits, "test" if validation is None else "validation", on_progress, notice)
         except Interrupted:
             raise
         except BaseException as exc:
@@ -413,7 +413,7 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
 
 
 def _run(start: _Start, engine: "engines.Engine", splits: "data.Splits", held_out: str,
-         on_progress: OnProgress) -> TrainResult:
+         on_progress: OnProgress, notice: Notice) -> TrainResult:
     """Train, label and test in the claimed run directory, saving as it goes."""
     from snnctl import data
     from snnctl.logs import RunLog
