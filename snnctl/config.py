@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import json
 import math
+import re
 import reprlib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -32,6 +33,9 @@ RESIZE_MODES = ("squash", "pad")
 # Encoders are accepted by class name only: a parameter file never imports a module.
 ENCODERS = ("PoissonEncoder", "BernoulliEncoder", "RankOrderEncoder")
 ENCODER_MODULE = "bindsnet.encoding"
+# How gray values become rates (snnctl.data.encodings, docs/mammo.md).
+NORMALIZATIONS = ("none", "percentile")
+ENCODINGS = ("rate", "on-off")
 
 MAX_YAML_BYTES = 1 << 20
 MAX_YAML_ALIASES = 100
@@ -98,10 +102,35 @@ class Config:
     balance: bool = False
     strict: bool = False
     encoder: str = "PoissonEncoder"
+    # Patient groups (docs/mammo.md): a group never straddles a split or a fold. Either a
+    # regular expression whose first group, matched against each file's path inside its
+    # class folder, names the group, or a CSV file with columns path,group[,label].
+    group: str | None = None
+    group_file: str | None = None
+    # k-fold cross-validation: ``folds`` K makes ``train`` a study of K runs; ``fold`` is
+    # the fold (0..K-1) whose images one run of a study holds out.
+    folds: int | None = None
+    fold: int | None = None
+    # Encodings of low-contrast images (snnctl.data.encodings): per-image percentile
+    # window, CLAHE, and rate or on-off (difference-of-Gaussians ON and OFF channels).
+    normalize: str = "none"
+    clahe: bool = False
+    encoding: str = "rate"
+
+    @property
+    def n_pixels(self) -> int:
+        """Pixels of one image: ``input_size`` squared."""
+        return self.input_size * self.input_size
+
+    @property
+    def input_channels(self) -> int:
+        """Input populations per pixel: two for ``on-off`` (ON and OFF), else one."""
+        return 2 if self.encoding == "on-off" else 1
 
     @property
     def n_inputs(self) -> int:
-        return self.input_size * self.input_size
+        """Input neurons: ``input_channels`` x ``input_size`` squared."""
+        return self.input_channels * self.n_pixels
 
     @property
     def steps(self) -> int:
@@ -147,6 +176,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "one_spike": ONE_SPIKE_RULES,
     "resize": RESIZE_MODES,
     "encoder": ENCODERS,
+    "normalize": NORMALIZATIONS,
+    "encoding": ENCODINGS,
 }
 # (key, lower bound, inclusive?)
 LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
@@ -174,6 +205,8 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "max_retries": (0, True),
     "intensity_step": (0, True),
     "test_fraction": (0, False),
+    "folds": (2, True),
+    "fold": (0, True),
 }
 UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0}
 
@@ -250,7 +283,27 @@ def validate(config: Config, source: str) -> Config:
         raise ConfigError(f"{source}: wmin: {values['wmin']!r} must be below wmax ({values['wmax']!r})")
     if values["time"] / values["dt"] < 1:
         raise ConfigError(f"{source}: time: {values['time']!r} is shorter than one step of dt={values['dt']!r}")
+    _check_groups_and_folds(values, source)
     return Config(**values)
+
+
+def _check_groups_and_folds(values: dict[str, Any], source: str) -> None:
+    """``group`` and ``group_file`` exclude each other; ``group`` must compile with a
+    capture group; ``fold`` needs ``folds`` and lies below it."""
+    if values["group"] is not None and values["group_file"] is not None:
+        raise ConfigError(f"{source}: group and group_file: give one way to name the groups, not both")
+    if values["group"] is not None:
+        try:
+            pattern = re.compile(values["group"])
+        except re.error as exc:
+            raise ConfigError(f"{source}: group: {_show(values['group'])} is not a valid regular expression "
+                              f"({exc})") from None
+        if pattern.groups < 1:
+            raise ConfigError(f"{source}: group: {_show(values['group'])} has no capture group; put the part "
+                              f"that names the group in parentheses, e.g. '^(P\\d+)_'")
+    fold, folds = values["fold"], values["folds"]
+    if fold is not None and (folds is None or fold >= folds):
+        raise ConfigError(f"{source}: fold: {fold!r} must be below folds ({folds!r})")
 
 
 def _unknown_key(key: str, source: str, known: tuple[str, ...] = KEYS) -> ConfigError:
