@@ -1,0 +1,126 @@
+"""Encodings of low-contrast images: the ON/OFF filters against scipy's Gaussian filtering,
+flat grey makes no ON/OFF input, the percentile window, CLAHE from scikit-image, and the
+doubled input through the network, checkpoint, figures and data loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from snnctl import config as cfg
+from snnctl import data
+from snnctl.data import encodings, synthetic
+
+SIZE = 24
+
+
+def hand_made_image() -> np.ndarray:
+    """A mid-grey square with a brighter disc, a dark bar and one bright speck."""
+    rows, cols = np.mgrid[0:SIZE, 0:SIZE]
+    image = np.full((SIZE, SIZE), 0.5)
+    image[(rows - 8) ** 2 + (cols - 8) ** 2 <= 16] = 0.7
+    image[16:19, 4:20] = 0.3
+    image[5, 18] = 0.9
+    return image
+
+
+def test_difference_of_gaussians_matches_scipys_gaussian_filters():
+    image = hand_made_image()
+    expected = (ndimage.gaussian_filter(image, encodings.CENTRE_SIGMA, mode="nearest")
+                - ndimage.gaussian_filter(image, encodings.SURROUND_SIGMA, mode="nearest"))
+    found = encodings.difference_of_gaussians(torch.from_numpy(image)[None])[0].numpy()
+    np.testing.assert_allclose(found, expected, atol=1e-12)
+
+
+def test_on_and_off_channels_are_the_two_signs_of_the_scaled_response():
+    image = hand_made_image()
+    response = (ndimage.gaussian_filter(image, 1.0, mode="nearest") - ndimage.gaussian_filter(image, 2.0, mode="nearest"))
+    scale = max(np.quantile(np.abs(response), 0.99), encodings.MIN_RESPONSE)
+    rates = encodings.on_off(torch.from_numpy(image).float().reshape(1, -1), SIZE)[0].numpy()
+    assert rates.shape == (2 * SIZE * SIZE,)
+    on, off = rates[:SIZE * SIZE].reshape(SIZE, SIZE), rates[SIZE * SIZE:].reshape(SIZE, SIZE)
+    np.testing.assert_allclose(on, np.clip(response / scale, 0, 1), atol=1e-5)
+    np.testing.assert_allclose(off, np.clip(-response / scale, 0, 1), atol=1e-5)
+    assert on[5, 18] > 0.5 and off[5, 18] == 0.0 and off[17, 12] > 0.5 and on[17, 12] == 0.0  # speck ON, bar OFF
+
+
+def test_a_flat_grey_image_makes_almost_no_on_off_input():
+    flat = torch.full((1, SIZE * SIZE), 0.5)
+    assert encodings.on_off(flat, SIZE).abs().max() < 1e-9
+    noisy = flat + 0.001 * torch.randn(1, SIZE * SIZE, generator=torch.Generator().manual_seed(0))
+    assert encodings.on_off(noisy, SIZE).mean() < 0.02  # rounding noise is not blown up to full rate
+    config = cfg.Config(input_size=SIZE, encoding="on-off", intensity=128.0, time=250)
+    rates = encodings.encode(flat, config)
+    assert float(rates.sum()) * config.intensity * config.time / 1000 < 1e-6  # expected input spikes
+
+
+def test_percentile_window_maps_the_1st_and_99th_percentiles_to_0_and_1():
+    rng = np.random.default_rng(0)
+    tissue = rng.normal(0.5, 0.03, (SIZE, SIZE)).clip(0.03, 1)
+    tissue[:, :6] = 0.02  # air beside the breast, not part of the window
+    windowed = encodings.percentile_window(torch.from_numpy(tissue).float().reshape(1, -1))[0].numpy()
+    breast = tissue[:, 6:]
+    low, high = np.quantile(breast, [0.01, 0.99])
+    np.testing.assert_allclose(windowed.reshape(SIZE, SIZE)[:, 6:], np.clip((breast - low) / (high - low), 0, 1),
+                               atol=1e-5)
+    assert windowed.reshape(SIZE, SIZE)[:, :6].max() == 0.0
+    assert windowed.max() == 1.0 and windowed.min() == 0.0
+    assert np.mean(windowed.reshape(SIZE, SIZE)[:, 6:] >= 1.0) == pytest.approx(0.01, abs=0.01)
+
+
+def test_clahe_is_scikit_images_equalize_adapthist():
+    from skimage.exposure import equalize_adapthist
+
+    image = hand_made_image()
+    found = encodings.clahe(torch.from_numpy(image).float().reshape(1, -1), SIZE)[0].numpy()
+    np.testing.assert_allclose(found, equalize_adapthist(image.astype(np.float32).astype(np.float64)).ravel(), atol=1e-6)
+
+
+def test_encode_applies_window_clahe_and_encoding_in_order_and_plain_keeps_the_images():
+    images = torch.from_numpy(hand_made_image()).float().reshape(1, -1)
+    plain = cfg.Config(input_size=SIZE)
+    assert encodings.encode(images, plain) is images
+    config = plain.replace(normalize="percentile", clahe=True, encoding="on-off")
+    expected = encodings.on_off(encodings.clahe(encodings.percentile_window(images), SIZE), SIZE)
+    assert torch.equal(encodings.encode(images, config), expected)
+    assert encodings.encode((images * 255).round().to(torch.uint8), plain.replace(normalize="percentile")).dtype == torch.float32
+
+
+def test_on_off_doubles_the_input_of_the_network_and_the_checkpoint_shapes():
+    config = cfg.Config(input_size=SIZE, encoding="on-off", n_neurons=9)
+    assert config.n_inputs == 2 * SIZE * SIZE and config.input_channels == 2
+    assert config.tensor_shapes()["input_to_exc.weight"] == (2 * SIZE * SIZE, 9)
+    from snnctl import network
+
+    assert network.initial_tensors(config).weights.shape == (2 * SIZE * SIZE, 9)
+
+
+def test_input_planes_puts_on_and_off_side_by_side():
+    on, off = torch.arange(4.0), 10 + torch.arange(4.0)
+    planes = encodings.input_planes(torch.cat([on, off]), 2)
+    assert planes.tolist() == [[0.0, 1.0, 10.0, 11.0], [2.0, 3.0, 12.0, 13.0]]
+
+
+def test_mammo_folders_load_encoded_and_the_manifest_keeps_the_encoded_images(tmp_path):
+    synthetic.write_folders(tmp_path / "mammo", synthetic.SyntheticMammoSpec(patients=8, size=32, seed=2))
+    config = cfg.Config(task="MAMMO", data_dir=str(tmp_path / "mammo"), n_classes=3, input_size=16,
+                        normalize="percentile", encoding="on-off")
+    splits = data.load_splits(config, lambda message: None)
+    assert splits.train.images.shape[1] == 2 * 16 * 16 and 0.0 <= splits.train.images.min() <= splits.train.images.max() <= 1.0
+    assert splits.manifest["encoding"] == "on-off" and splits.manifest["normalize"] == "percentile"
+    (tmp_path / "run").mkdir()
+    data.write_manifest(tmp_path / "run", splits)
+    decoded: list[str] = []
+    again = data.load_manifest(tmp_path / "run", config, decoded.append)
+    assert torch.equal(again.test.images, splits.test.images) and not any("decoding" in n for n in decoded)
+    data.load_manifest(tmp_path / "run", config.replace(encoding="rate"), decoded.append)
+    assert any("decoding" in n for n in decoded), "images encoded otherwise are not reused"
+
+
+def test_encoding_keys_are_checked():
+    with pytest.raises(cfg.ConfigError, match="encoding: 'spikes' is not one of rate, on-off"):
+        cfg.Config(encoding="spikes").replace()
+    with pytest.raises(cfg.ConfigError, match="normalize: 'minmax' is not one of none, percentile"):
+        cfg.Config(normalize="minmax").replace()
