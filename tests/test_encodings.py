@@ -124,3 +124,35 @@ def test_encoding_keys_are_checked():
         cfg.Config(encoding="spikes").replace()
     with pytest.raises(cfg.ConfigError, match="normalize: 'minmax' is not one of none, percentile"):
         cfg.Config(normalize="minmax").replace()
+
+
+def test_a_checkpoint_of_on_off_input_saves_reads_and_is_checked_against_its_doubled_shape(tmp_path):
+    from snnctl import checkpoint, network
+    from snnctl.errors import SnnctlError
+
+    config = cfg.Config(input_size=8, encoding="on-off", n_neurons=4, n_classes=2)
+    tensors = network.initial_tensors(config)
+    path = checkpoint.save(checkpoint.Checkpoint(config, tensors, ["a", "b"]), tmp_path / "on-off.safetensors")
+    loaded = checkpoint.load(path)
+    assert loaded.config.encoding == "on-off" and torch.equal(loaded.tensors.weights, tensors.weights)
+    rate = config.replace(encoding="rate")
+    checkpoint.save(checkpoint.Checkpoint(rate, tensors, ["a", "b"]), tmp_path / "mismatch.safetensors")
+    with pytest.raises(SnnctlError, match=r"'input_to_exc.weight' has shape \[128, 4\], the stored parameters imply \[64, 4\]"):
+        checkpoint.read(tmp_path / "mismatch.safetensors")
+
+
+def test_the_weights_figure_shows_on_and_off_weights_side_by_side(tmp_path):
+    from snnctl import plots
+    from snnctl.logs import receptive_field_grid
+
+    size, n_neurons = 4, 3
+    weights = torch.zeros(2 * size * size, n_neurons)
+    weights[:size * size, 1] = 1.0  # neuron 1: ON weights only
+    weights[size * size:, 2] = 2.0  # neuron 2: OFF weights only
+    grid = receptive_field_grid(weights, size)
+    assert grid.shape == (2 * size, 2 * 2 * size)  # 2 x 2 tiles, each size high and 2 x size wide
+    assert grid[:size, 2 * size:3 * size].eq(1).all() and grid[:size, 3 * size:].eq(0).all()
+    assert grid[size:, size:2 * size].eq(2).all() and grid[size:, :size].eq(0).all()
+    figure = plots.weights_figure(weights, size, torch.tensor([0, 1, -1]), ["a", "b"])
+    assert "ON | OFF" in figure.texts[0].get_text()
+    assert plots.render(figure, "png").startswith(b"\x89PNG")
