@@ -1,0 +1,227 @@
+"""A linear readout: multinomial logistic regression on each image's features.
+
+The Diehl & Cook (2015) vote keeps one class per neuron and throws the rest of the
+layer's response away. This readout instead fits a multinomial logistic regression
+(softmax regression, ``p(c | x) = exp(w_c . z + b_c) / sum_k exp(w_k . z + b_k)``, with an
+L2 penalty ``|W|^2 / (2C)``; scikit-learn's ``LogisticRegression``, solver lbfgs) on
+
+* the spike counts of the trained excitatory layer, learning off, with the transform
+  ``z = (log1p(x) - mean) / scale`` (``COUNTS``): ``log1p`` tames the long tail of
+  the counts of a few busy neurons, standardization puts every neuron on one scale so
+  that the one penalty treats them alike;
+* or raw pixels, as a baseline beside every result, with standardization only
+  (``PIXELS``).
+
+``mean`` and ``scale`` are the training rows' mean and standard deviation (1 where a
+feature never varies). The penalty strength ``C`` is chosen from ``C_GRID`` by
+stratified k-fold cross-validation inside the given training rows only (k = min(5,
+smallest class size), folds shuffled with the given seed, standardization refitted in
+each fold), scored by log loss (class-weighted when ``balanced``); the model is then
+refitted on all training rows. Above ``CV_ROWS`` training rows, ``C`` is chosen on a
+seeded, class-stratified sample of ``CV_ROWS`` of them: the grid costs 30 fits, too
+many on 60,000 MNIST images, and a set that large is not where the penalty matters
+most. ``balanced`` weights each class by ``n / (classes * n_c)``, so that a rare class
+counts as much as a common one.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from snnctl.errors import SnnctlError
+
+COUNTS = "log1p-standardize"
+PIXELS = "standardize"
+TRANSFORMS = (COUNTS, PIXELS)
+
+C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+MAX_FOLDS = 5
+CV_ROWS = 5000
+# lbfgs on standardized features converges in a few hundred steps for the grid's C;
+# the cap only stops a pathological fit.
+MAX_ITER = 1000
+
+TENSOR_NAMES = ("readout.coef", "readout.intercept", "readout.mean", "readout.scale")
+METADATA_NAMES = ("readout.transform", "readout.C", "readout.balanced", "readout.sklearn_version")
+
+
+@dataclass(frozen=True)
+class LinearReadout:
+    """A fitted readout: the transform's statistics and the softmax regression's weights.
+
+    All arrays are float32, as stored in a checkpoint, so a reloaded readout gives the
+    very probabilities of the one that was fitted.
+    """
+
+    transform: str  # COUNTS or PIXELS
+    mean: np.ndarray  # [features]
+    scale: np.ndarray  # [features]
+    coef: np.ndarray  # [classes, features]
+    intercept: np.ndarray  # [classes]
+    C: float
+    balanced: bool
+    sklearn_version: str
+
+    @property
+    def n_classes(self) -> int:
+        return self.coef.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.coef.shape[1]
+
+    @classmethod
+    def fit(cls, features, labels, n_classes: int, *, balanced: bool, seed: int,
+            transform: str = COUNTS) -> "LinearReadout":
+        """Fit on the training rows ``features`` [n, features] with classes ``labels`` [n].
+
+        Only these rows are seen: the choice of ``C`` and the final fit both use them
+        and nothing else. Raises SnnctlError when a class has fewer than two rows (too
+        few to cross-validate) or the shapes disagree.
+        """
+        import sklearn
+
+        if transform not in TRANSFORMS:
+            raise ValueError(f"transform must be one of {TRANSFORMS}, not {transform!r}")
+        x = _as_features(features)
+        y = _as_labels(labels, len(x), n_classes)
+        sizes = np.bincount(y, minlength=n_classes)
+        if sizes.min() < 2:
+            raise SnnctlError(f"the linear readout needs at least 2 training images of every class "
+                              f"to choose its L2 strength; images per class: {sizes.tolist()}")
+        if transform == COUNTS:
+            x = np.log1p(x)
+        rows = _cv_rows(y, n_classes, seed)
+        folds = min(MAX_FOLDS, int(np.bincount(y[rows], minlength=n_classes).min()))
+        c = _choose_c(x[rows], y[rows], n_classes, balanced, folds, seed)
+        model = _pipeline(c, balanced).fit(x, y)
+        scaler, regression = model.named_steps["standardscaler"], model.named_steps["logisticregression"]
+        coef, intercept = regression.coef_, regression.intercept_
+        if n_classes == 2:
+            # sklearn keeps one weight vector w for two classes, p(1) = sigmoid(w.z + b); the
+            # softmax of (-w/2, w/2) is that same sigmoid, so both classes get a row.
+            coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+        return cls(transform, _f32(scaler.mean_), _f32(scaler.scale_), _f32(coef), _f32(intercept),
+                   float(c), balanced, sklearn.__version__)
+
+    def predict_proba(self, features) -> np.ndarray:
+        """Class probabilities [n, classes] (the softmax above)."""
+        x = _as_features(features)
+        if x.shape[1] != self.n_features:
+            raise SnnctlError(f"the linear readout was fitted on {self.n_features} features, "
+                              f"these images have {x.shape[1]}")
+        if self.transform == COUNTS:
+            x = np.log1p(x)
+        z = (x - self.mean.astype(np.float64)) / self.scale.astype(np.float64)
+        logits = z @ self.coef.T.astype(np.float64) + self.intercept.astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        odds = np.exp(logits)
+        return odds / odds.sum(axis=1, keepdims=True)
+
+    def predict(self, features) -> np.ndarray:
+        """The most probable class of each row [n] (int64)."""
+        return self.predict_proba(features).argmax(axis=1)
+
+    def to_tensors(self) -> dict[str, np.ndarray]:
+        """The weights as named float32 arrays (``TENSOR_NAMES``) for a checkpoint."""
+        return dict(zip(TENSOR_NAMES, (self.coef, self.intercept, self.mean, self.scale)))
+
+    def metadata(self) -> dict[str, str]:
+        """The settings as strings (``METADATA_NAMES``), for a checkpoint's metadata."""
+        values = (self.transform, repr(self.C), "true" if self.balanced else "false", self.sklearn_version)
+        return dict(zip(METADATA_NAMES, values))
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, np.ndarray], metadata: dict[str, str],
+                     source: str = "checkpoint") -> "LinearReadout":
+        """Rebuild from ``to_tensors()`` and ``metadata()``; SnnctlError naming ``source``
+        and the key when something is missing or does not fit."""
+        missing = [name for name in (*TENSOR_NAMES, *METADATA_NAMES) if name not in {**tensors, **metadata}]
+        if missing:
+            raise SnnctlError(f"{source}: the linear readout lacks {', '.join(missing)}")
+        coef, intercept, mean, scale = (_f32(np.asarray(tensors[name])) for name in TENSOR_NAMES)
+        if coef.ndim != 2 or coef.shape[0] < 2:
+            raise SnnctlError(f"{source}: readout.coef has shape {list(coef.shape)}, not [classes >= 2, features]")
+        expected = {"readout.intercept": (intercept, coef.shape[:1]), "readout.mean": (mean, coef.shape[1:]),
+                    "readout.scale": (scale, coef.shape[1:])}
+        for name, (array, shape) in expected.items():
+            if array.shape != shape:
+                raise SnnctlError(f"{source}: {name} has shape {list(array.shape)}, expected {list(shape)}")
+        transform = metadata["readout.transform"]
+        if transform not in TRANSFORMS:
+            raise SnnctlError(f"{source}: readout.transform is {transform!r}, not one of {', '.join(TRANSFORMS)}")
+        balanced = metadata["readout.balanced"]
+        if balanced not in ("true", "false"):
+            raise SnnctlError(f"{source}: readout.balanced is {balanced!r}, not 'true' or 'false'")
+        try:
+            c = float(metadata["readout.C"])
+        except ValueError:
+            raise SnnctlError(f"{source}: readout.C is {metadata['readout.C'][:40]!r}, not a number") from None
+        return cls(transform, mean, scale, coef, intercept, c, balanced == "true", metadata["readout.sklearn_version"])
+
+
+def _cv_rows(y: np.ndarray, n_classes: int, seed: int) -> np.ndarray | slice:
+    """The rows that choose C: all, or a class-stratified sample of ``CV_ROWS`` (all
+    again if the sample would leave a rare class with fewer than two rows)."""
+    from sklearn.model_selection import train_test_split
+
+    everything = slice(None)  # a view: no copy of a large training set
+    if len(y) <= CV_ROWS:
+        return everything
+    sample = train_test_split(np.arange(len(y)), train_size=CV_ROWS, stratify=y, random_state=seed)[0]
+    return sample if np.bincount(y[sample], minlength=n_classes).min() >= 2 else everything
+
+
+def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, folds: int, seed: int) -> float:
+    """The C of ``C_GRID`` with the best cross-validated log loss (ties: the stronger penalty)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import log_loss, make_scorer
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    classes = list(range(n_classes))
+
+    def loss(y_true: np.ndarray, probabilities: np.ndarray) -> float:
+        weights = compute_sample_weight("balanced", y_true) if balanced else None
+        return log_loss(y_true, probabilities, sample_weight=weights, labels=classes)
+
+    search = GridSearchCV(_pipeline(1.0, balanced), {"logisticregression__C": list(C_GRID)},
+                          scoring=make_scorer(loss, response_method="predict_proba", greater_is_better=False),
+                          cv=StratifiedKFold(folds, shuffle=True, random_state=seed), refit=False)
+    with warnings.catch_warnings():
+        # a weak fold's fit that stops early only ranks one C; the final fit still warns
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(x, y)
+    return float(search.best_params_["logisticregression__C"])
+
+
+def _pipeline(c: float, balanced: bool):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(
+        C=c, solver="lbfgs", max_iter=MAX_ITER, class_weight="balanced" if balanced else None))
+
+
+def _as_features(features) -> np.ndarray:
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2:
+        raise SnnctlError(f"the linear readout takes one row of features per image, got an array of shape {list(x.shape)}")
+    return x
+
+
+def _as_labels(labels, n_rows: int, n_classes: int) -> np.ndarray:
+    y = np.asarray(labels).astype(np.int64).reshape(-1)
+    if len(y) != n_rows:
+        raise SnnctlError(f"the linear readout got {n_rows} images but {len(y)} labels")
+    if n_classes < 2 or (len(y) and (y.min() < 0 or y.max() >= n_classes)):
+        raise SnnctlError(f"the linear readout needs labels in 0..{n_classes - 1} of at least 2 classes")
+    return y
+
+
+def _f32(array: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(array, dtype=np.float32)

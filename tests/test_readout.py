@@ -1,0 +1,225 @@
+"""The linear readout and the scores, on data whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from snnctl.errors import SnnctlError
+from snnctl.readout import COUNTS, PIXELS, LinearReadout, metrics
+
+
+def separable_counts(n: int, n_classes: int, seed: int, n_neurons: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """Spike counts where neuron ``c`` fires much more for class ``c``, noise elsewhere."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % n_classes
+    counts = rng.poisson(2.0, size=(n, n_neurons))
+    counts[np.arange(n), labels] += 12
+    return counts, labels
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_linear_readout_finds_classes_told_apart_by_a_few_neurons(n_classes):
+    counts, labels = separable_counts(240, n_classes, seed=0)
+    readout = LinearReadout.fit(counts[:180], labels[:180], n_classes, balanced=False, seed=0)
+    assert readout.coef.shape == (n_classes, 30)
+    assert (readout.predict(counts[180:]) == labels[180:]).mean() >= 0.98
+    probabilities = readout.predict_proba(counts[180:])
+    assert probabilities.shape == (60, n_classes)
+    assert np.allclose(probabilities.sum(axis=1), 1.0)
+
+
+def test_the_fit_sees_only_the_training_rows_and_is_seeded():
+    counts, labels = separable_counts(200, 3, seed=1)
+    train = slice(0, 150)
+    first = LinearReadout.fit(counts[train], labels[train], 3, balanced=True, seed=7)
+    # poison the test rows' labels: nothing the fit returns may change
+    poisoned = labels.copy()
+    poisoned[150:] = np.random.default_rng(0).permutation(poisoned[150:])
+    second = LinearReadout.fit(counts[train], poisoned[train], 3, balanced=True, seed=7)
+    for name, array in first.to_tensors().items():
+        assert np.array_equal(array, second.to_tensors()[name]), name
+    assert first.C == second.C
+
+
+def test_a_class_with_fewer_than_two_training_images_is_named():
+    counts, labels = separable_counts(60, 3, seed=2)
+    labels[labels == 2] = 0
+    labels[[5, 10]] = 2  # rows 0..7 hold one image of class 2, rows 0..11 two
+    with pytest.raises(SnnctlError, match=r"at least 2 training images of every class.*\[4, 3, 1\]"):
+        LinearReadout.fit(counts[:8], labels[:8], 3, balanced=False, seed=0)
+    readout = LinearReadout.fit(counts[:12], labels[:12], 3, balanced=False, seed=0)  # two folds
+    assert readout.C in (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
+
+
+@pytest.mark.parametrize("transform", [COUNTS, PIXELS])
+def test_tensors_round_trip_gives_the_same_probabilities(transform):
+    counts, labels = separable_counts(90, 3, seed=4)
+    readout = LinearReadout.fit(counts, labels, 3, balanced=True, seed=0, transform=transform)
+    tensors, metadata = readout.to_tensors(), readout.metadata()
+    assert all(array.dtype == np.float32 for array in tensors.values())
+    assert metadata["readout.transform"] == transform and metadata["readout.balanced"] == "true"
+    again = LinearReadout.from_tensors({k: v.copy() for k, v in tensors.items()}, dict(metadata))
+    assert np.array_equal(again.predict_proba(counts), readout.predict_proba(counts))
+    assert (again.C, again.transform, again.balanced) == (readout.C, readout.transform, readout.balanced)
+
+
+def test_pixel_baseline_standardizes_without_log():
+    rng = np.random.default_rng(5)
+    pixels = rng.random((80, 16)) * 255
+    labels = (pixels[:, 3] > 127).astype(int)
+    readout = LinearReadout.fit(pixels, labels, 2, balanced=False, seed=0, transform=PIXELS)
+    assert np.allclose(readout.mean, pixels.mean(axis=0), rtol=1e-5)
+    assert (readout.predict(pixels) == labels).mean() >= 0.95
+
+
+@pytest.fixture(scope="module")
+def small_readout() -> LinearReadout:
+    counts, labels = separable_counts(40, 2, seed=6, n_neurons=5)
+    return LinearReadout.fit(counts, labels, 2, balanced=False, seed=0)
+
+
+@pytest.mark.parametrize("broken, message", [
+    (lambda t, m: t.pop("readout.scale"), "lacks readout.scale"),
+    (lambda t, m: t.update({"readout.mean": np.zeros(3, np.float32)}), "readout.mean has shape"),
+    (lambda t, m: m.update({"readout.transform": "sqrt"}), "readout.transform is 'sqrt'"),
+    (lambda t, m: m.update({"readout.C": "strong"}), "readout.C is 'strong'"),
+])
+def test_from_tensors_names_what_is_wrong(small_readout, broken, message):
+    tensors, metadata = small_readout.to_tensors(), small_readout.metadata()
+    broken(tensors, metadata)
+    with pytest.raises(SnnctlError, match=message):
+        LinearReadout.from_tensors(tensors, metadata, source="run.safetensors")
+
+
+def test_predict_rejects_images_with_another_number_of_features(small_readout):
+    with pytest.raises(SnnctlError, match="fitted on 5 features, these images have 4"):
+        small_readout.predict(np.ones((3, 4)))
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_auc_matches_scikit_learn(n_classes):
+    rng = np.random.default_rng(8)
+    labels = np.arange(200) % n_classes
+    scores = rng.random((200, n_classes)) + 0.8 * np.eye(n_classes)[labels]
+    scores = np.round(scores / scores.sum(axis=1, keepdims=True), 2)  # rounding makes ties
+    scores /= scores.sum(axis=1, keepdims=True)
+    expected = (roc_auc_score(labels, scores[:, 1]) if n_classes == 2
+                else roc_auc_score(labels, scores, multi_class="ovr", average="macro"))
+    assert metrics.roc_auc(scores, labels) == pytest.approx(expected, abs=1e-12)
+
+
+def test_auc_of_a_single_class_is_undefined():
+    assert metrics.roc_auc(np.full((4, 3), 1 / 3), np.zeros(4, int)) is None
+
+
+def test_vote_shares_normalize_and_give_a_silent_image_equal_shares():
+    shares = metrics.vote_shares(np.array([[3.0, 1.0], [0.0, 0.0]]))
+    assert shares.tolist() == [[0.75, 0.25], [0.5, 0.5]]
+
+
+def test_sensitivity_and_specificity_of_a_hand_made_confusion():
+    # positives (1): 6 images, 4 found (TP 4, FN 2); negatives (0): 4 images, 3 kept (TN 3, FP 1)
+    labels = np.array([1, 1, 1, 1, 1, 1, 0, 0, 0, 0])
+    predictions = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 1])
+    assert metrics.sensitivity_specificity(predictions, labels) == (4 / 6, 3 / 4)
+    # an image without a prediction is neither found nor kept
+    predictions[[0, 6]] = -1
+    assert metrics.sensitivity_specificity(predictions, labels) == (3 / 6, 2 / 4)
+
+
+def hand_made_predictions(n: int, correct: float) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.arange(n) % 2
+    predictions = labels.copy()
+    wrong = np.arange(n)[: int(round(n * (1 - correct)))]
+    predictions[wrong] = 1 - predictions[wrong]
+    return predictions, labels
+
+
+def test_bootstrap_interval_holds_the_estimate_repeats_and_narrows():
+    predictions, labels = hand_made_predictions(40, correct=0.75)
+    low, high = metrics.bootstrap_interval(metrics.accuracy, predictions, labels, seed=3)
+    assert low < 0.75 < high
+    assert metrics.bootstrap_interval(metrics.accuracy, predictions, labels, seed=3) == (low, high)
+    many = hand_made_predictions(400, correct=0.75)
+    low_many, high_many = metrics.bootstrap_interval(metrics.accuracy, *many, seed=3)
+    assert low_many < 0.75 < high_many
+    assert high_many - low_many < (high - low) / 2
+
+
+def test_bootstrap_resamples_depend_on_the_seed():
+    values, labels = np.random.default_rng(0).random(30), np.arange(30) % 3
+
+    def mean(outputs, truth, weights):
+        return weights @ outputs / weights.sum(axis=1)
+
+    intervals = [metrics.bootstrap_interval(mean, values, labels, seed=seed) for seed in (1, 1, 2)]
+    assert intervals[0] == intervals[1] != intervals[2]
+
+
+def test_bootstrap_keeps_each_class_size():
+    labels = np.array([0] * 18 + [1] * 2)
+    drawn = []
+
+    def sizes(outputs, truth, weights):
+        drawn.extend(np.stack([weights[:, truth == 0].sum(1), weights[:, truth == 1].sum(1)], 1).tolist())
+        return np.zeros(len(weights))
+
+    metrics.bootstrap_interval(sizes, labels, labels, seed=0, n_resamples=250)
+    assert drawn == [[18, 2]] * 250
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_a_resample_scores_as_its_images_repeated(n_classes):
+    rng = np.random.default_rng(10)
+    labels = np.arange(30) % n_classes
+    scores = np.round(rng.random((30, n_classes)) + np.eye(n_classes)[labels] * 0.5, 1)  # with ties
+    predictions = scores.argmax(1)
+    weights = rng.integers(0, 3, size=(4, 30))
+    weights[:, :n_classes] += 1  # every class keeps an image
+    for row, w in enumerate(weights):
+        repeated = np.repeat(np.arange(30), w)
+        for metric, outputs in ((metrics.roc_auc, scores), (metrics.accuracy, predictions),
+                                (metrics.balanced_accuracy, predictions)):
+            expected = metric(outputs[repeated], labels[repeated])
+            assert metric(outputs, labels, weights)[row] == pytest.approx(expected), metric.__name__
+
+
+def test_score_report_for_two_classes():
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    predictions = np.array([0, 0, 0, 1, 1, -1])
+    shares = metrics.vote_shares(np.array([[3, 0], [2, 1], [1, 0], [1, 2], [0, 4], [0, 0]]))
+    report = metrics.score(predictions, labels, shares, ["benign", "malignant"], seed=0, n_resamples=200)
+    assert report.accuracy == pytest.approx(4 / 6)
+    assert report.recall == {"benign": 0.75, "malignant": 0.5}
+    assert report.balanced_accuracy == pytest.approx(0.625)
+    assert (report.sensitivity, report.specificity) == (0.5, 0.75)
+    assert report.auc == pytest.approx(roc_auc_score(labels, shares[:, 1]))
+    for name in ("accuracy", "balanced_accuracy", "auc"):
+        low, high = report.intervals[name]
+        assert low <= getattr(report, name) <= high, name
+    assert report.to_dict()["intervals"]["accuracy"] == report.intervals["accuracy"]
+
+
+def test_score_report_for_more_classes_has_no_sensitivity():
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    probabilities = np.eye(3)[[0, 1, 2, 0, 2, 1]] * 0.7 + 0.1
+    report = metrics.score(probabilities.argmax(1), labels, probabilities, ["a", "b", "c"], seed=1,
+                           n_resamples=100)
+    assert report.sensitivity is None and report.specificity is None
+    assert report.recall == {"a": 1.0, "b": 0.5, "c": 0.5}
+    assert report.auc == pytest.approx(roc_auc_score(labels, probabilities, multi_class="ovr"))
+
+
+def test_a_large_training_set_chooses_c_on_a_sample_and_keeps_rare_classes(monkeypatch):
+    from snnctl.readout import linear
+
+    monkeypatch.setattr(linear, "CV_ROWS", 40)
+    counts, labels = separable_counts(150, 3, seed=9)
+    sampled = LinearReadout.fit(counts, labels, 3, balanced=False, seed=0)
+    assert (sampled.predict(counts) == labels).mean() >= 0.98
+    labels[labels == 2] = 1
+    labels[[2, 5]] = 2  # a sample of 40 would hold no or one image of class 2: all rows choose C
+    rare = LinearReadout.fit(counts, labels, 3, balanced=True, seed=0)
+    assert rare.coef.shape == (3, 30)
