@@ -12,11 +12,15 @@ Poisson coding of raw gray values gives every image nearly the same rates.
 - ``encoding: on-off``: the image filtered by a difference of Gaussians (centre sigma 1,
   surround sigma 2 pixels, as Kheradpisheh et al. 2018 and Mozafari et al. 2019), its
   positive part the ON channel and its negative part the OFF channel, both divided by
-  the image's 99th percentile of the absolute response, so edges and texture spike and
-  flat grey does not. The input layer doubles: ON pixels first, then OFF pixels.
+  the response to a step edge of half the gray range (so such an edge, or a bright
+  speck, reaches the highest rate) and clipped to 1. Edges, specks and texture spike,
+  flat grey does not, and an image with more structure sends more spikes. The input
+  layer doubles: ON pixels first, then OFF pixels.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -29,11 +33,11 @@ CENTRE_SIGMA = 1.0
 SURROUND_SIGMA = 2.0
 # Gaussian kernels are cut at this many sigmas (scipy.ndimage's default truncate).
 TRUNCATE = 4.0
-# The ON/OFF responses are scaled by this percentile of the image's absolute response...
-RESPONSE_PERCENTILE = 0.99
-# ... but never by less than this (in gray-range units), so a flat image's rounding noise
-# is not blown up into full-rate spikes.
-MIN_RESPONSE = 0.01
+# The ON/OFF rate is 1 at the response to a step edge of this height (in gray-range
+# units): one scale for every image, so that the amount of structure, not only its
+# layout, shows in the rates. (A per-image scale would equalize a normal breast and one
+# with a calcification cluster; on the synthetic set it codes the classes worse.)
+FULL_RATE_EDGE = 0.5
 WINDOW_PERCENTILES = (0.01, 0.99)
 # Pixels at the image's darkest value are background (air), not breast, unless they are
 # nearly all of it (a patch of tissue only).
@@ -98,14 +102,21 @@ def difference_of_gaussians(planes: torch.Tensor) -> torch.Tensor:
     return gaussian_blur(planes, CENTRE_SIGMA) - gaussian_blur(planes, SURROUND_SIGMA)
 
 
+@functools.cache
+def edge_response() -> float:
+    """The peak of :func:`difference_of_gaussians` on a step edge from 0 to 1 (about 0.166)."""
+    width = 4 * int(TRUNCATE * SURROUND_SIGMA + 0.5)
+    step = torch.zeros(1, width, width)
+    step[:, :, width // 2:] = 1.0
+    return float(difference_of_gaussians(step).max())
+
+
 def on_off(images: torch.Tensor, input_size: int) -> torch.Tensor:
     """ON and OFF channels [n, 2 * pixels] of images [n, pixels]: the positive and the
-    negative part of the difference of Gaussians, divided by the image's 99th percentile
-    of the absolute response (at least ``MIN_RESPONSE``), clipped to [0, 1]."""
+    negative part of the difference of Gaussians, divided by its response to a step edge
+    of height ``FULL_RATE_EDGE``, clipped to [0, 1]."""
     response = difference_of_gaussians(images.reshape(-1, input_size, input_size)).flatten(1)
-    if len(response):
-        scale = torch.quantile(response.abs(), RESPONSE_PERCENTILE, dim=1, keepdim=True).clamp_(min=MIN_RESPONSE)
-        response = response / scale
+    response = response / (FULL_RATE_EDGE * edge_response())
     channels = torch.cat([response.clamp(min=0.0), (-response).clamp(min=0.0)], dim=1)
     return channels.clamp_(max=1.0).float()
 
