@@ -172,3 +172,15 @@ def test_a_subfolder_per_patient_is_a_group(tmp_path):
     splits = load(config.replace(group="^([^/]+)/"))
     assert set(splits.train.groups).isdisjoint(splits.test.groups)
     assert Counter(splits.test.groups).most_common(1)[0][1] == 3
+
+
+def test_a_validation_split_keeps_groups_apart_and_folds_of_it_partition_the_training_images():
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2] * 3)
+    names = [f"P{i // 3}" for i in range(len(labels))]  # 12 patients of three images each
+    rest, held = groups.validation_split(labels, names, 9, seed=1)
+    assert {names[i] for i in rest.tolist()}.isdisjoint(names[i] for i in held.tolist())
+    assert 6 <= len(held) <= 12
+    parts = [groups.validation_split(labels, names, 9, seed=1, folds=3, fold=k)[1] for k in range(3)]
+    assert sorted(torch.cat(parts).tolist()) == list(range(len(labels)))
+    plain_rest, plain_held = groups.validation_split(labels, [], 9, seed=1)
+    assert len(plain_held) == 9 and len(plain_rest) == len(labels) - 9

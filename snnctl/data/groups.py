@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from snnctl.config import Config
+from snnctl.data.dataset import stratified_split
 from snnctl.errors import ConfigError
 
 # A leading token made of letters and digits with at least one digit, ended by _ or -
@@ -142,3 +143,16 @@ def split_for(config: Config, labels: torch.Tensor, groups: list[str] | None) ->
     folds = holdout_folds(config.test_fraction)
     train, test = grouped_split(labels, groups, folds, 0, config.seed)
     return train, test, f"1 of {folds} folds held out (test_fraction {config.test_fraction:g})"
+
+
+def validation_split(labels: torch.Tensor, groups: list[str], size: int, seed: int, folds: int | None = None,
+                     fold: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rest, validation) indices of training images: fold ``fold`` of ``folds`` when
+    given (a sweep scored by cross-validation); else with ``groups`` a grouped part of
+    about ``size`` images (one of ``round(n / size)`` folds); else a stratified part of
+    exactly ``size`` (:func:`snnctl.data.dataset.stratified_split`)."""
+    if folds is not None:
+        return grouped_split(labels, groups or [str(i) for i in range(len(labels))], folds, fold or 0, seed)
+    if groups:
+        return grouped_split(labels, groups, max(2, round(len(labels) / size)), 0, seed)
+    return stratified_split(labels, size, seed)
