@@ -1,10 +1,11 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both create .venv first.
+# `make test-fast` skips the tests marked slow (Ray sweeps, subprocess runs, benchmarks).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench-speed bench-accuracy device-wheels clean
+.PHONY: demo test test-fast bench-speed bench-accuracy device-wheels clean
 
 $(STAMP): pyproject.toml requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench-speed: $(STAMP)
 	$(BIN)/python bench/speed.py

@@ -40,7 +40,7 @@ import torch
 
 from snnctl import config as cfg
 from snnctl import network as net
-from snnctl import simulate
+from snnctl import engine as engines
 
 INTENSITY = 128.0
 
@@ -119,7 +119,7 @@ class SnnctlLoop:
     def __init__(self, n_neurons: int, time_steps: int, batch: int, engine: str = "fast", device: str = "cpu") -> None:
         config = cfg.Config(model="diehl-cook-2015-v2", one_step=True, n_neurons=n_neurons, time=time_steps,
                             batch_size=batch, intensity=INTENSITY, engine=engine, device=device)
-        self.engine = simulate.make_engine(config, net.initial_tensors(config))
+        self.engine = engines.make_engine(config, net.initial_tensors(config))
         self.seed = 0
 
     def present(self, images: torch.Tensor, learn: bool) -> torch.Tensor:

@@ -50,7 +50,8 @@ _SHOW.maxstring = _SHOW.maxother = 80
 _SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict = 2, 4, 4
 
 
-def _show(value: Any) -> str:
+def show(value: Any) -> str:
+    """A value as error messages show it, abridged."""
     return _SHOW.repr(value)
 
 
@@ -225,6 +226,17 @@ def _type_name(key: str) -> str:
     return text + (" or null" if key in NULLABLE else "")
 
 
+def yaml_number(value: Any) -> Any:
+    """YAML 1.1 reads 5e-5 (no dot) as a string: the number it means, where a number is
+    expected; any other value as it is."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _coerce(key: str, value: Any, source: str) -> Any:
     """Check one value's type, converting int to float where a number is expected."""
     wanted = FIELD_TYPES[key]
@@ -241,12 +253,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
     elif wanted is float:
-        if isinstance(value, str):
-            # YAML 1.1 reads 5e-5 (no dot) as a string: accept it where a number is meant.
-            try:
-                value = float(value)
-            except ValueError:
-                pass
+        value = yaml_number(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):
                 raise ConfigError(f"{source}: {key}: {value!r} is not allowed, expected a finite number")
@@ -258,7 +265,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         word = "on" if value is True else "off" if value is False else None
         if word in CHOICES.get(key, ()):
             return word
-    raise ConfigError(f"{source}: {key}: {_show(value)} is not {_type_name(key)}")
+    raise ConfigError(f"{source}: {key}: {show(value)} is not {_type_name(key)}")
 
 
 def validate(config: Config, source: str) -> Config:
@@ -268,9 +275,8 @@ def validate(config: Config, source: str) -> Config:
         value = _coerce(key, getattr(config, key), source)
         if key == "task" and isinstance(value, str):
             value = TASK_ALIASES.get(value.upper(), value.upper())
-        if value is not None and key in CHOICES and value not in CHOICES[key]:
-            allowed = ", ".join(CHOICES[key])
-            raise ConfigError(f"{source}: {key}: {_show(value)} is not one of {allowed}")
+        if value is not None and key in CHOICES:
+            one_of(value, f"{source}: {key}", CHOICES[key])
         if value is not None and key in LOWER_BOUNDS:
             bound, inclusive = LOWER_BOUNDS[key]
             if value < bound or (value == bound and not inclusive):
@@ -283,6 +289,10 @@ def validate(config: Config, source: str) -> Config:
         raise ConfigError(f"{source}: wmin: {values['wmin']!r} must be below wmax ({values['wmax']!r})")
     if values["time"] / values["dt"] < 1:
         raise ConfigError(f"{source}: time: {values['time']!r} is shorter than one step of dt={values['dt']!r}")
+    if values["encoder"] == "RankOrderEncoder" and values["min_spikes"] > 0:
+        # rank-order coding rescales any input to fill the window: a retry's higher rate changes no spike
+        raise ConfigError(f"{source}: min_spikes: {values['min_spikes']!r} retries at a higher rate, which "
+                          f"RankOrderEncoder ignores; set min_spikes: 0 or another encoder")
     _check_groups_and_folds(values, source)
     return Config(**values)
 
@@ -296,20 +306,42 @@ def _check_groups_and_folds(values: dict[str, Any], source: str) -> None:
         try:
             pattern = re.compile(values["group"])
         except re.error as exc:
-            raise ConfigError(f"{source}: group: {_show(values['group'])} is not a valid regular expression "
+            raise ConfigError(f"{source}: group: {show(values['group'])} is not a valid regular expression "
                               f"({exc})") from None
         if pattern.groups < 1:
-            raise ConfigError(f"{source}: group: {_show(values['group'])} has no capture group; put the part "
+            raise ConfigError(f"{source}: group: {show(values['group'])} has no capture group; put the part "
                               f"that names the group in parentheses, e.g. '^(P\\d+)_'")
     fold, folds = values["fold"], values["folds"]
     if fold is not None and (folds is None or fold >= folds):
         raise ConfigError(f"{source}: fold: {fold!r} must be below folds ({folds!r})")
 
 
-def _unknown_key(key: str, source: str, known: tuple[str, ...] = KEYS) -> ConfigError:
+def one_of(value: Any, where: str, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed``; else a ConfigError naming ``where``."""
+    if value not in allowed:
+        raise ConfigError(f"{where}: {show(value)} is not one of {', '.join(allowed)}")
+    return value
+
+
+def integer(value: Any, where: str, minimum: int) -> int:
+    """``value`` if it is an integer >= ``minimum`` (not a bool); else a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where}: {show(value)} is not an integer >= {minimum}")
+    return value
+
+
+def positive(value: Any, where: str) -> float:
+    """``value`` as a float if it is a finite number > 0; else a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{where}: {show(value)} is not a number > 0")
+    return float(value)
+
+
+def unknown_key(key: str, source: str, known: tuple[str, ...] = KEYS) -> ConfigError:
+    """The error for a key that is not a parameter, with the nearest one as a hint."""
     near = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
-    return ConfigError(f"{source}: unknown key {_show(key)}{hint}")
+    return ConfigError(f"{source}: unknown key {show(key)}{hint}")
 
 
 def _check_structure(text: str, source: str) -> None:
@@ -340,7 +372,7 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
     """A mapping that names one key twice; PyYAML alone would keep the last value."""
 
     def __init__(self, key: Any, first: yaml.Mark, second: yaml.Mark) -> None:
-        super().__init__(None, None, f"key {_show(key)} appears twice", second)
+        super().__init__(None, None, f"key {show(key)} appears twice", second)
         self.key = key
         if first.line == second.line:  # a flow mapping: {a: 1, a: 2}
             self.where = f"line {first.line + 1}, columns {first.column + 1} and {second.column + 1}"
@@ -384,7 +416,7 @@ def parse_yaml(text: str, source: str) -> Any:
         # StrictSafeLoader is a SafeLoader: this is yaml.safe_load plus the duplicate check.
         return yaml.load(text, Loader=StrictSafeLoader)
     except DuplicateKeyError as exc:
-        raise ConfigError(f"{source}: key {_show(exc.key)} appears twice ({exc.where})") from None
+        raise ConfigError(f"{source}: key {show(exc.key)} appears twice ({exc.where})") from None
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, source) from exc
     except ValueError as exc:
@@ -403,7 +435,7 @@ def _flatten_original(document: dict[str, Any], source: str) -> dict[str, Any]:
     for key, value in document.items():
         if key == "training":
             if not isinstance(value, dict):
-                raise ConfigError(f"{source}: training: expected a mapping, got {_show(value)}")
+                raise ConfigError(f"{source}: training: expected a mapping, got {show(value)}")
             flat.update(value)
         elif key == "encoder":
             flat.update(_encoder_block(value, source))
@@ -417,23 +449,25 @@ def _flatten_original(document: dict[str, Any], source: str) -> dict[str, Any]:
 def _encoder_block(block: Any, source: str) -> dict[str, Any]:
     """Accept a BindsNET encoder named by class; never import what a file names."""
     if not isinstance(block, dict):
-        raise ConfigError(f"{source}: encoder: expected a mapping, got {_show(block)}")
+        raise ConfigError(f"{source}: encoder: expected a mapping, got {show(block)}")
     module = block.get("module_name", ENCODER_MODULE)
     if module != ENCODER_MODULE:
-        raise ConfigError(f"{source}: encoder.module_name: {_show(module)} is not allowed, only {ENCODER_MODULE!r}")
+        raise ConfigError(f"{source}: encoder.module_name: {show(module)} is not allowed, only {ENCODER_MODULE!r}")
     name = block.get("class_name", "PoissonEncoder")
     if name not in ENCODERS:
-        raise ConfigError(f"{source}: encoder.class_name: {_show(name)} is not one of {', '.join(ENCODERS)}")
+        raise ConfigError(f"{source}: encoder.class_name: {show(name)} is not one of {', '.join(ENCODERS)}")
     unknown = set(block) - {"module_name", "class_name", "params"}
     if unknown:
-        raise _unknown_key(f"encoder.{sorted(unknown)[0]}", source)
+        raise unknown_key(f"encoder.{sorted(unknown)[0]}", source)
     params = block.get("params") or {}
     if not isinstance(params, dict):
-        raise ConfigError(f"{source}: encoder.params: expected a mapping, got {_show(params)}")
+        raise ConfigError(f"{source}: encoder.params: expected a mapping, got {show(params)}")
     flat: dict[str, Any] = {"encoder": name}
     for key, value in params.items():
         if key not in ("time", "dt"):
-            raise ConfigError(f"{source}: encoder.params.{key}: not supported, only time and dt")
+            # a key is shown as written, unless it holds characters a terminal would act on
+            name = key if isinstance(key, str) and key.isprintable() else show(key)
+            raise ConfigError(f"{source}: encoder.params.{name}: not supported, only time and dt")
         flat[key] = value
     return flat
 
@@ -448,21 +482,27 @@ def from_mapping(document: Any, source: str) -> Config:
         document = _flatten_original(document, source)
     for key in document:
         if not isinstance(key, str) or key not in FIELD_TYPES:
-            raise _unknown_key(str(key), source)
+            raise unknown_key(str(key), source)
     return validate(Config(**document), source)
+
+
+def read_yaml_file(path: str | Path, what: str) -> Any:
+    """The YAML document in ``path`` (:func:`parse_yaml`); ``what`` names the kind of file
+    in the error when it is missing ("parameter file", "search-space file")."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: no such {what}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read: {exc}") from None
+    return parse_yaml(text, source)
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Read a parameter file (ours or the original nested layout) and apply overrides."""
-    path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: no such parameter file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read: {exc}") from None
-    document = parse_yaml(text, source)
+    document = read_yaml_file(path, "parameter file")
     if document is None:
         # An empty file (or only comments, or null) is more likely a mistake, a file not yet
         # written or truncated, than a wish for a full default run.
@@ -476,13 +516,13 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
     """Apply ``key=value`` strings; values are read as YAML scalars (``5``, ``true``)."""
     changes: dict[str, Any] = {}
     for item in overrides:
-        source = f"--set {item}" if item.isprintable() else f"--set {_show(item)}"
+        source = f"--set {item}" if item.isprintable() else f"--set {show(item)}"
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep:
             raise ConfigError(f"{source}: expected KEY=VALUE")
         if key not in FIELD_TYPES:
-            raise _unknown_key(key, "--set")
+            raise unknown_key(key, "--set")
         changes[key] = parse_yaml(text, source) if text.strip() else None
     if not changes:
         return config

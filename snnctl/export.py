@@ -12,7 +12,7 @@ import io
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,9 +29,6 @@ if TYPE_CHECKING:
     from bindsnet.network import Network
 
 NPZ_METADATA = "metadata"  # the npz entry holding the metadata as a JSON string
-# NIR's documented units (NIR primitives table): time constants and delays in ms,
-# voltages in mV. BindsNET's layers use the same units, so values map one to one.
-NIR_TIME_UNIT, NIR_VOLTAGE_UNIT = "ms", "mV"
 
 
 @dataclass
@@ -103,6 +100,59 @@ def to_bindsnet(checkpoint: ckpt.Checkpoint) -> Exported:
     return Exported(data, sorted(checkpoint.tensors.named()), notes)
 
 
+@dataclass(frozen=True)
+class NirOptions:
+    """How the NIR graph writes time, voltage and recurrence, so that a given NIR consumer
+    runs it as snnctl does (docs/export.md has one preset per consumer: :data:`NIR_PRESETS`).
+
+    The defaults suit Norse's ``norse.torch.from_nir`` with its default ``dt`` of 1 ms.
+    """
+
+    time_unit: str = "s"  # unit of tau and delays in the graph: "s" or "ms"
+    step: float | None = None  # the consumer's time step, in time_unit; None: the network's dt
+    delays: str = "implicit"  # "implicit": recurrence alone waits a step; "explicit": Delay nodes
+    voltage_zero: str = "reset"  # the potential written as 0: each layer's "reset" or "rest"
+    threshold: str = "per-neuron"  # "per-neuron" in mV, or "one": each neuron's voltage scaled to it
+    r: str = "one"  # "one": the weights carry tau/dt (Norse ignores r); "tau/dt": r does, weights are BindsNET's
+
+    def __post_init__(self) -> None:
+        for name, allowed in NIR_CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"--nir-{name.replace('_', '-')}: {getattr(self, name)!r} is not one of "
+                                  f"{', '.join(allowed)}")
+        if self.step is not None and not self.step > 0:
+            raise ConfigError(f"--nir-step: {self.step!r} is not a positive number")
+
+    def graph_step(self, dt_ms: float) -> float:
+        """The length of one simulation step in the graph's time unit."""
+        if self.step is not None:
+            return self.step
+        return dt_ms * MS_PER[self.time_unit]
+
+
+NIR_CHOICES: dict[str, tuple[str, ...]] = {
+    "time_unit": ("s", "ms"), "delays": ("implicit", "explicit"),
+    "voltage_zero": ("reset", "rest"), "threshold": ("per-neuron", "one"), "r": ("one", "tau/dt"),
+}
+MS_PER = {"s": 1e-3, "ms": 1.0}  # one ms in each time unit
+NIR_PRESETS: dict[str, NirOptions] = {
+    "norse": NirOptions(),
+    # snnTorch's import_from_nir: a fixed step of 1e-4, no v_leak, one threshold per layer, reset
+    # to 0; with r = tau/dt its weight scale r dt / tau is 1, so it keeps the thresholds as written
+    "snntorch": NirOptions(step=1e-4, voltage_zero="rest", threshold="one", r="tau/dt"),
+    # a simulator that honours NIR Delay nodes and the refractory metadata: spike for spike
+    "delays": NirOptions(delays="explicit"),
+}
+
+
+def nir_options(preset: str = "norse", **changes: str | float | None) -> NirOptions:
+    """The options of ``preset`` (a key of :data:`NIR_PRESETS`, one per consumer) with the
+    ``changes`` that are not None: what ``snnctl export --nir-for PRESET --nir-... VALUE`` asks."""
+    if preset not in NIR_PRESETS:
+        raise ConfigError(f"--nir-for: {preset!r} is not one of {', '.join(NIR_PRESETS)}")
+    return replace(NIR_PRESETS[preset], **{name: value for name, value in changes.items() if value is not None})
+
+
 def _delayed(config: Config, connection: str) -> bool:
     """Whether BindsNET feeds ``connection`` with the previous step's spikes: every
     connection in its default synchronous mode; in one-step mode only those whose source
@@ -110,90 +160,141 @@ def _delayed(config: Config, connection: str) -> bool:
     return not config.one_step or connection in ("inh_to_exc", "recurrent")
 
 
-def _lif(layer, threshold: np.ndarray, extra: dict) -> nir.LIF:
-    """A BindsNET ``LIFNodes`` / ``DiehlAndCookNodes`` layer as a NIR LIF.
+def euler_tau(tau: float, dt: float) -> float:
+    """The time constant whose forward-Euler step ``v += dt / tau' (v_leak - v)`` decays as
+    BindsNET's exact step ``v_leak + (v - v_leak) exp(-dt / tau)``: ``tau' = dt / (1 - exp(-dt / tau))``."""
+    return dt / -np.expm1(-dt / tau)
 
-    BindsNET: ``v <- rest + (v - rest) exp(-dt / tc_decay)``, then ``v += x`` (the
-    weighted input spikes, in mV) outside the refractory period. NIR: ``tau dv/dt =
-    (v_leak - v) + R I`` with ``I`` a sum of unit-area spikes through the weights: a
-    spike of weight w moves v by ``R w / tau``, so ``r = tau`` gives BindsNET's jump of w.
+
+@dataclass(frozen=True)
+class _Population:
+    """One BindsNET layer as a NIR LIF, and the factor that turns a weight (the jump in mV
+    that BindsNET adds to a neuron's voltage) into the graph's current into that neuron."""
+
+    node: nir.LIF
+    input_gain: np.ndarray  # [n]
+
+
+def _population(layer, threshold_mv: np.ndarray, config: Config, options: NirOptions, extra: dict) -> _Population:
+    """A BindsNET ``LIFNodes`` / ``DiehlAndCookNodes`` layer as a NIR LIF, in the discrete
+    reading that NIR consumers simulate (Norse's ``LIFBoxCell``, snnTorch's ``Leaky``): per
+    step ``v += step / tau (v_leak - v + r I)`` with ``I = W s`` (spikes of value 1), then
+    ``v > v_threshold`` spikes and sets ``v = v_reset``.
+
+    BindsNET: ``v <- rest + (v - rest) exp(-dt / tau)``, then ``v += x`` (the weighted spikes,
+    mV) outside the refractory period. The tau of :func:`euler_tau` makes the decays equal;
+    ``r = 1`` and weights multiplied by ``tau' / dt`` make the jumps equal (Norse ignores r),
+    as do ``r = tau' / dt`` and BindsNET's weights (``options.r``).
+    Voltages are shifted so that ``options.voltage_zero`` is 0 (Norse resets to 0 whatever
+    v_reset says; snnTorch has no v_leak) and, with ``threshold="one"``, each neuron's
+    voltage is divided by its threshold's distance from that zero.
     """
     import nir
 
-    def per_neuron(value: torch.Tensor) -> np.ndarray:
-        return np.full(layer.n, float(value), np.float32)
+    dt = config.dt
+    n = layer.n
+    rest, reset = float(layer.rest), float(layer.reset)
+    zero = reset if options.voltage_zero == "reset" else rest
+    threshold = threshold_mv.astype(np.float64) - zero
+    scale = 1.0 / threshold if options.threshold == "one" else np.ones(n)
+    tau_ms = euler_tau(float(layer.tc_decay), dt)
+    to_graph = options.graph_step(dt) / dt  # graph time units per ms
 
-    tau = per_neuron(layer.tc_decay)
-    return nir.LIF(tau=tau, r=tau.copy(), v_leak=per_neuron(layer.rest), v_threshold=threshold,
-                   v_reset=per_neuron(layer.reset), metadata={"refractory_period": float(layer.refrac), **extra})
+    def f32(value: np.ndarray | float) -> np.ndarray:
+        return np.broadcast_to(np.asarray(value, np.float64), (n,)).astype(np.float32)
+
+    r = tau_ms / dt if options.r == "tau/dt" else 1.0
+    node = nir.LIF(tau=f32(tau_ms * to_graph), r=f32(r), v_leak=f32((rest - zero) * scale),
+                   v_threshold=f32(threshold * scale), v_reset=f32((reset - zero) * scale),
+                   metadata={"refractory_period": float(layer.refrac) * to_graph, **extra})
+    return _Population(node, scale * tau_ms / dt / r)
 
 
-def nir_graph(checkpoint: ckpt.Checkpoint) -> nir.NIRGraph:
+def _populations(checkpoint: ckpt.Checkpoint, options: NirOptions) -> dict[str, _Population]:
+    """The excitatory layer (threshold = exc_thresh + learned theta) and, in the two-layer
+    model, the inhibitory one, read from the BindsNET layers snnctl simulates."""
+    config, tensors = checkpoint.config, checkpoint.tensors
+    network = bindsnet_network(checkpoint)
+    exc_layer = network.layers[net.EXC_LAYER[config.model]]
+    # The same float32 sum the engines compare the membrane potential against.
+    threshold = (exc_layer.thresh.float() + tensors.theta.float()).numpy()
+    populations = {"exc": _population(exc_layer, threshold, config, options, {
+        "theta": tensors.theta.numpy().copy(), "exc_thresh": float(exc_layer.thresh),
+        "theta_plus": config.theta_plus, "tc_theta_decay": config.tc_theta_decay,
+        "one_spike": config.one_spike,
+    })}
+    if config.model == "diehl-cook-2015":
+        inh_layer = network.layers[net.INH_LAYER]
+        populations["inh"] = _population(inh_layer, np.full(inh_layer.n, float(inh_layer.thresh)), config, options, {})
+    return populations
+
+
+# Each weight tensor of the checkpoint as (source, target) nodes; in this order, nirtorch runs
+# the two-layer loop exc -> inh -> exc from the input.
+CONNECTIONS = {"input_to_exc": ("input", "exc"), "exc_to_inh": ("exc", "inh"), "inh_to_exc": ("inh", "exc"),
+               "recurrent": ("exc", "exc")}
+
+
+def nir_graph(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -> nir.NIRGraph:
     """The network as a NIR graph: input, the input-to-excitatory weights, the excitatory
     LIF population (threshold = exc_thresh + learned theta), the inhibition, output.
 
     Weights become ``Linear`` nodes (NIR's ``[out, in]``, the transpose of BindsNET's
-    ``[in, out]``); a connection BindsNET feeds with the previous step's spikes gets a
-    ``Delay`` of one step ``dt`` after it. Neuron parameters are read from the BindsNET
+    ``[in, out]``), multiplied by the target's input gain (:func:`_population`). With
+    ``delays="explicit"`` a connection that BindsNET feeds with the previous step's spikes
+    gets a ``Delay`` of one step after it; with ``"implicit"`` there are none, and a
+    consumer that runs the graph in order from the input (nirtorch) feeds the loop's way
+    back with the previous step's spikes. Neuron parameters are read from the BindsNET
     layers themselves, so they are the ones snnctl simulates.
     """
     import nir
 
     config, tensors = checkpoint.config, checkpoint.tensors
-    network = bindsnet_network(checkpoint)
-    exc_layer = network.layers[net.EXC_LAYER[config.model]]
-    n = config.n_neurons
-    # The same float32 sum the engines compare the membrane potential against.
-    threshold = (exc_layer.thresh.float() + tensors.theta.float()).numpy()
-    nodes: dict[str, nir.NIRNode] = {
-        "input": nir.Input(input_type={"input": np.array([config.n_inputs])}),
-        "exc": _lif(exc_layer, threshold, {
-            "theta": tensors.theta.numpy().copy(), "exc_thresh": float(exc_layer.thresh),
-            "theta_plus": config.theta_plus, "tc_theta_decay": config.tc_theta_decay,
-            "one_spike": config.one_spike,
-        }),
-        "output": nir.Output(output_type={"output": np.array([n])}),
-    }
-    edges: list[tuple[str, str]] = [("exc", "output")]
-    if checkpoint.labels is not None:
-        nodes["output"].metadata = {"assignments": checkpoint.labels.assignments.numpy().copy(),
-                                    "class_names": json.dumps(checkpoint.class_names)}
-
-    def connect(source: str, name: str, weights: torch.Tensor, target: str) -> None:
-        nodes[name] = nir.Linear(weight=weights.t().contiguous().numpy().copy())
+    step = options.graph_step(config.dt)
+    populations = _populations(checkpoint, options)
+    nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array([config.n_inputs])})}
+    nodes.update((name, population.node) for name, population in populations.items())
+    edges: list[tuple[str, str]] = []
+    connections = {"input_to_exc": tensors.weights, **tensors.lateral}
+    for name, (source, target) in CONNECTIONS.items():
+        if name not in connections:
+            continue
+        weights = connections[name].t().double().numpy() * populations[target].input_gain[:, None]
+        nodes[name] = nir.Linear(weight=weights.astype(np.float32))
         edges.append((source, name))
-        if _delayed(config, name):
-            nodes[f"{name}_delay"] = nir.Delay(delay=np.full(weights.shape[1], config.dt, np.float32))
+        if options.delays == "explicit" and _delayed(config, name):
+            nodes[f"{name}_delay"] = nir.Delay(delay=np.full(len(weights), step, np.float32))
             edges.append((name, f"{name}_delay"))
             name = f"{name}_delay"
         edges.append((name, target))
-
-    connect("input", "input_to_exc", tensors.weights, "exc")
-    if config.model == "diehl-cook-2015":
-        inh_layer = network.layers[net.INH_LAYER]
-        nodes["inh"] = _lif(inh_layer, np.full(n, float(inh_layer.thresh), np.float32), {})
-        connect("exc", "exc_to_inh", tensors.lateral["exc_to_inh"], "inh")
-        connect("inh", "inh_to_exc", tensors.lateral["inh_to_exc"], "exc")
-    else:
-        connect("exc", "recurrent", tensors.lateral["recurrent"], "exc")
+    # Last: nirtorch's executor returns the output of the node it runs last.
+    nodes["output"] = nir.Output(output_type={"output": np.array([config.n_neurons])})
+    edges.append(("exc", "output"))
+    if checkpoint.labels is not None:
+        nodes["output"].metadata = {"assignments": checkpoint.labels.assignments.numpy().copy(),
+                                    "class_names": json.dumps(checkpoint.class_names)}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={
-        "source": "snnctl", "model": config.model, "dt": config.dt, "time_unit": NIR_TIME_UNIT,
-        "voltage_unit": NIR_VOLTAGE_UNIT, "one_step": config.one_step,
+        "source": "snnctl", "model": config.model, "dt": step, "time_unit": options.time_unit,
+        "voltage_zero": options.voltage_zero, "threshold": options.threshold, "delays": options.delays,
+        "one_step": config.one_step,
     })
 
 
-def to_nir(checkpoint: ckpt.Checkpoint) -> Exported:
+def to_nir(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -> Exported:
     """The graph of :func:`nir_graph` written by ``nir.write`` (HDF5)."""
     import nir
 
     buffer = io.BytesIO()
-    nir.write(buffer, nir_graph(checkpoint))
+    nir.write(buffer, nir_graph(checkpoint, options))
     notes = [
         "STDP (NIR has no plasticity): the weights are frozen as learned",
         ("theta adaptation: the learned theta is folded into v_threshold = exc_thresh + theta; "
          "theta_plus and tc_theta_decay are kept in the exc node's metadata only"),
-        "refractory periods: NIR's LIF has none; kept as refractory_period (ms) in node metadata",
+        "refractory periods: NIR's LIF has none; kept as refractory_period in node metadata",
     ]
+    if options.delays == "implicit" and not checkpoint.config.one_step:
+        notes.append("BindsNET's one-step delay on the connections into each layer: only the loop's way back "
+                     "waits a step (--nir-delays explicit keeps them as Delay nodes)")
     if checkpoint.config.one_spike != "off":
         notes.append(f"one_spike rule {checkpoint.config.one_spike!r}: kept in the exc node's metadata only")
     return Exported(buffer.getvalue(), sorted(checkpoint.tensors.named()), notes)
@@ -211,6 +312,8 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def export(checkpoint: ckpt.Checkpoint, fmt: str) -> Exported:
-    """The checkpoint in format ``fmt`` (one of :data:`FORMATS`)."""
-    return WRITERS[check_format(fmt)](checkpoint)
+def export(checkpoint: ckpt.Checkpoint, fmt: str, nir: NirOptions = NirOptions()) -> Exported:
+    """The checkpoint in format ``fmt`` (one of :data:`FORMATS`); ``nir`` shapes the NIR graph."""
+    if check_format(fmt) == "nir":
+        return to_nir(checkpoint, nir)
+    return WRITERS[fmt](checkpoint)

@@ -80,13 +80,11 @@ def initial_tensors(config: Config) -> NetworkTensors:
 
 
 def stdp_reduction(name: str):
-    """BindsNET's ``reduction`` argument: how STDP updates of a batch combine."""
-    if name == "sum":
-        return torch.sum
-    if name == "mean":
-        return torch.mean
-    # torch.amax, not a lambda: a network holding it can be pickled (BindsNET's Network.save)
-    return torch.amax
+    """BindsNET's ``reduction`` argument for ``name`` in ``config.REDUCTIONS``: how STDP updates
+    of a batch combine. torch's function of that name; ``amax`` for max, as ``torch.max``
+    returns indices too (a function, not a lambda: a network holding it can be pickled by
+    BindsNET's Network.save)."""
+    return getattr(torch, "amax" if name == "max" else name)
 
 
 def build_bindsnet(config: Config, tensors: NetworkTensors, device: torch.device) -> "Network":

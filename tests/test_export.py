@@ -7,7 +7,9 @@ same learned layer as the original project ran it, DiehlAndCook2015v2 in one-ste
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections import deque
 from pathlib import Path
 
@@ -17,7 +19,8 @@ import torch
 from typer.testing import CliRunner
 
 from snnctl import checkpoint as ckpt
-from snnctl import data, service, simulate
+from snnctl import data, export, service
+from snnctl import engine as engines
 from snnctl import network as net
 from snnctl.cli import app
 
@@ -26,6 +29,16 @@ from snnctl.errors import ConfigError
 
 runner = CliRunner()
 N_IMAGES = 4
+N_CLASSIFIED = 100  # images each NIR consumer classifies
+
+
+def _bench_module():
+    """bench/nir_check.py, whose runners load a graph in each NIR consumer."""
+    if "nir_check" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("nir_check", Path(__file__).parent.parent / "bench" / "nir_check.py")
+        sys.modules["nir_check"] = importlib.util.module_from_spec(spec)  # its dataclasses look their module up
+        spec.loader.exec_module(sys.modules["nir_check"])
+    return sys.modules["nir_check"]
 
 
 @pytest.fixture(scope="module")
@@ -52,69 +65,70 @@ def checkpoint_tensors(stored: ckpt.Checkpoint) -> dict[str, torch.Tensor]:
 
 def input_spikes(config) -> torch.Tensor:
     """BindsNET Poisson spikes [steps, batch, n_inputs] of a few held-out images."""
-    splits = data.load_splits(config, lambda message: None)
-    return simulate.encode(config, splits.test.images[:N_IMAGES] * config.intensity, seed=7)
+    images = data.load_splits(config, lambda message: None).test.images[:N_IMAGES]
+    return engines.encode(config, images.float() * engines.rate_per_unit(config, images), seed=7)
 
 
 def snnctl_spikes(stored: ckpt.Checkpoint, spikes: torch.Tensor) -> torch.Tensor:
     """The excitatory spikes [steps, batch, n] snnctl's engine gives, learning off."""
-    engine = simulate.make_engine(stored.config, stored.tensors.clone())
+    engine = engines.make_engine(stored.config, stored.tensors.clone())
     return engine.present_spikes(spikes, learn=False, record=True).spikes
 
 
 # ---------------------------------------------------------------- a reference NIR simulator
 
 
-def _lif_step(node, state: dict[str, np.ndarray], current: np.ndarray, dt: float) -> np.ndarray:
-    """NIR LIF ``tau dv/dt = (v_leak - v) + r I`` over one step of ``dt`` ms: the leak
-    integrated exactly, each input a unit-area spike (a jump of ``r w / tau``), then
-    ``v > v_threshold`` fires and resets; for ``refractory_period`` ms (node metadata)
-    after a spike input is ignored."""
-    v, refractory = state["v"], state["refractory"]
-    decay = np.exp(-dt / node.tau).astype(np.float32)
-    v -= node.v_leak
-    v *= decay
-    v += node.v_leak
-    v += (refractory <= 0) * (node.r / node.tau) * current
-    refractory -= dt
+def _lif_step(node, state: dict[str, np.ndarray], current: np.ndarray, step: float, refractory: bool) -> np.ndarray:
+    """NIR LIF ``tau dv/dt = (v_leak - v) + r I`` over one step as NIR consumers take it
+    (Norse's LIFBoxCell, snnTorch's Leaky): ``v += step / tau (v_leak - v + r I)`` with
+    spikes of value 1, then ``v > v_threshold`` fires and resets. With ``refractory``,
+    input is ignored for ``refractory_period`` (node metadata) after a spike."""
+    v, remaining = state["v"], state["refractory"]
+    live = remaining <= 0 if refractory else True
+    v += (step / node.tau) * (node.v_leak - v)
+    v += live * (step / node.tau) * node.r * current
+    remaining -= step
     fired = v > node.v_threshold
     v[fired] = np.broadcast_to(node.v_reset, v.shape)[fired]
-    refractory[fired] = float(node.metadata["refractory_period"])
+    remaining[fired] = float(node.metadata["refractory_period"])
     return fired.astype(np.float32)
 
 
-def _evaluation_order(graph) -> list[str]:
-    """Nodes in dependency order; a Delay's output is known at the start of a step, so
-    edges out of Delay nodes do not constrain the order (and break the cycles)."""
+def _run_order(graph) -> list[str]:
+    """nirtorch's order: depth first from the input along the edges in their order; a
+    node reads what a later node (or a Delay) gave in the previous step."""
     import nir
 
-    pending = {name for name, node in graph.nodes.items() if not isinstance(node, nir.Delay)}
-    needs = {name: {a for a, b in graph.edges if b == name and a in pending} for name in pending}
-    order = []
-    while pending:
-        ready = sorted(name for name in pending if not needs[name] & pending)
-        assert ready, f"cycle without a Delay among {sorted(pending)}"
-        order += ready
-        pending -= set(ready)
-    return order
+    order: list[str] = []
+
+    def visit(name: str) -> None:
+        if name not in order:
+            order.append(name)
+            for source, target in graph.edges:
+                if source == name:
+                    visit(target)
+    visit("input")
+    return [name for name in order if not isinstance(graph.nodes[name], nir.Delay)]
 
 
-def simulate_nir(graph, spikes: np.ndarray, dt: float) -> np.ndarray:
-    """Run a graph of Input, Linear, Delay, LIF and Output nodes with time step ``dt`` ms on
-    input spikes [steps, batch, n_inputs]; the output spikes [steps, batch, n]. Edges into a
-    node add up; a Delay of d ms is a buffer of d / dt steps."""
+def simulate_nir(graph, spikes: np.ndarray, refractory: bool = True) -> np.ndarray:
+    """Run a graph of Input, Linear, Delay, LIF and Output nodes, one step of the graph's
+    ``dt`` (metadata) at a time, on input spikes [steps, batch, n_inputs]; the output
+    spikes [steps, batch, n]. Edges into a node add up; a Delay of d is d / dt steps."""
     import nir
 
     steps, batch, _ = spikes.shape
+    step = float(graph.metadata["dt"])
     sources = {name: [a for a, b in graph.edges if b == name] for name in graph.nodes}
     buffers, states = {}, {}
     for name, node in graph.nodes.items():
         if isinstance(node, nir.Delay):
-            length = round(float(node.delay[0]) / dt)
+            length = round(float(node.delay[0]) / step)
             buffers[name] = deque(np.zeros((batch, len(node.delay)), np.float32) for _ in range(length))
         elif isinstance(node, nir.LIF):
             states[name] = {"v": np.tile(node.v_leak, (batch, 1)), "refractory": np.zeros((batch, len(node.tau)), np.float32)}
-    order = _evaluation_order(graph)
+    order = _run_order(graph)
+    previous: dict[str, np.ndarray] = {}
     recorded = []
     for t in range(steps):
         value = {name: buffer[0] for name, buffer in buffers.items()}
@@ -123,11 +137,11 @@ def simulate_nir(graph, spikes: np.ndarray, dt: float) -> np.ndarray:
             if isinstance(node, nir.Input):
                 value[name] = spikes[t]
                 continue
-            total = sum(value[s] for s in sources[name])
+            total = sum(value[s] if s in value else previous.get(s, 0) for s in sources[name])
             if isinstance(node, nir.Linear):
                 value[name] = total @ node.weight.T
             elif isinstance(node, nir.LIF):
-                value[name] = _lif_step(node, states[name], total, dt)
+                value[name] = _lif_step(node, states[name], total, step, refractory)
             elif isinstance(node, nir.Output):
                 value[name] = total
             else:
@@ -135,6 +149,7 @@ def simulate_nir(graph, spikes: np.ndarray, dt: float) -> np.ndarray:
         for name, buffer in buffers.items():
             buffer.append(sum(value[s] for s in sources[name]))
             buffer.popleft()
+        previous = value
         recorded.append(value["output"])
     return np.stack(recorded).astype(bool)
 
@@ -203,6 +218,8 @@ def test_bindsnet_export_loads_and_runs_spike_for_spike_like_snnctl(source, tmp_
 
 
 def test_nir_export_maps_every_parameter_with_its_units(source, tmp_path):
+    """The defaults (Norse's reading): seconds, voltages from each layer's reset potential,
+    BindsNET's jumps carried by the weights, no Delay nodes."""
     import nir
 
     stored = ckpt.load(source)
@@ -211,51 +228,136 @@ def test_nir_export_maps_every_parameter_with_its_units(source, tmp_path):
     result = service.export(source, "nir", path)
     assert any("STDP" in note for note in result.not_carried)
     assert any("theta" in note for note in result.not_carried)
+    assert any("refractory" in note for note in result.not_carried)
     graph = nir.read(path)
-    assert graph.metadata["time_unit"] == "ms" and graph.metadata["voltage_unit"] == "mV"
-    assert float(graph.metadata["dt"]) == config.dt
-    np.testing.assert_array_equal(graph.nodes["input_to_exc"].weight, stored.tensors.weights.t().numpy())
-    for name, value in stored.tensors.lateral.items():
-        assert isinstance(graph.nodes[name], nir.Linear)
-        np.testing.assert_array_equal(graph.nodes[name].weight, value.t().numpy(), err_msg=name)
+    assert graph.metadata["time_unit"] == "s" and graph.metadata["voltage_zero"] == "reset"
+    assert float(graph.metadata["dt"]) == pytest.approx(config.dt * 1e-3)
+    assert not any(isinstance(node, nir.Delay) for node in graph.nodes.values())
 
     exc = graph.nodes["exc"]
+    tau_exc = export.euler_tau(100.0, config.dt)  # BindsNET's DiehlAndCookNodes: tau 100 ms
+    assert 1 - config.dt / tau_exc == pytest.approx(np.exp(-config.dt / 100.0))
+    np.testing.assert_allclose(exc.tau, tau_exc * 1e-3, rtol=1e-6)
+    assert np.all(exc.r == 1) and np.all(exc.v_leak == -5.0) and np.all(exc.v_reset == 0.0)  # rest -65, reset -60 mV
     theta = stored.tensors.theta.numpy()
-    np.testing.assert_array_equal(exc.v_threshold, (np.float32(config.exc_thresh) + theta).astype(np.float32))
+    np.testing.assert_allclose(exc.v_threshold, config.exc_thresh + theta + 60.0, rtol=1e-6)
     np.testing.assert_array_equal(exc.metadata["theta"], theta)
     assert float(exc.metadata["theta_plus"]) == config.theta_plus
-    # BindsNET's DiehlAndCookNodes of the Diehl & Cook models, in ms and mV
-    assert np.all(exc.tau == 100.0) and np.all(exc.r == exc.tau)
-    assert np.all(exc.v_leak == -65.0) and np.all(exc.v_reset == -60.0)
-    assert float(exc.metadata["refractory_period"]) == 5.0
-    delays = {name for name, node in graph.nodes.items() if isinstance(node, nir.Delay)}
+    assert float(exc.metadata["refractory_period"]) == pytest.approx(5e-3)
+    # a weight w (mV that BindsNET adds) becomes w tau/dt: Norse adds dt/tau of its input
+    np.testing.assert_allclose(graph.nodes["input_to_exc"].weight, stored.tensors.weights.t().numpy() * tau_exc / config.dt,
+                               rtol=1e-6)
     if config.model == "diehl-cook-2015":
-        inh = graph.nodes["inh"]
-        assert np.all(inh.tau == 10.0) and np.all(inh.r == inh.tau) and np.all(inh.v_leak == -60.0)
-        assert np.all(inh.v_reset == -45.0) and np.all(inh.v_threshold == -40.0)
-        assert float(inh.metadata["refractory_period"]) == 2.0
-        # synchronous mode: every connection reads the previous step
-        assert delays == {"input_to_exc_delay", "exc_to_inh_delay", "inh_to_exc_delay"}
+        inh = graph.nodes["inh"]  # LIFNodes: tau 10 ms, rest -60, reset -45, threshold -40 mV
+        tau_inh = export.euler_tau(10.0, config.dt)
+        np.testing.assert_allclose(inh.tau, tau_inh * 1e-3, rtol=1e-6)
+        assert np.all(inh.v_leak == -15.0) and np.all(inh.v_reset == 0.0) and np.all(inh.v_threshold == 5.0)
+        assert float(inh.metadata["refractory_period"]) == pytest.approx(2e-3)
+        for name, tau in (("exc_to_inh", tau_inh), ("inh_to_exc", tau_exc)):
+            np.testing.assert_allclose(graph.nodes[name].weight, stored.tensors.lateral[name].t().numpy() * tau / config.dt,
+                                       rtol=1e-6, err_msg=name)
     else:
         assert "inh" not in graph.nodes
-        assert delays == {"recurrent_delay"}  # one-step mode: only the way back waits a step
-    for name in delays:
-        assert np.all(graph.nodes[name].delay == config.dt)
+        np.testing.assert_allclose(graph.nodes["recurrent"].weight,
+                                   stored.tensors.lateral["recurrent"].t().numpy() * tau_exc / config.dt, rtol=1e-6)
     np.testing.assert_array_equal(graph.nodes["output"].metadata["assignments"], stored.labels.assignments.numpy())
     assert json.loads(graph.nodes["output"].metadata["class_names"]) == stored.class_names
 
 
-def test_nir_graph_simulates_spike_for_spike_like_snnctl(source, tmp_path):
+def test_nir_snntorch_preset_has_one_threshold_no_leak_and_bindsnet_weights(trained_run):
+    stored = ckpt.load(trained_run.checkpoint)
+    config = stored.config
+    graph = export.nir_graph(stored, export.NIR_PRESETS["snntorch"])
+    exc = graph.nodes["exc"]
+    assert np.all(exc.v_threshold == 1) and np.all(exc.v_leak == 0)
+    distance = config.exc_thresh + stored.tensors.theta.numpy() + 65.0  # threshold above rest, mV
+    np.testing.assert_allclose(exc.v_reset, 5.0 / distance, rtol=1e-5)
+    tau = export.euler_tau(100.0, config.dt) * 1e-4 / config.dt  # one step is 1e-4 in snnTorch
+    np.testing.assert_allclose(exc.tau, tau, rtol=1e-6)
+    np.testing.assert_allclose(exc.r, exc.tau / 1e-4, rtol=1e-5)  # snnTorch's w_scale r dt / tau is 1
+    np.testing.assert_allclose(graph.nodes["input_to_exc"].weight, stored.tensors.weights.t().numpy() / distance[:, None],
+                               rtol=1e-5)
+
+
+def test_nir_explicit_delays_follow_bindsnet_modes(source):
     import nir
+
+    stored = ckpt.load(source)
+    graph = export.nir_graph(stored, export.NirOptions(time_unit="ms", delays="explicit"))
+    delays = {name for name, node in graph.nodes.items() if isinstance(node, nir.Delay)}
+    if stored.config.model == "diehl-cook-2015":  # synchronous mode: every connection reads the previous step
+        assert delays == {"input_to_exc_delay", "exc_to_inh_delay", "inh_to_exc_delay"}
+    else:
+        assert delays == {"recurrent_delay"}  # one-step mode: only the way back waits a step
+    for name in delays:
+        assert np.all(graph.nodes[name].delay == stored.config.dt)
+
+
+def test_nir_graph_with_its_delays_and_refractory_periods_simulates_spike_for_spike_like_snnctl(source):
+    stored = ckpt.load(source)
+    spikes = input_spikes(stored.config)
+    got = simulate_nir(export.nir_graph(stored, export.NIR_PRESETS["delays"]), spikes.numpy().astype(np.float32))
+    expected = snnctl_spikes(stored, spikes).numpy()
+    assert expected.sum() > 0  # a comparison of silences would prove nothing
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_norse_runs_the_default_export_as_nir_reads_it(source, tmp_path):
+    """Norse's from_nir, with its defaults, on the file that export writes with its
+    defaults: the same spikes as the reference reading without refractory periods."""
+    import nir
+    import norse.torch
 
     stored = ckpt.load(source)
     path = tmp_path / "network.nir"
     service.export(source, "nir", path)
+    graph = nir.read(path)
+    model = norse.torch.from_nir(graph, ignore_warnings=True)
     spikes = input_spikes(stored.config)
-    got = simulate_nir(nir.read(path), spikes.numpy().astype(np.float32), stored.config.dt)
-    expected = snnctl_spikes(stored, spikes).numpy()
+    state, got = None, []
+    with torch.no_grad():
+        for x in spikes.float():
+            y, state = model(x, state)
+            got.append(y.bool())
+    expected = simulate_nir(graph, spikes.numpy().astype(np.float32), refractory=False)
     assert expected.sum() > 0
-    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(torch.stack(got).numpy(), expected)
+
+
+@pytest.mark.parametrize("consumer", ["norse", "snntorch"])
+def test_nir_consumers_classify_like_snnctl(trained_run, consumer):
+    """The round trip users make: export, load in the NIR tool, present Poisson digits,
+    vote with the exported assignments; within a few points of snnctl on the same spikes."""
+    nir_check = _bench_module()
+    stored = ckpt.load(trained_run.checkpoint)
+    config = stored.config.replace(one_spike="off")
+    test = data.load_splits(config, lambda message: None).test
+    images, targets = test.images[:N_CLASSIFIED], test.labels[:N_CLASSIFIED]
+    runner, preset = nir_check.CONSUMERS[consumer]
+    graph = nir_check.GraphEngine(config, runner(export.nir_graph(stored, export.NIR_PRESETS[preset])))
+    reference = nir_check.SnnctlEngine(config, engines.make_engine(config, stored.tensors.clone()))
+    stored.config = config
+    got, got_rate = nir_check.accuracy(stored, graph, images, targets, N_CLASSIFIED)
+    expected, _ = nir_check.accuracy(stored, reference, images, targets, N_CLASSIFIED)
+    assert expected > 0.4 and got_rate > 1  # the old export made Norse silent
+    assert abs(got - expected) <= 0.08, (got, expected)
+
+
+def test_bad_nir_option_is_one_error_naming_option_and_value():
+    with pytest.raises(ConfigError, match=r"--nir-time-unit: 'h' is not one of s, ms"):
+        export.NirOptions(time_unit="h")
+    with pytest.raises(ConfigError, match=r"--nir-step: -1"):
+        export.NirOptions(step=-1)
+    with pytest.raises(ConfigError, match=r"--nir-for: 'lava' is not one of norse, snntorch, delays"):
+        export.nir_options("lava")
+    with pytest.raises(ConfigError, match=r"--nir-delays: 'none'"):
+        export.nir_options("snntorch", delays="none")
+
+
+def test_nir_options_are_a_preset_with_the_changes_asked():
+    options = export.nir_options("snntorch", time_unit="ms", delays=None)
+    assert options == export.NirOptions(time_unit="ms", step=1e-4, voltage_zero="rest", threshold="one", r="tau/dt")
+    assert export.nir_options() == export.NirOptions()
 
 
 def test_stdp_reduction_max_network_exports_to_bindsnet(trained_run, tmp_path):

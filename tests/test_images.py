@@ -429,7 +429,9 @@ def test_a_layer_trained_on_mnist_is_relabelled_and_evaluated_on_mammo(trained_r
     assert evaluated.exit_code == 0, evaluated.output
     report = json.loads(evaluated.stdout)
     assert report["task"] == "MAMMO" and report["n_samples"] == 6  # 20% of 20 and of 10
-    assert 0.0 <= report["balanced_accuracy"] <= 1.0
+    recalls = [c["recall"] for c in report["per_class"]]
+    assert report["balanced_accuracy"] == pytest.approx(sum(recalls) / 2)
+    assert sum(map(sum, report["confusion"])) == 6
 
 
 def test_service_functions_train_on_mammo_and_read_the_manifest(tmp_path):

@@ -20,8 +20,10 @@ import torch
 
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
-from snnctl import kernels, service, simulate
+from snnctl import engine as engines
 from snnctl import network as net
+from snnctl import service
+from snnctl.engine import kernels
 from snnctl.errors import ConfigError
 
 from conftest import tiny_config
@@ -58,7 +60,7 @@ def poisson_inputs(config: cfg.Config, batch: int, presentations: int, seed: int
     for k in range(presentations):
         lit = torch.rand(batch, config.n_inputs, generator=generator) < 0.2
         pixels = torch.rand(batch, config.n_inputs, generator=generator) * lit
-        inputs.append(simulate.encode(config, pixels * config.intensity, seed=seed * 1000 + k))
+        inputs.append(engines.encode(config, pixels * config.intensity, seed=seed * 1000 + k))
     return inputs
 
 
@@ -66,8 +68,8 @@ def run_both(config: cfg.Config, tensors: net.NetworkTensors, inputs: list[torch
              device: torch.device = CPU):
     """Present ``inputs`` to both engines (BindsNET on ``device``); assert identical spikes;
     return both final states, on the CPU."""
-    reference = simulate.BindsNETEngine(config, tensors.clone(), device)
-    fast = simulate.FastEngine(config, tensors.clone())
+    reference = engines.BindsNETEngine(config, tensors.clone(), device)
+    fast = engines.FastEngine(config, tensors.clone())
     n_spikes = 0
     for k, spikes in enumerate(inputs):
         expected = reference.present_spikes(spikes, learn, seed=k, record=True)
@@ -118,7 +120,7 @@ def test_bindsnet_on_cuda_gives_the_fast_engines_spikes_weights_and_thresholds(m
 def test_every_encoder_gives_its_input_on_cuda(encoder):
     config = configure(encoder=encoder, n_neurons=5)
     rates = torch.rand(2, config.n_inputs) * config.intensity
-    spikes = simulate.encode(config, rates, seed=1, device=torch.device("cuda"))
+    spikes = engines.encode(config, rates, seed=1, device=torch.device("cuda"))
     assert spikes.device.type == "cuda" and spikes.shape == (config.steps, 2, config.n_inputs) and spikes.any()
 
 
@@ -190,7 +192,7 @@ def test_only_the_columns_that_changed_are_renormalized(model):
     # norm and stay bit for bit.
     config = configure(model=model, one_step=True, n_neurons=30, time=50)
     fresh = net.initial_tensors(config)
-    engine = simulate.FastEngine(config, fresh.clone())
+    engine = engines.FastEngine(config, fresh.clone())
     engine.present_spikes(poisson_inputs(config, 1, 1)[0], learn=True)
     torch.testing.assert_close(engine.tensors.weights.sum(0), torch.full((config.n_neurons,), config.norm))
 
@@ -208,9 +210,9 @@ def test_learning_rates_set_between_presentations_as_bindsnet(model):
     # nu_decay's schedule: both engines take new rates, and learn with them alike.
     config = configure(model=model, one_step=True, n_neurons=10, time=50)
     tensors = normalized(config)
-    reference = simulate.BindsNETEngine(config, tensors.clone(), CPU)
-    fast = simulate.FastEngine(config, tensors.clone())
-    unchanged = simulate.FastEngine(config, tensors.clone())
+    reference = engines.BindsNETEngine(config, tensors.clone(), CPU)
+    fast = engines.FastEngine(config, tensors.clone())
+    unchanged = engines.FastEngine(config, tensors.clone())
     for engine in (reference, fast):
         engine.set_learning_rates(4 * config.nu_pre, 0.5 * config.nu_post)
     for k, spikes in enumerate(poisson_inputs(config, 1, 3, seed=6)):
@@ -268,7 +270,7 @@ def test_bindsnet_one_spike_rule_is_exact_while_at_most_one_neuron_crosses(model
     inputs = [one_owner_per_step(config, batch, seed) for seed in range(3)]
     # Precondition, checked on BindsNET: with every crossing neuron spiking (rule off),
     # no two ever spike in the same step, so the rule never has to choose.
-    check = simulate.BindsNETEngine(config.replace(one_spike="off"), tensors.clone(), CPU)
+    check = engines.BindsNETEngine(config.replace(one_spike="off"), tensors.clone(), CPU)
     for spikes in inputs:
         assert check.present_spikes(spikes, True, record=True).spikes.sum(2).max() <= 1
     expected, got, n_spikes = run_both(config, tensors, inputs, learn=True)
@@ -291,10 +293,10 @@ def test_bindsnet_one_spike_rule_agrees_in_distribution_when_neurons_cross_toget
     tensors = net.initial_tensors(config)
     tensors.weights.copy_(tensors.weights[:, :1].expand(-1, 4) * config.norm / tensors.weights[:, 0].sum())
     spikes = poisson_inputs(config, 1, 1, seed=3)[0].expand(-1, 400, -1).contiguous()
-    off = simulate.FastEngine(config.replace(one_spike="off"), tensors.clone()).present_spikes(spikes, False, record=True)
+    off = engines.FastEngine(config.replace(one_spike="off"), tensors.clone()).present_spikes(spikes, False, record=True)
     assert off.spikes.sum(2).max() == 4  # they do cross together
-    expected = simulate.BindsNETEngine(config, tensors.clone(), CPU).present_spikes(spikes, False, seed=1, record=True)
-    got = simulate.FastEngine(config, tensors.clone()).present_spikes(spikes, False, seed=1, record=True)
+    expected = engines.BindsNETEngine(config, tensors.clone(), CPU).present_spikes(spikes, False, seed=1, record=True)
+    got = engines.FastEngine(config, tensors.clone()).present_spikes(spikes, False, seed=1, record=True)
     for run in (expected, got):
         assert run.spikes.sum(2).max() == 1  # one spike per step and image
         assert (run.counts > 0).float().mean() > 0.5  # and the rule spreads them over the neurons
@@ -303,7 +305,7 @@ def test_bindsnet_one_spike_rule_agrees_in_distribution_when_neurons_cross_toget
     assert z_score(first_spiker(got), first_spiker(expected)).abs().max() < Z_LIMIT  # who spikes first
 
 
-def first_spiker(run: simulate.Presentation) -> torch.Tensor:
+def first_spiker(run: engines.Presentation) -> torch.Tensor:
     """One-hot [images, neurons]: the neuron that spiked first in each image."""
     fired = run.spikes.any(2)  # [steps, images]
     assert fired.any(0).all()
@@ -326,7 +328,7 @@ def two_neurons_one_input(one_spike: str) -> tuple[cfg.Config, net.NetworkTensor
 
 def test_winner_rule_lets_only_the_furthest_neuron_cross():
     config, tensors, spikes = two_neurons_one_input("winner")
-    engine = simulate.FastEngine(config, tensors)
+    engine = engines.FastEngine(config, tensors)
     run = engine.present_spikes(spikes, learn=True, record=True)
     # Step 0: neuron 1 (2 mV above threshold) wins, spikes and resets; neuron 0 did not
     # cross, keeps its -51 mV (decaying to -51.14) and crosses alone at step 1.
@@ -334,14 +336,14 @@ def test_winner_rule_lets_only_the_furthest_neuron_cross():
     theta = engine.sync().theta
     assert theta[0] == pytest.approx(config.theta_plus, rel=1e-5) and theta[1] == pytest.approx(config.theta_plus, rel=1e-5)
     with pytest.raises(ConfigError, match="'winner' runs on the fast engine only .* set one_spike: bindsnet or off"):
-        simulate.BindsNETEngine(config, tensors, CPU)
+        engines.BindsNETEngine(config, tensors, CPU)
 
 
 @pytest.mark.parametrize("engine_class", ["BindsNETEngine", "FastEngine"])
 def test_off_and_bindsnet_rules_on_the_same_hand_made_case(engine_class):
     def run(one_spike: str, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         config, tensors, spikes = two_neurons_one_input(one_spike)
-        make = getattr(simulate, engine_class)
+        make = getattr(engines, engine_class)
         engine = make(config, tensors, CPU) if engine_class == "BindsNETEngine" else make(config, tensors)
         return engine.present_spikes(spikes, learn=True, seed=seed, record=True).spikes[:, 0], engine.sync().theta
 
@@ -399,7 +401,7 @@ def test_fast_poisson_generator_agrees_in_distribution_with_bindsnet():
         assert distance < 1.95 * ((len(a) + len(b)) / (len(a) * len(b))) ** 0.5, f"level {levels[k]}"
 
 
-class RecordingEngine(simulate.FastEngine):
+class RecordingEngine(engines.FastEngine):
     """The fast engine, noting the size and intensity of each presentation."""
 
     def __init__(self, config: cfg.Config, tensors: net.NetworkTensors) -> None:
@@ -420,7 +422,7 @@ def test_silent_images_are_presented_again_brighter_until_max_retries():
     config = retries_config()
     engine = RecordingEngine(config, normalized(config))
     bright, blank = torch.ones(config.n_inputs), torch.zeros(config.n_inputs)
-    counts = simulate.present_with_retries(engine, config, torch.stack([bright, blank]), learn=False, seed=0)
+    counts = engines.present_with_retries(engine, config, torch.stack([bright, blank]), learn=False, seed=0)
     assert counts[0].sum() >= 1 and counts[1].sum() == 0
     # only the silent image again, 32 Hz brighter each time, then it gives up
     assert engine.calls == [(2, None), (1, 160.0), (1, 192.0), (1, 224.0)]
@@ -432,15 +434,55 @@ def test_a_retry_that_spikes_ends_the_retries():
     engine = RecordingEngine(config, normalized(config))
     image = torch.zeros(1, config.n_inputs)
     image[0, 300:350] = 1.0
-    counts = simulate.present_with_retries(engine, config, image, learn=False, seed=0)
+    counts = engines.present_with_retries(engine, config, image, learn=False, seed=0)
     assert engine.calls == [(1, None), (1, 501.0)] and counts.sum() >= 1
 
 
 def test_no_retries_when_min_spikes_is_zero():
     config = retries_config(min_spikes=0)
     engine = RecordingEngine(config, normalized(config))
-    counts = simulate.present_with_retries(engine, config, torch.zeros(2, config.n_inputs), learn=False, seed=0)
+    counts = engines.present_with_retries(engine, config, torch.zeros(2, config.n_inputs), learn=False, seed=0)
     assert engine.calls == [(2, None)] and counts.sum() == 0
+
+
+class InputCountingEngine(engines.BindsNETEngine):
+    """The BindsNET engine, counting the input spikes of each presentation."""
+
+    def __init__(self, config: cfg.Config, tensors: net.NetworkTensors) -> None:
+        super().__init__(config, tensors, CPU)
+        self.input_spikes: list[int] = []
+
+    def present_spikes(self, spikes, learn, seed=0, record=False):
+        self.input_spikes.append(int(spikes.sum()))
+        return super().present_spikes(spikes, learn, seed, record)
+
+
+@pytest.mark.parametrize("encoder", ["PoissonEncoder", "BernoulliEncoder"])
+def test_a_retry_raises_the_input_rate_of_every_encoder_that_can_be_raised(encoder):
+    config = retries_config(encoder=encoder, one_spike="bindsnet")
+    engine = InputCountingEngine(config, normalized(config))
+    images = torch.rand(2, config.n_inputs, generator=torch.Generator().manual_seed(5))
+    images[:, 0] = 1.0  # the brightest pixel at the maximum rate
+    engine.present(images, learn=False, seed=3)
+    engine.present(images, learn=False, seed=3, intensity=config.intensity + config.intensity_step)
+    at_intensity, raised = engine.input_spikes
+    # 160 Hz instead of 128 Hz: a quarter more spikes, about 7,000 of them
+    assert raised > 1.15 * at_intensity
+
+
+def test_bernoulli_input_fires_at_the_rate_poisson_input_does():
+    config = configure(encoder="BernoulliEncoder", time=200)
+    rates = torch.tensor([[50.0, 500.0, 2000.0]])
+    spikes = engines.encode(config, rates, seed=1)
+    # probability per step rate * dt / 1000, at most one spike a step
+    assert spikes.shape == (200, 1, 3)
+    assert 2 <= spikes[:, 0, 0].sum() <= 25 and 70 <= spikes[:, 0, 1].sum() <= 130
+    assert spikes[:, 0, 2].sum() == 200
+
+
+def test_rank_order_input_refuses_retries():
+    with pytest.raises(ConfigError, match="min_spikes.*RankOrderEncoder"):
+        configure(encoder="RankOrderEncoder", min_spikes=1)
 
 
 def test_training_end_to_end_with_the_bindsnet_engine(tmp_path):
@@ -451,33 +493,44 @@ def test_training_end_to_end_with_the_bindsnet_engine(tmp_path):
     stored = ckpt.load(result.checkpoint)
     torch.testing.assert_close(stored.tensors.weights.sum(0), torch.full((10,), config.norm))
     assert stored.tensors.theta.max() > 0 and stored.labels is not None
-    assert 0.0 <= result.test_accuracy.all_activity <= 1.0
+    # the checkpoint reproduces the test that train reported, image for image
+    assert stored.info["test_accuracy"]["all_activity"] == result.test_accuracy.all_activity
+    evaluated = service.evaluate(Path(result.checkpoint))
+    assert evaluated.n_samples == result.n_test == 16 and evaluated.accuracy == result.test_accuracy
 
 
 def test_auto_engine_is_fast_on_cpu_and_bindsnet_when_the_kernels_cannot_load(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # BindsNET would go to a GPU
     config = configure(n_neurons=5)
-    assert isinstance(simulate.make_engine(config, net.initial_tensors(config)), simulate.FastEngine)
-    monkeypatch.setitem(sys.modules, "snnctl.kernels", None)  # as if numba failed to import
-    engine = simulate.make_engine(config, net.initial_tensors(config))
-    assert isinstance(engine, simulate.BindsNETEngine) and engine.device == CPU
+    assert isinstance(engines.make_engine(config, net.initial_tensors(config)), engines.FastEngine)
+    monkeypatch.setitem(sys.modules, "snnctl.engine.kernels", None)  # as if numba failed to import
+    engine = engines.make_engine(config, net.initial_tensors(config))
+    assert isinstance(engine, engines.BindsNETEngine) and engine.device == CPU
 
 
 def test_auto_device_keeps_the_fast_engine_on_the_cpu_when_a_gpu_is_present(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     config = configure(n_neurons=5)
     assert config.engine == "auto" and config.device == "auto"
-    engine = simulate.make_engine(config, net.initial_tensors(config))
-    assert isinstance(engine, simulate.FastEngine) and engine.device == CPU
+    engine = engines.make_engine(config, net.initial_tensors(config))
+    assert isinstance(engine, engines.FastEngine) and engine.device == CPU
     # BindsNET, asked for, or asked for through the device, runs on the GPU
-    assert simulate.resolve_device(config.replace(engine="bindsnet"), "bindsnet") == torch.device("cuda")
-    assert simulate.choose_engine(config.replace(device="cuda")) == "bindsnet"
+    assert engines.resolve_device(config.replace(engine="bindsnet"), "bindsnet") == torch.device("cuda")
+    assert engines.choose_engine(config.replace(device="cuda")) == "bindsnet"
     with pytest.raises(ConfigError, match="engine: 'fast' runs on the CPU, not on device 'cuda'"):
-        simulate.make_engine(config.replace(engine="fast", device="cuda"), net.initial_tensors(config))
+        engines.make_engine(config.replace(engine="fast", device="cuda"), net.initial_tensors(config))
 
 
 def test_cuda_asked_for_without_a_gpu_is_a_config_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     config = configure(n_neurons=5, device="cuda")
     with pytest.raises(ConfigError, match=r"'cuda' was asked for but no CUDA device is available \(--device cpu"):
-        simulate.make_engine(config, net.initial_tensors(config))
+        engines.make_engine(config, net.initial_tensors(config))
+
+
+def test_require_cpu_refuses_cuda_and_names_why():
+    config = configure(n_neurons=5)
+    for device in ("auto", "cpu"):
+        engines.require_cpu(config.replace(device=device), "sweep trials run on CPUs")
+    with pytest.raises(ConfigError, match=r"^device: 'cuda': sweep trials run on CPUs; use device: auto or cpu$"):
+        engines.require_cpu(config.replace(device="cuda"), "sweep trials run on CPUs")

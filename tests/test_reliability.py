@@ -392,6 +392,7 @@ def test_existing_outputs_are_refused_without_force(checkpoint_copy, tmp_path, c
 # ---------------------------------------------------------------- checkpoints from others
 
 
+@pytest.mark.slow
 def test_a_huge_declared_tensor_is_refused_before_it_is_read(tmp_path, checkpoint_copy):
     """A header may declare a tensor far larger than its parameters imply: the reader says
     so without reading it (a subprocess measures the peak memory of the attempt)."""

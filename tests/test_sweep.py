@@ -26,9 +26,10 @@ import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
-from snnctl import cli
+from snnctl.cli import sweep as sweep_cli
 from snnctl import config as cfg
-from snnctl import service, sweep
+from snnctl import service
+from snnctl import space as spaces
 from snnctl.cli import app
 
 from conftest import assert_one_line_error, tiny_config, write_mnist_idx
@@ -62,18 +63,18 @@ def _space(root: Path, **changes) -> Path:
 
 
 def test_space_reads_every_kind_and_counts_trials(tmp_path):
-    space = sweep.load_space(_space(tmp_path, parameters={
+    space = spaces.load_space(_space(tmp_path, parameters={
         "inh": {"uniform": [30, 200]}, "nu_post": {"loguniform": [0.001, 0.1]}, "time": {"grid": [25, 50, 100]},
         "one_spike": {"choice": ["off", "winner"]}}))
     assert [(d.key, d.kind) for d in space.dimensions] == [
         ("inh", "uniform"), ("nu_post", "loguniform"), ("time", "grid"), ("one_spike", "choice")]
     assert space.samples == 2 and space.n_trials == 6  # every sample runs the whole grid
-    assert sweep.space_from_mapping({"parameters": {"time": {"grid": [25, 50]}}}, "s").n_trials == 2
-    exponents = sweep.space_from_mapping(yaml.safe_load("parameters: {nu_post: {loguniform: [1e-3, 1e-1]}}"), "s")
+    assert spaces.space_from_mapping({"parameters": {"time": {"grid": [25, 50]}}}, "s").n_trials == 2
+    exponents = spaces.space_from_mapping(yaml.safe_load("parameters: {nu_post: {loguniform: [1e-3, 1e-1]}}"), "s")
     assert exponents.dimensions[0].values == (0.001, 0.1)  # YAML 1.1 reads 1e-3 as a string
-    assert sweep.space_from_mapping({"parameters": {"inh": {"choice": [1, 2]}}}, "s").n_trials == sweep.DEFAULT_TRIALS
+    assert spaces.space_from_mapping({"parameters": {"inh": {"choice": [1, 2]}}}, "s").n_trials == spaces.DEFAULT_TRIALS
     # what sweep.json stores reads back the same
-    assert sweep.space_from_mapping(json.loads(json.dumps(space.to_dict())), "s") == space
+    assert spaces.space_from_mapping(json.loads(json.dumps(space.to_dict())), "s") == space
 
 
 @pytest.mark.parametrize("change, words", [
@@ -152,12 +153,13 @@ def test_resume_needs_a_sweep_directory(tmp_path):
 def test_validation_split_is_the_same_for_every_trial_and_no_test_image_runs(tmp_path, monkeypatch):
     """What each trial does, in process: the held-out images are training images, the
     same whatever a trial's seed and n_train, and no test image is ever presented."""
-    from snnctl import data, simulate
+    from snnctl import data
+    from snnctl import engine as engines
 
     config = cfg.load(_params(tmp_path))
-    holdout = service.Holdout(N_VALIDATION, 7)
-    splits = service.holdout_splits(config, holdout)
-    other = service.holdout_splits(config.replace(seed=99, n_train=30), holdout)
+    validation = service.Validation(N_VALIDATION, 7)
+    splits = service.validation_splits(config, validation)
+    other = service.validation_splits(config.replace(seed=99, n_train=30), validation)
     assert len(splits.test) == len(other.test) == N_VALIDATION and len(other.train) == 30
     assert splits.test.images.equal(other.test.images)
     assert len(splits.train) == N_TRAIN - N_VALIDATION
@@ -166,14 +168,14 @@ def test_validation_split_is_the_same_for_every_trial_and_no_test_image_runs(tmp
     test_images = rows(data.load_splits(config, lambda message: None).test.images)
     assert not test_images & rows(splits.train.images) and not test_images & rows(splits.test.images)
     presented = []
-    present = simulate.present_with_retries
+    present = engines.present_with_retries
 
     def recording(engine, config, images, *args, **kwargs):
         presented.append(images.clone())
         return present(engine, config, images, *args, **kwargs)
 
-    monkeypatch.setattr(simulate, "present_with_retries", recording)
-    result = service.train(config.replace(n_neurons=10, time=25), out=tmp_path / "trial", holdout=holdout)
+    monkeypatch.setattr(engines, "present_with_retries", recording)
+    result = service.train(config.replace(n_neurons=10, time=25), out=tmp_path / "trial", validation=validation)
     assert result.held_out == "validation" and result.n_test == N_VALIDATION
     assert presented and not any(test_images & rows(images) for images in presented)
     info = service.inspect(Path(result.checkpoint)).info
@@ -204,6 +206,7 @@ def finished_sweep(local_ray, tmp_path_factory):
     return result, notices
 
 
+@pytest.mark.slow
 def test_sweep_ranks_trials_that_each_are_an_ordinary_run(finished_sweep):
     result, notices = finished_sweep
     assert len(result.trials) == 4 and result.n_validation == N_VALIDATION
@@ -229,20 +232,22 @@ def test_sweep_ranks_trials_that_each_are_an_ordinary_run(finished_sweep):
     assert final.held_out == "test" and (final.n_train, final.n_test) == (N_TRAIN, N_TEST)
     assert "test_accuracy" in service.inspect(Path(final.checkpoint)).info
     assert any("4 trials on Ray" in n for n in notices)
-    stored = json.loads((Path(result.sweep_dir) / sweep.RESULT_NAME).read_text())
+    stored = json.loads((Path(result.sweep_dir) / "result.json").read_text())
     assert stored["best_trial"] == result.best_trial and stored["final"]["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_table_lists_the_trials_best_first(finished_sweep):
     result, _ = finished_sweep
     console = Console(width=250, record=True)
-    console.print(cli._sweep_table(result))
+    console.print(sweep_cli.trials_table(result))
     text = console.export_text()
     positions = [text.index(t.trial) for t in result.trials]
     assert positions == sorted(positions)
     assert "validation" in text and "theta_plus" in text and "finished" in text
 
 
+@pytest.mark.slow
 def test_best_parameters_file_loads_and_trains_as_the_final_run(finished_sweep, tmp_path):
     result, _ = finished_sweep
     best = cfg.load(result.best_parameters_file)
@@ -253,6 +258,7 @@ def test_best_parameters_file_loads_and_trains_as_the_final_run(finished_sweep, 
     assert document["test_accuracy"] == pytest.approx(vars(result.final.test_accuracy))
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_sweep_reruns_no_trial(finished_sweep):
     result, _ = finished_sweep
     status = {t.trial: Path(t.run_dir, "status.json").stat().st_mtime_ns for t in result.trials
@@ -265,6 +271,7 @@ def test_resuming_a_finished_sweep_reruns_no_trial(finished_sweep):
     assert status == {t: Path(result.sweep_dir, "runs", t, "status.json").stat().st_mtime_ns for t in status}
 
 
+@pytest.mark.slow
 def test_sweep_refuses_a_directory_in_use(finished_sweep):
     result, _ = finished_sweep
     root = Path(result.sweep_dir).parent
@@ -273,6 +280,7 @@ def test_sweep_refuses_a_directory_in_use(finished_sweep):
     assert_one_line_error(refused, 2, "exists and is not an empty directory", "--resume")
 
 
+@pytest.mark.slow
 def test_optuna_search_and_a_failing_trial(local_ray, tmp_path):
     """Optuna's TPE samples the space; a trial whose values do not go together fails with
     its reason in one line, listed last, and the sweep goes on."""
@@ -299,6 +307,7 @@ def _wait_for(condition, seconds: float, what: str) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_where_it_stopped(local_ray, tmp_path):
     """Ctrl-C (SIGINT) after the first trial: exit 130 and how to continue; --resume
     runs only the rest, the finished trial stays as it was."""
@@ -327,12 +336,12 @@ def test_interrupted_sweep_resumes_where_it_stopped(local_ray, tmp_path):
     assert process.returncode == 130, stderr
     assert stdout == "" and "Traceback" not in stderr
     assert f"sweep interrupted by SIGINT; continue with: snnctl sweep --resume {sweep_dir}" in stderr
-    assert not (sweep_dir / sweep.RESULT_NAME).exists()
+    assert not (sweep_dir / "result.json").exists()
 
     result = service.sweep(resume=sweep_dir)
     assert len(result.trials) == 2 and all(t.status == "finished" for t in result.trials)
     assert (first / "checkpoint.safetensors").stat().st_mtime_ns == before
-    assert (sweep_dir / sweep.RESULT_NAME).exists() and Path(result.best_parameters_file).exists()
+    assert (sweep_dir / "result.json").exists() and Path(result.best_parameters_file).exists()
 
 
 # ---------------------------------------------------------------- a Ray cluster on loopback

@@ -1,0 +1,170 @@
+"""``snnctl evaluate``, ``assign`` and ``inspect``: the commands that read a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+import snnctl.cli.render as render
+from snnctl.cli.options import (CheckpointArgument, DataDirOption, DeviceOption, JsonOption, NOption,
+                                ReductionOption, Split, TaskOption, value)
+from snnctl.errors import ConfigError
+
+EVALUATE_EPILOG = render.examples(
+    "snnctl evaluate logs/MNIST/run1/checkpoint.safetensors",
+    "snnctl evaluate CKPT --split train --n 1000 --reduction mean --json",
+    "snnctl evaluate CKPT --task MAMMO --data-dir data/mammo --predictions predictions.csv")
+
+
+def evaluate(
+    checkpoint: CheckpointArgument,
+    task: TaskOption = None,
+    data_dir: DataDirOption = None,
+    split: Annotated[Split, typer.Option(help="Which images: the held-out test split, train, or all.")] = Split("test"),
+    n: NOption = None,
+    reduction: ReductionOption = None,
+    predictions: Annotated[Optional[Path], typer.Option(help="Write one CSV row per image here.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing predictions file.")] = False,
+    device: DeviceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Classify images with a trained checkpoint (learning off) and report the metrics."""
+
+    def call(on_progress):
+        from snnctl import service
+
+        return service.evaluate(
+            checkpoint, task=value(task), data_dir=str(data_dir) if data_dir else None, split=split.value, n=n,
+            reduction=value(reduction), predictions=predictions, force=force, device=value(device),
+            notice=render.notice, on_progress=on_progress)
+
+    render.run(call, _evaluation_tables, as_json)
+
+
+def _evaluation_tables(result) -> render.Rendering:
+    rows = render.accuracy_rows("accuracy", result.accuracy) + [
+        ("balanced accuracy", f"{result.balanced_accuracy:.2%}")]
+    if result.positive_class is not None:
+        rows += [(f"sensitivity (recall of {result.positive_class})", f"{result.sensitivity:.2%}"),
+                 (f"specificity (recall of {result.classes[0]})", f"{result.specificity:.2%}")]
+    rows += [("images", f"{result.n_samples} ({result.task}, {result.split} split), {result.no_prediction} without a vote"),
+             ("readout", result.reduction), ("speed", f"{result.samples_per_second:.0f} images/s")]
+    if result.predictions_file:
+        rows.append(("predictions", result.predictions_file))
+    per_class = Table(title="Per class (all-activity vote)", title_justify="left")
+    for column in ("class", "images", "precision", "recall"):
+        per_class.add_column(column, justify="left" if column == "class" else "right")
+    for item in result.per_class:
+        per_class.add_row(escape(item.name), str(item.support), f"{item.precision:.2%}", f"{item.recall:.2%}")
+    return [render.key_values(f"Evaluation of {result.checkpoint}", rows), per_class,
+            _confusion_table(result.classes, result.confusion)]
+
+
+def _confusion_table(classes: list[str], confusion: list[list[int]]) -> Table:
+    table = Table(title="Confusion matrix (rows: true class, columns: predicted, all-activity vote)",
+                  title_justify="left")
+    table.add_column("true \\ predicted", style="bold")
+    for name in classes:
+        table.add_column(escape(name), justify="right")
+    for name, row in zip(classes, confusion):
+        table.add_row(escape(name), *[str(count) for count in row])
+    return table
+
+
+ASSIGN_EPILOG = render.examples(
+    "snnctl assign CKPT --reduction mean --out relabeled.safetensors",
+    "snnctl assign CKPT --in-place",
+    "snnctl assign mnist.safetensors --task MAMMO --data-dir data/mammo --out on-mammo.safetensors")
+
+
+def assign(
+    checkpoint: CheckpointArgument,
+    reduction: ReductionOption = None,
+    task: TaskOption = None,
+    data_dir: DataDirOption = None,
+    split: Annotated[Split, typer.Option(help="Labelled images to assign from.")] = Split("train"),
+    n: NOption = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="New checkpoint (default: CKPT.TASK-REDUCTION.safetensors).")] = None,
+    in_place: Annotated[bool, typer.Option("--in-place", help="Replace the input checkpoint (atomically).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    device: DeviceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Relabel a trained layer: which class each excitatory neuron stands for."""
+
+    def call(on_progress):
+        from snnctl import service
+
+        if in_place and out_path is not None:
+            raise ConfigError("assign: give --out or --in-place, not both")
+        return service.assign(
+            checkpoint, reduction=value(reduction), task=value(task), data_dir=str(data_dir) if data_dir else None,
+            split=split.value, n=n, output=out_path, in_place=in_place, force=force, device=value(device),
+            notice=render.notice, on_progress=on_progress)
+
+    render.run(call, _assignment_table, as_json)
+
+
+def _assignment_table(result) -> render.Rendering:
+    rows: list[tuple[str, object]] = [
+        ("labels from", f"{result.n_label_samples} {result.task} images ({result.label_split} split), readout {result.reduction}"),
+        ("neurons per class", ", ".join(f"{c}: {k}" for c, k in zip(result.classes, result.neurons_per_class))),
+        ("unassigned neurons", result.unassigned),
+        ("neurons that changed class", "n/a (other classes)" if result.changed is None else result.changed),
+    ]
+    if result.old_accuracy is not None:
+        rows += render.accuracy_rows(f"old labels on {result.n_eval_samples} test images", result.old_accuracy)
+    rows += render.accuracy_rows(f"new labels on {result.n_eval_samples} test images", result.new_accuracy)
+    rows.append(("checkpoint", result.output))
+    return [render.key_values("Assignment", rows)]
+
+
+INSPECT_EPILOG = render.examples("snnctl inspect logs/MNIST/run1/checkpoint.safetensors",
+                                 "snnctl inspect CKPT --json | jq .parameters")
+
+
+def inspect(checkpoint: CheckpointArgument, as_json: JsonOption = False) -> None:
+    """What a checkpoint holds: format, model, parameters, classes, tensors, versions."""
+
+    def call(on_progress):
+        from snnctl import service
+
+        return service.inspect(checkpoint)
+
+    render.run(call, _inspection_tables, as_json)
+
+
+def _inspection_tables(result) -> render.Rendering:
+    per_class = (", ".join(f"{c}: {k}" for c, k in result.neurons_per_class.items())
+                 + f", unassigned: {result.unassigned}") if result.neurons_per_class else "no label state"
+    summary = render.key_values(f"Checkpoint {result.checkpoint}", [
+        ("format version", result.format_version),
+        ("model", f"{result.model}, {result.parameters['n_neurons']} neurons, input {result.parameters['input_size']}x{result.parameters['input_size']}"),
+        ("task", f"{result.parameters['task']} ({', '.join(result.classes)})"),
+        ("trained", f"{result.samples_seen} samples, {result.epochs} epoch(s), {'finished' if result.finished else 'in progress'}"),
+        ("neurons per class", per_class),
+        ("written", f"{result.created} by " + ", ".join(f"{k} {v}" for k, v in result.versions.items())),
+    ])
+    tensors = Table(title="Tensors", title_justify="left")
+    for column in ("name", "shape", "dtype", "mean", "std", "min", "max"):
+        tensors.add_column(column, justify="left" if column in ("name", "dtype") else "right")
+    for t in result.tensors:
+        tensors.add_row(t.name, "x".join(map(str, t.shape)), t.dtype, f"{t.mean:.4g}", f"{t.std:.4g}", f"{t.min:.4g}", f"{t.max:.4g}")
+    parameters = Table(title="Parameters", title_justify="left", show_header=False)
+    parameters.add_column(style="bold")
+    parameters.add_column()
+    for key, parameter in result.parameters.items():
+        parameters.add_row(key, escape(_as_yaml(parameter)))
+    return [summary, tensors, parameters]
+
+
+def _as_yaml(parameter: object) -> str:
+    """A parameter as a parameter file writes it (null, false), not as Python prints it."""
+    import yaml
+
+    return yaml.safe_dump(parameter, default_flow_style=True, allow_unicode=True, width=float("inf")).removesuffix(
+        "...\n").strip()

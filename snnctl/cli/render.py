@@ -1,0 +1,146 @@
+"""The one output path of the command line: every command's result, error and progress.
+
+Results go to stdout (a rich table, or one JSON document with --json); progress,
+notices and warnings to stderr. A :class:`SnnctlError` is one ``error:`` line and its
+exit code (1 a failure while running, 2 bad usage or parameters, 128 + signal when
+interrupted), never a traceback unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence, TypeVar
+
+import typer
+from rich.console import Console, RenderableType
+from rich.markup import escape
+from rich.table import Table
+from typer.core import TyperGroup
+
+from snnctl.errors import SnnctlError
+
+# Typer raises click's usage errors; newer Typer bundles its own click, so the classes are
+# taken from typer.BadParameter's ancestry rather than imported from click.
+_USAGE_ERRORS = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
+UsageError, ClickException = _USAGE_ERRORS["UsageError"], _USAGE_ERRORS["ClickException"]
+
+# Off a terminal (`| tee run.log`, a CI log) Rich would assume 80 columns and fold long
+# table cells; paths are copied from there, so tables take the width they need.
+out = Console() if sys.stdout is not None and sys.stdout.isatty() else Console(width=10_000)
+err = Console(stderr=True)
+state = {"debug": False}
+
+Result = TypeVar("Result")
+# What a command shows of its result without --json: tables, or plain lines (paths).
+Rendering = Sequence["RenderableType | str"]
+
+
+def error(message: str) -> None:
+    """One ``error:`` line on stderr."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def notice(message: str) -> None:
+    """One ``notice:`` line on stderr (the service layer's Notice callback)."""
+    err.print(f"[yellow]notice:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+class CommandGroup(TyperGroup):
+    """``snnctl``: a usage error (unknown option, bad value) is one ``error:`` line and exit 2,
+    as every other snnctl error, instead of click's usage panel."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command: its help, already rendered
+                sys.stdout.write(exc.format_message())
+                sys.exit(exc.exit_code)
+            command = exc.ctx.command_path if exc.ctx is not None else "snnctl"
+            message = exc.format_message().replace("Value error, ", "").rstrip(".")
+            error(f"{command}: {message} (see {command} --help)")
+            sys.exit(exc.exit_code)
+        except ClickException as exc:
+            error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@contextmanager
+def reported() -> Iterator[None]:
+    """A user error becomes one line on stderr and its exit code, never a traceback."""
+    try:
+        yield
+    except SnnctlError as exc:
+        if state["debug"]:
+            raise
+        error(str(exc))
+        raise typer.Exit(exc.exit_code) from None
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[Any], None]]:
+    """A rich progress bar on a terminal (stderr); a no-op callback elsewhere."""
+    if not (enabled and err.is_terminal):
+        yield lambda update: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("{task.fields[rate]:.0f} img/s"), TextColumn("{task.fields[accuracy]}"), TimeRemainingColumn()]
+    with Progress(*columns, console=err, transient=True) as progress:
+        tasks: dict[str, int] = {}
+
+        def update(event) -> None:
+            if event.phase not in tasks:
+                tasks[event.phase] = progress.add_task(event.phase, total=event.total, rate=0.0, accuracy="")
+            accuracy = f"acc {event.running_accuracy:.1%}" if event.running_accuracy is not None else ""
+            progress.update(tasks[event.phase], completed=event.done, rate=event.samples_per_second, accuracy=accuracy)
+
+        yield update
+
+
+def run(call: Callable[[Callable[[Any], None]], Result], show: Callable[[Result], Rendering],
+        as_json: bool) -> Result:
+    """Every command's runner: ``call(on_progress)`` (one service function), its errors as
+    one line, then ``--json``'s one document or what ``show`` makes of the result."""
+    with reported(), progress_bar(not as_json) as on_progress:
+        result = call(on_progress)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+        return result
+    for item in show(result):
+        if isinstance(item, str):
+            sys.stdout.write(item + "\n")
+        else:
+            out.print(item)
+    return result
+
+
+def key_values(title: str, rows: list[tuple[str, object]]) -> Table:
+    """A two-column table: one result field per row."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")  # paths are copied by users: never cut them short
+    for key, value in rows:
+        table.add_row(key, escape(str(value)))
+    return table
+
+
+def accuracy_rows(prefix: str, accuracy) -> list[tuple[str, object]]:
+    """Rows of an :class:`snnctl.service.Accuracy`: both votes."""
+    return [(f"{prefix} (all activity)", f"{accuracy.all_activity:.2%}"),
+            (f"{prefix} (proportion weighting)", f"{accuracy.proportion_weighting:.2%}")]
+
+
+def examples(*commands: str, note: str = "") -> str:
+    """A command's --help epilog: its examples, then an optional note."""
+    text = "Examples:\n\n" + "\n\n".join(f"  {command}" for command in commands)
+    return text + (f"\n\n{note}" if note else "")

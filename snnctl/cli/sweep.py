@@ -1,0 +1,78 @@
+"""``snnctl sweep``: a hyperparameter search on Ray Tune, its trials as a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from snnctl import config as cfg
+import snnctl.cli.render as render
+from snnctl.cli.options import JsonOption
+
+EPILOG = render.examples(
+    "snnctl sweep parameters/mnist.yaml parameters/space.yaml --trials 20",
+    "snnctl sweep PARAMS.yaml SPACE.yaml --address ray://head-node:10001 --out sweeps/s1 --json",
+    "snnctl sweep --resume sweeps/s1",
+    note="SPACE.yaml names parameters with a grid, a choice or a uniform / log-uniform range, the metric "
+         "and the budget; see docs/sweep.md.")
+
+
+def sweep(
+    params: Annotated[Optional[Path], typer.Argument(help="Parameter file: the settings every trial starts from.")] = None,
+    space: Annotated[Optional[Path], typer.Argument(help="Search space (YAML): parameters, metric, budget.")] = None,
+    trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Samples to draw (overrides SPACE's trials; each runs the whole grid).")] = None,
+    address: Annotated[Optional[str], typer.Option(help="A Ray cluster: auto (the one running here) or ray://HOST:PORT. Default: start Ray on this machine's cores.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Sweep directory, new or empty (default: log_dir/TASK/sweep-<time>).")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue the interrupted sweep in this directory.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search hyperparameters on Ray Tune; train the best configuration on all training images and test it."""
+
+    def call(on_progress):
+        from snnctl import service
+
+        config = cfg.load(params) if params is not None else None
+        return service.sweep(config, space, trials=trials, out=out_dir, resume=resume, address=address,
+                             notice=render.notice, on_progress=on_progress)
+
+    render.run(call, tables, as_json)
+
+
+def tables(result) -> render.Rendering:
+    """The trials, best first, then the best configuration and its final run."""
+    final = result.final
+    best = render.key_values(
+        f"Best configuration: validation on {result.n_validation} held-out training images; test after retraining "
+        f"on all {final.n_train} training images, on {final.n_test} test images", [
+            ("trial", result.best_trial),
+            *render.accuracy_rows("validation accuracy", result.best_validation_accuracy),
+            *render.accuracy_rows("test accuracy", final.test_accuracy),
+            ("parameters file", result.best_parameters_file),
+            ("final run", final.run_dir),
+            ("TensorBoard", f"tensorboard --logdir {result.tensorboard_logdir}"),
+            ("Ray", result.ray),
+        ])
+    return [trials_table(result), best]
+
+
+def trials_table(result) -> Table:
+    """The trials, best first: status, validation accuracy by the sweep's vote, searched values."""
+    keys = list(result.best_parameters)
+    vote = result.metric.replace("_", " ")
+    table = Table(title=f"Sweep {result.sweep_dir}: {len(result.trials)} trials, best first. validation: accuracy "
+                        f"({vote} vote) on {result.n_validation} held-out training images; running: the last "
+                        f"running accuracy of training", title_justify="left")
+    for column in ("#", "trial", "status", "validation", "running", *keys):
+        # fold, never cut: trial ids name run directories, values are copied into files
+        table.add_column(column, justify="left" if column in ("trial", "status") else "right", overflow="fold")
+    for rank, trial in enumerate(result.trials, 1):
+        validation = f"{getattr(trial.validation_accuracy, result.metric):.2%}" if trial.validation_accuracy else ""
+        running = f"{trial.running_accuracy:.2%}" if trial.running_accuracy is not None else ""
+        values = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in (trial.parameters[k] for k in keys)]
+        table.add_row(str(rank), trial.trial, trial.status if trial.error is None else escape(f"error: {trial.error}"),
+                      validation, running, *values)
+    return table

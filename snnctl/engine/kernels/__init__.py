@@ -1,0 +1,15 @@
+"""Compiled (numba) loops of the fast engine: one whole presentation per call.
+
+Each function implements the dynamics of a BindsNET class and names it. All state is
+float32 and every parameter is float32 (:mod:`snnctl.engine.params`), so the arithmetic
+is the same as BindsNET's float32 tensors (up to summation order). Importing this
+package imports numba; :func:`snnctl.engine.policy.fast_engine_available` checks it.
+"""
+
+from snnctl.engine.kernels.poisson import dense_to_events, poisson_events
+from snnctl.engine.kernels.present import NetworkState, present
+from snnctl.engine.kernels.rng import rng_states
+from snnctl.engine.kernels.stdp import NEEDS_CLAMP, NEEDS_NORM, column_sums
+
+__all__ = ["NEEDS_CLAMP", "NEEDS_NORM", "NetworkState", "column_sums", "dense_to_events",
+           "poisson_events", "present", "rng_states"]

@@ -1,0 +1,292 @@
+"""The commands that read a checkpoint: ``evaluate``, ``assign`` and ``inspect``, and what
+they share: the data config of a checkpoint (:func:`data_config`) and loading its split
+(:func:`load_split`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from snnctl import checkpoint as ckpt
+from snnctl.config import Config
+from snnctl.errors import ConfigError, SnnctlError
+from snnctl.files import write_atomic
+from snnctl.seeds import subset_seed
+from snnctl.service.common import (Accuracy, Notice, OnProgress, Result, check_output, no_progress, quiet, score,
+                                   spike_counts)
+
+if TYPE_CHECKING:
+    from snnctl import data, labels
+
+
+def data_config(stored: Config, task: str | None, data_dir: str | None, reduction: str | None,
+                 device: str | None, notice: Notice) -> Config:
+    """The checkpoint's parameters, pointed at other data, another readout or another device if
+    asked. A run trained on a GPU runs on ``auto`` where there is none, so it evaluates anywhere."""
+    from snnctl import engine as engines
+
+    here = engines.runnable_device(stored.device)
+    if device is None and here != stored.device:
+        notice(f"trained with device: {stored.device}, and there is no CUDA device here: running on device {here}")
+    changes: dict = {"device": device or here}
+    if task is not None:
+        changes["task"] = task
+    if data_dir is not None:
+        changes["data_dir"] = str(data_dir)
+    if reduction is not None:
+        changes["reduction"] = reduction
+    return stored.replace(**changes)
+
+
+def load_split(config: Config, split: str, n: int | None, run_dir: Path, same_data: bool,
+                notice: Notice) -> "tuple[data.Dataset, data.Splits]":
+    """Images of ``split`` ("train", "test" or "all"); for the checkpoint's own image
+    folders, exactly the held-out images of its run (the manifest in its run directory)."""
+    from snnctl import data
+
+    splits = None
+    if config.task == "MAMMO" and same_data:
+        splits = data.load_manifest(run_dir, config, notice)
+    if splits is None:
+        splits = data.load_splits(config, notice, check_classes=False)
+    if split == "train":
+        dataset = splits.train
+    elif split == "test":
+        dataset = splits.test
+    else:
+        dataset = data.concatenate(splits.train, splits.test)
+    if n is not None and n > len(dataset):
+        notice(f"--n {n}: the {split} images number {len(dataset)} (with the checkpoint's n_train and n_test); "
+               f"using all of them")
+    return data.limit(dataset, n, subset_seed(config.seed, split)), splits
+
+
+@dataclass
+class EvaluationResult(Result):
+    checkpoint: str
+    task: str
+    split: str
+    reduction: str
+    n_samples: int
+    classes: list[str]
+    accuracy: Accuracy
+    balanced_accuracy: float
+    per_class: "list[labels.ClassMetrics]"
+    confusion: list[list[int]]  # [true][predicted], all-activity vote
+    no_prediction: int  # images that made no assigned neuron fire
+    samples_per_second: float
+    # Two classes: the second class (in sorted folder order) is the positive one.
+    sensitivity: float | None = None
+    specificity: float | None = None
+    positive_class: str | None = None
+    predictions_file: str | None = None
+
+
+def _check_classes(found: list[str], expected: list[str], source: str) -> None:
+    if found != expected:
+        raise SnnctlError(
+            f"{source}: the data's classes ({', '.join(found)}) are not the checkpoint's labels "
+            f"({', '.join(expected)}); relabel the checkpoint on this data first: snnctl assign"
+        )
+
+
+def _write_predictions(path: Path, dataset: "data.Dataset", votes: "labels.Votes", class_names: list[str]) -> None:
+    """One CSV row per image: source, true class, both predictions, all-activity class scores."""
+    import csv
+    import io
+
+    name = lambda index: class_names[index] if index >= 0 else ""  # noqa: E731
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["source", "label", "all_activity", "proportion_weighting", *[f"score_{c}" for c in class_names]])
+    for i in range(len(dataset)):
+        writer.writerow([dataset.source(i), name(int(dataset.labels[i])), name(int(votes.all_activity[i])),
+                         name(int(votes.proportion_weighting[i])), *[f"{s:.6g}" for s in votes.scores[i].tolist()]])
+    write_atomic(path, text.getvalue().encode())
+
+
+def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
+             n: int | None = None, reduction: str | None = None, predictions: Path | None = None,
+             force: bool = False, device: str | None = None, notice: Notice = quiet,
+             on_progress: OnProgress = no_progress) -> EvaluationResult:
+    """Classify images with a trained checkpoint, learning off: both votes and the metrics.
+
+    Defaults come from the checkpoint: its task, data and held-out split, so right after
+    training this reproduces the test accuracy that ``train`` reported.
+    """
+    from snnctl import labels
+    from snnctl import engine as engines
+
+    check_output(predictions, force)
+    stored = ckpt.load(checkpoint_path)
+    if stored.labels is None:
+        raise SnnctlError(f"{checkpoint_path}: checkpoint has no label state; run snnctl assign first")
+    if not stored.progress.finished and "labels" not in stored.info:  # info["labels"]: made by assign
+        notice(f"{checkpoint_path}: a run in progress ({stored.progress.samples_seen} training images seen), "
+               f"labelled from its last {stored.config.update_interval} of them; finish it with "
+               f"snnctl train --resume {checkpoint_path}")
+    config = data_config(stored.config, task, data_dir, reduction, device, notice)
+    same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
+    dataset, _ = load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
+    _check_classes(dataset.class_names, stored.class_names, config.data_dir)
+    engine = engines.make_engine(config, stored.tensors)
+    started = time.perf_counter()
+    counts = spike_counts(engine, config, dataset.images, split, "evaluate", on_progress)
+    rate = len(dataset) / max(time.perf_counter() - started, 1e-9)
+    n_classes = len(stored.class_names)
+    accuracy, votes = score(counts, dataset.labels, stored.labels, n_classes, config.reduction)
+    per_class = labels.per_class(votes.all_activity, dataset.labels, stored.class_names)
+    result = EvaluationResult(
+        checkpoint=str(checkpoint_path), task=config.task, split=split, reduction=config.reduction,
+        n_samples=len(dataset), classes=stored.class_names, accuracy=accuracy,
+        balanced_accuracy=labels.balanced_accuracy(votes.all_activity, dataset.labels, n_classes),
+        per_class=per_class,
+        confusion=labels.confusion_matrix(votes.all_activity, dataset.labels, n_classes).tolist(),
+        no_prediction=int((votes.all_activity < 0).sum()), samples_per_second=rate,
+    )
+    if n_classes == 2:
+        result.positive_class = stored.class_names[1]
+        result.sensitivity, result.specificity = per_class[1].recall, per_class[0].recall
+    if predictions is not None:
+        _write_predictions(predictions, dataset, votes, stored.class_names)
+        result.predictions_file = str(predictions)
+    return result
+
+
+@dataclass
+class AssignResult(Result):
+    checkpoint: str
+    output: str
+    task: str
+    reduction: str
+    label_split: str
+    n_label_samples: int
+    classes: list[str]
+    neurons_per_class: list[int]
+    unassigned: int
+    changed: int | None  # neurons whose class changed (None when the classes differ)
+    old_accuracy: Accuracy | None  # on the evaluation split, with the previous labels and readout
+    new_accuracy: Accuracy  # on the evaluation split, with the new labels
+    eval_split: str
+    n_eval_samples: int
+
+
+def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None, force: bool) -> Path:
+    """Where assign writes, checked: ``output``, by default CKPT.TASK-REDUCTION.safetensors;
+    never the input checkpoint (that takes --in-place)."""
+    if output is None:
+        output = checkpoint_path.with_name(f"{checkpoint_path.stem}.{config.task.lower()}-{config.reduction}.safetensors")
+    output = Path(output)
+    if output.resolve() == checkpoint_path.resolve():
+        raise ConfigError(f"{output}: is the input checkpoint; use --in-place to replace it")
+    check_output(output, force)
+    return output
+
+
+def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | None = None,
+           data_dir: str | None = None, split: str = "train", n: int | None = None, output: Path | None = None,
+           in_place: bool = False, force: bool = False, device: str | None = None, notice: Notice = quiet,
+           on_progress: OnProgress = no_progress) -> AssignResult:
+    """Recompute which class each excitatory neuron stands for, from labelled images
+    (learning off), and store the new label state in a new checkpoint.
+
+    On another task (a layer trained on MNIST, assigned on a MAMMO folder) the new
+    checkpoint takes that task's class names, data and readout, ready to evaluate there.
+    The input file is only replaced (atomically) with ``in_place``.
+    """
+    from snnctl import labels
+    from snnctl import engine as engines
+
+    checkpoint_path = Path(checkpoint_path)
+    stored = ckpt.load(checkpoint_path)
+    config = data_config(stored.config, task, data_dir, reduction, device, notice)
+    output = checkpoint_path if in_place else _relabeled_output(checkpoint_path, config, output, force)
+    same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
+    label_set, splits = load_split(config, split, n, checkpoint_path.parent, same_data, notice)
+    eval_set = splits.test
+    class_names = label_set.class_names
+    config = config.replace(n_classes=len(class_names))
+    engine = engines.make_engine(config, stored.tensors)
+    label_counts = spike_counts(engine, config, label_set.images, split, "label", on_progress)
+    new_state = labels.assign(label_counts, label_set.labels, len(class_names), config.reduction)
+    eval_counts = spike_counts(engine, config, eval_set.images, "test", "evaluate", on_progress)
+    new_accuracy, _ = score(eval_counts, eval_set.labels, new_state, len(class_names), config.reduction)
+    old_accuracy = changed = None
+    if stored.labels is not None and class_names == stored.class_names:
+        # the old labels vote with the readout they were made for, as evaluate scored them
+        old_accuracy, _ = score(eval_counts, eval_set.labels, stored.labels, len(class_names),
+                                 stored.config.reduction)
+        changed = int((stored.labels.assignments != new_state.assignments).sum())
+    info = {**stored.info, "labels": {"from": str(checkpoint_path), "split": split, "task": config.task,
+                                      "data_dir": config.data_dir, "reduction": config.reduction,
+                                      "n_samples": len(label_set)}}
+    # the device it ran on now is not the training's
+    relabelled = config.replace(device=stored.config.device)
+    ckpt.save(ckpt.Checkpoint(relabelled, stored.tensors, class_names, new_state, stored.progress, None, info), output)
+    return AssignResult(
+        checkpoint=str(checkpoint_path), output=str(output), task=config.task, reduction=config.reduction,
+        label_split=split, n_label_samples=len(label_set), classes=class_names,
+        neurons_per_class=new_state.neurons_per_class(len(class_names)),
+        unassigned=int((new_state.assignments < 0).sum()), changed=changed, old_accuracy=old_accuracy,
+        new_accuracy=new_accuracy, eval_split="test", n_eval_samples=len(eval_set),
+    )
+
+
+@dataclass
+class TensorSummary:
+    name: str
+    shape: list[int]
+    dtype: str
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+@dataclass
+class InspectResult(Result):
+    checkpoint: str
+    format_version: int
+    model: str
+    parameters: dict
+    classes: list[str]
+    samples_seen: int
+    epochs: int
+    finished: bool
+    has_labels: bool
+    neurons_per_class: dict[str, int] | None
+    unassigned: int | None
+    tensors: list[TensorSummary]
+    info: dict
+    versions: dict
+    created: str
+
+
+def inspect(checkpoint_path: Path) -> InspectResult:
+    """What a checkpoint holds, read without torch so that it answers at once."""
+    stored = ckpt.read(checkpoint_path)
+    summaries = []
+    for name in sorted(stored.arrays):
+        array = stored.arrays[name].astype(np.float64)
+        summaries.append(TensorSummary(name, list(array.shape), str(stored.arrays[name].dtype),
+                                       float(array.mean()) if array.size else 0.0,
+                                       float(array.std()) if array.size else 0.0,
+                                       float(array.min()) if array.size else 0.0,
+                                       float(array.max()) if array.size else 0.0))
+    assignments = stored.arrays.get("labels.assignments")
+    per_class = unassigned = None
+    if assignments is not None:
+        counts = np.bincount(assignments[assignments >= 0], minlength=len(stored.class_names))
+        per_class = dict(zip(stored.class_names, counts.tolist()))
+        unassigned = int((assignments < 0).sum())
+    return InspectResult(
+        checkpoint=str(checkpoint_path), format_version=stored.format_version, model=stored.config.model,
+        parameters=stored.config.to_dict(), classes=stored.class_names,
+        samples_seen=stored.progress.samples_seen, epochs=stored.progress.epoch, finished=stored.progress.finished,
+        has_labels=assignments is not None, neurons_per_class=per_class, unassigned=unassigned,
+        tensors=summaries, info=stored.info, versions=stored.versions, created=stored.created,
+    )

@@ -1,0 +1,181 @@
+"""What the service functions share: progress and notices, accuracy and spike counts,
+stopping on signals, naming new run and sweep directories, status files, result types.
+
+torch, BindsNET and the modules built on them are imported inside the functions that
+run networks, so that `snnctl inspect` answers without loading them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from snnctl import checkpoint as ckpt
+from snnctl.config import Config
+from snnctl.errors import ConfigError, SnnctlError
+from snnctl.files import write_atomic
+from snnctl.seeds import presentation_seed
+
+if TYPE_CHECKING:
+    import torch
+
+    from snnctl import labels
+    from snnctl import engine as engines
+
+Notice = Callable[[str], None]
+STATUS_NAME = "status.json"
+
+
+def quiet(message: str) -> None:
+    """The default Notice: says nothing."""
+
+
+@dataclass
+class ProgressUpdate:
+    phase: str  # "train", "label", "test", "validation", "evaluate"
+    done: int
+    total: int
+    samples_per_second: float
+    running_accuracy: float | None = None
+    # True on the update whose batch completed an interval that running_accuracy measures
+    # (a sweep reports each measurement once to its scheduler).
+    measured: bool = False
+
+
+OnProgress = Callable[[ProgressUpdate], None]
+
+
+def no_progress(update: ProgressUpdate) -> None:
+    """The default OnProgress: ignores every update."""
+
+
+class Result:
+    """Base of every result type (dataclasses): ``to_dict`` is what ``--json`` prints."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)  # type: ignore[call-overload]
+
+
+@dataclass
+class Accuracy(Result):
+    """Diehl & Cook (2015)'s two votes: all activity, and proportion weighting."""
+
+    all_activity: float
+    proportion_weighting: float
+
+
+def score(counts: "torch.Tensor", targets: "torch.Tensor", state: "labels.LabelState", n_classes: int,
+          reduction: str) -> "tuple[Accuracy, labels.Votes]":
+    """Accuracy of both votes of the neurons labelled by ``state``, and the votes."""
+    from snnctl import labels
+
+    votes = labels.vote(counts, state, n_classes, reduction)
+    return Accuracy(labels.accuracy(votes.all_activity, targets),
+                    labels.accuracy(votes.proportion_weighting, targets)), votes
+
+
+def spike_counts(engine: "engines.Engine", config: Config, images: "torch.Tensor", split: str,
+                 phase: str = "evaluate", on_progress: OnProgress = no_progress) -> "torch.Tensor":
+    """Run ``images`` with learning off; spike counts [n_images, n_neurons]."""
+    import torch
+
+    from snnctl import engine as engines
+
+    counts = torch.zeros(len(images), config.n_neurons, dtype=torch.int32)
+    started = time.perf_counter()
+    for start in range(0, len(images), config.batch_size):
+        stop = min(start + config.batch_size, len(images))
+        seed = presentation_seed(config.seed, split, start)
+        counts[start:stop] = engines.present_with_retries(engine, config, images[start:stop], False, seed)
+        elapsed = time.perf_counter() - started
+        on_progress(ProgressUpdate(phase, stop, len(images), stop / max(elapsed, 1e-9)))
+    return counts
+
+
+# ---------------------------------------------------------------- signals
+
+
+class Interrupted(SnnctlError):
+    """Training stopped by SIGINT/SIGTERM after saving a checkpoint: exit 128 + signal."""
+
+    def __init__(self, signum: int, checkpoint: Path) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}: checkpoint saved to {checkpoint}; "
+                         f"continue with: snnctl train --resume {checkpoint}")
+        self.exit_code = 128 + signum
+        self.checkpoint = checkpoint
+
+
+@dataclass
+class StopRequest:
+    """The SIGINT or SIGTERM received while :func:`stop_on_signals` was in force, if any."""
+
+    signal: int | None = None
+
+
+@contextmanager
+def stop_on_signals(interrupt: bool = False) -> Iterator[StopRequest]:
+    """While in force, SIGINT and SIGTERM are noted in the yielded request, so that training
+    finishes its batch and saves a checkpoint; with ``interrupt`` they also raise
+    KeyboardInterrupt at once (what a sweep needs: the one exception Ray's waits let
+    through). Off the main thread, where Python delivers no signal, nothing is installed."""
+    request = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield request
+        return
+
+    def note(signum: int, frame: Any) -> None:
+        request.signal = signum
+        if interrupt:
+            raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield request
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+# ---------------------------------------------------------------- run directories and status
+
+
+def new_directory(config: Config, out: Path | None, *, prefix: str = "", force: bool = False,
+                  remedy: str = "use --force, another name, or --resume") -> Path:
+    """Where a new run (or, with ``prefix`` "sweep-", a sweep) writes: ``out``, or
+    log_dir/TASK/NAME, NAME being the config's ``name`` for a run, else PREFIX + the time
+    and a random suffix. It must not exist, or be an empty directory (``force``: any
+    directory). Not created here: the caller creates it once its input is checked."""
+    if out is None:
+        stamp = f"{prefix}{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        out = Path(config.log_dir) / config.task / ((config.name if not prefix else None) or stamp)
+    out = Path(out)
+    if out.exists() and not (out.is_dir() and (force or not any(out.iterdir()))):
+        raise ConfigError(f"{out}: exists and is not an empty directory ({remedy})")
+    return out
+
+
+def write_status(run_dir: Path, state: str, progress: ckpt.Progress, checkpoint_path: Path) -> None:
+    """status.json of a run: running, finished or interrupted, and where it stands."""
+    status = {"state": state, "checkpoint": str(checkpoint_path), **asdict(progress)}
+    write_atomic(run_dir / STATUS_NAME, (json.dumps(status, indent=2) + "\n").encode())
+
+
+def check_output(path: Path | None, force: bool) -> None:
+    """A file a command is about to write: refused if it exists (unless ``force``) or its
+    folder does not, before any work is done."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, give a file name")
+    if path.exists() and not force:
+        raise ConfigError(f"{path}: exists (use --force to replace it)")
+    if not path.parent.is_dir():
+        raise ConfigError(f"{path.parent}: no such directory")

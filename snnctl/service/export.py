@@ -1,0 +1,33 @@
+"""``export``: a checkpoint's network in another format (:mod:`snnctl.export`, docs/export.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from snnctl import checkpoint as ckpt
+from snnctl.files import write_atomic
+from snnctl.service.common import Result, check_output
+
+
+@dataclass
+class ExportResult(Result):
+    checkpoint: str
+    format: str
+    output: str
+    bytes: int
+    tensors: list[str]  # the checkpoint tensors the file holds
+    not_carried: list[str]  # what the format cannot hold (see docs/export.md)
+
+
+def export(checkpoint_path: Path, fmt: str, output: Path, force: bool = False) -> ExportResult:
+    """Write a checkpoint's network in another format: npz, torch, bindsnet or nir
+    (:mod:`snnctl.export`, docs/export.md)."""
+    from snnctl import export as formats
+
+    formats.check_format(fmt)
+    output = Path(output)
+    check_output(output, force)
+    exported = formats.export(ckpt.load(checkpoint_path), fmt)
+    write_atomic(output, exported.data)
+    return ExportResult(str(checkpoint_path), fmt, str(output), len(exported.data), exported.tensors, exported.notes)

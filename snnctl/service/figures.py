@@ -1,0 +1,130 @@
+"""``visualize``: the figures of a checkpoint or run directory (:mod:`snnctl.plots`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from snnctl import checkpoint as ckpt
+from snnctl.errors import ConfigError, SnnctlError
+from snnctl.files import write_atomic
+from snnctl.seeds import presentation_seed
+from snnctl.service.checkpoints import data_config, evaluate, load_split
+from snnctl.service.common import Notice, OnProgress, Result, check_output, no_progress, quiet
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from snnctl import labels
+
+
+FIGURES = ("weights", "assignments", "theta", "confusion", "spikes", "curves")
+
+
+@dataclass
+class FigureResult(Result):
+    figure: str
+    source: str
+    output: str
+    format: str  # png, svg or pdf
+    width: int  # pixels (a png's size; svg and pdf at 100 dpi)
+    height: int
+    title: str
+
+
+def _checkpoint_and_run_dir(source: Path) -> tuple[Path, Path]:
+    """A checkpoint file, or a run directory holding one (``ckpt.CHECKPOINT_NAME``)."""
+    source = Path(source)
+    if source.is_dir():
+        return source / ckpt.CHECKPOINT_NAME, source
+    if not source.exists():
+        raise SnnctlError(f"{source}: no such checkpoint or run directory")
+    return source, source.parent
+
+
+def _require_labels(stored: ckpt.Checkpoint, path: Path, what: str) -> "labels.LabelState":
+    if stored.labels is None:
+        raise SnnctlError(f"{path}: checkpoint has no label state, which {what} needs; run snnctl assign first")
+    return stored.labels
+
+
+def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: str | None,
+                   notice: Notice) -> "Figure":
+    """One held-out image, its Poisson input and the excitatory raster, learning off."""
+    from snnctl import labels, plots
+    from snnctl import engine as engines
+
+    config = data_config(stored.config, None, None, None, device, notice)
+    dataset, _ = load_split(config, "test", None, run_dir, True, notice)
+    if not 0 <= index < len(dataset):
+        raise ConfigError(f"--index: {index} is out of range: the test split has {len(dataset)} images (0..{len(dataset) - 1})")
+    image = dataset.images[index:index + 1]
+    seed = presentation_seed(config.seed, "test", index)
+    engine = engines.make_engine(config, stored.tensors)
+    input_spikes = engines.encode(config, image.float() * engines.rate_per_unit(config, image), seed, engine.device)
+    shown = engine.present_spikes(input_spikes, learn=False, seed=seed, record=True)
+    input_spikes = input_spikes.cpu()
+    predicted = "no label state"
+    if stored.labels is not None:
+        vote = int(labels.vote(shown.counts, stored.labels, len(stored.class_names), config.reduction).all_activity[0])
+        predicted = stored.class_names[vote] if vote >= 0 else "none (no assigned neuron fired)"
+    true = dataset.class_names[int(dataset.labels[index])]
+    title = f"test image {dataset.source(index)}: true class {true}, predicted {predicted} (all-activity vote)"
+    return plots.spikes_figure(image[0], input_spikes[:, 0], shown.spikes[:, 0], config.input_size, config.dt, title)
+
+
+def visualize(what: str, source: Path, output: Path | None = None, force: bool = False, *, titles: bool = False,
+              index: int = 0, device: str | None = None, notice: Notice = quiet,
+              on_progress: OnProgress = no_progress) -> FigureResult:
+    """Draw figure ``what`` (one of :data:`FIGURES`) of a checkpoint or run directory.
+
+    The format follows the output's extension (png, svg, pdf); without ``output`` the
+    file is CKPT-WHAT.png next to the checkpoint. ``titles``: write each weight tile's
+    class; ``index``: the test image of the spikes figure; ``device``: for the figures
+    that run the network (confusion, spikes).
+    """
+    from snnctl import plots
+
+    if what not in FIGURES:
+        raise ConfigError(f"visualize: {what!r} is not one of {', '.join(FIGURES)}")
+    checkpoint_path, run_dir = _checkpoint_and_run_dir(source)
+    if output is None:
+        suffix = f"-{index}" if what == "spikes" else ""
+        output = checkpoint_path.with_name(f"{checkpoint_path.stem}-{what}{suffix}.png")
+    output = Path(output)
+    image_format = plots.check_suffix(output)
+    check_output(output, force)
+    figure = _figure(what, checkpoint_path, run_dir, titles=titles, index=index, device=device, notice=notice,
+                     on_progress=on_progress)
+    write_atomic(output, plots.render(figure, image_format))
+    width, height = (round(side * plots.DPI) for side in figure.get_size_inches())
+    return FigureResult(what, str(source), str(output), image_format, width, height, figure.get_suptitle())
+
+
+def _figure(what: str, checkpoint_path: Path, run_dir: Path, *, titles: bool, index: int, device: str | None,
+            notice: Notice, on_progress: OnProgress) -> "Figure":
+    """Figure ``what`` of the checkpoint (or, for the curves, of its run directory)."""
+    from snnctl import plots
+
+    if what == "curves":
+        scalars = plots.read_scalars(run_dir)
+        if not scalars:
+            raise SnnctlError(f"{run_dir}: no TensorBoard accuracy or throughput scalars found (snnctl train logs "
+                              f"them from its second update_interval of training images on; a shorter run has none)")
+        return plots.curves_figure(scalars, f"training curves of {run_dir}")
+    if what == "confusion":
+        result = evaluate(checkpoint_path, device=device, notice=notice, on_progress=on_progress)
+        return plots.confusion_figure(
+            result.confusion, result.classes,
+            f"{result.n_samples} {result.split} images, all-activity vote: accuracy {result.accuracy.all_activity:.1%}")
+    stored = ckpt.load(checkpoint_path)
+    if what == "weights":
+        assignments = _require_labels(stored, checkpoint_path, "--titles").assignments if titles else None
+        return plots.weights_figure(stored.tensors.weights, stored.config.input_size, assignments, stored.class_names)
+    if what == "assignments":
+        return plots.assignments_figure(_require_labels(stored, checkpoint_path, "the assignments figure")
+                                        .assignments, stored.class_names)
+    if what == "theta":
+        return plots.theta_figure(stored.tensors.theta, stored.config.exc_thresh)
+    return _spikes_figure(stored, run_dir, index, device, notice)

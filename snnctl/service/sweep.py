@@ -1,0 +1,437 @@
+"""Hyperparameter sweeps on Ray Tune: the search space, the trials, resume and results.
+
+A sweep is many independent training runs, which is work that outgrows one machine, so
+it runs on Ray Tune: on this machine's cores (Ray started locally) or on an existing Ray
+cluster. Each trial is an ordinary :func:`snnctl.service.train` run with its own run
+directory, trained on the training images less a validation part (the same for every
+trial) and scored on that part; the test images are never run by a trial. The best
+configuration is then trained once more on the full training split and tested on the
+test images. docs/sweep.md describes the search-space file and the sweep directory.
+
+Its unit of work is :func:`snnctl.service.train.train`; the search space is read and
+checked by :mod:`snnctl.space`. Ray (and Optuna) are imported only inside the functions
+that run a sweep, so ``snnctl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from snnctl import __version__
+from snnctl import checkpoint as ckpt
+from snnctl import config as cfg
+from snnctl import space as spaces
+from snnctl.config import Config
+from snnctl.errors import ConfigError, SnnctlError
+from snnctl.files import read_versioned_json, write_atomic
+from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, new_directory,
+                                   no_progress, quiet, stop_on_signals)
+from snnctl.service.train import TrainResult, Validation, train, validation_splits
+from snnctl.space import Dimension, Space
+
+STATE_NAME = "sweep.json"  # what the sweep is: parameters, space, validation split (for --resume)
+RESULT_NAME = "result.json"  # the finished sweep's result, as --json prints it
+BEST_NAME = "best.yaml"  # the best configuration, a parameter file for snnctl train
+RUNS_DIR = "runs"  # one run directory per trial, and the final run: TensorBoard's logdir
+FINAL_RUN = "best"  # runs/best: the best configuration on the full training split
+TUNE_DIR = "tune"  # Ray Tune's experiment state
+RAY_LOG = "ray.log"  # what Ray and Tune print while the trials run
+STATE_FORMAT = "snnctl-sweep"
+STATE_VERSION = 1
+
+# What a trial reports to Tune. SCORE is what the search maximizes: the running training
+# accuracy while a trial trains (the scheduler's early stopping looks at it at fractions
+# PROGRESS of the training), then the validation accuracy by the sweep's vote at the end.
+# The final report carries no PROGRESS, so early stopping only ever compares running
+# accuracies, and the best trial is chosen among the finished ones by validation accuracy.
+SCORE = "score"
+PROGRESS = "progress"
+RUNNING = "running_accuracy"
+VALIDATION = {metric: f"validation_{metric}" for metric in spaces.METRICS}
+# ASHA looks at each trial after a quarter and after half of its training and stops
+# those in the lower half of the trials that got there before it.
+ASHA_GRACE = 0.25
+ASHA_REDUCTION = 2
+
+
+def _tune_domain(dimension: Dimension) -> Any:
+    from ray import tune
+
+    values = list(dimension.values)
+    if dimension.kind == "grid":
+        return tune.grid_search(values)
+    if dimension.kind == "choice":
+        return tune.choice(values)
+    low, high = values
+    if cfg.FIELD_TYPES[dimension.key] is int:  # both ends included
+        sample = tune.randint if dimension.kind == "uniform" else tune.lograndint
+        return sample(int(low), int(high) + 1)
+    return (tune.uniform if dimension.kind == "uniform" else tune.loguniform)(low, high)
+
+
+# ---------------------------------------------------------------- one trial
+
+
+def _trial(sampled: dict, *, base: dict, validation: tuple[int, int], metric: str, runs_dir: str) -> None:
+    """One trial, in a Ray worker: an ordinary training run in ``runs_dir/<trial id>``,
+    scored on the validation images. Reports each running accuracy as training measures
+    it, then the validation accuracy. A trial restarted by --resume continues its own
+    run from its checkpoint."""
+    from ray import tune
+
+    config = spaces.trial_config(cfg.from_mapping(base, STATE_NAME), sampled)
+    run_dir = Path(runs_dir) / tune.get_context().get_trial_id()
+    checkpoint = run_dir / ckpt.CHECKPOINT_NAME
+    split = Validation(*validation)
+    last: dict[str, float] = {}
+
+    def report(update: ProgressUpdate) -> None:
+        # The scheduler must not stop a trial on the measurement that ends training:
+        # only its validation accuracy, reported next, decides.
+        if update.measured and update.done < update.total:
+            last[RUNNING] = update.running_accuracy
+            tune.report({SCORE: update.running_accuracy, RUNNING: update.running_accuracy,
+                         PROGRESS: update.done / update.total})
+
+    if checkpoint.exists():
+        result = train(config, resume=checkpoint, validation=split, on_progress=report)
+    else:  # a new trial, or one stopped before its first checkpoint: its directory is the sweep's
+        result = train(config, out=run_dir, force=True, validation=split, on_progress=report)
+    accuracy = result.test_accuracy  # on the validation images: result.held_out == "validation"
+    tune.report({SCORE: getattr(accuracy, metric), VALIDATION["all_activity"]: accuracy.all_activity,
+                 VALIDATION["proportion_weighting"]: accuracy.proportion_weighting,
+                 "n_validation": result.n_test, "samples_seen": result.samples_seen, **last})
+
+
+def _trial_dirname(trial: Any) -> str:
+    """Tune's directory of a trial is named by its id, as its run directory is."""
+    return trial.trial_id
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class Trial(Result):
+    trial: str  # Ray Tune's trial id, also the name of its run directory
+    status: str  # "finished", "stopped early" (by ASHA or the time budget), "not run", "error"
+    parameters: dict[str, Any]  # the searched values
+    validation_accuracy: Accuracy | None  # on the validation images (finished trials)
+    running_accuracy: float | None  # the last training-time estimate (all-activity vote)
+    run_dir: str
+    error: str | None = None
+
+
+@dataclass
+class SweepResult(Result):
+    sweep_dir: str
+    metric: str  # the validation accuracy by this vote ranks the trials
+    search: str
+    early_stopping: str
+    ray: str  # where the trials ran
+    n_validation: int  # training images held out to score the trials
+    validation_seed: int
+    trials: list[Trial]  # best first: finished by the metric, then stopped, then failed
+    best_trial: str
+    best_parameters: dict[str, Any]
+    best_validation_accuracy: Accuracy  # of the best trial, on the validation images
+    best_parameters_file: str  # the whole best configuration, for snnctl train
+    final: TrainResult  # the best configuration on the full training split, on the test images
+    tensorboard_logdir: str
+
+
+class SweepInterrupted(SnnctlError):
+    """The sweep stopped before it finished (SIGINT/SIGTERM): exit 128 + signal."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@contextlib.contextmanager
+def _tune_sigint_handler_off() -> Iterator[None]:
+    """Tune's own SIGINT handling off (TUNE_DISABLE_SIGINT_HANDLER): it stops gracefully but
+    then returns as if the sweep were complete. :func:`stop_on_signals` (``interrupt``)
+    stops the trials at once instead; Tune saves its state every few seconds, --resume
+    continues from there, and a trial that finished after the last save labels and
+    validates again from its checkpoint."""
+    tune_handler = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    try:
+        yield
+    finally:
+        if tune_handler is None:
+            del os.environ["TUNE_DISABLE_SIGINT_HANDLER"]
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = tune_handler
+
+
+def _error_line(error: BaseException) -> str:
+    """The original exception of a failed trial, in one line (Ray wraps it with a traceback)."""
+    cause = getattr(error, "cause", None) or error
+    lines = str(cause).strip().splitlines()
+    line = lines[-1] if lines else ""
+    return line if isinstance(cause, SnnctlError) else f"{type(cause).__name__}: {line}"
+
+
+def _trials(grid: Any, space: Space, runs_dir: Path) -> list[Trial]:
+    rows = []
+    for result in grid:
+        trial_id = Path(result.path).name
+        metrics = result.metrics or {}
+        parameters = {d.key: spaces.native((result.config or {}).get(d.key)) for d in space.dimensions}
+        validation = None
+        if VALIDATION["all_activity"] in metrics:
+            validation = Accuracy(metrics[VALIDATION["all_activity"]],
+                                          metrics[VALIDATION["proportion_weighting"]])
+        if result.error is not None:
+            status = "error"
+        elif validation is not None:
+            status = "finished"
+        else:  # stopped by ASHA or the time budget, or (time budget) never started
+            status = "stopped early" if SCORE in metrics else "not run"
+        rows.append(Trial(trial_id, status, parameters, validation, metrics.get(RUNNING), str(runs_dir / trial_id),
+                          _error_line(result.error) if result.error is not None else None))
+    order = {"finished": 0, "stopped early": 1, "not run": 2, "error": 3}
+
+    def rank(row: Trial) -> tuple:
+        value = getattr(row.validation_accuracy, space.metric) if row.validation_accuracy else row.running_accuracy
+        return order[row.status], -(value if value is not None else -1.0), row.trial
+
+    return sorted(rows, key=rank)
+
+
+# ---------------------------------------------------------------- Ray
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once, in one line, when nothing listens at ``address`` (Ray's client
+    would retry for half a minute first)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ConfigError(f"--address {address}: expected auto, ray://HOST:PORT or HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        raise SnnctlError(f"--address {address}: cannot reach Ray there ({exc.strerror or exc})") from None
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None) -> Iterator[str]:
+    """Ray for the trials: the cluster at ``address`` ("auto": the one running on this
+    machine), or Ray started on this machine's cores; yields where, in words. A caller
+    that started Ray itself keeps its session."""
+    import ray
+
+    if address not in (None, "auto"):
+        _check_reachable(address)
+    if ray.is_initialized():
+        yield _where(address)
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no phoning home from a CLI
+    options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address is None:
+        options["include_dashboard"] = False
+    try:
+        ray.init(address=address or "local", **options)
+    except Exception as exc:  # ConnectionError, version mismatch, authentication...
+        where = f"--address {address}" if address else "Ray on this machine"
+        raise SnnctlError(f"{where}: cannot start or connect to Ray: {_error_line(exc)}") from None
+    try:
+        yield _where(address)
+    finally:
+        ray.shutdown()
+
+
+def _where(address: str | None) -> str:
+    import ray
+
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    return f"{'this machine' if address is None else address}, {cpus} CPUs"
+
+
+@contextlib.contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """What Ray and Tune print or log while trials run goes to ``path``: stdout stays for
+    results (--json), stderr for snnctl's own notices and errors."""
+    ray_logger = logging.getLogger("ray")
+    handlers, propagate = ray_logger.handlers[:], ray_logger.propagate
+    with open(path, "a", encoding="utf-8") as log:
+        handler = logging.StreamHandler(log)
+        ray_logger.handlers, ray_logger.propagate = [handler], False
+        try:
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                yield
+        finally:
+            ray_logger.handlers, ray_logger.propagate = handlers, propagate
+
+
+def _tuner(space: Space, base: Config, validation: Validation, sweep_dir: Path) -> Any:
+    """A new Tune experiment in ``sweep_dir/tune``, or the one there to continue."""
+    from ray import tune
+
+    trainable = tune.with_resources(
+        tune.with_parameters(_trial, base=base.to_dict(), validation=(validation.size, validation.seed), metric=space.metric,
+                             runs_dir=str(sweep_dir / RUNS_DIR)),
+        {"cpu": space.cpus_per_trial})
+    tune_dir = sweep_dir / TUNE_DIR
+    if tune.Tuner.can_restore(str(tune_dir)):
+        # Finished trials stay as they are; unfinished ones start again and continue their runs.
+        return tune.Tuner.restore(str(tune_dir), trainable=trainable, resume_unfinished=True, resume_errored=False)
+    if space.search == "optuna":
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        searcher = OptunaSearch(sampler=optuna.samplers.TPESampler(seed=validation.seed))
+    else:
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
+        searcher = BasicVariantGenerator(max_concurrent=space.max_concurrent or 0, random_state=validation.seed)
+    scheduler = None
+    if space.early_stopping == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+
+        scheduler = ASHAScheduler(time_attr=PROGRESS, max_t=1.0, grace_period=ASHA_GRACE,
+                                  reduction_factor=ASHA_REDUCTION)
+    return tune.Tuner(
+        trainable,
+        param_space={d.key: _tune_domain(d) for d in space.dimensions},
+        tune_config=tune.TuneConfig(metric=SCORE, mode="max", search_alg=searcher, scheduler=scheduler,
+                                    num_samples=space.samples,
+                                    # Tune limits a Searcher (Optuna); the random search limits itself
+                                    max_concurrent_trials=space.max_concurrent if space.search == "optuna" else None,
+                                    time_budget_s=space.time_budget, trial_dirname_creator=_trial_dirname),
+        run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(sweep_dir)),
+    )
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+def _write_state(sweep_dir: Path, config: Config, space: Space, validation: Validation) -> None:
+    state = {"format": STATE_FORMAT, "version": STATE_VERSION, "snnctl": __version__,
+             "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+             "parameters": config.to_dict(), "space": space.to_dict(),
+             "validation": {"size": validation.size, "seed": validation.seed}}
+    write_atomic(sweep_dir / STATE_NAME, (json.dumps(state, indent=2) + "\n").encode())
+
+
+def _read_state(sweep_dir: Path) -> tuple[Config, Space, Validation]:
+    path = sweep_dir / STATE_NAME
+    try:
+        state = read_versioned_json(path, STATE_FORMAT, STATE_VERSION, "sweep state")
+    except FileNotFoundError:
+        raise SnnctlError(f"{sweep_dir}: not a sweep directory (no {STATE_NAME})") from None
+    try:
+        config = cfg.from_mapping(state["parameters"], f"{path}: parameters")
+        space = spaces.space_from_mapping(state["space"], f"{path}: space")
+        validation = Validation(state["validation"]["size"], state["validation"]["seed"])
+    except (KeyError, TypeError, AttributeError, ConfigError) as exc:
+        raise SnnctlError(f"{path}: not a readable sweep state ({exc})") from None
+    return config, space, validation
+
+
+def _final_run(config: Config, run_dir: Path, sweep_dir: Path, notice: Notice,
+               on_progress: OnProgress) -> TrainResult:
+    """The best configuration on the full training split, tested on the test images."""
+    checkpoint = run_dir / ckpt.CHECKPOINT_NAME
+    try:
+        if checkpoint.exists():
+            return train(config, resume=checkpoint, notice=notice, on_progress=on_progress)
+        return train(config, out=run_dir, force=True, notice=notice, on_progress=on_progress)
+    except Interrupted as exc:
+        raise SweepInterrupted(f"sweep interrupted while training the best configuration (checkpoint saved); "
+                               f"continue with: snnctl sweep --resume {sweep_dir}", exc.exit_code) from None
+
+
+def _set_up(config: Config | None, space: Space | str | Path | None, trials: int | None, out: Path | None,
+            resume: Path | None) -> tuple[Config, Space, Validation, Path]:
+    """A new sweep's parameters, space, validation split and directory (not yet created),
+    all checked; or those of the sweep in ``resume``, as it was set up."""
+    if resume is not None:
+        if config is not None or space is not None or trials is not None or out is not None:
+            raise ConfigError("sweep: --resume SWEEP_DIR continues a sweep as it was set up, "
+                              "without PARAMS, SPACE, --trials or --out")
+        sweep_dir = Path(resume).resolve()
+        return (*_read_state(sweep_dir), sweep_dir)
+    if config is None or space is None:
+        raise ConfigError("sweep: give a parameter file and a search space, or --resume SWEEP_DIR")
+    if not isinstance(space, Space):
+        space = spaces.load_space(space)
+    if trials is not None:
+        space = dataclasses.replace(space, trials=cfg.integer(trials, "--trials", 1))
+    spaces.check_space(space, config)
+    from snnctl import engine as engines
+
+    # Ray hides the GPUs from a trial that reserved none
+    engines.require_cpu(config, f"sweep trials run on the CPUs Ray reserves for them ({space.source}: cpus_per_trial)")
+    # Ray runs each trial in its own directory: the data must not depend on that.
+    config = config.replace(data_dir=str(Path(config.data_dir).resolve()))
+    sweep_dir = new_directory(config, out, prefix="sweep-",
+                              remedy=f"give another --out, or continue a sweep with --resume {out}").resolve()
+    validation = Validation(space.validation, config.seed if space.seed is None else space.seed)
+    return config, space, validation, sweep_dir
+
+
+def sweep(config: Config | None = None, space: Space | str | Path | None = None, *, trials: int | None = None,
+          out: Path | None = None, resume: Path | None = None, address: str | None = None,
+          notice: Notice = quiet, on_progress: OnProgress = no_progress) -> SweepResult:
+    """Search ``space`` (a Space or a search-space file; ``trials`` overrides its budget)
+    around ``config`` on Ray Tune: trials are training runs scored on a validation split
+    of the training images; then train the best configuration on the full training split
+    and test it. Or continue the sweep in ``resume`` as it was set up. ``address``: a Ray
+    cluster ("auto", "ray://HOST:PORT"); by default Ray starts on this machine.
+
+    Everything is checked (space, parameters, data, validation size, Ray's address)
+    before the sweep directory is created.
+    """
+    config, space, validation, sweep_dir = _set_up(config, space, trials, out, resume)
+    # the data is there and the validation split fits; n_validation: its stratified size
+    n_validation = len(validation_splits(config, validation, notice).test)
+    with ray_session(address) as where:
+        if resume is None:
+            (sweep_dir / RUNS_DIR).mkdir(parents=True)
+            _write_state(sweep_dir, config, space, validation)
+        notice(f"sweep: {space.n_trials} trials on Ray ({where}); Ray's log: {sweep_dir / RAY_LOG}; "
+               f"compare the runs with: tensorboard --logdir {sweep_dir / RUNS_DIR}")
+        with _output_to(sweep_dir / RAY_LOG), _tune_sigint_handler_off(), stop_on_signals(interrupt=True) as caught:
+            try:
+                grid = _tuner(space, config, validation, sweep_dir).fit()
+            except KeyboardInterrupt:
+                signum = caught.signal or signal.SIGINT
+                raise SweepInterrupted(f"sweep interrupted by {signal.Signals(signum).name}; continue with: "
+                                       f"snnctl sweep --resume {sweep_dir}", 128 + signum) from None
+    ranked = _trials(grid, space, sweep_dir / RUNS_DIR)
+    best = ranked[0] if ranked else None
+    if best is None or best.status != "finished":
+        failed = next((t for t in ranked if t.error), None)
+        reason = f"; first error: {failed.error}" if failed else ""
+        raise SnnctlError(f"sweep: no trial finished ({len(ranked)} trials){reason}; see {sweep_dir / RAY_LOG}")
+
+    best_config = spaces.trial_config(config, best.parameters)
+    header = (f"# The best configuration of the sweep in {sweep_dir} (trial {best.trial}):\n"
+              f"# validation accuracy {getattr(best.validation_accuracy, space.metric):.2%} "
+              f"({space.metric.replace('_', ' ')} vote, {n_validation} training images held out).\n")
+    best_file = sweep_dir / BEST_NAME
+    write_atomic(best_file, (header + cfg.dump_yaml(best_config)).encode())
+    notice(f"sweep: training the best configuration on the full training split ({best_file})")
+    final = _final_run(best_config, sweep_dir / RUNS_DIR / FINAL_RUN, sweep_dir, notice, on_progress)
+    result = SweepResult(
+        sweep_dir=str(sweep_dir), metric=space.metric, search=space.search, early_stopping=space.early_stopping,
+        ray=where, n_validation=n_validation, validation_seed=validation.seed, trials=ranked, best_trial=best.trial,
+        best_parameters=best.parameters, best_validation_accuracy=best.validation_accuracy,
+        best_parameters_file=str(best_file), final=final, tensorboard_logdir=str(sweep_dir / RUNS_DIR),
+    )
+    write_atomic(sweep_dir / RESULT_NAME, (json.dumps(result.to_dict(), indent=2, default=str) + "\n").encode())
+    return result

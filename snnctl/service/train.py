@@ -1,0 +1,351 @@
+"""``train``: STDP on the training images, then labels and a test, learning off; resume.
+
+The loop (:class:`_Training`) hands each batch's spike counts to small collaborators,
+each with one job: :class:`RunningAccuracy` (the original's training-time estimate),
+:class:`_Checkpointer` (checkpoint, status.json, stopping on a signal) and
+:class:`_IntervalLog` (TensorBoard scalars per measured interval).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from snnctl import checkpoint as ckpt
+from snnctl import config as cfg
+from snnctl.config import Config
+from snnctl.errors import ConfigError
+from snnctl.seeds import presentation_seed
+from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, StopRequest,
+                                   new_directory, no_progress, quiet, score, spike_counts, stop_on_signals,
+                                   write_status)
+
+if TYPE_CHECKING:
+    import torch
+
+    from snnctl import data, labels
+    from snnctl import engine as engines
+    from snnctl.logs import RunLog
+
+
+@dataclass
+class TrainResult(Result):
+    run_dir: str
+    checkpoint: str
+    test_accuracy: Accuracy
+    train_accuracy: Accuracy
+    samples_seen: int
+    epochs: int
+    samples_per_second: float
+    train_seconds: float
+    n_train: int
+    n_test: int
+    data: str
+    engine: str
+    device: str
+    # Which images test_accuracy and n_test measure: "test", or with a Validation the
+    # "validation" images set aside from the training images.
+    held_out: str = "test"
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Training images set aside to score a run in place of the test images: a sweep's
+    validation split. Drawn (stratified) from all the training images before ``n_train``,
+    with its own seed, so it is the same for every trial whatever its seed and n_train."""
+
+    size: int
+    seed: int
+
+
+def validation_splits(config: Config, validation: Validation, notice: Notice = quiet) -> "data.Splits":
+    """The training images less a validation part, and that part as the held-out split.
+    The test images are dropped here, before any network exists, so they are never run."""
+    from snnctl import data
+
+    loaded = data.load_splits(config.replace(n_train=None), notice)
+    images = loaded.train
+    if not 0 < validation.size < len(images):
+        raise ConfigError(f"validation: {validation.size} images is not between 0 and the {len(images)} "
+                          f"training images of {loaded.origin}")
+    rest, held = data.stratified_split(images.labels, validation.size, validation.seed)
+    return data.Splits(data.limit(images.subset(rest), config.n_train, config.seed), images.subset(held),
+                       f"{loaded.origin}; {len(held)} of its training images held out for validation",
+                       loaded.manifest)
+
+
+class RunningAccuracy:
+    """The original's training-time estimate: every update_interval samples, score them
+    with the assignment made from the previous interval, then reassign from them."""
+
+    def __init__(self, config: Config, window: "tuple[torch.Tensor, torch.Tensor] | None",
+                 state: "labels.LabelState | None") -> None:
+        self.config = config
+        self.counts = [window[0]] if window is not None else []
+        self.labels = [window[1]] if window is not None else []
+        self.state = state
+        self.latest: Accuracy | None = None
+
+    def add(self, counts: "torch.Tensor", targets: "torch.Tensor") -> Accuracy | None:
+        """Add one batch; the interval's accuracy when it completes one (None before the
+        first assignment exists)."""
+        import torch
+
+        from snnctl import labels
+
+        self.counts.append(counts)
+        self.labels.append(targets)
+        if sum(len(t) for t in self.labels) < self.config.update_interval:
+            return None
+        window_counts, window_labels = torch.cat(self.counts), torch.cat(self.labels)
+        self.counts, self.labels = [], []
+        scored = None
+        if self.state is not None:
+            scored, _ = score(window_counts, window_labels, self.state, self.config.n_classes, self.config.reduction)
+            self.latest = scored
+        self.state = labels.assign(window_counts, window_labels, self.config.n_classes, self.config.reduction)
+        return scored
+
+    def window(self) -> "tuple[torch.Tensor, torch.Tensor] | None":
+        """The samples of the interval in progress (a checkpoint keeps them for resume)."""
+        import torch
+
+        if not self.counts:
+            return None
+        return torch.cat(self.counts), torch.cat(self.labels)
+
+
+class _Checkpointer:
+    """Saves the run (checkpoint and status.json) every ``checkpoint_every`` samples, at the
+    end, and when a signal asks it to stop."""
+
+    def __init__(self, config: Config, run_dir: Path, engine: "engines.Engine", class_names: list[str],
+                 progress: ckpt.Progress, running: RunningAccuracy, info: dict, stop: StopRequest) -> None:
+        self.config, self.run_dir, self.engine, self.class_names = config, run_dir, engine, class_names
+        self.progress, self.running, self.info, self.stop = progress, running, info, stop
+        self.path = run_dir / ckpt.CHECKPOINT_NAME
+        self.next_save = _next_multiple(progress.samples_seen, config.checkpoint_every)
+
+    def save(self, label_state: "labels.LabelState | None", extra: dict | None = None) -> None:
+        finished = self.progress.finished
+        ckpt.save(ckpt.Checkpoint(self.config, self.engine.sync(), self.class_names, label_state, self.progress,
+                                  None if finished else self.running.window(), {**self.info, **(extra or {})}),
+                  self.path)
+        write_status(self.run_dir, "finished" if finished else "running", self.progress, self.path)
+
+    def save_if_due(self) -> bool:
+        """Save when ``checkpoint_every`` more samples were seen; True when it saved."""
+        every = self.config.checkpoint_every
+        if not every or self.progress.samples_seen < self.next_save:
+            return False
+        self.next_save = _next_multiple(self.progress.samples_seen, every)
+        self.save(self.running.state)
+        return True
+
+    def stop_if_asked(self) -> None:
+        """After SIGINT/SIGTERM: save where training stands, say so in status.json, stop."""
+        if self.stop.signal is not None:
+            self.save(self.running.state)
+            write_status(self.run_dir, "interrupted", self.progress, self.path)
+            raise Interrupted(self.stop.signal, self.path)
+
+
+def _next_multiple(value: int, step: int) -> int:
+    return (value // step + 1) * step if step else 0
+
+
+class _IntervalLog:
+    """TensorBoard scalars of each measured interval: both accuracies, simulation time, speed."""
+
+    def __init__(self, run_log: "RunLog") -> None:
+        self.run_log = run_log
+        self.simulated = 0.0  # seconds in the engine since the last measurement
+
+    def measured(self, samples_seen: int, accuracy: Accuracy, samples_per_second: float) -> None:
+        self.run_log.scalars(samples_seen, {
+            "accuracy/all_activity": accuracy.all_activity,
+            "accuracy/proportion_weighting": accuracy.proportion_weighting,
+            "time/simulation": self.simulated,
+            "throughput/samples_per_second": samples_per_second,
+        })
+        self.simulated = 0.0
+
+
+class _Training:
+    """One training run's loop over the engine; its collaborators keep the files."""
+
+    def __init__(self, config: Config, engine: "engines.Engine", splits: "data.Splits", progress: ckpt.Progress,
+                 running: RunningAccuracy, saver: _Checkpointer, run_log: "RunLog", held_out: str) -> None:
+        self.config, self.engine, self.progress, self.running = config, engine, progress, running
+        self.train_set, self.test_set = splits.train, splits.test
+        self.saver, self.run_log, self.log = saver, run_log, _IntervalLog(run_log)
+        self.held_out = held_out
+
+    def learn(self, on_progress: OnProgress) -> tuple[int, float]:
+        """The epochs of STDP from where the run stands; returns (images, seconds)."""
+        from snnctl import data
+
+        config, progress = self.config, self.progress
+        epoch_length = len(data.training_order(self.train_set, config, 0))
+        started, trained_now = time.perf_counter(), 0
+        while progress.epoch < config.epochs:
+            order = data.training_order(self.train_set, config, progress.epoch)
+            self.engine.set_learning_rates(*config.learning_rates(progress.epoch))
+            while progress.position < len(order):
+                batch = order[progress.position:progress.position + config.batch_size]
+                scored = self._present(batch)
+                trained_now += len(batch)
+                rate = trained_now / max(time.perf_counter() - started, 1e-9)
+                if scored is not None:
+                    self.log.measured(progress.samples_seen, scored, rate)
+                latest = self.running.latest.all_activity if self.running.latest else None
+                on_progress(ProgressUpdate("train", progress.epoch * epoch_length + progress.position,
+                                           config.epochs * epoch_length, rate, latest, scored is not None))
+                if self.saver.save_if_due():
+                    self.run_log.weights(progress.samples_seen, self.engine.sync().weights)
+                self.saver.stop_if_asked()
+            progress.epoch += 1
+            progress.position = 0
+        return trained_now, time.perf_counter() - started
+
+    def _present(self, batch: "torch.Tensor") -> Accuracy | None:
+        """One batch with learning on; the running accuracy if the batch completed an interval."""
+        from snnctl import engine as engines
+
+        config, progress = self.config, self.progress
+        seed = presentation_seed(config.seed, "train", progress.epoch, progress.position)
+        tick = time.perf_counter()
+        counts = engines.present_with_retries(self.engine, config, self.train_set.images[batch], True, seed)
+        self.log.simulated += time.perf_counter() - tick
+        progress.position += len(batch)
+        progress.samples_seen += len(batch)
+        return self.running.add(counts, self.train_set.labels[batch])
+
+    def label_and_test(self, on_progress: OnProgress) -> "tuple[labels.LabelState, Accuracy, Accuracy]":
+        """Labels from the training images only, learning off; then the held-out images.
+
+        A stop here keeps the trained network: resuming labels and tests afresh."""
+        from snnctl import labels
+
+        def progress_or_stop(update: ProgressUpdate) -> None:
+            on_progress(update)
+            self.saver.stop_if_asked()
+
+        config, train_set, test_set = self.config, self.train_set, self.test_set
+        train_counts = spike_counts(self.engine, config, train_set.images, "label", "label", progress_or_stop)
+        state = labels.assign(train_counts, train_set.labels, config.n_classes, config.reduction)
+        train_accuracy, _ = score(train_counts, train_set.labels, state, config.n_classes, config.reduction)
+        test_counts = spike_counts(self.engine, config, test_set.images, self.held_out, self.held_out,
+                                   progress_or_stop)
+        test_accuracy, _ = score(test_counts, test_set.labels, state, config.n_classes, config.reduction)
+        return state, train_accuracy, test_accuracy
+
+
+def _parameters(config: Config, overrides: list[str], device: str | None) -> Config:
+    """``config`` with the ``--set`` overrides, then the device asked for: the one place
+    both are applied, to a new run's parameters and to a resumed checkpoint's alike."""
+    config = cfg.apply_overrides(config, overrides)
+    return config if device is None else config.replace(device=device)
+
+
+def _resume_config(checkpoint: ckpt.Checkpoint, config: Config | None, overrides: list[str],
+                   device: str | None) -> Config:
+    """The checkpoint's parameters with ``overrides`` and ``device``; a parameter file given
+    too must agree with them."""
+    stored = _parameters(checkpoint.config, overrides, device)
+    if config is not None:
+        wanted = _parameters(config, overrides, device)
+        differing = [k for k in cfg.KEYS if getattr(wanted, k) != getattr(stored, k)]
+        if differing:
+            key = differing[0]
+            raise ConfigError(f"--resume: parameter {key!r} is {getattr(wanted, key)!r} in the file but "
+                              f"{getattr(stored, key)!r} in the checkpoint (change it with --set {key}=...)")
+    return stored
+
+
+@dataclass
+class _Start:
+    """Where a run starts: its parameters, directory, tensors and progress."""
+
+    config: Config
+    run_dir: Path
+    tensors: object
+    progress: ckpt.Progress
+    running: RunningAccuracy
+    resumed_at: int | None
+
+
+def _start(config: Config | None, out: Path | None, resume: Path | None, overrides: list[str], device: str | None,
+           force: bool, notice: Notice) -> _Start:
+    """A new run, or the checkpoint's run continued; ``device`` may differ from the
+    checkpoint's, as may any ``overrides``."""
+    from snnctl import network as net
+
+    if resume is not None:
+        previous = ckpt.load(resume)
+        config = _resume_config(previous, config, overrides, device)
+    elif config is None:
+        raise ConfigError("train: a parameter file or --resume is required")
+    else:
+        config = _parameters(config, overrides, device)
+    if resume is None:
+        return _Start(config, _claim(config, out, force), net.initial_tensors(config), ckpt.Progress(),
+                      RunningAccuracy(config, None, None), None)
+    run_dir = Path(resume).parent if out is None else _claim(config, out, force)
+    if previous.progress.finished and config.epochs <= previous.progress.epoch:
+        notice(f"{resume}: the run had finished its {previous.progress.epoch} epochs: labelling and testing "
+               f"again (to train more: --set epochs={previous.progress.epoch + 1})")
+    return _Start(config, run_dir, previous.tensors, previous.progress,
+                  RunningAccuracy(config, previous.window, previous.labels), previous.progress.samples_seen)
+
+
+def _claim(config: Config, out: Path | None, force: bool) -> Path:
+    run_dir = new_directory(config, out, force=force)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def train(config: Config | None = None, *, out: Path | None = None, resume: Path | None = None,
+          overrides: list[str] | None = None, device: str | None = None, force: bool = False,
+          validation: Validation | None = None, notice: Notice = quiet,
+          on_progress: OnProgress = no_progress) -> TrainResult:
+    """Train on the task's training images with STDP (Diehl & Cook 2015), then label and
+    test (learning off).
+
+    With ``resume``, continue the checkpoint's run from the epoch and position it stopped
+    at; the result equals that of a run never interrupted. ``device`` overrides the
+    parameters' (also on resume). With ``validation``, train on the training images less
+    a validation part and score on that part instead of the test images
+    (``TrainResult.held_out`` says "validation").
+    """
+    from snnctl import data
+    from snnctl import engine as engines
+    from snnctl.logs import RunLog
+
+    start = _start(config, out, resume, overrides or [], device, force, notice)
+    config, progress = start.config, start.progress
+    engine = engines.make_engine(config, start.tensors)
+    splits = data.load_splits(config, notice) if validation is None else validation_splits(config, validation, notice)
+    held_out = "test" if validation is None else "validation"
+    if config.task == "MAMMO":
+        data.write_manifest(start.run_dir, splits)
+    with RunLog(start.run_dir, config, start.resumed_at) as run_log, stop_on_signals() as stop:
+        saver = _Checkpointer(config, start.run_dir, engine, splits.train.class_names, progress, start.running,
+                              {"data": splits.origin}, stop)
+        run = _Training(config, engine, splits, progress, start.running, saver, run_log, held_out)
+        trained_now, train_seconds = run.learn(on_progress)
+        label_state, train_accuracy, test_accuracy = run.label_and_test(on_progress)
+        progress.finished = True
+        saver.save(label_state, {f"{held_out}_accuracy": asdict(test_accuracy), "train_accuracy": asdict(train_accuracy)})
+        run_log.weights(progress.samples_seen, engine.sync().weights)
+        run_log.hparams({f"hparam/{held_out}_accuracy_all_activity": test_accuracy.all_activity,
+                         f"hparam/{held_out}_accuracy_proportion_weighting": test_accuracy.proportion_weighting})
+    return TrainResult(
+        run_dir=str(start.run_dir), checkpoint=str(saver.path), test_accuracy=test_accuracy,
+        train_accuracy=train_accuracy, samples_seen=progress.samples_seen, epochs=config.epochs,
+        samples_per_second=trained_now / max(train_seconds, 1e-9), train_seconds=train_seconds,
+        n_train=len(splits.train), n_test=len(splits.test), data=splits.origin, engine=type(engine).__name__,
+        device=str(engine.device), held_out=held_out,
+    )
