@@ -11,7 +11,7 @@ from rich.table import Table
 
 from snnctl import config as cfg
 import snnctl.cli.render as render
-from snnctl.cli.options import JsonOption
+from snnctl.cli.options import AddressOption, JsonOption
 
 EPILOG = render.examples(
     "snnctl sweep parameters/mnist.yaml parameters/space.yaml --trials 20",
@@ -25,7 +25,7 @@ def sweep(
     params: Annotated[Optional[Path], typer.Argument(help="Parameter file: the settings every trial starts from.")] = None,
     space: Annotated[Optional[Path], typer.Argument(help="Search space (YAML): parameters, metric, budget.")] = None,
     trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Samples to draw (overrides SPACE's trials; each runs the whole grid).")] = None,
-    address: Annotated[Optional[str], typer.Option(help="A Ray cluster: auto (the one running here) or ray://HOST:PORT. Default: start Ray on this machine's cores.")] = None,
+    address: AddressOption = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Sweep directory, new or empty (default: log_dir/TASK/sweep-<time>).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the interrupted sweep in this directory.")] = None,
     as_json: JsonOption = False,

@@ -15,17 +15,13 @@ that run a sweep, so ``snnctl --help`` stays fast.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import functools
 import json
-import logging
-import os
-import signal
-import socket
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from snnctl import __version__
 from snnctl import checkpoint as ckpt
@@ -34,8 +30,10 @@ from snnctl import space as spaces
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
+from snnctl.service import cluster
+from snnctl.service.cluster import error_line
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, new_directory,
-                                   no_progress, quiet, stop_on_signals)
+                                   no_progress, quiet)
 from snnctl.service.train import TrainResult, Validation, train, validation_splits
 from snnctl.space import Dimension, Space
 
@@ -150,40 +148,6 @@ class SweepResult(Result):
     tensorboard_logdir: str
 
 
-class SweepInterrupted(SnnctlError):
-    """The sweep stopped before it finished (SIGINT/SIGTERM): exit 128 + signal."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-@contextlib.contextmanager
-def _tune_sigint_handler_off() -> Iterator[None]:
-    """Tune's own SIGINT handling off (TUNE_DISABLE_SIGINT_HANDLER): it stops gracefully but
-    then returns as if the sweep were complete. :func:`stop_on_signals` (``interrupt``)
-    stops the trials at once instead; Tune saves its state every few seconds, --resume
-    continues from there, and a trial that finished after the last save labels and
-    validates again from its checkpoint."""
-    tune_handler = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    try:
-        yield
-    finally:
-        if tune_handler is None:
-            del os.environ["TUNE_DISABLE_SIGINT_HANDLER"]
-        else:
-            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = tune_handler
-
-
-def _error_line(error: BaseException) -> str:
-    """The original exception of a failed trial, in one line (Ray wraps it with a traceback)."""
-    cause = getattr(error, "cause", None) or error
-    lines = str(cause).strip().splitlines()
-    line = lines[-1] if lines else ""
-    return line if isinstance(cause, SnnctlError) else f"{type(cause).__name__}: {line}"
-
-
 def _trials(grid: Any, space: Space, runs_dir: Path) -> list[Trial]:
     rows = []
     for result in grid:
@@ -201,7 +165,7 @@ def _trials(grid: Any, space: Space, runs_dir: Path) -> list[Trial]:
         else:  # stopped by ASHA or the time budget, or (time budget) never started
             status = "stopped early" if SCORE in metrics else "not run"
         rows.append(Trial(trial_id, status, parameters, validation, metrics.get(RUNNING), str(runs_dir / trial_id),
-                          _error_line(result.error) if result.error is not None else None))
+                          error_line(result.error) if result.error is not None else None))
     order = {"finished": 0, "stopped early": 1, "not run": 2, "error": 3}
 
     def rank(row: Trial) -> tuple:
@@ -211,83 +175,11 @@ def _trials(grid: Any, space: Space, runs_dir: Path) -> list[Trial]:
     return sorted(rows, key=rank)
 
 
-# ---------------------------------------------------------------- Ray
-
-
-def _check_reachable(address: str) -> None:
-    """Fail at once, in one line, when nothing listens at ``address`` (Ray's client
-    would retry for half a minute first)."""
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise ConfigError(f"--address {address}: expected auto, ray://HOST:PORT or HOST:PORT")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
-    except OSError as exc:
-        raise SnnctlError(f"--address {address}: cannot reach Ray there ({exc.strerror or exc})") from None
-
-
-@contextlib.contextmanager
-def ray_session(address: str | None) -> Iterator[str]:
-    """Ray for the trials: the cluster at ``address`` ("auto": the one running on this
-    machine), or Ray started on this machine's cores; yields where, in words. A caller
-    that started Ray itself keeps its session."""
-    import ray
-
-    if address not in (None, "auto"):
-        _check_reachable(address)
-    if ray.is_initialized():
-        yield _where(address)
-        return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no phoning home from a CLI
-    options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
-    if address is None:
-        options["include_dashboard"] = False
-    try:
-        ray.init(address=address or "local", **options)
-    except Exception as exc:  # ConnectionError, version mismatch, authentication...
-        where = f"--address {address}" if address else "Ray on this machine"
-        raise SnnctlError(f"{where}: cannot start or connect to Ray: {_error_line(exc)}") from None
-    try:
-        yield _where(address)
-    finally:
-        ray.shutdown()
-
-
-def _where(address: str | None) -> str:
-    import ray
-
-    cpus = int(ray.cluster_resources().get("CPU", 0))
-    return f"{'this machine' if address is None else address}, {cpus} CPUs"
-
-
-@contextlib.contextmanager
-def _output_to(path: Path) -> Iterator[None]:
-    """What Ray and Tune print or log while trials run goes to ``path``: stdout stays for
-    results (--json), stderr for snnctl's own notices and errors."""
-    ray_logger = logging.getLogger("ray")
-    handlers, propagate = ray_logger.handlers[:], ray_logger.propagate
-    with open(path, "a", encoding="utf-8") as log:
-        handler = logging.StreamHandler(log)
-        ray_logger.handlers, ray_logger.propagate = [handler], False
-        try:
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                yield
-        finally:
-            ray_logger.handlers, ray_logger.propagate = handlers, propagate
-
-
-def _tuner(space: Space, base: Config, validation: Validation, sweep_dir: Path) -> Any:
-    """A new Tune experiment in ``sweep_dir/tune``, or the one there to continue."""
+def _tuner(trainable: Any, storage: str, *, space: Space, validation: Validation) -> Any:
+    """A new Tune experiment of the sweep in ``storage``: its search, early stopping and
+    budget (the ``make_tuner`` of :func:`cluster.run_on_tune`)."""
     from ray import tune
 
-    trainable = tune.with_resources(
-        tune.with_parameters(_trial, base=base.to_dict(), validation=(validation.size, validation.seed), metric=space.metric,
-                             runs_dir=str(sweep_dir / RUNS_DIR)),
-        {"cpu": space.cpus_per_trial})
-    tune_dir = sweep_dir / TUNE_DIR
-    if tune.Tuner.can_restore(str(tune_dir)):
-        # Finished trials stay as they are; unfinished ones start again and continue their runs.
-        return tune.Tuner.restore(str(tune_dir), trainable=trainable, resume_unfinished=True, resume_errored=False)
     if space.search == "optuna":
         import optuna
         from ray.tune.search.optuna import OptunaSearch
@@ -312,7 +204,7 @@ def _tuner(space: Space, base: Config, validation: Validation, sweep_dir: Path) 
                                     # Tune limits a Searcher (Optuna); the random search limits itself
                                     max_concurrent_trials=space.max_concurrent if space.search == "optuna" else None,
                                     time_budget_s=space.time_budget, trial_dirname_creator=_trial_dirname),
-        run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(sweep_dir)),
+        run_config=tune.RunConfig(name=TUNE_DIR, storage_path=storage),
     )
 
 
@@ -351,8 +243,8 @@ def _final_run(config: Config, run_dir: Path, sweep_dir: Path, notice: Notice,
             return train(config, resume=checkpoint, notice=notice, on_progress=on_progress)
         return train(config, out=run_dir, force=True, notice=notice, on_progress=on_progress)
     except Interrupted as exc:
-        raise SweepInterrupted(f"sweep interrupted while training the best configuration (checkpoint saved); "
-                               f"continue with: snnctl sweep --resume {sweep_dir}", exc.exit_code) from None
+        raise cluster.RayInterrupted(f"sweep interrupted while training the best configuration (checkpoint saved); "
+                                     f"continue with: snnctl sweep --resume {sweep_dir}", exc.exit_code) from None
 
 
 def _set_up(config: Config | None, space: Space | str | Path | None, trials: int | None, out: Path | None,
@@ -399,19 +291,19 @@ def sweep(config: Config | None = None, space: Space | str | Path | None = None,
     config, space, validation, sweep_dir = _set_up(config, space, trials, out, resume)
     # the data is there and the validation split fits; n_validation: its stratified size
     n_validation = len(validation_splits(config, validation, notice).test)
-    with ray_session(address) as where:
+    from ray import tune
+
+    with cluster.ray_session(address) as where:
         if resume is None:
             (sweep_dir / RUNS_DIR).mkdir(parents=True)
             _write_state(sweep_dir, config, space, validation)
         notice(f"sweep: {space.n_trials} trials on Ray ({where}); Ray's log: {sweep_dir / RAY_LOG}; "
                f"compare the runs with: tensorboard --logdir {sweep_dir / RUNS_DIR}")
-        with _output_to(sweep_dir / RAY_LOG), _tune_sigint_handler_off(), stop_on_signals(interrupt=True) as caught:
-            try:
-                grid = _tuner(space, config, validation, sweep_dir).fit()
-            except KeyboardInterrupt:
-                signum = caught.signal or signal.SIGINT
-                raise SweepInterrupted(f"sweep interrupted by {signal.Signals(signum).name}; continue with: "
-                                       f"snnctl sweep --resume {sweep_dir}", 128 + signum) from None
+        trainable = tune.with_parameters(_trial, base=config.to_dict(), validation=(validation.size, validation.seed),
+                                         metric=space.metric, runs_dir=str(sweep_dir / RUNS_DIR))
+        grid = cluster.run_on_tune(trainable, make_tuner=functools.partial(_tuner, space=space, validation=validation),
+                                   cpus_per_trial=space.cpus_per_trial, directory=sweep_dir, name=TUNE_DIR,
+                                   log=sweep_dir / RAY_LOG, resume_hint=f"snnctl sweep --resume {sweep_dir}")
     ranked = _trials(grid, space, sweep_dir / RUNS_DIR)
     best = ranked[0] if ranked else None
     if best is None or best.status != "finished":
