@@ -68,6 +68,9 @@ def test_each_fold_is_an_ordinary_run_and_the_table_summarizes_the_folds(finishe
         report = service.evaluate(Path(fold.checkpoint))
         assert fold.metrics["balanced_accuracy"] == pytest.approx(report.balanced_accuracy)
         assert fold.metrics["accuracy/all_activity"] == pytest.approx(report.accuracy.all_activity)
+        info = service.inspect(Path(fold.checkpoint)).info
+        lists = split_lists(fold.run_dir)
+        assert info["fold"] == fold.fold and info["groups"]["test"] == len({e["group"] for e in lists["test"]})
     values = [fold.metrics["balanced_accuracy"] for fold in finished.per_fold]
     summary = finished.summary["balanced_accuracy"]
     assert summary.mean == pytest.approx(sum(values) / FOLDS)
@@ -109,6 +112,10 @@ def test_the_command_line_study_prints_the_table_and_one_json_document(mammo, tm
     shown = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr
     assert "balanced_accuracy" in shown.stdout and "95% interval" in shown.stdout
+    inspected = subprocess.run([sys.executable, "-m", "snnctl", "inspect", str(tmp_path / "s/runs/fold-1/checkpoint.safetensors")],
+                               capture_output=True, text=True, timeout=60)
+    assert re.search(r"patient groups\s+│ \d+ train / \d+ test \(group: \^\(P\\d\+\)_\)", inspected.stdout), inspected.stdout
+    assert "fold              │ 2 of 3 held out" in inspected.stdout and "ON and OFF" in inspected.stdout
     again = subprocess.run([sys.executable, "-m", "snnctl", "train", "--resume", str(tmp_path / "s"), "--json"],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr

@@ -349,3 +349,30 @@ def test_sweep_on_a_ray_cluster_over_loopback(tmp_path):
         assert document["ray"].startswith(address)
         assert {t["status"] for t in document["trials"]} == {"finished"} and len(document["trials"]) == 2
         assert all(Path(t["run_dir"], "checkpoint.safetensors").exists() for t in document["trials"])
+
+
+@pytest.mark.slow
+def test_sweep_scored_by_grouped_cross_validation(local_ray, tmp_path):
+    """--folds K: each trial is one run per fold of the training images, patients kept
+    apart, scored by the mean of the folds' validation accuracies."""
+    import re
+
+    from snnctl.data import synthetic
+
+    synthetic.write_folders(tmp_path / "mammo", synthetic.SyntheticMammoSpec(patients=15, size=32, seed=1))
+    config = cfg.Config(task="MAMMO", data_dir=str(tmp_path / "mammo"), log_dir=str(tmp_path / "logs"), n_classes=3,
+                        input_size=16, group=r"^(P\d+)_").replace(**{**TRIAL, "n_neurons": 9, "time": 20})
+    space = _space(tmp_path, parameters={"inh": {"grid": [60, 120]}}, trials=1, early_stopping="none", validation=8)
+    result = service.sweep(config, space, folds=2, out=tmp_path / "cv")
+    assert result.validation_folds == 2 and {t.status for t in result.trials} == {"finished"}
+    patient = re.compile(r"(P\d+)_")
+    for trial in result.trials:
+        accuracies = []
+        for fold in range(2):
+            run_dir = Path(trial.run_dir) / f"fold-{fold}"
+            lists = json.loads((run_dir / "split.json").read_text())
+            train, held = ({patient.search(e["file"]).group(1) for e in lists[side]} for side in ("train", "test"))
+            assert train.isdisjoint(held)
+            accuracies.append(service.inspect(run_dir / "checkpoint.safetensors").info["validation_accuracy"])
+        assert trial.validation_accuracy.all_activity == pytest.approx(
+            sum(a["all_activity"] for a in accuracies) / 2)

@@ -143,10 +143,12 @@ def _inspection_tables(result) -> render.Rendering:
                  + f", unassigned: {result.unassigned}") if result.neurons_per_class else "no label state"
     summary = render.key_values(f"Checkpoint {result.checkpoint}", [
         ("format version", result.format_version),
-        ("model", f"{result.model}, {result.parameters['n_neurons']} neurons, input {result.parameters['input_size']}x{result.parameters['input_size']}"),
+        ("model", f"{result.model}, {result.parameters['n_neurons']} neurons, input {result.parameters['input_size']}x{result.parameters['input_size']}"
+                  + (" ON and OFF" if result.parameters.get("encoding") == "on-off" else "")),
         ("task", f"{result.parameters['task']} ({', '.join(result.classes)})"),
         ("trained", f"{result.samples_seen} samples, {result.epochs} epoch(s), {'finished' if result.finished else 'in progress'}"),
         ("neurons per class", per_class),
+        *_split_rows(result.info),
         ("written", f"{result.created} by " + ", ".join(f"{k} {v}" for k, v in result.versions.items())),
     ])
     tensors = Table(title="Tensors", title_justify="left")
@@ -160,6 +162,18 @@ def _inspection_tables(result) -> render.Rendering:
     for key, parameter in result.parameters.items():
         parameters.add_row(key, escape(_as_yaml(parameter)))
     return [summary, tensors, parameters]
+
+
+def _split_rows(info: dict) -> list[tuple[str, object]]:
+    """How a run's images were split, where its checkpoint says: groups per side, fold."""
+    rows: list[tuple[str, object]] = []
+    groups = info.get("groups")
+    if isinstance(groups, dict):
+        source = f"group: {groups['regex']}" if "regex" in groups else f"group_file: {groups.get('file')}"
+        rows.append(("patient groups", f"{groups.get('train')} train / {groups.get('test')} test ({source})"))
+    if "fold" in info:
+        rows.append(("fold", f"{info['fold'] + 1} of {info.get('folds')} held out"))
+    return rows
 
 
 def _as_yaml(parameter: object) -> str:

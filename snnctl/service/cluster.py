@@ -117,13 +117,13 @@ def _tune_sigint_handler_off() -> Iterator[None]:
 
 
 def run_on_tune(trainable: Callable[..., None], *, make_tuner: Callable[[Any, str], Any], cpus_per_trial: float,
-                directory: Path, name: str, log: Path, resume_hint: str) -> Any:
+                directory: Path, name: str, log: Path, what: str, resume_hint: str) -> Any:
     """Run ``trainable`` (wrapped by ``tune.with_parameters`` already) on Tune with
     ``cpus_per_trial`` CPUs each, in ``directory/name``: continue the experiment there
     (finished trials stay, unfinished ones start again), else ``make_tuner(trainable,
     storage)`` builds a new one. Returns Tune's ResultGrid. Call inside :func:`ray_session`.
-    SIGINT/SIGTERM stop the trials at once with :class:`RayInterrupted` naming
-    ``resume_hint``, the command that continues."""
+    SIGINT/SIGTERM stop the trials at once with :class:`RayInterrupted`, whose message
+    names ``what`` stopped ("sweep") and ``resume_hint``, the command that continues."""
     from ray import tune
 
     trainable = tune.with_resources(trainable, {"cpu": cpus_per_trial})
@@ -138,5 +138,5 @@ def run_on_tune(trainable: Callable[..., None], *, make_tuner: Callable[[Any, st
             return tuner.fit()
         except KeyboardInterrupt:
             signum = caught.signal or signal.SIGINT
-            raise RayInterrupted(f"interrupted by {signal.Signals(signum).name}; continue with: {resume_hint}",
-                                 128 + signum) from None
+            raise RayInterrupted(f"{what} interrupted by {signal.Signals(signum).name}; continue with: "
+                                 f"{resume_hint}", 128 + signum) from None

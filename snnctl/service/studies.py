@@ -220,7 +220,7 @@ def _run_folds(config: Config, pending: list[int], study_dir: Path, address: str
     with ray_session(address) as where:
         notice(f"study: {len(pending)} folds on Ray ({where}); Ray's log: {study_dir / RAY_LOG}")
         grid = run_on_tune(trainable, make_tuner=make_tuner, cpus_per_trial=1, directory=study_dir, name=TUNE_DIR,
-                           log=study_dir / RAY_LOG, resume_hint=f"snnctl train --resume {study_dir}")
+                           log=study_dir / RAY_LOG, what="study", resume_hint=f"snnctl train --resume {study_dir}")
     errors = [result.error for result in grid if result.error is not None]
     if errors:
         from snnctl.service.cluster import error_line

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import statistics
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -80,35 +81,44 @@ def _tune_domain(dimension: Dimension) -> Any:
 # ---------------------------------------------------------------- one trial
 
 
-def _trial(sampled: dict, *, base: dict, validation: tuple[int, int], metric: str, runs_dir: str) -> None:
+def _trial(sampled: dict, *, base: dict, validation: tuple[int, int, int | None], metric: str,
+           runs_dir: str) -> None:
     """One trial, in a Ray worker: an ordinary training run in ``runs_dir/<trial id>``,
-    scored on the validation images. Reports each running accuracy as training measures
-    it, then the validation accuracy. A trial restarted by --resume continues its own
-    run from its checkpoint."""
+    scored on the validation images; with validation folds, one run per fold in
+    ``runs_dir/<trial id>/fold-K``, scored by their mean. Reports each running accuracy
+    as training measures it, then the validation accuracy. A trial restarted by --resume
+    continues its own runs from their checkpoints."""
     from ray import tune
 
     config = spaces.trial_config(cfg.from_mapping(base, STATE_NAME), sampled)
     run_dir = Path(runs_dir) / tune.get_context().get_trial_id()
-    checkpoint = run_dir / ckpt.CHECKPOINT_NAME
-    split = Validation(*validation)
+    size, seed, folds = validation
+    splits = [Validation(size, seed)] if folds is None else [Validation(size, seed, folds, k) for k in range(folds)]
     last: dict[str, float] = {}
 
-    def report(update: ProgressUpdate) -> None:
-        # The scheduler must not stop a trial on the measurement that ends training:
-        # only its validation accuracy, reported next, decides.
-        if update.measured and update.done < update.total:
-            last[RUNNING] = update.running_accuracy
-            tune.report({SCORE: update.running_accuracy, RUNNING: update.running_accuracy,
-                         PROGRESS: update.done / update.total})
+    def reporter(index: int) -> OnProgress:
+        def report(update: ProgressUpdate) -> None:
+            # The scheduler must not stop a trial on the measurement that ends training:
+            # only its validation accuracy, reported next, decides.
+            if update.measured and update.done < update.total:
+                last[RUNNING] = update.running_accuracy
+                tune.report({SCORE: update.running_accuracy, RUNNING: update.running_accuracy,
+                             PROGRESS: (index + update.done / update.total) / len(splits)})
 
-    if checkpoint.exists():
-        result = train(config, resume=checkpoint, validation=split, on_progress=report)
-    else:  # a new trial, or one stopped before its first checkpoint: its directory is the sweep's
-        result = train(config, out=run_dir, force=True, validation=split, on_progress=report)
-    accuracy = result.test_accuracy  # on the validation images: result.held_out == "validation"
-    tune.report({SCORE: getattr(accuracy, metric), VALIDATION["all_activity"]: accuracy.all_activity,
-                 VALIDATION["proportion_weighting"]: accuracy.proportion_weighting,
-                 "n_validation": result.n_test, "samples_seen": result.samples_seen, **last})
+        return report
+
+    results = []
+    for index, split in enumerate(splits):
+        directory = run_dir if folds is None else run_dir / f"fold-{index}"
+        checkpoint = directory / ckpt.CHECKPOINT_NAME
+        if checkpoint.exists():
+            results.append(train(config, resume=checkpoint, validation=split, on_progress=reporter(index)))
+        else:  # a new trial, or one stopped before its first checkpoint: its directory is the sweep's
+            results.append(train(config, out=directory, force=True, validation=split, on_progress=reporter(index)))
+    # on the validation images (held_out == "validation"); with folds, their mean
+    mean = {vote: statistics.fmean(getattr(r.test_accuracy, vote) for r in results) for vote in spaces.METRICS}
+    tune.report({SCORE: mean[metric], **{VALIDATION[vote]: value for vote, value in mean.items()},
+                 "n_validation": results[0].n_test, "samples_seen": sum(r.samples_seen for r in results), **last})
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -137,7 +147,7 @@ class SweepResult(Result):
     search: str
     early_stopping: str
     ray: str  # where the trials ran
-    n_validation: int  # training images held out to score the trials
+    n_validation: int  # training images held out to score the trials (with folds: in the first fold)
     validation_seed: int
     trials: list[Trial]  # best first: finished by the metric, then stopped, then failed
     best_trial: str
@@ -146,6 +156,8 @@ class SweepResult(Result):
     best_parameters_file: str  # the whole best configuration, for snnctl train
     final: TrainResult  # the best configuration on the full training split, on the test images
     tensorboard_logdir: str
+    # Trials scored by cross-validation on this many folds of the training images (sweep --folds).
+    validation_folds: int | None = None
 
 
 def _trials(grid: Any, space: Space, runs_dir: Path) -> list[Trial]:
@@ -215,7 +227,7 @@ def _write_state(sweep_dir: Path, config: Config, space: Space, validation: Vali
     state = {"format": STATE_FORMAT, "version": STATE_VERSION, "snnctl": __version__,
              "created": datetime.now().astimezone().isoformat(timespec="seconds"),
              "parameters": config.to_dict(), "space": space.to_dict(),
-             "validation": {"size": validation.size, "seed": validation.seed}}
+             "validation": {"size": validation.size, "seed": validation.seed, "folds": validation.folds}}
     write_atomic(sweep_dir / STATE_NAME, (json.dumps(state, indent=2) + "\n").encode())
 
 
@@ -228,7 +240,8 @@ def _read_state(sweep_dir: Path) -> tuple[Config, Space, Validation]:
     try:
         config = cfg.from_mapping(state["parameters"], f"{path}: parameters")
         space = spaces.space_from_mapping(state["space"], f"{path}: space")
-        validation = Validation(state["validation"]["size"], state["validation"]["seed"])
+        validation = Validation(state["validation"]["size"], state["validation"]["seed"],
+                                state["validation"].get("folds"))
     except (KeyError, TypeError, AttributeError, ConfigError) as exc:
         raise SnnctlError(f"{path}: not a readable sweep state ({exc})") from None
     return config, space, validation
@@ -247,14 +260,14 @@ def _final_run(config: Config, run_dir: Path, sweep_dir: Path, notice: Notice,
                                      f"continue with: snnctl sweep --resume {sweep_dir}", exc.exit_code) from None
 
 
-def _set_up(config: Config | None, space: Space | str | Path | None, trials: int | None, out: Path | None,
-            resume: Path | None) -> tuple[Config, Space, Validation, Path]:
+def _set_up(config: Config | None, space: Space | str | Path | None, trials: int | None, folds: int | None,
+            out: Path | None, resume: Path | None) -> tuple[Config, Space, Validation, Path]:
     """A new sweep's parameters, space, validation split and directory (not yet created),
     all checked; or those of the sweep in ``resume``, as it was set up."""
     if resume is not None:
-        if config is not None or space is not None or trials is not None or out is not None:
+        if config is not None or space is not None or trials is not None or folds is not None or out is not None:
             raise ConfigError("sweep: --resume SWEEP_DIR continues a sweep as it was set up, "
-                              "without PARAMS, SPACE, --trials or --out")
+                              "without PARAMS, SPACE, --trials, --folds or --out")
         sweep_dir = Path(resume).resolve()
         return (*_read_state(sweep_dir), sweep_dir)
     if config is None or space is None:
@@ -272,23 +285,28 @@ def _set_up(config: Config | None, space: Space | str | Path | None, trials: int
     config = config.replace(data_dir=str(Path(config.data_dir).resolve()))
     sweep_dir = new_directory(config, out, prefix="sweep-",
                               remedy=f"give another --out, or continue a sweep with --resume {out}").resolve()
-    validation = Validation(space.validation, config.seed if space.seed is None else space.seed)
+    if folds is not None:
+        cfg.integer(folds, "--folds", 2)
+    validation = Validation(space.validation, config.seed if space.seed is None else space.seed, folds,
+                            None if folds is None else 0)
     return config, space, validation, sweep_dir
 
 
 def sweep(config: Config | None = None, space: Space | str | Path | None = None, *, trials: int | None = None,
-          out: Path | None = None, resume: Path | None = None, address: str | None = None,
+          folds: int | None = None, out: Path | None = None, resume: Path | None = None, address: str | None = None,
           notice: Notice = quiet, on_progress: OnProgress = no_progress) -> SweepResult:
     """Search ``space`` (a Space or a search-space file; ``trials`` overrides its budget)
     around ``config`` on Ray Tune: trials are training runs scored on a validation split
     of the training images; then train the best configuration on the full training split
-    and test it. Or continue the sweep in ``resume`` as it was set up. ``address``: a Ray
+    and test it. With ``folds``, each trial is scored by cross-validation: the mean over
+    ``folds`` grouped folds of the training images. Or continue the sweep in ``resume``
+    as it was set up. ``address``: a Ray
     cluster ("auto", "ray://HOST:PORT"); by default Ray starts on this machine.
 
     Everything is checked (space, parameters, data, validation size, Ray's address)
     before the sweep directory is created.
     """
-    config, space, validation, sweep_dir = _set_up(config, space, trials, out, resume)
+    config, space, validation, sweep_dir = _set_up(config, space, trials, folds, out, resume)
     # the data is there and the validation split fits; n_validation: its stratified size
     n_validation = len(validation_splits(config, validation, notice).test)
     from ray import tune
@@ -299,11 +317,13 @@ def sweep(config: Config | None = None, space: Space | str | Path | None = None,
             _write_state(sweep_dir, config, space, validation)
         notice(f"sweep: {space.n_trials} trials on Ray ({where}); Ray's log: {sweep_dir / RAY_LOG}; "
                f"compare the runs with: tensorboard --logdir {sweep_dir / RUNS_DIR}")
-        trainable = tune.with_parameters(_trial, base=config.to_dict(), validation=(validation.size, validation.seed),
+        trainable = tune.with_parameters(_trial, base=config.to_dict(),
+                                         validation=(validation.size, validation.seed, validation.folds),
                                          metric=space.metric, runs_dir=str(sweep_dir / RUNS_DIR))
         grid = cluster.run_on_tune(trainable, make_tuner=functools.partial(_tuner, space=space, validation=validation),
                                    cpus_per_trial=space.cpus_per_trial, directory=sweep_dir, name=TUNE_DIR,
-                                   log=sweep_dir / RAY_LOG, resume_hint=f"snnctl sweep --resume {sweep_dir}")
+                                   log=sweep_dir / RAY_LOG, what="sweep",
+                                   resume_hint=f"snnctl sweep --resume {sweep_dir}")
     ranked = _trials(grid, space, sweep_dir / RUNS_DIR)
     best = ranked[0] if ranked else None
     if best is None or best.status != "finished":
@@ -324,6 +344,7 @@ def sweep(config: Config | None = None, space: Space | str | Path | None = None,
         ray=where, n_validation=n_validation, validation_seed=validation.seed, trials=ranked, best_trial=best.trial,
         best_parameters=best.parameters, best_validation_accuracy=best.validation_accuracy,
         best_parameters_file=str(best_file), final=final, tensorboard_logdir=str(sweep_dir / RUNS_DIR),
+        validation_folds=validation.folds,
     )
     write_atomic(sweep_dir / RESULT_NAME, (json.dumps(result.to_dict(), indent=2, default=str) + "\n").encode())
     return result

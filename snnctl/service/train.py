@@ -53,11 +53,15 @@ class TrainResult(Result):
 @dataclass(frozen=True)
 class Validation:
     """Training images set aside to score a run in place of the test images: a sweep's
-    validation split. Drawn (stratified) from all the training images before ``n_train``,
-    with its own seed, so it is the same for every trial whatever its seed and n_train."""
+    validation split. Drawn (stratified, patient groups kept apart) from all the training
+    images before ``n_train``, with its own seed, so it is the same for every trial
+    whatever its seed and n_train. With ``folds``, fold ``fold`` of the training images
+    (a sweep scored by cross-validation) instead of ``size`` images."""
 
     size: int
     seed: int
+    folds: int | None = None
+    fold: int | None = None
 
 
 def validation_splits(config: Config, validation: Validation, notice: Notice = quiet) -> "data.Splits":
@@ -70,7 +74,8 @@ def validation_splits(config: Config, validation: Validation, notice: Notice = q
     if not 0 < validation.size < len(images):
         raise ConfigError(f"validation: {validation.size} images is not between 0 and the {len(images)} "
                           f"training images of {loaded.origin}")
-    rest, held = data.stratified_split(images.labels, validation.size, validation.seed)
+    rest, held = data.validation_split(images.labels, images.groups, validation.size, validation.seed,
+                                       validation.folds, validation.fold)
     return data.Splits(data.limit(images.subset(rest), config.n_train, config.seed), images.subset(held),
                        f"{loaded.origin}; {len(held)} of its training images held out for validation",
                        loaded.manifest)
@@ -301,6 +306,13 @@ def _start(config: Config | None, out: Path | None, resume: Path | None, overrid
                   RunningAccuracy(config, previous.window, previous.labels), previous.progress.samples_seen)
 
 
+def _split_facts(splits: "data.Splits") -> dict:
+    """What the checkpoint keeps of how the images were split: the patient groups on each
+    side and the fold of a study (``inspect`` shows them)."""
+    manifest = splits.manifest or {}
+    return {key: manifest[key] for key in ("groups", "folds", "fold") if key in manifest}
+
+
 def _claim(config: Config, out: Path | None, force: bool) -> Path:
     run_dir = new_directory(config, out, force=force)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -333,7 +345,7 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
         data.write_manifest(start.run_dir, splits)
     with RunLog(start.run_dir, config, start.resumed_at) as run_log, stop_on_signals() as stop:
         saver = _Checkpointer(config, start.run_dir, engine, splits.train.class_names, progress, start.running,
-                              {"data": splits.origin}, stop)
+                              {"data": splits.origin, **_split_facts(splits)}, stop)
         run = _Training(config, engine, splits, progress, start.running, saver, run_log, held_out)
         trained_now, train_seconds = run.learn(on_progress)
         label_state, train_accuracy, test_accuracy = run.label_and_test(on_progress)
