@@ -18,10 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from snnctl import __version__
 from snnctl import checkpoint as ckpt
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
-from snnctl.files import write_atomic
+from snnctl.files import read_versioned_json, write_atomic
 from snnctl.seeds import presentation_seed
 
 if TYPE_CHECKING:
@@ -179,3 +180,20 @@ def check_output(path: Path | None, force: bool) -> None:
         raise ConfigError(f"{path}: exists (use --force to replace it)")
     if not path.parent.is_dir():
         raise ConfigError(f"{path.parent}: no such directory")
+
+
+def write_state(path: Path, state_format: str, version: int, fields: dict[str, Any]) -> None:
+    """The state file of a sweep or a study (what ``--resume`` reads): its format and
+    version, the snnctl that wrote it and when, then ``fields``."""
+    state = {"format": state_format, "version": version, "snnctl": __version__,
+             "created": datetime.now().astimezone().isoformat(timespec="seconds"), **fields}
+    write_atomic(path, (json.dumps(state, indent=2) + "\n").encode())
+
+
+def read_state(path: Path, state_format: str, version: int, what: str) -> dict[str, Any]:
+    """The state file ``path`` of a ``what`` ("sweep", "study"); one error line when the
+    folder holds none or it is not readable."""
+    try:
+        return read_versioned_json(path, state_format, version, f"{what} state")
+    except FileNotFoundError:
+        raise SnnctlError(f"{path.parent}: not a {what} directory (no {path.name})") from None

@@ -20,18 +20,17 @@ import json
 import math
 import statistics
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from snnctl import __version__
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
 from snnctl.service.checkpoints import evaluate
-from snnctl.service.common import Notice, OnProgress, Result, new_directory, no_progress, quiet
+from snnctl.service.common import (Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
+                                   write_state)
 from snnctl.service.train import train
 
 STATE_NAME = "study.json"  # what the study is: its parameters (for --resume)
@@ -157,17 +156,12 @@ def _fold_trial(sampled: dict, *, base: dict, runs_dir: str) -> None:
 
 
 def _write_state(study_dir: Path, config: Config) -> None:
-    state = {"format": STATE_FORMAT, "version": FORMAT_VERSION, "snnctl": __version__,
-             "created": datetime.now().astimezone().isoformat(timespec="seconds"), "parameters": config.to_dict()}
-    write_atomic(study_dir / STATE_NAME, (json.dumps(state, indent=2) + "\n").encode())
+    write_state(study_dir / STATE_NAME, STATE_FORMAT, FORMAT_VERSION, {"parameters": config.to_dict()})
 
 
 def _read_state(study_dir: Path) -> Config:
     path = study_dir / STATE_NAME
-    try:
-        state = read_versioned_json(path, STATE_FORMAT, FORMAT_VERSION, "study state")
-    except FileNotFoundError:
-        raise SnnctlError(f"{study_dir}: not a study directory (no {STATE_NAME})") from None
+    state = read_state(path, STATE_FORMAT, FORMAT_VERSION, "study")
     try:
         return cfg.from_mapping(state["parameters"], f"{path}: parameters")
     except (KeyError, TypeError, ConfigError) as exc:

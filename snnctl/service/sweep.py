@@ -20,21 +20,18 @@ import functools
 import json
 import statistics
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from snnctl import __version__
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl import space as spaces
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
-from snnctl.files import read_versioned_json, write_atomic
-from snnctl.service import cluster
-from snnctl.service.cluster import error_line
+from snnctl.files import write_atomic
+from snnctl.service.cluster import RayInterrupted, error_line, ray_session, run_on_tune
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, new_directory,
-                                   no_progress, quiet)
+                                   no_progress, quiet, read_state, write_state)
 from snnctl.service.train import TrainResult, Validation, train, validation_splits
 from snnctl.space import Dimension, Space
 
@@ -189,7 +186,7 @@ def _trials(grid: Any, space: Space, runs_dir: Path) -> list[Trial]:
 
 def _tuner(trainable: Any, storage: str, *, space: Space, validation: Validation) -> Any:
     """A new Tune experiment of the sweep in ``storage``: its search, early stopping and
-    budget (the ``make_tuner`` of :func:`cluster.run_on_tune`)."""
+    budget (the ``make_tuner`` of :func:`~snnctl.service.cluster.run_on_tune`)."""
     from ray import tune
 
     if space.search == "optuna":
@@ -224,19 +221,14 @@ def _tuner(trainable: Any, storage: str, *, space: Space, validation: Validation
 
 
 def _write_state(sweep_dir: Path, config: Config, space: Space, validation: Validation) -> None:
-    state = {"format": STATE_FORMAT, "version": STATE_VERSION, "snnctl": __version__,
-             "created": datetime.now().astimezone().isoformat(timespec="seconds"),
-             "parameters": config.to_dict(), "space": space.to_dict(),
-             "validation": {"size": validation.size, "seed": validation.seed, "folds": validation.folds}}
-    write_atomic(sweep_dir / STATE_NAME, (json.dumps(state, indent=2) + "\n").encode())
+    write_state(sweep_dir / STATE_NAME, STATE_FORMAT, STATE_VERSION, {
+        "parameters": config.to_dict(), "space": space.to_dict(),
+        "validation": {"size": validation.size, "seed": validation.seed, "folds": validation.folds}})
 
 
 def _read_state(sweep_dir: Path) -> tuple[Config, Space, Validation]:
     path = sweep_dir / STATE_NAME
-    try:
-        state = read_versioned_json(path, STATE_FORMAT, STATE_VERSION, "sweep state")
-    except FileNotFoundError:
-        raise SnnctlError(f"{sweep_dir}: not a sweep directory (no {STATE_NAME})") from None
+    state = read_state(path, STATE_FORMAT, STATE_VERSION, "sweep")
     try:
         config = cfg.from_mapping(state["parameters"], f"{path}: parameters")
         space = spaces.space_from_mapping(state["space"], f"{path}: space")
@@ -256,8 +248,8 @@ def _final_run(config: Config, run_dir: Path, sweep_dir: Path, notice: Notice,
             return train(config, resume=checkpoint, notice=notice, on_progress=on_progress)
         return train(config, out=run_dir, force=True, notice=notice, on_progress=on_progress)
     except Interrupted as exc:
-        raise cluster.RayInterrupted(f"sweep interrupted while training the best configuration (checkpoint saved); "
-                                     f"continue with: snnctl sweep --resume {sweep_dir}", exc.exit_code) from None
+        raise RayInterrupted(f"sweep interrupted while training the best configuration (checkpoint saved); "
+                             f"continue with: snnctl sweep --resume {sweep_dir}", exc.exit_code) from None
 
 
 def _set_up(config: Config | None, space: Space | str | Path | None, trials: int | None, folds: int | None,
@@ -311,7 +303,7 @@ def sweep(config: Config | None = None, space: Space | str | Path | None = None,
     n_validation = len(validation_splits(config, validation, notice).test)
     from ray import tune
 
-    with cluster.ray_session(address) as where:
+    with ray_session(address) as where:
         if resume is None:
             (sweep_dir / RUNS_DIR).mkdir(parents=True)
             _write_state(sweep_dir, config, space, validation)
@@ -320,10 +312,9 @@ def sweep(config: Config | None = None, space: Space | str | Path | None = None,
         trainable = tune.with_parameters(_trial, base=config.to_dict(),
                                          validation=(validation.size, validation.seed, validation.folds),
                                          metric=space.metric, runs_dir=str(sweep_dir / RUNS_DIR))
-        grid = cluster.run_on_tune(trainable, make_tuner=functools.partial(_tuner, space=space, validation=validation),
-                                   cpus_per_trial=space.cpus_per_trial, directory=sweep_dir, name=TUNE_DIR,
-                                   log=sweep_dir / RAY_LOG, what="sweep",
-                                   resume_hint=f"snnctl sweep --resume {sweep_dir}")
+        grid = run_on_tune(trainable, make_tuner=functools.partial(_tuner, space=space, validation=validation),
+                           cpus_per_trial=space.cpus_per_trial, directory=sweep_dir, name=TUNE_DIR,
+                           log=sweep_dir / RAY_LOG, what="sweep", resume_hint=f"snnctl sweep --resume {sweep_dir}")
     ranked = _trials(grid, space, sweep_dir / RUNS_DIR)
     best = ranked[0] if ranked else None
     if best is None or best.status != "finished":
