@@ -159,3 +159,18 @@ def test_the_weights_figure_shows_on_and_off_weights_side_by_side(tmp_path):
     figure = plots.weights_figure(weights, size, torch.tensor([0, 1, -1]), ["a", "b"])
     assert "ON | OFF" in figure.texts[0].get_text()
     assert plots.render(figure, "png").startswith(b"\x89PNG")
+
+
+def test_exports_of_an_on_off_checkpoint_carry_the_doubled_input(tmp_path):
+    import nir
+
+    from snnctl import checkpoint, network, service
+
+    config = cfg.Config(input_size=8, encoding="on-off", n_neurons=4, n_classes=2)
+    path = checkpoint.save(checkpoint.Checkpoint(config, network.initial_tensors(config), ["a", "b"]),
+                           tmp_path / "on-off.safetensors")
+    service.export(path, "nir", tmp_path / "net.nir")
+    graph = nir.read(str(tmp_path / "net.nir"))
+    assert list(graph.nodes["input"].input_type["input"]) == [2 * 8 * 8]
+    service.export(path, "npz", tmp_path / "net.npz")
+    assert np.load(tmp_path / "net.npz")["input_to_exc.weight"].shape == (2 * 8 * 8, 4)
