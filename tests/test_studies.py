@@ -151,3 +151,10 @@ def test_folds_on_a_ray_cluster_at_127_0_0_1_give_the_same_table(finished, mammo
     document = json.loads(done.stdout)
     assert document["ran_on"].startswith(f"Ray ({address}")
     assert [fold["metrics"] for fold in document["per_fold"]] == [fold.metrics for fold in finished.per_fold]
+
+
+def test_parameters_mammo_study_yaml_is_a_grouped_five_fold_study_of_on_off_input():
+    config = cfg.load(Path(__file__).resolve().parents[1] / "parameters" / "mammo-study.yaml")
+    assert (config.task, config.folds, config.fold, config.group) == ("MAMMO", 5, None, r"^(P\d+)_")
+    assert (config.normalize, config.encoding, config.n_inputs) == ("percentile", "on-off", 2 * 64 * 64)
+    assert service.is_study(config, None, None)
