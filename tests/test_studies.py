@@ -158,3 +158,9 @@ def test_parameters_mammo_study_yaml_is_a_grouped_five_fold_study_of_on_off_inpu
     assert (config.task, config.folds, config.fold, config.group) == ("MAMMO", 5, None, r"^(P\d+)_")
     assert (config.normalize, config.encoding, config.n_inputs) == ("percentile", "on-off", 2 * 64 * 64)
     assert service.is_study(config, None, None)
+
+
+def test_a_study_on_ray_with_device_cuda_is_refused_before_it_starts(mammo, tmp_path):
+    with pytest.raises(ConfigError, match="device: 'cuda': study folds on Ray run on the CPUs Ray reserves"):
+        service.study(study_config(mammo, tmp_path, device="cuda"), folds=FOLDS, out=tmp_path / "s")
+    assert not (tmp_path / "s").exists()

@@ -189,26 +189,29 @@ def _set_up(config: Config | None, folds: int | None, out: Path | None, resume: 
     return config, study_dir
 
 
+def _on_ray(address: str | None, workers: int | None) -> bool:
+    """Folds run on Ray unless ``workers`` is 1 and no cluster is named."""
+    return address is not None or workers != 1
+
+
 def _run_folds(config: Config, pending: list[int], study_dir: Path, address: str | None, workers: int | None,
                notice: Notice, on_progress: OnProgress) -> str:
     """Run the ``pending`` folds: one after another here with ``workers`` 1 and no
     ``address``, else on Ray; returns where they ran."""
     runs_dir = study_dir / RUNS_DIR
-    if address is None and workers == 1:
+    if not _on_ray(address, workers):
         for fold in pending:
             notice(f"study: fold {fold + 1} of {config.folds}")
             run_fold(config, fold, runs_dir, notice, on_progress)
         return "this process, one fold after another"
-    from snnctl.service.cluster import ray_session, run_on_tune
+    from ray import tune
+
+    from snnctl.service.cluster import error_line, ray_session, run_on_tune
 
     def make_tuner(trainable: Any, storage: str) -> Any:
-        from ray import tune
-
         return tune.Tuner(trainable, param_space={"fold": tune.grid_search(pending)},
                           tune_config=tune.TuneConfig(max_concurrent_trials=workers),
                           run_config=tune.RunConfig(name=TUNE_DIR, storage_path=storage))
-
-    from ray import tune
 
     trainable = tune.with_parameters(_fold_trial, base=config.to_dict(), runs_dir=str(runs_dir))
     with ray_session(address) as where:
@@ -217,8 +220,6 @@ def _run_folds(config: Config, pending: list[int], study_dir: Path, address: str
                            log=study_dir / RAY_LOG, what="study", resume_hint=f"snnctl train --resume {study_dir}")
     errors = [result.error for result in grid if result.error is not None]
     if errors:
-        from snnctl.service.cluster import error_line
-
         raise SnnctlError(f"study: {len(errors)} fold(s) failed; first error: {error_line(errors[0])}; "
                           f"see {study_dir / RAY_LOG}; continue with: snnctl train --resume {study_dir}")
     return f"Ray ({where})"
@@ -274,6 +275,12 @@ def study(config: Config | None = None, *, folds: int | None = None, out: Path |
 
     config, study_dir = _set_up(config, folds, out, resume)
     runs_dir = study_dir / RUNS_DIR
+    if _on_ray(address, workers):
+        from snnctl import engine
+
+        # Ray hides the GPUs from a fold that reserved none
+        engine.require_cpu(config, "study folds on Ray run on the CPUs Ray reserves for them (--workers 1 runs "
+                                   "them here)")
     if resume is None:
         data.load_splits(config.replace(fold=0), notice)  # the data is there and the folds can be made
         runs_dir.mkdir(parents=True)
