@@ -8,8 +8,9 @@ Each function takes a config or a checkpoint path and returns a result (a datacl
 whose ``to_dict()`` is what ``--json`` prints). Progress and notices go through
 callbacks, never to stdout. One module per command or phase: :mod:`.train`,
 :mod:`.checkpoints` (evaluate, assign, inspect), :mod:`.figures`, :mod:`.export`,
-:mod:`.sweep`, :mod:`.studies` (k-fold cross-validation); :mod:`.common` holds what
-they share, :mod:`.cluster` the one path to Ray (sweeps and studies).
+:mod:`.sweep`, :mod:`.studies` (k-fold cross-validation), :mod:`.runs` (the newest finished
+run); :mod:`.common` holds what they share, :mod:`.cluster` the one path to Ray (sweeps and
+studies).
 """
 
 from snnctl.service.checkpoints import (AssignResult, EvaluationResult, InspectResult, TensorSummary, assign,
@@ -19,6 +20,7 @@ from snnctl.service.common import (STATUS_NAME, Accuracy, Interrupted, Notice, O
                                    no_progress, quiet, spike_counts)
 from snnctl.service.export import ExportResult, export
 from snnctl.service.figures import FIGURES, FigureResult, visualize
+from snnctl.service.runs import checkpoint_or_latest, finished_checkpoints
 from snnctl.service.studies import Fold, StudyResult, Summary, is_study, study
 from snnctl.service.sweep import SweepResult, Trial, sweep
 from snnctl.service.train import TrainResult, Validation, train, validation_splits
@@ -27,5 +29,6 @@ __all__ = [
     "STATUS_NAME", "FIGURES", "Accuracy", "AssignResult", "EvaluationResult", "ExportResult", "FigureResult",
     "Fold", "InspectResult", "Interrupted", "Notice", "OnProgress", "ProgressUpdate", "Result", "RayInterrupted",
     "StudyResult", "Summary", "SweepResult", "TensorSummary", "TrainResult", "Trial", "Validation", "assign",
-    "evaluate", "export", "inspect", "is_study", "no_progress", "quiet", "spike_counts", "study", "sweep", "train", "validation_splits", "visualize",
+    "checkpoint_or_latest", "evaluate", "export", "finished_checkpoints", "inspect", "is_study", "no_progress",
+    "quiet", "spike_counts", "study", "sweep", "train", "validation_splits", "visualize",
 ]
