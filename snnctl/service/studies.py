@@ -213,9 +213,10 @@ def _run_folds(config: Config, pending: list[int], study_dir: Path, address: str
                           tune_config=tune.TuneConfig(max_concurrent_trials=workers),
                           run_config=tune.RunConfig(name=TUNE_DIR, storage_path=storage))
 
-    trainable = tune.with_parameters(_fold_trial, base=config.to_dict(), runs_dir=str(runs_dir))
     with ray_session(address) as where:
         notice(f"study: {len(pending)} folds on Ray ({where}); Ray's log: {study_dir / RAY_LOG}")
+        # inside the session: with_parameters puts the parameters into this Ray's object store
+        trainable = tune.with_parameters(_fold_trial, base=config.to_dict(), runs_dir=str(runs_dir))
         grid = run_on_tune(trainable, make_tuner=make_tuner, cpus_per_trial=1, directory=study_dir, name=TUNE_DIR,
                            log=study_dir / RAY_LOG, what="study", resume_hint=f"snnctl train --resume {study_dir}")
     errors = [result.error for result in grid if result.error is not None]
