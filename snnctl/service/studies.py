@@ -241,16 +241,21 @@ def table_text(result: StudyResult) -> str:
 
 
 def _log_table(result: StudyResult, config: Config) -> None:
-    """The table in TensorBoard (runs/study): each metric per fold (step = fold), the mean
-    and sd as hparams, and the table as text."""
+    """The table in TensorBoard (runs/study), written afresh (a resumed study replaces the
+    table of the interrupted one): each figure per fold (step = fold), the means as
+    hparams, and the table as markdown text."""
     from torch.utils.tensorboard import SummaryWriter
 
-    with SummaryWriter(str(Path(result.tensorboard_logdir) / TABLE_RUN)) as writer:
+    table_run = Path(result.tensorboard_logdir) / TABLE_RUN
+    for old in table_run.glob("events.out.tfevents.*"):
+        old.unlink()
+    rows = [" | ".join(line.split(",")) for line in table_text(result).splitlines()]
+    markdown = [rows[0], " | ".join(["---"] * (rows[0].count("|") + 1)), *rows[1:]]
+    with SummaryWriter(str(table_run)) as writer:
         for fold in result.per_fold:
             for name, value in fold.metrics.items():
                 writer.add_scalar(f"study/{name}", value, fold.fold)
-        markdown = table_text(result).replace(",", " | ")
-        writer.add_text("study/table", "\n".join(f"| {line} |" for line in markdown.splitlines()), 0)
+        writer.add_text("study/table", "\n".join(f"| {line} |" for line in markdown), 0)
         writer.add_hparams({"folds": config.folds, "encoding": config.encoding, "normalize": config.normalize},
                            {f"hparam/{name}_mean": s.mean for name, s in result.summary.items()}, run_name=".")
 
