@@ -139,8 +139,11 @@ def load_manifest(run_dir: Path, config: Config, notice: Notice) -> Splits | Non
                f"decoding the files listed in {path}")
         train, test, _ = decode_splits(root, lists, classes, config, notice)
     origin = f"the {manifest.get('layout', 'image folders')} split of {root} recorded in {path}"
-    header = {key: value for key, value in manifest.items() if key not in SPLITS and key not in IMAGE_SETTINGS}
-    return Splits(train, test, origin, {**header, **image_settings(config)})
+    settings = image_settings(config)
+    # the recorded keys keep their places (a resumed run writes the same split.json again)
+    header = {key: value for key, value in manifest.items()
+              if key not in SPLITS and (key not in IMAGE_SETTINGS or key in settings)}
+    return Splits(train, test, origin, {**header, **settings})
 
 
 def load_recorded_split(run_dir: Path, config: Config, notice: Notice) -> Splits | None:
