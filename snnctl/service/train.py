@@ -85,6 +85,7 @@ class RunningAccuracy:
         self.config = config
         self.counts = [window[0]] if window is not None else []
         self.labels = [window[1]] if window is not None else []
+        self.size = sum(len(t) for t in self.labels)  # samples in the window, kept as they come
         self.state = state
         self.latest: Accuracy | None = None
 
@@ -97,10 +98,11 @@ class RunningAccuracy:
 
         self.counts.append(counts)
         self.labels.append(targets)
-        if sum(len(t) for t in self.labels) < self.config.update_interval:
+        self.size += len(targets)
+        if self.size < self.config.update_interval:
             return None
         window_counts, window_labels = torch.cat(self.counts), torch.cat(self.labels)
-        self.counts, self.labels = [], []
+        self.counts, self.labels, self.size = [], [], 0
         scored = None
         if self.state is not None:
             scored, _ = score(window_counts, window_labels, self.state, self.config.n_classes, self.config.reduction)
