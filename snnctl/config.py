@@ -99,6 +99,9 @@ class Config:
     balance: bool = False
     strict: bool = False
     encoder: str = "PoissonEncoder"
+    # Threads that run images with learning off (labelling, testing, evaluate, assign):
+    # "auto" (every core this process may use) or a number; results are the same for any.
+    workers: str = "auto"
 
     @property
     def n_inputs(self) -> int:
@@ -256,6 +259,8 @@ def validate(config: Config, source: str) -> Config:
         raise ConfigError(f"{source}: wmin: {values['wmin']!r} must be below wmax ({values['wmax']!r})")
     if values["time"] / values["dt"] < 1:
         raise ConfigError(f"{source}: time: {values['time']!r} is shorter than one step of dt={values['dt']!r}")
+    if values["workers"] != "auto" and not (values["workers"].isdigit() and int(values["workers"]) >= 1):
+        raise ConfigError(f"{source}: workers: {show(values['workers'])} is not auto or an integer >= 1")
     if values["encoder"] == "RankOrderEncoder" and values["min_spikes"] > 0:
         # rank-order coding rescales any input to fill the window: a retry's higher rate changes no spike
         raise ConfigError(f"{source}: min_spikes: {values['min_spikes']!r} retries at a higher rate, which "

@@ -22,7 +22,7 @@ from snnctl import checkpoint as ckpt
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import write_atomic
-from snnctl.seeds import presentation_seed
+from snnctl.seeds import presentation_seeds
 
 if TYPE_CHECKING:
     import torch
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 Notice = Callable[[str], None]
 STATUS_NAME = "status.json"
+# Images per engine call with learning off, split across the workers: progress and a stop
+# on a signal are seen at least this often.
+INFERENCE_CHUNK_IMAGES = 2000
 
 
 def quiet(message: str) -> None:
@@ -85,16 +88,18 @@ def score(counts: "torch.Tensor", targets: "torch.Tensor", state: "labels.LabelS
 def spike_counts(engine: "engines.Engine", config: Config, images: "torch.Tensor", split: str,
                  phase: str = "evaluate", on_progress: OnProgress = no_progress) -> "torch.Tensor":
     """Run ``images`` with learning off; spike counts [n_images, n_neurons]."""
+    import numpy as np
     import torch
-
-    from snnctl import engine as engines
 
     counts = torch.zeros(len(images), config.n_neurons, dtype=torch.int32)
     started = time.perf_counter()
-    for start in range(0, len(images), config.batch_size):
-        stop = min(start + config.batch_size, len(images))
-        seed = presentation_seed(config.seed, split, start)
-        counts[start:stop] = engines.present_with_retries(engine, config, images[start:stop], False, seed)
+    starts = np.arange(0, len(images), config.batch_size)
+    seeds = presentation_seeds(config.seed, split, (), starts)
+    chunk = -(-INFERENCE_CHUNK_IMAGES // config.batch_size)  # batches per engine call
+    for first in range(0, len(starts), chunk):
+        start = int(starts[first])
+        stop = min(start + chunk * config.batch_size, len(images))
+        counts[start:stop] = engine.present_sequence(images[start:stop], False, seeds[first:first + chunk])
         elapsed = time.perf_counter() - started
         on_progress(ProgressUpdate(phase, stop, len(images), stop / max(elapsed, 1e-9)))
     return counts

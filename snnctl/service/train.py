@@ -17,10 +17,14 @@ from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError
-from snnctl.seeds import presentation_seed
+from snnctl.seeds import presentation_seeds
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, StopRequest,
                                    new_directory, no_progress, quiet, score, spike_counts, stop_on_signals,
                                    write_status)
+
+# The most images one engine call presents in training: progress, TensorBoard and a stop
+# on a signal are seen at least this often (a few hundredths of a second at 100 neurons).
+CHUNK_IMAGES = 1000
 
 if TYPE_CHECKING:
     import torch
@@ -196,9 +200,9 @@ class _Training:
             order = data.training_order(self.train_set, config, progress.epoch)
             self.engine.set_learning_rates(*config.learning_rates(progress.epoch))
             while progress.position < len(order):
-                batch = order[progress.position:progress.position + config.batch_size]
-                scored = self._present(batch)
-                trained_now += len(batch)
+                chunk = order[progress.position:progress.position + self._chunk_length(len(order))]
+                scored = self._present(chunk)
+                trained_now += len(chunk)
                 rate = trained_now / max(time.perf_counter() - started, 1e-9)
                 if scored is not None:
                     self.log.measured(progress.samples_seen, scored, rate)
@@ -212,18 +216,31 @@ class _Training:
             progress.position = 0
         return trained_now, time.perf_counter() - started
 
-    def _present(self, batch: "torch.Tensor") -> Accuracy | None:
-        """One batch with learning on; the running accuracy if the batch completed an interval."""
-        from snnctl import engine as engines
+    def _chunk_length(self, epoch_length: int) -> int:
+        """Images of the next chunk, whole batches presented in one engine call: up to the
+        first batch that ends the epoch, completes an update_interval or makes a checkpoint
+        due, and at most CHUNK_IMAGES, so that progress, a signal and each measurement are
+        seen where they would be batch by batch."""
+        config, progress = self.config, self.progress
+        size = config.batch_size
+        batches = [-(-CHUNK_IMAGES // size), -(-(config.update_interval - self.running.size) // size)]
+        if config.checkpoint_every:
+            batches.append(-(-(self.saver.next_save - progress.samples_seen) // size))
+        return min(max(1, min(batches)) * size, epoch_length - progress.position)
+
+    def _present(self, chunk: "torch.Tensor") -> Accuracy | None:
+        """Consecutive batches with learning on; the running accuracy if they completed an interval."""
+        import numpy as np
 
         config, progress = self.config, self.progress
-        seed = presentation_seed(config.seed, "train", progress.epoch, progress.position)
+        starts = progress.position + np.arange(0, len(chunk), config.batch_size)
+        seeds = presentation_seeds(config.seed, "train", (progress.epoch,), starts)
         tick = time.perf_counter()
-        counts = engines.present_with_retries(self.engine, config, self.train_set.images[batch], True, seed)
+        counts = self.engine.present_sequence(self.train_set.images[chunk], True, seeds)
         self.log.simulated += time.perf_counter() - tick
-        progress.position += len(batch)
-        progress.samples_seen += len(batch)
-        return self.running.add(counts, self.train_set.labels[batch])
+        progress.position += len(chunk)
+        progress.samples_seen += len(chunk)
+        return self.running.add(counts, self.train_set.labels[chunk])
 
     def label_and_test(self, on_progress: OnProgress) -> "tuple[labels.LabelState, Accuracy, Accuracy]":
         """Labels from the training images only, learning off; then the held-out images.
