@@ -10,16 +10,18 @@ import signal
 import numpy as np
 import pytest
 import torch
+from typer.testing import CliRunner
 
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl import data
 from snnctl import engine as engines
 from snnctl import service
+from snnctl.cli import app
 from snnctl.errors import ConfigError
 from snnctl.seeds import SPLIT_CODES, presentation_seed, presentation_seeds
 
-from conftest import tiny_config
+from conftest import assert_one_line_error, tiny_config
 
 train_service = importlib.import_module("snnctl.service.train")  # the module, not service.train
 
@@ -99,3 +101,17 @@ def test_workers_key_takes_auto_or_a_positive_integer(tmp_path):
     assert engines.worker_count(cfg.Config()) >= 1
     with pytest.raises(ConfigError, match="workers: '0' is not auto or an integer >= 1"):
         cfg.apply_overrides(cfg.Config(), ["workers=0"])
+
+
+def test_evaluate_and_assign_take_workers_with_the_same_results(trained_run, tmp_path):
+    one, two = (service.evaluate(trained_run.checkpoint, workers=w) for w in ("1", "2"))
+    assert one.accuracy == two.accuracy and one.confusion == two.confusion
+    assigned = [service.assign(trained_run.checkpoint, n=200, output=tmp_path / f"{w}.safetensors", workers=w)
+                for w in ("1", "2")]
+    assert assigned[0].neurons_per_class == assigned[1].neurons_per_class
+    assert assigned[0].new_accuracy == assigned[1].new_accuracy
+
+
+def test_a_bad_workers_option_is_one_line_exit_2(trained_run):
+    result = CliRunner().invoke(app, ["evaluate", trained_run.checkpoint, "--workers", "0"])
+    assert_one_line_error(result, 2, "workers: '0' is not auto or an integer >= 1")

@@ -35,6 +35,14 @@ def rate_per_unit(config: Config, images: torch.Tensor, intensity: float | None 
 class Engine(ABC):
     """Simulates the network of ``config`` whose state is ``tensors`` (updated in place)."""
 
+    # Whether presentations are torch operations, which torch's thread pool speeds up.
+    # Where not, the small torch operations around them run faster on one thread: on
+    # busy cores a pool of several stalls each of them (tens of ms per interval's vote).
+    runs_on_torch = True
+    # Threads that may call present_sequence at once with learning off (the fast engine's
+    # kernels hold no GIL); 1 where they would only contend.
+    workers = 1
+
     def __init__(self, config: Config, tensors: net.NetworkTensors, device: torch.device) -> None:
         self.config = config
         self.tensors = tensors
@@ -64,8 +72,9 @@ class Engine(ABC):
         through :func:`present_with_retries`, one after another; spike counts [n_images, n].
         The same as calling it per batch: the fast engine runs a sequence in one compiled call."""
         size = self.config.batch_size
-        return torch.cat([present_with_retries(self, self.config, images[k * size:(k + 1) * size], learn, int(seed))
-                          for k, seed in enumerate(seeds)])
+        counts = [present_with_retries(self, self.config, images[k * size:(k + 1) * size], learn, int(seed))
+                  for k, seed in enumerate(seeds)]
+        return torch.cat(counts) if counts else torch.zeros(0, self.config.n_neurons, dtype=torch.int32)
 
     def sync(self) -> net.NetworkTensors:
         """The current state as CPU tensors (for checkpoints)."""

