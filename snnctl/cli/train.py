@@ -44,7 +44,9 @@ def _table(result) -> render.Rendering:
         *render.accuracy_rows("test accuracy", result.test_accuracy),
         ("train accuracy (all activity)", f"{result.train_accuracy.all_activity:.2%}"),
         ("images", f"{result.n_train} train / {result.n_test} test, {result.epochs} epoch(s)"),
-        ("speed", f"{result.samples_per_second:.0f} images/s ({result.engine}, {result.device})"),
+        ("speed", f"{result.samples_per_second:.0f} images/s ({result.engine}, {result.device}): "
+                  f"{result.images_trained} STDP presentations in "
+                  f"{result.train_seconds:.1f} s, start-up, labelling and testing not counted"),
         ("data", result.data),
         ("checkpoint", result.checkpoint),
         ("TensorBoard run", result.run_dir),

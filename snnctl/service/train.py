@@ -54,6 +54,9 @@ class TrainResult(Result):
     # Which images test_accuracy and n_test measure: "test", or with a Validation the
     # "validation" images set aside from the training images.
     held_out: str = "test"
+    # The training images this call presented (a resumed run: those after the checkpoint),
+    # in train_seconds: what samples_per_second counts.
+    images_trained: int = 0
 
 
 @dataclass(frozen=True)
@@ -390,5 +393,5 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
         train_accuracy=train_accuracy, samples_seen=progress.samples_seen, epochs=config.epochs,
         samples_per_second=trained_now / max(train_seconds, 1e-9), train_seconds=train_seconds,
         n_train=len(splits.train), n_test=len(splits.test), data=splits.origin, engine=type(engine).__name__,
-        device=str(engine.device), held_out=held_out,
+        device=str(engine.device), held_out=held_out, images_trained=trained_now,
     )
