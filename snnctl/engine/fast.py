@@ -40,7 +40,8 @@ class FastEngine(Engine):
         self.kernel_options = {learn: plain(options(config, learn)) for learn in (False, True)}
         self.workers = worker_count(config)
         if config.encoder == "PoissonEncoder":  # loads the compiled sequence now, not in the first timed call
-            self.present_sequence(torch.zeros(0, config.n_inputs), False, [])
+            self._sequence(np.zeros((0, config.n_inputs), np.float32), np.zeros(0, np.int64), np.ones(1, np.float32),
+                           False)
 
     def _column_flags(self, config: Config, weights: np.ndarray) -> np.ndarray:
         """The kernel's per-neuron weight flags for weights of unknown history: every column
@@ -87,15 +88,19 @@ class FastEngine(Engine):
         if self.config.encoder != "PoissonEncoder":
             return super().present_sequence(images, learn, seeds)
         pixels = np.ascontiguousarray(images.cpu().numpy(), dtype=np.float32)
-        seeds = np.asarray(seeds, dtype=np.int64)
         rates = np.array([rate_per_unit(self.config, images, intensity) for intensity in retry_intensities(self.config)],
                          np.float32)
+        return torch.from_numpy(self._sequence(pixels, np.asarray(seeds, dtype=np.int64), rates, learn))
+
+    def _sequence(self, pixels: np.ndarray, seeds: np.ndarray, rates: np.ndarray, learn: bool) -> np.ndarray:
+        """The compiled call of :meth:`present_sequence`: pixels [n, inputs] float32, a seed
+        per batch, the rate per unit of a presentation and of each retry; the counts."""
         counts = np.zeros((len(pixels), self.config.n_neurons), np.int32)
         state, params = self.kernel_args
         self.kernels.present_sequence(pixels, self.config.batch_size, seeds, rates, self.config.min_spikes,
                                       (self.config.steps, float(self.config.dt)), state, params,
                                       self.kernel_options[bool(learn)], counts)
-        return torch.from_numpy(counts)
+        return counts
 
     def present_spikes(self, spikes: torch.Tensor, learn: bool, seed: int = 0, record: bool = False) -> Presentation:
         dense = np.ascontiguousarray(spikes.cpu().numpy().astype(np.uint8))

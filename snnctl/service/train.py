@@ -212,8 +212,7 @@ class _Training:
         """The epochs of STDP from where the run stands; returns (images, seconds)."""
         from snnctl import data
 
-        config, progress = self.config, self.progress
-        epoch_length = len(data.training_order(self.train_set, config, 0))
+        epoch_length = len(data.training_order(self.train_set, self.config, 0))
         with torch_threads(None if self.engine.runs_on_torch else 1):
             return self._learn_epochs(epoch_length, on_progress)
 
