@@ -226,7 +226,7 @@ def end_to_end(images: torch.Tensor, sizes: Sizes) -> None:
         # the kernel figure's network (compare's), on the bundled subset: data_dir holds no IDX files
         config = cfg.Config(model="diehl-cook-2015-v2", one_step=True, n_neurons=neurons, time=sizes.time,
                             batch_size=1, intensity=INTENSITY, epochs=sizes.e2e_epochs, n_train=sizes.e2e_train,
-                            n_test=100, data_dir=str(root / "data"), log_dir=str(root / "logs"))
+                            n_test=sizes.e2e_evaluate_n, data_dir=str(root / "data"), log_dir=str(root / "logs"))
         kernel = SnnctlLoop(neurons, sizes.time, 1)
         train_rates, kernel_rates, runs = [], [], []
         for round_ in range(sizes.e2e_rounds):
