@@ -69,6 +69,17 @@ class RunLog:
         grid = receptive_field_grid(weights.cpu(), self.config.input_size)
         self.writer.add_image("weights", colorize(grid), step)
 
+    def image(self, tag: str, png: bytes, step: int) -> None:
+        """A rendered figure (PNG bytes) as a TensorBoard image."""
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        with Image.open(io.BytesIO(png)) as decoded:
+            pixels = np.asarray(decoded.convert("RGB"))
+        self.writer.add_image(tag, pixels, step, dataformats="HWC")
+
     def hparams(self, metrics: dict[str, float]) -> None:
         params = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
                   for k, v in self.config.to_dict().items()}

@@ -22,7 +22,6 @@ app = typer.Typer(
     cls=render.CommandGroup,
     help="Train and study Diehl & Cook (2015) spiking networks that learn to classify images without labels.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
@@ -41,13 +40,13 @@ def main_options(
     render.state["debug"] = debug
 
 
-app.command(epilog=train.EPILOG)(train.train)
-app.command(epilog=checkpoints.EVALUATE_EPILOG)(checkpoints.evaluate)
-app.command(epilog=checkpoints.ASSIGN_EPILOG)(checkpoints.assign)
-app.command(epilog=checkpoints.INSPECT_EPILOG)(checkpoints.inspect)
-app.command(epilog=export.EPILOG)(export.export)
+app.command(epilog=train.EPILOG, cls=render.Command)(train.train)
+app.command(epilog=checkpoints.EVALUATE_EPILOG, cls=render.Command)(checkpoints.evaluate)
+app.command(epilog=checkpoints.ASSIGN_EPILOG, cls=render.Command)(checkpoints.assign)
+app.command(epilog=checkpoints.INSPECT_EPILOG, cls=render.Command)(checkpoints.inspect)
+app.command(epilog=export.EPILOG, cls=render.Command)(export.export)
 app.add_typer(figures.app, name="visualize")
-app.command(epilog=sweep.EPILOG)(sweep.sweep)
+app.command(epilog=sweep.EPILOG, cls=render.Command)(sweep.sweep)
 
 
 def main() -> None:

@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 import snnctl.cli.render as render
-from snnctl.cli.options import (CheckpointArgument, DataDirOption, DeviceOption, JsonOption, NOption,
-                                ReductionOption, Split, TaskOption, WorkersOption, value)
+from snnctl.cli.options import (CheckpointArgument, DataDirOption, DebugOption, DeviceOption, JsonOption,
+                                LogDirOption, NOption, ReductionOption, Split, TaskOption, WorkersOption, value)
 from snnctl.errors import ConfigError
 
 EVALUATE_EPILOG = render.examples(
@@ -21,7 +21,7 @@ EVALUATE_EPILOG = render.examples(
 
 
 def evaluate(
-    checkpoint: CheckpointArgument,
+    checkpoint: CheckpointArgument = None,
     task: TaskOption = None,
     data_dir: DataDirOption = None,
     split: Annotated[Split, typer.Option(help="Which images: the held-out test split, train, or all.")] = Split("test"),
@@ -31,7 +31,9 @@ def evaluate(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing predictions file.")] = False,
     device: DeviceOption = None,
     workers: WorkersOption = None,
+    log_dir: LogDirOption = None,
     as_json: JsonOption = False,
+    debug: DebugOption = False,
 ) -> None:
     """Classify images with a trained checkpoint (learning off) and report the metrics."""
 
@@ -39,7 +41,7 @@ def evaluate(
         from snnctl import service
 
         return service.evaluate(
-            checkpoint, task=value(task), data_dir=str(data_dir) if data_dir else None, split=split.value, n=n,
+            service.checkpoint_or_latest(checkpoint, log_dir, render.notice), task=value(task), data_dir=str(data_dir) if data_dir else None, split=split.value, n=n,
             reduction=value(reduction), predictions=predictions, force=force, device=value(device),
             workers=workers, notice=render.notice, on_progress=on_progress)
 
@@ -83,7 +85,7 @@ ASSIGN_EPILOG = render.examples(
 
 
 def assign(
-    checkpoint: CheckpointArgument,
+    checkpoint: CheckpointArgument = None,
     reduction: ReductionOption = None,
     task: TaskOption = None,
     data_dir: DataDirOption = None,
@@ -94,7 +96,9 @@ def assign(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     device: DeviceOption = None,
     workers: WorkersOption = None,
+    log_dir: LogDirOption = None,
     as_json: JsonOption = False,
+    debug: DebugOption = False,
 ) -> None:
     """Relabel a trained layer: which class each excitatory neuron stands for."""
 
@@ -104,7 +108,7 @@ def assign(
         if in_place and out_path is not None:
             raise ConfigError("assign: give --out or --in-place, not both")
         return service.assign(
-            checkpoint, reduction=value(reduction), task=value(task), data_dir=str(data_dir) if data_dir else None,
+            service.checkpoint_or_latest(checkpoint, log_dir, render.notice), reduction=value(reduction), task=value(task), data_dir=str(data_dir) if data_dir else None,
             split=split.value, n=n, output=out_path, in_place=in_place, force=force, device=value(device),
             workers=workers, notice=render.notice, on_progress=on_progress)
 
@@ -129,13 +133,14 @@ INSPECT_EPILOG = render.examples("snnctl inspect logs/MNIST/run1/checkpoint.safe
                                  "snnctl inspect CKPT --json | jq .parameters")
 
 
-def inspect(checkpoint: CheckpointArgument, as_json: JsonOption = False) -> None:
+def inspect(checkpoint: CheckpointArgument = None, log_dir: LogDirOption = None, as_json: JsonOption = False,
+            debug: DebugOption = False) -> None:
     """What a checkpoint holds: format, model, parameters, classes, tensors, versions."""
 
     def call(on_progress):
         from snnctl import service
 
-        return service.inspect(checkpoint)
+        return service.inspect(service.checkpoint_or_latest(checkpoint, log_dir, render.notice))
 
     render.run(call, _inspection_tables, as_json)
 

@@ -8,11 +8,12 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
+import snnctl.cli.completion as completion
 import snnctl.cli.render as render
-from snnctl.cli.options import DeviceOption, ForceOption, JsonOption, value
+from snnctl.cli.options import DebugOption, DeviceOption, ForceOption, JsonOption, LogDirOption, value
 
 
-class FigureGroup(TyperGroup):
+class FigureGroup(render.UntypedFlags, TyperGroup):
     """``snnctl visualize``: an unknown figure is one error line (exit 2), not click's usage panel."""
 
     def resolve_command(self, ctx, args):
@@ -25,76 +26,85 @@ class FigureGroup(TyperGroup):
 app = typer.Typer(cls=FigureGroup, help="Draw what a network learned (weights, assignments, theta, ...).",
                   no_args_is_help=True)
 
-SourceArgument = Annotated[Path, typer.Argument(
-    help="A checkpoint (.safetensors), or a run directory holding checkpoint.safetensors.")]
+SourceArgument = Annotated[Optional[Path], typer.Argument(
+    help="A checkpoint (.safetensors), or a run directory holding checkpoint.safetensors (default: the newest "
+         "finished run under --log-dir).", metavar="CKPT", autocompletion=completion.checkpoints)]
 FigureOutput = Annotated[Optional[Path], typer.Option(
     "--output", "-o", help="Image file, .png, .svg or .pdf (default: CKPT-FIGURE.png next to the checkpoint).")]
 
 
-def _draw(what: str, source: Path, output: Optional[Path], force: bool, as_json: bool, **options) -> None:
-    """Draw one figure; print the file written (or the JSON result) on stdout."""
+def _draw(what: str, source: Optional[Path], output: Optional[Path], force: bool, as_json: bool,
+          log_dir: Optional[Path], **options) -> None:
+    """Draw one figure of ``source`` (default: the newest finished run under ``log_dir``);
+    print the file written (or the JSON result) on stdout."""
 
     def call(on_progress):
         from snnctl import service
 
-        return service.visualize(what, source, output, force, notice=render.notice, on_progress=on_progress,
+        checkpoint = service.checkpoint_or_latest(source, log_dir, render.notice)
+        return service.visualize(what, checkpoint, output, force, notice=render.notice, on_progress=on_progress,
                                  **options)
 
     render.run(call, lambda result: [result.output], as_json)
 
 
 @app.command("weights", epilog=render.examples("snnctl visualize weights logs/MNIST/run1",
-                                               "snnctl visualize weights CKPT -o weights.svg --titles"))
+                                               "snnctl visualize weights CKPT -o weights.svg --titles"), cls=render.Command)
 def weights(
-    source: SourceArgument,
+    source: SourceArgument = None,
     output: FigureOutput = None,
     titles: Annotated[bool, typer.Option("--titles", help="Write each neuron's assigned class on its tile.")] = False,
     force: ForceOption = False,
+    log_dir: LogDirOption = None,
     as_json: JsonOption = False,
+    debug: DebugOption = False,
 ) -> None:
     """Every excitatory neuron's input weights as a tile, in a square grid (colormap hot_r)."""
-    _draw("weights", source, output, force, as_json, titles=titles)
+    _draw("weights", source, output, force, as_json, log_dir, titles=titles)
 
 
 @app.command("assignments", epilog=render.examples("snnctl visualize assignments logs/MNIST/run1",
-                                                   "snnctl visualize assignments CKPT -o classes.pdf"))
-def assignments(source: SourceArgument, output: FigureOutput = None, force: ForceOption = False,
-                as_json: JsonOption = False) -> None:
+                                                   "snnctl visualize assignments CKPT -o classes.pdf"), cls=render.Command)
+def assignments(source: SourceArgument = None, output: FigureOutput = None, force: ForceOption = False,
+                log_dir: LogDirOption = None, as_json: JsonOption = False, debug: DebugOption = False) -> None:
     """The neurons colored by the class each stands for, and how many neurons each class has."""
-    _draw("assignments", source, output, force, as_json)
+    _draw("assignments", source, output, force, as_json, log_dir)
 
 
-@app.command("theta", epilog=render.examples("snnctl visualize theta logs/MNIST/run1 -o theta.png"))
-def theta(source: SourceArgument, output: FigureOutput = None, force: ForceOption = False,
-          as_json: JsonOption = False) -> None:
+@app.command("theta", epilog=render.examples("snnctl visualize theta logs/MNIST/run1 -o theta.png"), cls=render.Command)
+def theta(source: SourceArgument = None, output: FigureOutput = None, force: ForceOption = False,
+          log_dir: LogDirOption = None, as_json: JsonOption = False, debug: DebugOption = False) -> None:
     """The adaptive thresholds (theta) as a neuron grid and a histogram."""
-    _draw("theta", source, output, force, as_json)
+    _draw("theta", source, output, force, as_json, log_dir)
 
 
 @app.command("confusion", epilog=render.examples("snnctl visualize confusion logs/MNIST/run1",
-                                                 "snnctl visualize confusion CKPT -o confusion.svg --device cpu"))
-def confusion(source: SourceArgument, output: FigureOutput = None, device: DeviceOption = None,
-              force: ForceOption = False, as_json: JsonOption = False) -> None:
+                                                 "snnctl visualize confusion CKPT -o confusion.svg --device cpu"), cls=render.Command)
+def confusion(source: SourceArgument = None, output: FigureOutput = None, device: DeviceOption = None,
+              force: ForceOption = False, log_dir: LogDirOption = None, as_json: JsonOption = False,
+              debug: DebugOption = False) -> None:
     """The confusion matrix (counts and row-normalized) on the checkpoint's held-out test images."""
-    _draw("confusion", source, output, force, as_json, device=value(device))
+    _draw("confusion", source, output, force, as_json, log_dir, device=value(device))
 
 
 @app.command("spikes", epilog=render.examples("snnctl visualize spikes logs/MNIST/run1 --index 7",
-                                              "snnctl visualize spikes CKPT --index 0 -o spikes.pdf"))
+                                              "snnctl visualize spikes CKPT --index 0 -o spikes.pdf"), cls=render.Command)
 def spikes(
-    source: SourceArgument,
+    source: SourceArgument = None,
     index: Annotated[int, typer.Option("--index", help="Which held-out test image (0 = the first).")] = 0,
     output: FigureOutput = None,
     device: DeviceOption = None,
     force: ForceOption = False,
+    log_dir: LogDirOption = None,
     as_json: JsonOption = False,
+    debug: DebugOption = False,
 ) -> None:
     """One test image, its Poisson input raster and the excitatory raster, with predicted and true class."""
-    _draw("spikes", source, output, force, as_json, index=index, device=value(device))
+    _draw("spikes", source, output, force, as_json, log_dir, index=index, device=value(device))
 
 
-@app.command("curves", epilog=render.examples("snnctl visualize curves logs/MNIST/run1 -o curves.png"))
-def curves(source: SourceArgument, output: FigureOutput = None, force: ForceOption = False,
-           as_json: JsonOption = False) -> None:
+@app.command("curves", epilog=render.examples("snnctl visualize curves logs/MNIST/run1 -o curves.png"), cls=render.Command)
+def curves(source: SourceArgument = None, output: FigureOutput = None, force: ForceOption = False,
+           log_dir: LogDirOption = None, as_json: JsonOption = False, debug: DebugOption = False) -> None:
     """A run's running-accuracy and throughput curves, from its TensorBoard event files."""
-    _draw("curves", source, output, force, as_json)
+    _draw("curves", source, output, force, as_json, log_dir)

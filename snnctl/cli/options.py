@@ -9,6 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from snnctl import config as cfg
+from snnctl import nir_options as nir
+import snnctl.cli.completion as completion
+import snnctl.cli.render as render
 
 
 def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
@@ -20,6 +23,11 @@ Device = _choices("Device", cfg.DEVICES)
 Reduction = _choices("Reduction", cfg.REDUCTIONS)
 Task = _choices("Task", cfg.TASKS)
 Split = _choices("Split", ("test", "train", "all"))
+NirPreset = _choices("NirPreset", tuple(nir.NIR_PRESETS))
+NirTimeUnit, NirDelays, NirVoltageZero, NirThreshold, NirR = (
+    _choices(name, nir.NIR_CHOICES[key]) for name, key in (
+        ("NirTimeUnit", "time_unit"), ("NirDelays", "delays"), ("NirVoltageZero", "voltage_zero"),
+        ("NirThreshold", "threshold"), ("NirR", "r")))
 
 
 def value(choice: Optional[Enum]) -> Optional[str]:
@@ -33,9 +41,22 @@ DeviceOption = Annotated[Optional[Device], typer.Option(
 WorkersOption = Annotated[Optional[str], typer.Option(
     help="Threads for the images (learning off): auto (every core) or a number; same results for any.")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
-CheckpointArgument = Annotated[Path, typer.Argument(help="A checkpoint (.safetensors) written by snnctl train.")]
+CheckpointArgument = Annotated[Optional[Path], typer.Argument(
+    help="A checkpoint (.safetensors) written by snnctl train (default: the newest finished run under --log-dir).",
+    metavar="CKPT", autocompletion=completion.checkpoints)]
+LogDirOption = Annotated[Optional[Path], typer.Option(
+    "--log-dir", help="Where to look for the newest finished run when no checkpoint is given (default: ./logs).")]
 TaskOption = Annotated[Optional[Task], typer.Option(help="Data of another task (default: the checkpoint's).")]
 DataDirOption = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default: the checkpoint's).")]
 NOption = Annotated[Optional[int], typer.Option("--n", min=1, help="Use at most N images of the split.")]
 ReductionOption = Annotated[Optional[Reduction], typer.Option(
     help="Readout: sum, mean or max over neurons (default: the checkpoint's).")]
+
+
+def _debug(shown: bool) -> None:
+    if shown:  # the same switch as `snnctl --debug COMMAND`; never turned off here
+        render.state["debug"] = True
+
+
+DebugOption = Annotated[bool, typer.Option("--debug", callback=_debug, expose_value=False,
+                                           help="Show tracebacks of errors.")]

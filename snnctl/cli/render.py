@@ -17,7 +17,7 @@ import typer
 from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from snnctl.errors import SnnctlError
 
@@ -47,7 +47,23 @@ def notice(message: str) -> None:
     err.print(f"[yellow]notice:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
 
 
-class CommandGroup(TyperGroup):
+class UntypedFlags:
+    """Help without a type after a flag: Typer 0.29 shows each option's type, and a flag's,
+    ``--json <bool>``, reads as if the flag took a value."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class Command(UntypedFlags, TyperCommand):
+    """Every snnctl command (``app.command(cls=Command)``)."""
+
+
+class CommandGroup(UntypedFlags, TyperGroup):
     """``snnctl``: a usage error (unknown option, bad value) is one ``error:`` line and exit 2,
     as every other snnctl error, instead of click's usage panel."""
 

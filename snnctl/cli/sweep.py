@@ -11,7 +11,7 @@ from rich.table import Table
 
 from snnctl import config as cfg
 import snnctl.cli.render as render
-from snnctl.cli.options import JsonOption
+from snnctl.cli.options import DebugOption, JsonOption
 
 EPILOG = render.examples(
     "snnctl sweep parameters/mnist.yaml parameters/space.yaml --trials 20",
@@ -29,6 +29,7 @@ def sweep(
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Sweep directory, new or empty (default: log_dir/TASK/sweep-<time>).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the interrupted sweep in this directory.")] = None,
     as_json: JsonOption = False,
+    debug: DebugOption = False,
 ) -> None:
     """Search hyperparameters on Ray Tune; train the best configuration on all training images and test it."""
 

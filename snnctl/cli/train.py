@@ -8,8 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from snnctl import config as cfg
+import snnctl.cli.completion as completion
 import snnctl.cli.render as render
-from snnctl.cli.options import DeviceOption, JsonOption, value
+from snnctl.cli.options import DebugOption, DeviceOption, JsonOption, value
 
 EPILOG = render.examples("snnctl train parameters/mnist.yaml",
                          "snnctl train parameters/mnist.yaml --set n_neurons=400 --set epochs=3 --out runs/n400",
@@ -18,12 +19,15 @@ EPILOG = render.examples("snnctl train parameters/mnist.yaml",
 
 def train(
     params: Annotated[Optional[Path], typer.Argument(help="Parameter file (YAML, ours or the original nested layout).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a parameter: KEY=VALUE (repeatable).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Override a parameter: KEY=VALUE (repeatable).", autocompletion=completion.set_keys)] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default: log_dir/TASK/NAME).")] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue the run of this checkpoint.")] = None,
+    resume: Annotated[Optional[Path], typer.Option(
+        help="Continue the run of this checkpoint.", autocompletion=completion.checkpoints)] = None,
     device: DeviceOption = None,
     force: Annotated[bool, typer.Option("--force", help="Write into an existing, non-empty run directory.")] = False,
     as_json: JsonOption = False,
+    debug: DebugOption = False,
 ) -> None:
     """Train the network on a task with unsupervised STDP, then label and test it."""
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from snnctl import checkpoint as ckpt
 from snnctl.files import write_atomic
+from snnctl.nir_options import NirOptions
 from snnctl.service.common import Result, check_output
 
 
@@ -20,14 +21,16 @@ class ExportResult(Result):
     not_carried: list[str]  # what the format cannot hold (see docs/export.md)
 
 
-def export(checkpoint_path: Path, fmt: str, output: Path, force: bool = False) -> ExportResult:
+def export(checkpoint_path: Path, fmt: str, output: Path, force: bool = False,
+           nir: NirOptions = NirOptions()) -> ExportResult:
     """Write a checkpoint's network in another format: npz, torch, bindsnet or nir
-    (:mod:`snnctl.export`, docs/export.md)."""
+    (:mod:`snnctl.export`, docs/export.md); ``nir`` shapes a NIR graph for one consumer
+    (:func:`snnctl.nir_options.nir_options`: a preset with changes)."""
     from snnctl import export as formats
 
     formats.check_format(fmt)
     output = Path(output)
     check_output(output, force)
-    exported = formats.export(ckpt.load(checkpoint_path), fmt)
+    exported = formats.export(ckpt.load(checkpoint_path), fmt, nir=nir)
     write_atomic(output, exported.data)
     return ExportResult(str(checkpoint_path), fmt, str(output), len(exported.data), exported.tensors, exported.notes)

@@ -12,6 +12,7 @@ from snnctl.files import write_atomic
 from snnctl.seeds import presentation_seed
 from snnctl.service.checkpoints import data_config, evaluate, load_split
 from snnctl.service.common import Notice, OnProgress, Result, check_output, no_progress, quiet
+from snnctl.service.run_figures import confusion_title
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -117,7 +118,7 @@ def _figure(what: str, checkpoint_path: Path, run_dir: Path, *, titles: bool, in
         result = evaluate(checkpoint_path, device=device, notice=notice, on_progress=on_progress)
         return plots.confusion_figure(
             result.confusion, result.classes,
-            f"{result.n_samples} {result.split} images, all-activity vote: accuracy {result.accuracy.all_activity:.1%}")
+            confusion_title(result.n_samples, result.split, result.accuracy.all_activity))
     stored = ckpt.load(checkpoint_path)
     if what == "weights":
         assignments = _require_labels(stored, checkpoint_path, "--titles").assignments if titles else None

@@ -22,6 +22,7 @@ from snnctl.seeds import presentation_seeds
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, StopRequest,
                                    new_directory, no_progress, quiet, score, spike_counts, stop_on_signals,
                                    write_status)
+from snnctl.service.run_figures import confusion_title, write_run_figures
 
 # The most images one engine call presents in training at batch_size 1: progress,
 # TensorBoard and a stop on a signal are seen at least this often (about 0.1 s at 100
@@ -268,8 +269,9 @@ class _Training:
         progress.samples_seen += len(chunk)
         return self.running.add(counts, self.train_set.labels[chunk])
 
-    def label_and_test(self, on_progress: OnProgress) -> "tuple[labels.LabelState, Accuracy, Accuracy]":
-        """Labels from the training images only, learning off; then the held-out images.
+    def label_and_test(self, on_progress: OnProgress) -> "tuple[labels.LabelState, Accuracy, Accuracy, torch.Tensor]":
+        """Labels from the training images only, learning off; then the held-out images:
+        the label state, both accuracies and the held-out confusion matrix (all-activity vote).
 
         A stop here keeps the trained network: resuming labels and tests afresh."""
         from snnctl import labels
@@ -284,8 +286,9 @@ class _Training:
         train_accuracy, _ = score(train_counts, train_set.labels, state, config.n_classes, config.reduction)
         test_counts = spike_counts(self.engine, config, test_set.images, self.held_out, self.held_out,
                                    progress_or_stop)
-        test_accuracy, _ = score(test_counts, test_set.labels, state, config.n_classes, config.reduction)
-        return state, train_accuracy, test_accuracy
+        test_accuracy, votes = score(test_counts, test_set.labels, state, config.n_classes, config.reduction)
+        return state, train_accuracy, test_accuracy, labels.confusion_matrix(votes.all_activity, test_set.labels,
+                                                                             config.n_classes)
 
 
 def _parameters(config: Config, overrides: list[str], device: str | None) -> Config:
@@ -381,10 +384,13 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
                               {"data": splits.origin}, stop)
         run = _Training(config, engine, splits, progress, start.running, saver, run_log, held_out)
         trained_now, train_seconds = run.learn(on_progress)
-        label_state, train_accuracy, test_accuracy = run.label_and_test(on_progress)
+        label_state, train_accuracy, test_accuracy, confusion = run.label_and_test(on_progress)
         progress.finished = True
         saver.save(label_state, {f"{held_out}_accuracy": asdict(test_accuracy), "train_accuracy": asdict(train_accuracy)})
-        run_log.weights(progress.samples_seen, engine.sync().weights)
+        weights = engine.sync().weights
+        run_log.weights(progress.samples_seen, weights)
+        write_run_figures(run_log, progress.samples_seen, weights, label_state.assignments, splits.train.class_names,
+                          confusion, confusion_title(len(splits.test), held_out, test_accuracy.all_activity))
         run_log.hparams({f"hparam/{held_out}_accuracy_all_activity": test_accuracy.all_activity,
                          f"hparam/{held_out}_accuracy_proportion_weighting": test_accuracy.proportion_weighting})
     return TrainResult(
