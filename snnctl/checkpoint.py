@@ -34,6 +34,9 @@ FORMAT_NAME = "snnctl-checkpoint"
 CHECKPOINT_NAME = "checkpoint.safetensors"  # a run directory's checkpoint
 FORMAT_VERSION = 1
 LABEL_KEYS = ("labels.assignments", "labels.proportions", "labels.rates")
+# Counts (samples seen, epochs, positions) are below 2**53: exact as JSON numbers and as the
+# int64 steps of a TensorBoard log, where a larger one fails mid-run.
+MAX_COUNT = 2**53 - 1
 WINDOW_KEYS = ("train.window_counts", "train.window_labels")
 
 
@@ -141,6 +144,8 @@ def _int_meta(metadata: dict[str, str], key: str, source: str) -> int:
         value = -1
     if value < 0:
         raise SnnctlError(f"{source}: checkpoint metadata {key!r} is {text[:40]!r}, not a whole number")
+    if value > MAX_COUNT:
+        raise SnnctlError(f"{source}: checkpoint metadata {key!r} is {text[:40]!r}, out of range (at most 2**53 - 1)")
     return value
 
 
@@ -198,16 +203,20 @@ def read(path: str | Path) -> StoredCheckpoint:
     except (OSError, RuntimeError, ValueError) as exc:
         raise SnnctlError(f"{source}: cannot read checkpoint ({_one_line(exc)})") from None
     _check_values(arrays, config, len(class_names), source)
+    progress = Progress(
+        samples_seen=_int_meta(metadata, "samples_seen", source),
+        epoch=_int_meta(metadata, "epoch", source),
+        position=_int_meta(metadata, "position", source),
+        finished=bool(_json_meta(metadata, "finished", source)),
+    )
+    if progress.position > progress.samples_seen:
+        raise SnnctlError(f"{source}: checkpoint metadata 'position' ({progress.position}) is beyond "
+                          f"'samples_seen' ({progress.samples_seen}): the images of an epoch are counted in both")
     return StoredCheckpoint(
         config=config,
         class_names=class_names,
         arrays=arrays,
-        progress=Progress(
-            samples_seen=_int_meta(metadata, "samples_seen", source),
-            epoch=_int_meta(metadata, "epoch", source),
-            position=_int_meta(metadata, "position", source),
-            finished=bool(_json_meta(metadata, "finished", source)),
-        ),
+        progress=progress,
         info=_json_meta(metadata, "info", source, default={}, kind=dict),
         created=metadata.get("created", ""),
         versions=_json_meta(metadata, "versions", source, default={}, kind=dict),
@@ -254,6 +263,10 @@ def _check_header(metadata: dict[str, str], reader, source: str):
     if len(class_names) != config.n_classes:
         raise SnnctlError(f"{source}: class_names must list {config.n_classes} names (n_classes)")
     present = set(reader.keys())
+    labels_found = [name for name in LABEL_KEYS if name in present]
+    if labels_found and len(labels_found) < len(LABEL_KEYS):
+        missing = next(name for name in LABEL_KEYS if name not in present)
+        raise SnnctlError(f"{source}: tensor {missing!r} is missing (a label state needs all of {', '.join(LABEL_KEYS)})")
     expected = _expected(config, len(class_names), _window_rows(reader, present, config, source))
     for name in config.tensor_shapes():
         if name not in present:
@@ -267,6 +280,20 @@ def _check_header(metadata: dict[str, str], reader, source: str):
         if dtype not in dtypes:
             raise SnnctlError(f"{source}: tensor {name!r} has dtype {dtype}, expected {dtypes[0]}")
     return config, [str(c) for c in class_names], version, expected
+
+
+def weights_outside_range(arrays: dict[str, np.ndarray], config: cfg.Config) -> list[str]:
+    """The learned weights that lie outside [wmin, wmax], which training never leaves: a
+    checkpoint edited or made elsewhere (one line per tensor, empty when all lie inside)."""
+    name = "input_to_exc.weight"
+    weights = arrays.get(name)
+    if weights is None or not weights.size:
+        return []
+    low, high = float(weights.min()), float(weights.max())
+    if low >= config.wmin and high <= config.wmax:
+        return []
+    return [f"tensor {name!r} holds values in {low:.4g}..{high:.4g}, outside [wmin, wmax] = "
+            f"[{config.wmin:g}, {config.wmax:g}]: training clips them there on its first update"]
 
 
 def _window_rows(reader, present: set[str], config: cfg.Config, source: str) -> int:

@@ -178,8 +178,36 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "max_retries": (0, True),
     "intensity_step": (0, True),
     "test_fraction": (0, False),
+    "seed": (0, True),
 }
-UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0}
+# (key, exclusive upper bound): NumPy seeds its generators with unsigned 32-bit integers
+UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0, "seed": 2**32}
+
+# The keys a resumed run may change (``train --resume CKPT --set KEY=VALUE``): how long it
+# trains and how fast it learns, where it logs and on what it runs. Every other key shapes a
+# tensor, builds the network, draws the random numbers or picks the images the checkpoint
+# was trained on, so changing it would continue a different run from this one's state.
+RESUMABLE_KEYS = ("epochs", "nu_pre", "nu_post", "nu_decay", "checkpoint_every", "log_dir", "device", "engine",
+                  "download", "strict")
+
+
+def check_resume_changes(stored: "Config", wanted: "Config", source: str) -> None:
+    """Refuse a resumed run whose parameters differ from the checkpoint's in a key that
+    :data:`RESUMABLE_KEYS` does not list (one ConfigError line, before anything runs)."""
+    for key in KEYS:
+        if key not in RESUMABLE_KEYS and getattr(wanted, key) != getattr(stored, key):
+            raise ConfigError(f"{source}: {key} cannot change on resume ({show(getattr(stored, key))} in the "
+                              f"checkpoint, {show(getattr(wanted, key))} asked); keys that may change: "
+                              f"{', '.join(RESUMABLE_KEYS)}")
+
+
+def _check_name(name: str | None, source: str) -> None:
+    """A run's ``name`` is one folder inside log_dir/TASK: one path component."""
+    if name is None:
+        return
+    if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise ConfigError(f"{source}: name: {show(name)} is not one folder name (no /, no .., not empty)")
+
 
 _TYPE_NAMES = {"str": str, "int": int, "float": float, "bool": bool}
 # Annotations are strings here (postponed evaluation): "int | None" -> int, nullable.
@@ -251,10 +279,11 @@ def validate(config: Config, source: str) -> Config:
             bound, inclusive = LOWER_BOUNDS[key]
             if value < bound or (value == bound and not inclusive):
                 op = ">=" if inclusive else ">"
-                raise ConfigError(f"{source}: {key}: {value!r} is out of range, must be {op} {bound:g}")
+                raise ConfigError(f"{source}: {key}: {show(value)} is out of range, must be {op} {bound:g}")
         if value is not None and key in UPPER_BOUNDS and value >= UPPER_BOUNDS[key]:
-            raise ConfigError(f"{source}: {key}: {value!r} is out of range, must be < {UPPER_BOUNDS[key]:g}")
+            raise ConfigError(f"{source}: {key}: {show(value)} is out of range, must be < {UPPER_BOUNDS[key]:.10g}")
         values[key] = value
+    _check_name(values["name"], source)
     if values["wmin"] >= values["wmax"]:
         raise ConfigError(f"{source}: wmin: {values['wmin']!r} must be below wmax ({values['wmax']!r})")
     if values["time"] / values["dt"] < 1:

@@ -11,3 +11,8 @@ class ConfigError(SnnctlError):
     """Bad usage or a bad parameter file: exit code 2."""
 
     exit_code = 2
+
+
+class WarningText(str):
+    """A notice that warns (an image skipped as unreadable): the CLI shows it as a
+    ``warning:`` line, a plain notice as ``notice:``. Passed to any Notice callback."""

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from snnctl import config as cfg
 from snnctl.config import Config
+from snnctl.errors import SnnctlError
 
 
 def receptive_field_grid(weights: torch.Tensor, input_size: int) -> torch.Tensor:
@@ -44,30 +48,46 @@ class RunLog:
 
         self.run_dir = Path(run_dir)
         self.config = config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if resumed_at is None:
-            for replaced in self.run_dir.glob("events.out.tfevents.*"):
-                replaced.unlink()
-        (self.run_dir / "parameters.txt").write_text(cfg.dump_text(config))
-        (self.run_dir / "parameters.yaml").write_text(cfg.dump_yaml(config))
-        # TensorBoard hides every step from purge_step on: the checkpoint's step was logged
-        # before it was saved, and the resumed run does not log it again
-        purge_step = None if resumed_at is None else resumed_at + 1
-        self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step)
+        _quiet_writer_threads()
+        with self._written():
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if resumed_at is None:
+                for replaced in self.run_dir.glob("events.out.tfevents.*"):
+                    replaced.unlink()
+            (self.run_dir / "parameters.txt").write_text(cfg.dump_text(config))
+            (self.run_dir / "parameters.yaml").write_text(cfg.dump_yaml(config))
+            # TensorBoard hides every step from purge_step on: the checkpoint's step was
+            # logged before it was saved, and the resumed run does not log it again
+            purge_step = None if resumed_at is None else resumed_at + 1
+            self.writer = SummaryWriter(log_dir=str(self.run_dir), purge_step=purge_step)
+
+    @contextmanager
+    def _written(self) -> Iterator[None]:
+        """A write to the log that fails (a full disk, a folder not writable) is one line."""
+        try:
+            yield
+        except OSError as exc:
+            raise SnnctlError(f"{self.run_dir}: TensorBoard log not written ({exc.strerror or exc})") from None
 
     def __enter__(self) -> "RunLog":
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc_info) -> None:
+        try:
+            self.close()
+        except SnnctlError:
+            if exc_type is None:
+                raise  # else the error that ended the run is the one to report
 
     def scalars(self, step: int, values: dict[str, float]) -> None:
-        for tag, value in values.items():
-            self.writer.add_scalar(tag, value, step)
+        with self._written():
+            for tag, value in values.items():
+                self.writer.add_scalar(tag, value, step)
 
     def weights(self, step: int, weights: torch.Tensor) -> None:
         grid = receptive_field_grid(weights.cpu(), self.config.input_size)
-        self.writer.add_image("weights", colorize(grid), step)
+        with self._written():
+            self.writer.add_image("weights", colorize(grid), step)
 
     def image(self, tag: str, png: bytes, step: int) -> None:
         """A rendered figure (PNG bytes) as a TensorBoard image."""
@@ -83,7 +103,25 @@ class RunLog:
     def hparams(self, metrics: dict[str, float]) -> None:
         params = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
                   for k, v in self.config.to_dict().items()}
-        self.writer.add_hparams(params, metrics, run_name=".")
+        with self._written():
+            self.writer.add_hparams(params, metrics, run_name=".")
 
     def close(self) -> None:
-        self.writer.close()
+        with self._written():
+            self.writer.close()
+
+
+def _quiet_writer_threads() -> None:
+    """TensorBoard's writer thread re-raises a failed write (a full disk), and Python prints
+    that thread's traceback; the same error reaches the run at its next write to the log,
+    where it becomes one line. Installed once, on top of whatever hook was there."""
+    previous = threading.excepthook
+    if getattr(previous, "quiet_writer_threads", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not (type(args.thread).__name__ == "_AsyncWriterThread" and isinstance(args.exc_value, OSError)):
+            previous(args)
+
+    hook.quiet_writer_threads = True  # type: ignore[attr-defined]
+    threading.excepthook = hook

@@ -80,9 +80,9 @@ def write_mnist_idx(data_dir: Path, n_train: int = 120, n_test: int = 40, compre
 
 
 def assert_one_line_error(result, code: int, *words: str) -> None:
-    """Exit ``code`` and one error line on stderr (notices may precede it), no traceback."""
+    """Exit ``code`` and one error line on stderr (notices and warnings may precede it), no traceback."""
     assert result.exit_code == code, result.output
-    errors = [line for line in result.stderr.strip().splitlines() if not line.startswith("notice:")]
+    errors = [line for line in result.stderr.strip().splitlines() if not line.startswith(("notice:", "warning:"))]
     assert len(errors) == 1 and errors[0].startswith("error: "), result.stderr
     assert "Traceback" not in result.output
     for word in words:

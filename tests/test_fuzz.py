@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import math
 import struct
+import threading
+import time
 from pathlib import Path
 from unittest import mock
 
@@ -29,6 +31,8 @@ from snnctl.cli import app
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.labels import LabelState
 
+from conftest import tiny_config, write_mnist_idx
+
 FIXTURES = Path(__file__).parent / "fixtures"
 # Modest budgets: the whole file runs in well under a minute. No example database, so
 # that running the tests leaves nothing behind in the working tree.
@@ -47,9 +51,10 @@ def assert_one_line(error: Exception, source: str) -> None:
 def assert_cli_error(result, exit_code: int) -> None:
     assert result.exit_code == exit_code, (result.exit_code, result.stderr, result.exception)
     assert isinstance(result.exception, SystemExit), repr(result.exception)  # not a traceback
-    assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    # nothing on stdout; with --json, the error's document
+    assert result.stdout == "" or json.loads(result.stdout)["exit_code"] == exit_code, result.stdout
 
 
 # ---------------------------------------------------------------- parameter files
@@ -412,3 +417,101 @@ def test_a_pickle_is_not_read(tmp_path):
     load.assert_not_called()
     assert_cli_error(result, 1)
     assert "not a readable safetensors file" in result.stderr
+
+
+# ---------------------------------------------------------------- resume and run directories
+
+
+@pytest.fixture(scope="module")
+def resumable_run(tmp_path_factory) -> Path:
+    """A run directory with a checkpoint in progress, on a data folder of its own."""
+    root = tmp_path_factory.mktemp("resumable")
+    write_mnist_idx(root / "data", n_train=20, n_test=8)
+    config = tiny_config(root, n_neurons=5, n_train=20, n_test=8, update_interval=8, batch_size=2)
+    run_dir = root / "run"
+    run_dir.mkdir()
+    window = (torch.zeros((2, 5), dtype=torch.int32), torch.tensor([0, 1]))
+    ckpt.save(ckpt.Checkpoint(config, net.initial_tensors(config), [str(d) for d in range(10)], None,
+                              ckpt.Progress(samples_seen=4, epoch=0, position=4), window), run_dir / ckpt.CHECKPOINT_NAME)
+    (run_dir / service.STATUS_NAME).write_text(json.dumps({"state": "interrupted", "samples_seen": 4}))
+    return run_dir
+
+
+override_values = st.one_of(st.integers(-3, 3000), st.floats(-2, 1e6, allow_nan=False), st.booleans(),
+                            st.sampled_from(["null", "cpu", "cuda", "fast", "bindsnet", "MAMMO", "diehl-cook-2015-v2",
+                                             "BernoulliEncoder", "x/y", "..", "1.0e+29", "1e400"]),
+                            st.text(max_size=8))
+
+
+@settings(FUZZ, max_examples=25)
+@given(overrides=st.lists(st.tuples(st.sampled_from(cfg.KEYS), override_values), min_size=1, max_size=3))
+def test_resume_with_random_overrides_runs_only_resumable_changes(resumable_run, overrides):
+    """``train --resume CKPT --set ...``: a change to a key that is not resumable is one line
+    (exit 2) and leaves the run's files as they were; training starts only when every
+    change is one that :data:`snnctl.config.RESUMABLE_KEYS` allows."""
+    checkpoint = resumable_run / ckpt.CHECKPOINT_NAME
+    before = {path.name: path.read_bytes() for path in resumable_run.iterdir()}
+    stored = ckpt.load(checkpoint).config
+    args = [f"{key}={json.dumps(value) if not isinstance(value, str) else value}" for key, value in overrides]
+    ran = []
+
+    def run_instead(start, *rest):
+        ran.append(start.config)
+        raise SnnctlError("stopped before training")
+
+    with mock.patch("snnctl.service.train._run", run_instead):
+        result = runner.invoke(app, ["train", "--resume", str(checkpoint), *[a for x in args for a in ("--set", x)]])
+    assert result.exit_code in (1, 2), (result.exit_code, result.stderr, result.exception)
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    if ran:
+        changed = {key for key in cfg.KEYS if getattr(ran[0], key) != getattr(stored, key)}
+        assert changed <= set(cfg.RESUMABLE_KEYS), changed
+        (resumable_run / service.STATUS_NAME).write_bytes(before[service.STATUS_NAME])  # marked failed by the stop
+    else:
+        assert_cli_error(result, 2)
+    assert {path.name: path.read_bytes() for path in resumable_run.iterdir()} == before
+
+
+@settings(FUZZ, max_examples=8)
+@given(delay=st.floats(0, 0.05), force=st.tuples(st.booleans(), st.booleans()), by_name=st.booleans())
+def test_two_concurrent_runs_into_one_directory(tmp_path_factory, delay, force, by_name):
+    """Two trainings started together into one directory (``--out`` or the same ``name``):
+    one is refused with one line naming the directory, or both ran one after the other
+    (only with --force); the directory holds the network of the run that finished last,
+    and no lock."""
+    root = tmp_path_factory.mktemp("concurrent")
+    write_mnist_idx(root / "data", n_train=12, n_test=4)
+    configs = [tiny_config(root, n_neurons=5, n_train=12, n_test=4, time=10, name="same", seed=seed)
+               for seed in (1, 2)]
+    run_dir = root / "logs" / "MNIST" / "same"
+    outcomes: dict[int, tuple[str, object, float]] = {}
+    together = threading.Barrier(2)
+
+    def run(index: int) -> None:
+        together.wait()
+        if index:
+            time.sleep(delay)
+        try:
+            result = service.train(configs[index], out=None if by_name else run_dir, force=force[index])
+            outcomes[index] = ("ok", result, time.monotonic())
+        except ConfigError as error:
+            outcomes[index] = ("refused", error, time.monotonic())
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    succeeded = [index for index in (0, 1) if outcomes[index][0] == "ok"]
+    assert succeeded, outcomes
+    for index in (0, 1):
+        if outcomes[index][0] == "refused":
+            message = str(outcomes[index][1])
+            assert "\n" not in message and str(run_dir) in message
+            assert "in use" in message or "not an empty directory" in message
+    if len(succeeded) == 2:
+        assert force[1] or force[0]
+    last = max(succeeded, key=lambda index: outcomes[index][2])
+    assert ckpt.load(run_dir / ckpt.CHECKPOINT_NAME).config.seed == configs[last].seed
+    assert json.loads((run_dir / service.STATUS_NAME).read_text())["state"] == "finished"
+    assert not (run_dir / ".snnctl.lock").exists()

@@ -33,7 +33,7 @@ from snnctl import service
 from snnctl.cli import app
 from snnctl.errors import SnnctlError
 
-from conftest import tiny_config, write_mnist_idx
+from conftest import assert_one_line_error, tiny_config, write_mnist_idx
 
 runner = CliRunner()
 # One thread each, as the tests' own process runs (conftest): the runs are compared bit for bit.
@@ -62,6 +62,14 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> Non
             process.kill()
             raise AssertionError(f"no {path.name} after {timeout} s")
         time.sleep(0.005)
+
+
+def start_long_run(params: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """A subprocess training run into tmp_path/run, once it wrote its first checkpoint."""
+    run_dir = tmp_path / "run"
+    process = snnctl("train", str(params), "--out", str(run_dir), cwd=tmp_path)
+    wait_for(run_dir / service.STATUS_NAME, process)
+    return process, run_dir
 
 
 def tensors_and_metadata(path: Path) -> tuple[dict[str, bytes], dict[str, str]]:
@@ -119,9 +127,7 @@ def long_run(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.mark.parametrize("signum, exit_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"])
 def test_signal_mid_epoch_saves_stops_and_resumes_bit_for_bit(long_run, tmp_path, signum, exit_code):
     params, reference = long_run
-    run_dir = tmp_path / "run"
-    process = snnctl("train", str(params), "--out", str(run_dir), cwd=tmp_path)
-    wait_for(run_dir / service.STATUS_NAME, process)
+    process, run_dir = start_long_run(params, tmp_path)
     process.send_signal(signum)
     code, stdout, stderr = finish(process)
 
@@ -148,9 +154,7 @@ def test_signal_mid_epoch_saves_stops_and_resumes_bit_for_bit(long_run, tmp_path
 @pytest.mark.slow
 def test_kill_9_during_training_leaves_a_checkpoint_to_resume(long_run, tmp_path):
     params, reference = long_run
-    run_dir = tmp_path / "run"
-    process = snnctl("train", str(params), "--out", str(run_dir), cwd=tmp_path)
-    wait_for(run_dir / service.STATUS_NAME, process)
+    process, run_dir = start_long_run(params, tmp_path)
     time.sleep(random.uniform(0.0, 0.5))
     process.kill()
     finish(process)
@@ -314,6 +318,7 @@ def test_full_disk_during_training_keeps_the_last_checkpoint(tmp_path, monkeypat
                                           "any previous file there is unchanged"]
     assert ckpt.load(checkpoint).progress.samples_seen == 24
     assert status_of(run_dir)["samples_seen"] == 24
+    assert status_of(run_dir)["state"] == "failed" and "No space left" in status_of(run_dir)["error"]
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -439,3 +444,319 @@ def test_resume_refuses_a_damaged_checkpoint_with_one_line(checkpoint_copy):
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: {checkpoint_copy}: not a readable safetensors file")
+
+
+# ---------------------------------------------------------------- resume keeps the run it continues
+
+
+@pytest.fixture(scope="module")
+def interrupted_run(tmp_path_factory) -> Path:
+    """A run directory stopped mid-epoch: its checkpoint has finished: false and a window."""
+    root = tmp_path_factory.mktemp("interrupted")
+    write_mnist_idx(root / "data", n_train=24, n_test=8)
+    config = tiny_config(root, n_train=24, n_test=8, update_interval=12)
+    with pytest.raises(service.Interrupted):
+        service.train(config, out=root / "run", on_progress=_interrupt_at({8}))
+    stored = ckpt.load(root / "run" / ckpt.CHECKPOINT_NAME)
+    assert not stored.progress.finished and stored.window is not None
+    return root / "run"
+
+
+@pytest.fixture
+def run_copy(interrupted_run, tmp_path) -> Path:
+    """A private copy of the interrupted run directory (its data folder stays shared)."""
+    import shutil
+
+    return Path(shutil.copytree(interrupted_run, tmp_path / "run"))
+
+
+def run_files(run_dir: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(run_dir.iterdir()) if path.is_file()}
+
+
+@pytest.mark.parametrize("override, key", [
+    ("input_size=20", "input_size"), ("n_neurons=30", "n_neurons"), ("model=diehl-cook-2015-v2", "model"),
+    ("seed=7", "seed"), ("update_interval=7", "update_interval"), ("encoder=BernoulliEncoder", "encoder"),
+])
+def test_resume_refuses_a_key_that_changes_the_network_and_loses_nothing(run_copy, override, key):
+    before = run_files(run_copy)
+    checkpoint = run_copy / ckpt.CHECKPOINT_NAME
+    result = runner.invoke(app, ["train", "--resume", str(checkpoint), "--set", override])
+    assert_one_line_error(result, 2, key, "cannot change on resume", "epochs")
+    assert run_files(run_copy) == before  # checkpoint byte-identical, status still "interrupted"
+    assert status_of(run_copy)["state"] == "interrupted"
+
+
+def test_resumable_keys_are_documented():
+    documented = (Path(__file__).parents[1] / "docs" / "parameters.md").read_text()
+    section = documented.split("## Changing parameters on resume", 1)[1]
+    assert all(f"`{key}`" in section for key in cfg.RESUMABLE_KEYS)
+
+
+def test_resume_continues_the_file_it_was_given(run_copy):
+    other = run_copy / "other.safetensors"
+    (run_copy / ckpt.CHECKPOINT_NAME).rename(other)
+    foreign = run_copy / ckpt.CHECKPOINT_NAME
+    foreign.write_bytes(b"another run's checkpoint")
+    result = runner.invoke(app, ["train", "--resume", str(other), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["checkpoint"] == str(other)
+    assert foreign.read_bytes() == b"another run's checkpoint"
+    assert ckpt.load(other).progress.finished
+    assert status_of(run_copy) | {"state": "finished", "checkpoint": str(other)} == status_of(run_copy)
+    assert not (run_copy / ".snnctl.lock").exists()
+
+
+# ---------------------------------------------------------------- one run per directory
+
+
+def test_a_live_run_holds_its_directory(run_copy):
+    lock = run_copy / ".snnctl.lock"
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": __import__("socket").gethostname(), "started": "now"}))
+    before = run_files(run_copy)
+    result = runner.invoke(app, ["train", "--resume", str(run_copy / ckpt.CHECKPOINT_NAME)])
+    assert_one_line_error(result, 2, str(run_copy), "in use", f"pid {os.getpid()}")
+    assert run_files(run_copy) == before
+
+
+def test_a_stale_lock_is_reported_and_taken_over(run_copy):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock = run_copy / ".snnctl.lock"
+    lock.write_text(json.dumps({"pid": int(gone.stdout), "host": __import__("socket").gethostname(),
+                                "started": "earlier"}))
+    result = runner.invoke(app, ["train", "--resume", str(run_copy / ckpt.CHECKPOINT_NAME)])
+    assert result.exit_code == 0, result.output
+    assert f"notice: {lock}: a stale lock" in result.stderr
+    assert not lock.exists() and status_of(run_copy)["state"] == "finished"
+
+
+@pytest.mark.slow
+def test_two_trainings_into_one_directory_one_is_refused(long_run, tmp_path):
+    params, _ = long_run
+    run_dir = tmp_path / "cc"
+    first = snnctl("train", str(params), "--out", str(run_dir), "--set", "n_train=80", "--json", cwd=tmp_path)
+    time.sleep(0.5)
+    second = snnctl("train", str(params), "--out", str(run_dir), "--set", "n_train=80", "--set", "seed=9",
+                    "--json", cwd=tmp_path)
+    (code1, out1, err1), (code2, out2, err2) = finish(first), finish(second)
+    assert sorted([code1, code2]) == [0, 2], (err1, err2)
+    winner, loser_err = (out1, err2) if code1 == 0 else (out2, err1)
+    [line] = [line for line in loser_err.splitlines() if line.startswith("error:")]
+    assert str(run_dir) in line and ("in use" in line or "not an empty directory" in line)
+    seed = ckpt.load(json.loads(winner)["checkpoint"]).config.seed
+    assert seed == (1234 if code1 == 0 else 9)
+    assert not (run_dir / ".snnctl.lock").exists()
+
+
+# ---------------------------------------------------------------- one line, not a traceback
+
+
+@pytest.mark.parametrize("override, words", [
+    ("seed=-1", ["seed", ">= 0"]), ("seed=99999999999999999999", ["seed", "< 4294967296"]),
+    ("n_neurons=100000", ["n_neurons", "GB of memory"]), ("input_size=100000", ["input_size", "GB of memory"]),
+    ("name=../../escaped", ["name", "one folder name"]), ("name=/tmp/absolute", ["name", "one folder name"]),
+])
+def test_bad_overrides_are_one_line_before_a_run_directory_is_made(tmp_path, override, words):
+    params = tmp_path / "params.yaml"
+    params.write_text(cfg.dump_yaml(tiny_config(tmp_path, name="run")))
+    result = runner.invoke(app, ["train", str(params), "--set", override])
+    assert_one_line_error(result, 2, *words)
+    assert not (tmp_path / "logs").exists() and not (tmp_path.parent / "escaped").exists()
+
+
+def test_an_astronomical_network_in_a_file_is_one_line(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(cfg.dump_yaml(tiny_config(tmp_path)).replace("n_neurons: 25", "n_neurons: 1.0e+29"))
+    result = runner.invoke(app, ["train", str(params)])
+    assert_one_line_error(result, 2, "n_neurons", "GB of memory")
+
+
+@pytest.mark.parametrize("where", ["out_is_a_file", "out_below_a_file", "log_dir_below_a_file"])
+def test_unusable_run_directories_are_one_line(tmp_path, where):
+    params = tmp_path / "params.yaml"
+    params.write_text(cfg.dump_yaml(tiny_config(tmp_path)))
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    args = {"out_is_a_file": ["--out", str(a_file)], "out_below_a_file": ["--out", str(a_file / "run")],
+            "log_dir_below_a_file": ["--set", f"log_dir={a_file}"]}[where]
+    result = runner.invoke(app, ["train", str(params), *args])
+    assert_one_line_error(result, 2, str(a_file))
+    assert a_file.read_text() == "mine"
+
+
+def test_a_read_only_file_system_is_one_line(tmp_path, monkeypatch):
+    params = tmp_path / "params.yaml"
+    params.write_text(cfg.dump_yaml(tiny_config(tmp_path)))
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    result = runner.invoke(app, ["train", str(params), "--out", str(tmp_path / "run")])
+    assert_one_line_error(result, 2, str(tmp_path / "run"), "Read-only file system")
+
+
+def test_a_failing_tensorboard_writer_is_one_line_and_the_run_failed(run_copy, monkeypatch):
+    from tensorboard.summary.writer import record_writer
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(record_writer.RecordWriter, "write", full)
+    checkpoint = run_copy / ckpt.CHECKPOINT_NAME
+    before = checkpoint.read_bytes()
+    result = runner.invoke(app, ["train", "--resume", str(checkpoint)])
+    assert_one_line_error(result, 1, "TensorBoard log not written", "No space left on device")
+    assert "Exception in thread" not in result.stderr
+    assert checkpoint.read_bytes() == before
+    status = status_of(run_copy)
+    assert status["state"] == "failed" and "No space left on device" in status["error"]
+    assert not (run_copy / ".snnctl.lock").exists()
+
+
+def test_json_errors_are_a_document_on_stdout(tmp_path):
+    result = runner.invoke(app, ["inspect", str(tmp_path / "missing.safetensors"), "--json"])
+    assert_one_line_error(result, 1, "no such checkpoint file")
+    assert json.loads(result.stdout) == {"error": f"{tmp_path / 'missing.safetensors'}: no such checkpoint file",
+                                         "exit_code": 1}
+
+
+# ---------------------------------------------------------------- checkpoints resume relies on
+
+
+def rewrite_checkpoint(path: Path, metadata: dict | None = None, drop: tuple[str, ...] = (),
+                       change: dict | None = None) -> None:
+    """The checkpoint at ``path`` with metadata entries replaced, tensors dropped or changed."""
+    from safetensors.numpy import save_file
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="np") as reader:
+        stored = dict(reader.metadata())
+        arrays = {name: reader.get_tensor(name) for name in reader.keys() if name not in drop}
+    arrays.update(change or {})
+    save_file(arrays, str(path), metadata={**stored, **(metadata or {})})
+
+
+def test_a_stored_seed_out_of_range_is_refused_by_every_command(checkpoint_copy):
+    stored = json.loads(tensors_and_metadata(checkpoint_copy)[1]["config"])
+    rewrite_checkpoint(checkpoint_copy, {"config": json.dumps({**stored, "seed": -1})})
+    for command in (["inspect"], ["evaluate"], ["visualize", "confusion"]):
+        result = runner.invoke(app, [*command, str(checkpoint_copy)])
+        assert_one_line_error(result, 1, str(checkpoint_copy), "seed")
+
+
+@pytest.mark.parametrize("case, words", [
+    ("samples_seen", ["samples_seen", "out of range"]),
+    ("position", ["position", "beyond 'samples_seen'"]),
+    ("labels", ["labels.rates", "missing"]),
+])
+def test_inspect_refuses_what_resume_could_not_use(checkpoint_copy, case, words):
+    if case == "samples_seen":
+        rewrite_checkpoint(checkpoint_copy, {"samples_seen": str(10**23), "finished": "false"})
+    elif case == "position":
+        rewrite_checkpoint(checkpoint_copy, {"samples_seen": "10", "position": "20", "finished": "false"})
+    else:
+        rewrite_checkpoint(checkpoint_copy, drop=("labels.rates",))
+    before = checkpoint_copy.read_bytes()
+    for command in (["inspect", str(checkpoint_copy)], ["train", "--resume", str(checkpoint_copy)]):
+        assert_one_line_error(runner.invoke(app, command), 1, *words)
+    assert checkpoint_copy.read_bytes() == before
+
+
+def test_inspect_flags_weights_outside_wmin_wmax(checkpoint_copy):
+    from safetensors import safe_open
+
+    with safe_open(str(checkpoint_copy), framework="np") as reader:
+        w = reader.get_tensor("input_to_exc.weight").copy()
+    w[0, 0] = 3.5
+    rewrite_checkpoint(checkpoint_copy, change={"input_to_exc.weight": w})
+    result = runner.invoke(app, ["inspect", str(checkpoint_copy), "--json"])
+    assert result.exit_code == 0, result.output
+    [warning] = json.loads(result.stdout)["warnings"]
+    assert "outside [wmin, wmax]" in warning and "3.5" in warning
+    assert result.stderr.startswith("warning: ")
+
+
+@pytest.mark.slow
+def test_three_quick_ctrl_c_leave_no_traceback(long_run, tmp_path):
+    process, run_dir = start_long_run(long_run[0], tmp_path)
+    for _ in range(3):
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.1)
+    code, stdout, stderr = finish(process)
+    assert code == 130, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert stderr.splitlines()[-1].startswith("error: interrupted by SIGINT")
+    assert ckpt.load(run_dir / ckpt.CHECKPOINT_NAME).progress.samples_seen > 0
+
+
+# ---------------------------------------------------------------- data
+
+
+def test_evaluate_refuses_a_data_dir_that_does_not_exist(checkpoint_copy, tmp_path):
+    result = runner.invoke(app, ["evaluate", str(checkpoint_copy), "--data-dir", str(tmp_path / "nonexistent")])
+    assert_one_line_error(result, 2, "--data-dir", str(tmp_path / "nonexistent"))
+
+
+@pytest.fixture
+def interrupted_mammo(tmp_path) -> tuple[Path, Path]:
+    """A MAMMO run stopped mid-epoch, and its data folder (two classes of 12 images)."""
+    from test_images import class_folders, mammo_config
+
+    data_dir = class_folders(tmp_path / "mammo", {"benign": 12, "malignant": 12})
+    config = mammo_config(tmp_path, data_dir, test_fraction=0.25)
+    with pytest.raises(service.Interrupted):
+        service.train(config, out=tmp_path / "run", on_progress=_interrupt_at({8}))
+    return tmp_path / "run", data_dir
+
+
+def test_mammo_resume_keeps_its_recorded_split(interrupted_mammo):
+    from test_images import class_folders
+
+    run_dir, data_dir = interrupted_mammo
+    split_before = (run_dir / "split.json").read_bytes()
+    recorded = json.loads(split_before)
+    held_out = {entry["file"] for entry in recorded["test"]}
+    class_folders(data_dir.parent / "more", {"benign": 6, "malignant": 6}, seed=3)
+    for new in (data_dir.parent / "more").rglob("*.png"):
+        new.rename(data_dir / new.parent.name / f"new-{new.name}")
+    removed = data_dir / recorded["train"][0]["file"]
+    kept = removed.read_bytes()
+    removed.unlink()
+    checkpoint = run_dir / ckpt.CHECKPOINT_NAME
+    before = checkpoint.read_bytes()
+
+    result = runner.invoke(app, ["train", "--resume", str(checkpoint)])
+    assert_one_line_error(result, 1, str(removed), "no longer in the data folder")
+    assert checkpoint.read_bytes() == before
+
+    removed.write_bytes(kept)
+    result = runner.invoke(app, ["train", "--resume", str(checkpoint), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "12 image(s) added" in result.stderr and "left out" in result.stderr
+    assert json.loads(result.stdout)["n_test"] == len(held_out)
+    assert (run_dir / "split.json").read_bytes() == split_before
+
+
+def test_split_paths_outside_the_data_folder_are_refused(interrupted_mammo):
+    run_dir, data_dir = interrupted_mammo
+    manifest = json.loads((run_dir / "split.json").read_text())
+    manifest["test"][0]["file"] = "../../../etc/passwd"
+    (run_dir / "split.json").write_text(json.dumps(manifest))
+    for command in (["train", "--resume"], ["assign"]):
+        result = runner.invoke(app, [*command, str(run_dir / ckpt.CHECKPOINT_NAME)])
+        assert_one_line_error(result, 1, "../../../etc/passwd", "not a file inside the data folder")
+
+
+def test_skipped_images_are_warnings(tmp_path):
+    from test_images import class_folders, mammo_config
+
+    data_dir = class_folders(tmp_path / "mammo", {"benign": 6, "malignant": 6})
+    (data_dir / "benign" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    params = tmp_path / "params.yaml"
+    params.write_text(cfg.dump_yaml(mammo_config(tmp_path, data_dir, test_fraction=0.25)))
+    result = runner.invoke(app, ["train", str(params), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2 and "broken.png" in warnings[0] and "skipped 1 of 13" in warnings[1]
+    assert "notice: skipped" not in result.stderr

@@ -139,8 +139,12 @@ def inspect(checkpoint: CheckpointArgument = None, log_dir: LogDirOption = None,
 
     def call(on_progress):
         from snnctl import service
+        from snnctl.errors import WarningText
 
-        return service.inspect(service.checkpoint_or_latest(checkpoint, log_dir, render.notice))
+        result = service.inspect(service.checkpoint_or_latest(checkpoint, log_dir, render.notice))
+        for warning in result.warnings:
+            render.notice(WarningText(f"{result.checkpoint}: {warning}"))
+        return result
 
     render.run(call, _inspection_tables, as_json)
 

@@ -9,6 +9,7 @@ interrupted), never a traceback unless ``--debug``.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence, TypeVar
@@ -19,7 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperCommand, TyperGroup
 
-from snnctl.errors import SnnctlError
+from snnctl.errors import SnnctlError, WarningText
 
 # Typer raises click's usage errors; newer Typer bundles its own click, so the classes are
 # taken from typer.BadParameter's ancestry rather than imported from click.
@@ -43,8 +44,10 @@ def error(message: str) -> None:
 
 
 def notice(message: str) -> None:
-    """One ``notice:`` line on stderr (the service layer's Notice callback)."""
-    err.print(f"[yellow]notice:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
+    """One ``notice:`` line on stderr (the service layer's Notice callback); a
+    :class:`snnctl.errors.WarningText` is a ``warning:`` line."""
+    label = "[magenta]warning:[/magenta]" if isinstance(message, WarningText) else "[yellow]notice:[/yellow]"
+    err.print(f"{label} {escape(message)}", highlight=False, soft_wrap=True)
 
 
 class UntypedFlags:
@@ -90,15 +93,26 @@ class CommandGroup(UntypedFlags, TyperGroup):
 
 
 @contextmanager
-def reported() -> Iterator[None]:
-    """A user error becomes one line on stderr and its exit code, never a traceback."""
+def reported(as_json: bool = False) -> Iterator[None]:
+    """A user error becomes one line on stderr and its exit code, never a traceback; with
+    ``as_json`` also ``{"error": ..., "exit_code": ...}`` on stdout, so that a script
+    reading stdout always gets a document."""
     try:
         yield
-    except SnnctlError as exc:
+    except (SnnctlError, KeyboardInterrupt) as exc:
         if state["debug"]:
             raise
-        error(str(exc))
-        raise typer.Exit(exc.exit_code) from None
+        # Ctrl-C outside training (loading data, or while a stopped run unwinds)
+        message, code = (str(exc), exc.exit_code) if isinstance(exc, SnnctlError) else ("interrupted by SIGINT", 130)
+        if code > 128:
+            # the process is ending (a stopped run is saved); more Ctrl-C would only break
+            # the interpreter's exit handlers with tracebacks
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.SIG_IGN)
+        error(message)
+        if as_json:
+            sys.stdout.write(json.dumps({"error": message, "exit_code": code}) + "\n")
+        raise typer.Exit(code) from None
 
 
 @contextmanager
@@ -127,7 +141,7 @@ def run(call: Callable[[Callable[[Any], None]], Result], show: Callable[[Result]
         as_json: bool) -> Result:
     """Every command's runner: ``call(on_progress)`` (one service function), its errors as
     one line, then ``--json``'s one document or what ``show`` makes of the result."""
-    with reported(), progress_bar(not as_json) as on_progress:
+    with reported(as_json), progress_bar(not as_json) as on_progress:
         result = call(on_progress)
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")

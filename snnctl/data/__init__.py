@@ -19,13 +19,13 @@ from snnctl.data.dataset import (
 )
 from snnctl.data.folders import load_image_folders
 from snnctl.data.images import UnreadableImage, fit, image_format, read_image
-from snnctl.data.manifest import MANIFEST_NAME, SPLIT_IMAGES_NAME, load_manifest, write_manifest
+from snnctl.data.manifest import MANIFEST_NAME, SPLIT_IMAGES_NAME, load_manifest, load_recorded_split, write_manifest
 from snnctl.data.mnist import MNIST_CLASSES, load_mnist, read_idx
 from snnctl.data.sources import load_splits
 
 __all__ = [
     "CACHE_DIR_VARIABLE", "MANIFEST_NAME", "MNIST_CLASSES", "SPLIT_IMAGES_NAME", "Dataset", "Notice", "Splits",
     "UnreadableImage", "cache_dir", "concatenate", "epoch_order", "fit", "image_format", "limit", "limit_indices",
-    "load_image_folders", "load_manifest", "load_mnist", "load_splits", "pixel_scale", "read_idx", "read_image",
+    "load_image_folders", "load_manifest", "load_recorded_split", "load_mnist", "load_splits", "pixel_scale", "read_idx", "read_image",
     "resize", "stratified_split", "training_order", "write_manifest",
 ]

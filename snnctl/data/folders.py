@@ -17,7 +17,7 @@ import torch
 from snnctl.config import Config
 from snnctl.data.dataset import SPLITS, Dataset, Notice, Splits, limit_indices, stratified_split
 from snnctl.data.images import UnreadableImage, fit, image_format, read_image, unknown_format
-from snnctl.errors import ConfigError, SnnctlError
+from snnctl.errors import ConfigError, SnnctlError, WarningText
 from snnctl.seeds import limit_seed
 
 # One image file: path relative to the data folder, label, format (None: found when read).
@@ -80,6 +80,12 @@ def _discover(root: Path) -> tuple[list[str], dict[str, list[ImageFile]]]:
     return classes, {split: _labelled_files(root / split, classes, root) for split in SPLITS}
 
 
+def image_files(data_dir: str) -> set[str]:
+    """Every image file of a MAMMO data folder, relative to it (as a split lists them)."""
+    _, found = _discover(_data_root(data_dir))
+    return {relative for files in found.values() for relative, _, _ in files}
+
+
 def _decode(root: Path, files: list[ImageFile], classes: list[str], config: Config,
             notice: Notice, skipped: list[str]) -> Dataset:
     """Decode, fit and stack the images; unreadable ones are skipped with a warning (and
@@ -92,7 +98,7 @@ def _decode(root: Path, files: list[ImageFile], classes: list[str], config: Conf
         except UnreadableImage as exc:
             if config.strict:
                 raise SnnctlError(f"{exc} (strict: true; set strict: false to skip unreadable images)") from None
-            notice(f"skipped {exc}")
+            notice(WarningText(f"skipped {exc}"))
             skipped.append(relative)
             continue
         images[len(kept)] = fit(pixels, config.input_size, config.resize)
@@ -110,7 +116,8 @@ def decode_splits(root: Path, lists: dict[str, list[ImageFile]], classes: list[s
     skipped: list[str] = []
     train, test = (_decode(root, lists[split], classes, config, notice, skipped) for split in SPLITS)
     if skipped:
-        notice(f"skipped {len(skipped)} of {total} images that could not be read (strict: true makes them errors)")
+        notice(WarningText(f"skipped {len(skipped)} of {total} images that could not be read "
+                           f"(strict: true makes them errors)"))
     for label, name in enumerate(classes):
         if not (train.labels == label).any():
             raise SnnctlError(f"{root}: class {name!r} has no readable training image")

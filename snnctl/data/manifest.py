@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import torch
 
 from snnctl.config import Config
 from snnctl.data.cache import read_tensors
 from snnctl.data.dataset import SPLITS, Dataset, Notice, Splits
-from snnctl.data.folders import ImageFile, decode_splits
+from snnctl.data.folders import ImageFile, decode_splits, image_files
 from snnctl.errors import SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
 
@@ -81,7 +81,17 @@ def _read_manifest(path: Path) -> tuple[dict, Path, list[str], dict[str, list[Im
                  for split in SPLITS}
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise SnnctlError(f"{path}: not a readable {MANIFEST_WHAT} ({type(exc).__name__}: {exc})") from None
+    for files in lists.values():
+        for relative, _, _ in files:
+            _check_inside(relative, root, path)
     return manifest, root, classes, lists
+
+
+def _check_inside(relative: object, root: Path, path: Path) -> None:
+    """A listed file is a path inside the data folder: relative, with no ``..``."""
+    inside = isinstance(relative, str) and relative and "\\" not in relative and "\0" not in relative
+    if not inside or PurePosixPath(relative).is_absolute() or ".." in PurePosixPath(relative).parts:
+        raise SnnctlError(f"{path}: lists {relative!r}, not a file inside the data folder {root}")
 
 
 def _read_split_images(path: Path, manifest: dict, config: Config) -> dict[str, torch.Tensor] | None:
@@ -119,3 +129,27 @@ def load_manifest(run_dir: Path, config: Config, notice: Notice) -> Splits | Non
     origin = f"the {manifest.get('layout', 'image folders')} split of {root} recorded in {path}"
     header = {key: value for key, value in manifest.items() if key not in SPLITS}
     return Splits(train, test, origin, {**header, "input_size": config.input_size, "resize": config.resize})
+
+
+def load_recorded_split(run_dir: Path, config: Config, notice: Notice) -> Splits | None:
+    """The split of the run in ``run_dir`` for that run to continue (``train --resume``):
+    :func:`load_manifest`, once every listed file is found still in the data folder. A
+    listed file that is gone is an error naming it; files added since are left out, with
+    a notice. None when the run recorded no split."""
+    path = Path(run_dir) / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    manifest, root, _, lists = _read_manifest(path)
+    present = image_files(str(root))
+    listed = [relative for files in lists.values() for relative, _, _ in files]
+    missing = [relative for relative in listed if relative not in present]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise SnnctlError(f"{root / missing[0]}: listed in the run's split {path} but no longer in the data "
+                          f"folder{more}; restore it, or start a new run")
+    known = set(listed) | set(manifest.get("skipped") or [])
+    added = sorted(present - known)
+    if added and config.n_train is None and config.n_test is None:
+        notice(f"{len(added)} image(s) added to {root} since the run started (e.g. {added[0]}) are left out: "
+               f"a resumed run keeps its split ({path})")
+    return load_manifest(run_dir, config, notice)

@@ -36,6 +36,10 @@ def data_config(stored: Config, task: str | None, data_dir: str | None, reductio
     if task is not None:
         changes["task"] = task
     if data_dir is not None:
+        # a folder asked for by name is used or refused, whatever the task: MNIST would
+        # otherwise fall back to its bundled subset and answer for other images
+        if not Path(data_dir).is_dir():
+            raise ConfigError(f"--data-dir: {data_dir} is not an existing folder")
         changes["data_dir"] = str(data_dir)
     if reduction is not None:
         changes["reduction"] = reduction
@@ -266,6 +270,8 @@ class InspectResult(Result):
     info: dict
     versions: dict
     created: str
+    # What a resume or an evaluation would not expect (weights outside [wmin, wmax]).
+    warnings: list[str]
 
 
 def inspect(checkpoint_path: Path) -> InspectResult:
@@ -291,4 +297,5 @@ def inspect(checkpoint_path: Path) -> InspectResult:
         samples_seen=stored.progress.samples_seen, epochs=stored.progress.epoch, finished=stored.progress.finished,
         has_labels=assignments is not None, neurons_per_class=per_class, unassigned=unassigned,
         tensors=summaries, info=stored.info, versions=stored.versions, created=stored.created,
+        warnings=ckpt.weights_outside_range(stored.arrays, stored.config),
     )

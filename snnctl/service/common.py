@@ -7,6 +7,7 @@ run networks, so that `snnctl inspect` answers without loading them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import signal
@@ -184,6 +185,28 @@ def write_status(run_dir: Path, state: str, progress: ckpt.Progress, checkpoint_
     """status.json of a run: running, finished or interrupted, and where it stands."""
     status = {"state": state, "checkpoint": str(checkpoint_path), **asdict(progress)}
     write_atomic(run_dir / STATUS_NAME, (json.dumps(status, indent=2) + "\n").encode())
+
+
+def mark_failed(run_dir: Path, checkpoint_path: Path, error: str) -> None:
+    """status.json says "failed", with the error, once an error ended the run (never
+    "running" forever); where the run stands stays that of its last checkpoint.
+
+    Best effort: the error that ended the run is the one reported. On a full disk, where no
+    new file can be written, the old status is overwritten in place (it frees its own
+    block first): a torn status file is better than one that says the run goes on."""
+    path = run_dir / STATUS_NAME
+    try:
+        status = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        status = None
+    if not isinstance(status, dict):
+        status = {"checkpoint": str(checkpoint_path)}
+    text = (json.dumps({**status, "state": "failed", "error": error}, indent=2) + "\n").encode()
+    try:
+        write_atomic(path, text)
+    except SnnctlError:
+        with contextlib.suppress(OSError):
+            path.write_bytes(text)
 
 
 def check_output(path: Path | None, force: bool) -> None:

@@ -20,8 +20,12 @@ def finished_checkpoints(log_dir: Path) -> list[Path]:
             status = json.loads(status_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue  # a run being written, or not ours: not a finished run
-        checkpoint = status_path.parent / CHECKPOINT_NAME
-        if isinstance(status, dict) and status.get("state") == "finished" and checkpoint.is_file():
+        if not isinstance(status, dict):
+            continue
+        # the file the run saved to: checkpoint.safetensors, or the one a resume continued
+        named = status.get("checkpoint")
+        checkpoint = status_path.parent / (Path(named).name if isinstance(named, str) and named else CHECKPOINT_NAME)
+        if status.get("state") == "finished" and checkpoint.is_file():
             found.append((status_path.stat().st_mtime, checkpoint))
     return [checkpoint for _, checkpoint in sorted(found, key=lambda item: item[0], reverse=True)]
 

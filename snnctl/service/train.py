@@ -20,8 +20,9 @@ from snnctl.config import Config
 from snnctl.errors import ConfigError
 from snnctl.seeds import presentation_seeds
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, StopRequest,
-                                   new_directory, no_progress, quiet, score, spike_counts, stop_on_signals,
-                                   write_status)
+                                   mark_failed, new_directory, no_progress, quiet, score, spike_counts,
+                                   stop_on_signals, write_status)
+from snnctl.service.lock import claim_directory
 from snnctl.service.run_figures import confusion_title, write_run_figures
 
 # The most images one engine call presents in training at batch_size 1: progress,
@@ -133,11 +134,11 @@ class _Checkpointer:
     """Saves the run (checkpoint and status.json) every ``checkpoint_every`` samples, at the
     end, and when a signal asks it to stop."""
 
-    def __init__(self, config: Config, run_dir: Path, engine: "engines.Engine", class_names: list[str],
+    def __init__(self, config: Config, path: Path, engine: "engines.Engine", class_names: list[str],
                  progress: ckpt.Progress, running: RunningAccuracy, info: dict, stop: StopRequest) -> None:
-        self.config, self.run_dir, self.engine, self.class_names = config, run_dir, engine, class_names
+        self.config, self.engine, self.class_names = config, engine, class_names
         self.progress, self.running, self.info, self.stop = progress, running, info, stop
-        self.path = run_dir / ckpt.CHECKPOINT_NAME
+        self.path, self.run_dir = path, path.parent
         self.next_save = _next_multiple(progress.samples_seen, config.checkpoint_every)
 
     def save(self, label_state: "labels.LabelState | None", extra: dict | None = None) -> None:
@@ -301,10 +302,13 @@ def _parameters(config: Config, overrides: list[str], device: str | None) -> Con
 def _resume_config(checkpoint: ckpt.Checkpoint, config: Config | None, overrides: list[str],
                    device: str | None) -> Config:
     """The checkpoint's parameters with ``overrides`` and ``device``; a parameter file given
-    too must agree with them."""
+    too must agree with them. Only the keys of :data:`snnctl.config.RESUMABLE_KEYS` may
+    differ from the checkpoint's."""
     stored = _parameters(checkpoint.config, overrides, device)
+    cfg.check_resume_changes(checkpoint.config, stored, "--resume")
     if config is not None:
         wanted = _parameters(config, overrides, device)
+        cfg.check_resume_changes(checkpoint.config, wanted, "--resume with a parameter file")
         differing = [k for k in cfg.KEYS if getattr(wanted, k) != getattr(stored, k)]
         if differing:
             key = differing[0]
@@ -315,10 +319,12 @@ def _resume_config(checkpoint: ckpt.Checkpoint, config: Config | None, overrides
 
 @dataclass
 class _Start:
-    """Where a run starts: its parameters, directory, tensors and progress."""
+    """Where a run starts: its parameters, directory, checkpoint file, tensors and progress."""
 
     config: Config
     run_dir: Path
+    checkpoint: Path  # the file it saves to: a resumed run continues the file it was given
+    empty: bool  # the run directory must hold nothing else when claimed
     tensors: object
     progress: ckpt.Progress
     running: RunningAccuracy
@@ -328,7 +334,8 @@ class _Start:
 def _start(config: Config | None, out: Path | None, resume: Path | None, overrides: list[str], device: str | None,
            force: bool, notice: Notice) -> _Start:
     """A new run, or the checkpoint's run continued; ``device`` may differ from the
-    checkpoint's, as may any ``overrides``."""
+    checkpoint's, as may the ``overrides`` of resumable keys. Nothing is written yet."""
+    from snnctl import memory
     from snnctl import network as net
 
     if resume is not None:
@@ -338,21 +345,33 @@ def _start(config: Config | None, out: Path | None, resume: Path | None, overrid
         raise ConfigError("train: a parameter file or --resume is required")
     else:
         config = _parameters(config, overrides, device)
+    memory.check_fits(config)
+    if resume is None or out is not None:
+        run_dir = new_directory(config, out, force=force)
+        checkpoint, empty = run_dir / ckpt.CHECKPOINT_NAME, not force
+    else:
+        run_dir, checkpoint, empty = Path(resume).parent, Path(resume), False
     if resume is None:
-        return _Start(config, _claim(config, out, force), net.initial_tensors(config), ckpt.Progress(),
+        return _Start(config, run_dir, checkpoint, empty, net.initial_tensors(config), ckpt.Progress(),
                       RunningAccuracy(config, None, None), None)
-    run_dir = Path(resume).parent if out is None else _claim(config, out, force)
     if previous.progress.finished and config.epochs <= previous.progress.epoch:
         notice(f"{resume}: the run had finished its {previous.progress.epoch} epochs: labelling and testing "
                f"again (to train more: --set epochs={previous.progress.epoch + 1})")
-    return _Start(config, run_dir, previous.tensors, previous.progress,
+    return _Start(config, run_dir, checkpoint, empty, previous.tensors, previous.progress,
                   RunningAccuracy(config, previous.window, previous.labels), previous.progress.samples_seen)
 
 
-def _claim(config: Config, out: Path | None, force: bool) -> Path:
-    run_dir = new_directory(config, out, force=force)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
+def _splits(config: Config, resume: Path | None, validation: Validation | None, notice: Notice) -> "data.Splits":
+    """The run's images: a resumed MAMMO run keeps the split recorded beside its checkpoint."""
+    from snnctl import data
+
+    if validation is not None:
+        return validation_splits(config, validation, notice)
+    if resume is not None and config.task == "MAMMO":
+        recorded = data.load_recorded_split(Path(resume).parent, config, notice)
+        if recorded is not None:
+            return recorded
+    return data.load_splits(config, notice)
 
 
 def train(config: Config | None = None, *, out: Path | None = None, resume: Path | None = None,
@@ -367,20 +386,38 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     parameters' (also on resume). With ``validation``, train on the training images less
     a validation part and score on that part instead of the test images
     (``TrainResult.held_out`` says "validation").
+
+    The run directory is held (:func:`snnctl.service.lock.claim_directory`) from before
+    the data is loaded until the run ends; an error that ends the run leaves status.json
+    "failed", with the error.
     """
-    from snnctl import data
     from snnctl import engine as engines
-    from snnctl.logs import RunLog
 
     start = _start(config, out, resume, overrides or [], device, force, notice)
+    with claim_directory(start.run_dir, notice, empty=start.empty):
+        engine = engines.make_engine(start.config, start.tensors)
+        splits = _splits(start.config, resume, validation, notice)
+        try:
+            return _run(start, engine, splits, "test" if validation is None else "validation", on_progress)
+        except Interrupted:
+            raise
+        except BaseException as exc:
+            mark_failed(start.run_dir, start.checkpoint, str(exc) or type(exc).__name__)
+            raise
+
+
+def _run(start: _Start, engine: "engines.Engine", splits: "data.Splits", held_out: str,
+         on_progress: OnProgress) -> TrainResult:
+    """Train, label and test in the claimed run directory, saving as it goes."""
+    from snnctl import data
+    from snnctl.logs import RunLog
+
     config, progress = start.config, start.progress
-    engine = engines.make_engine(config, start.tensors)
-    splits = data.load_splits(config, notice) if validation is None else validation_splits(config, validation, notice)
-    held_out = "test" if validation is None else "validation"
     if config.task == "MAMMO":
         data.write_manifest(start.run_dir, splits)
-    with RunLog(start.run_dir, config, start.resumed_at) as run_log, stop_on_signals() as stop:
-        saver = _Checkpointer(config, start.run_dir, engine, splits.train.class_names, progress, start.running,
+    # signals are noted until the log is closed: a second Ctrl-C cannot cut its last write short
+    with stop_on_signals() as stop, RunLog(start.run_dir, config, start.resumed_at) as run_log:
+        saver = _Checkpointer(config, start.checkpoint, engine, splits.train.class_names, progress, start.running,
                               {"data": splits.origin}, stop)
         run = _Training(config, engine, splits, progress, start.running, saver, run_log, held_out)
         trained_now, train_seconds = run.learn(on_progress)
