@@ -117,6 +117,9 @@ class Config:
     normalize: str = "none"
     clahe: bool = False
     encoding: str = "rate"
+    # Threads that run images with learning off (labelling, testing, evaluate, assign):
+    # "auto" (every core this process may use) or a number; results are the same for any.
+    workers: str = "auto"
 
     @property
     def n_pixels(self) -> int:
@@ -127,7 +130,6 @@ class Config:
     def input_channels(self) -> int:
         """Input populations per pixel: two for ``on-off`` (ON and OFF), else one."""
         return 2 if self.encoding == "on-off" else 1
-
     @property
     def n_inputs(self) -> int:
         """Input neurons: ``input_channels`` x ``input_size`` squared."""
@@ -218,7 +220,7 @@ UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0, "seed": 2**32}
 # tensor, builds the network, draws the random numbers or picks the images the checkpoint
 # was trained on, so changing it would continue a different run from this one's state.
 RESUMABLE_KEYS = ("epochs", "nu_pre", "nu_post", "nu_decay", "checkpoint_every", "log_dir", "device", "engine",
-                  "download", "strict")
+                  "download", "strict", "workers")
 
 
 def check_resume_changes(stored: "Config", wanted: "Config", source: str) -> None:
@@ -318,6 +320,8 @@ def validate(config: Config, source: str) -> Config:
         raise ConfigError(f"{source}: wmin: {values['wmin']!r} must be below wmax ({values['wmax']!r})")
     if values["time"] / values["dt"] < 1:
         raise ConfigError(f"{source}: time: {values['time']!r} is shorter than one step of dt={values['dt']!r}")
+    if values["workers"] != "auto" and not (values["workers"].isdigit() and int(values["workers"]) >= 1):
+        raise ConfigError(f"{source}: workers: {show(values['workers'])} is not auto or an integer >= 1")
     if values["encoder"] == "RankOrderEncoder" and values["min_spikes"] > 0:
         # rank-order coding rescales any input to fill the window: a retry's higher rate changes no spike
         raise ConfigError(f"{source}: min_spikes: {values['min_spikes']!r} retries at a higher rate, which "

@@ -44,7 +44,7 @@ def study_config(mammo: Path, tmp_path: Path, **changes) -> cfg.Config:
 def finished(mammo, tmp_path_factory) -> service.StudyResult:
     """A study run one fold after another, uninterrupted: the reference table."""
     tmp_path = tmp_path_factory.mktemp("study")
-    return service.study(study_config(mammo, tmp_path), folds=FOLDS, out=tmp_path / "study", workers=1)
+    return service.study(study_config(mammo, tmp_path), folds=FOLDS, out=tmp_path / "study", concurrent_folds=1)
 
 
 def split_lists(run_dir: str) -> dict:
@@ -97,10 +97,10 @@ def test_a_study_interrupted_after_two_folds_resumes_and_gives_the_uninterrupted
 
     study_dir = tmp_path / "interrupted"
     with pytest.raises(Stop):
-        service.study(study_config(mammo, tmp_path), folds=FOLDS, out=study_dir, workers=1,
+        service.study(study_config(mammo, tmp_path), folds=FOLDS, out=study_dir, concurrent_folds=1,
                       notice=stop_at_the_third_fold)
     assert len(list(study_dir.glob("runs/fold-*/fold.json"))) == 2
-    resumed = service.study(resume=study_dir, workers=1)
+    resumed = service.study(resume=study_dir, concurrent_folds=1)
     assert [fold.metrics for fold in resumed.per_fold] == [fold.metrics for fold in finished.per_fold]
     assert resumed.summary == finished.summary
 
@@ -108,7 +108,7 @@ def test_a_study_interrupted_after_two_folds_resumes_and_gives_the_uninterrupted
 def test_the_command_line_study_prints_the_table_and_one_json_document(mammo, tmp_path):
     params = tmp_path / "study.yaml"
     params.write_text(cfg.dump_yaml(study_config(mammo, tmp_path, folds=FOLDS)))
-    command = [sys.executable, "-m", "snnctl", "train", str(params), "--workers", "1", "--out", str(tmp_path / "s")]
+    command = [sys.executable, "-m", "snnctl", "train", str(params), "--concurrent-folds", "1", "--out", str(tmp_path / "s")]
     shown = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert shown.returncode == 0, shown.stderr
     assert "balanced_accuracy" in shown.stdout and "95% interval" in shown.stdout
@@ -126,17 +126,17 @@ def test_the_command_line_study_prints_the_table_and_one_json_document(mammo, tm
 
 def test_bad_studies_are_one_clear_error(mammo, tmp_path):
     with pytest.raises(ConfigError, match="folds: 40 folds need at least 40 groups, the data has 15"):
-        service.study(study_config(mammo, tmp_path), folds=40, out=tmp_path / "s", workers=1)
+        service.study(study_config(mammo, tmp_path), folds=40, out=tmp_path / "s", concurrent_folds=1)
     assert not (tmp_path / "s").exists()
     with pytest.raises(SnnctlError, match="not a study directory"):
-        service.study(resume=tmp_path, workers=1)
+        service.study(resume=tmp_path, concurrent_folds=1)
     with pytest.raises(ConfigError, match="--resume STUDY_DIR continues a study as it was set up"):
         service.study(study_config(mammo, tmp_path), resume=tmp_path)
     split = tmp_path / "split"
     for side in ("train", "test"):
         shutil.copytree(mammo, split / side)
     with pytest.raises(ConfigError, match="folds: cross-validation splits one pool of class folders"):
-        service.study(study_config(split, tmp_path), folds=FOLDS, out=tmp_path / "s2", workers=1)
+        service.study(study_config(split, tmp_path), folds=FOLDS, out=tmp_path / "s2", concurrent_folds=1)
 
 
 @pytest.mark.slow

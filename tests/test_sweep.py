@@ -164,13 +164,13 @@ def test_validation_split_is_the_same_for_every_trial_and_no_test_image_runs(tmp
     test_images = rows(data.load_splits(config, lambda message: None).test.images)
     assert not test_images & rows(splits.train.images) and not test_images & rows(splits.test.images)
     presented = []
-    present = engines.present_with_retries
+    present = engines.FastEngine.present_sequence
 
-    def recording(engine, config, images, *args, **kwargs):
+    def recording(engine, images, *args, **kwargs):
         presented.append(images.clone())
-        return present(engine, config, images, *args, **kwargs)
+        return present(engine, images, *args, **kwargs)
 
-    monkeypatch.setattr(engines, "present_with_retries", recording)
+    monkeypatch.setattr(engines.FastEngine, "present_sequence", recording)
     result = service.train(config.replace(n_neurons=10, time=25), out=tmp_path / "trial", validation=validation)
     assert result.held_out == "validation" and result.n_test == N_VALIDATION
     assert presented and not any(test_images & rows(images) for images in presented)

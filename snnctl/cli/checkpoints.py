@@ -11,7 +11,7 @@ from rich.table import Table
 
 import snnctl.cli.render as render
 from snnctl.cli.options import (CheckpointArgument, DataDirOption, DebugOption, DeviceOption, JsonOption,
-                                LogDirOption, NOption, ReductionOption, Split, TaskOption, value)
+                                LogDirOption, NOption, ReductionOption, Split, TaskOption, WorkersOption, value)
 from snnctl.errors import ConfigError
 
 EVALUATE_EPILOG = render.examples(
@@ -30,6 +30,7 @@ def evaluate(
     predictions: Annotated[Optional[Path], typer.Option(help="Write one CSV row per image here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing predictions file.")] = False,
     device: DeviceOption = None,
+    workers: WorkersOption = None,
     log_dir: LogDirOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
@@ -42,7 +43,7 @@ def evaluate(
         return service.evaluate(
             service.checkpoint_or_latest(checkpoint, log_dir, render.notice), task=value(task), data_dir=str(data_dir) if data_dir else None, split=split.value, n=n,
             reduction=value(reduction), predictions=predictions, force=force, device=value(device),
-            notice=render.notice, on_progress=on_progress)
+            workers=workers, notice=render.notice, on_progress=on_progress)
 
     render.run(call, _evaluation_tables, as_json)
 
@@ -94,6 +95,7 @@ def assign(
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the input checkpoint (atomically).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     device: DeviceOption = None,
+    workers: WorkersOption = None,
     log_dir: LogDirOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
@@ -108,7 +110,7 @@ def assign(
         return service.assign(
             service.checkpoint_or_latest(checkpoint, log_dir, render.notice), reduction=value(reduction), task=value(task), data_dir=str(data_dir) if data_dir else None,
             split=split.value, n=n, output=out_path, in_place=in_place, force=force, device=value(device),
-            notice=render.notice, on_progress=on_progress)
+            workers=workers, notice=render.notice, on_progress=on_progress)
 
     render.run(call, _assignment_table, as_json)
 

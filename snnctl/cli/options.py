@@ -38,6 +38,8 @@ def value(choice: Optional[Enum]) -> Optional[str]:
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
 DeviceOption = Annotated[Optional[Device], typer.Option(
     help="auto: CUDA when present for the BindsNET engine; the fast engine runs on the CPU.")]
+WorkersOption = Annotated[Optional[str], typer.Option(
+    help="Threads for the images (learning off): auto (every core) or a number; same results for any.")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
 CheckpointArgument = Annotated[Optional[Path], typer.Argument(
     help="A checkpoint (.safetensors) written by snnctl train (default: the newest finished run under --log-dir).",

@@ -31,7 +31,7 @@ def train(
         help="Continue the run of this checkpoint, or the study in this directory.",
         autocompletion=completion.checkpoints)] = None,
     folds: Annotated[Optional[int], typer.Option("--folds", min=2, help="k-fold cross-validation: a study of K runs.")] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Folds at once (1: one after another, without Ray). Default: as many as Ray has CPUs.")] = None,
+    concurrent_folds: Annotated[Optional[int], typer.Option("--concurrent-folds", min=1, help="Folds at once (1: one after another, without Ray). Default: as many as Ray has CPUs.")] = None,
     address: AddressOption = None,
     device: DeviceOption = None,
     force: Annotated[bool, typer.Option("--force", help="Write into an existing, non-empty run directory.")] = False,
@@ -50,7 +50,7 @@ def train(
             if config is not None:
                 config = cfg.apply_overrides(config, list(set_ or []))
                 config = config if device is None else config.replace(device=value(device))
-            return service.study(config, folds=folds, out=out_dir, resume=resume, address=address, workers=workers,
+            return service.study(config, folds=folds, out=out_dir, resume=resume, address=address, concurrent_folds=concurrent_folds,
                                  notice=render.notice, on_progress=on_progress)
         return service.train(config, out=out_dir, resume=resume, overrides=list(set_ or []), device=value(device),
                              force=force, notice=render.notice, on_progress=on_progress)
@@ -69,7 +69,9 @@ def _table(result) -> render.Rendering:
         *render.accuracy_rows("test accuracy", result.test_accuracy),
         ("train accuracy (all activity)", f"{result.train_accuracy.all_activity:.2%}"),
         ("images", f"{result.n_train} train / {result.n_test} test, {result.epochs} epoch(s)"),
-        ("speed", f"{result.samples_per_second:.0f} images/s ({result.engine}, {result.device})"),
+        ("speed", f"{result.samples_per_second:.0f} images/s ({result.engine}, {result.device}): "
+                  f"{result.images_trained} STDP presentations in "
+                  f"{result.train_seconds:.1f} s, start-up, labelling and testing not counted"),
         ("data", result.data),
         ("checkpoint", result.checkpoint),
         ("TensorBoard run", result.run_dir),

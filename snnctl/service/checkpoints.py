@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 
 def data_config(stored: Config, task: str | None, data_dir: str | None, reduction: str | None,
-                 device: str | None, notice: Notice) -> Config:
-    """The checkpoint's parameters, pointed at other data, another readout or another device if
-    asked. A run trained on a GPU runs on ``auto`` where there is none, so it evaluates anywhere."""
+                 device: str | None, notice: Notice, workers: str | None = None) -> Config:
+    """The checkpoint's parameters, pointed at other data, another readout, another device or
+    another number of workers if asked. A run trained on a GPU runs on ``auto`` where there is none, so it evaluates anywhere."""
     from snnctl import engine as engines
 
     here = engines.runnable_device(stored.device)
@@ -43,6 +43,8 @@ def data_config(stored: Config, task: str | None, data_dir: str | None, reductio
         changes["data_dir"] = str(data_dir)
     if reduction is not None:
         changes["reduction"] = reduction
+    if workers is not None:
+        changes["workers"] = workers
     return stored.replace(**changes)
 
 
@@ -115,8 +117,8 @@ def _write_predictions(path: Path, dataset: "data.Dataset", votes: "labels.Votes
 
 def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
              n: int | None = None, reduction: str | None = None, predictions: Path | None = None,
-             force: bool = False, device: str | None = None, notice: Notice = quiet,
-             on_progress: OnProgress = no_progress) -> EvaluationResult:
+             force: bool = False, device: str | None = None, workers: str | None = None,
+             notice: Notice = quiet, on_progress: OnProgress = no_progress) -> EvaluationResult:
     """Classify images with a trained checkpoint, learning off: both votes and the metrics.
 
     Defaults come from the checkpoint: its task, data and held-out split, so right after
@@ -133,7 +135,7 @@ def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
         notice(f"{checkpoint_path}: a run in progress ({stored.progress.samples_seen} training images seen), "
                f"labelled from its last {stored.config.update_interval} of them; finish it with "
                f"snnctl train --resume {checkpoint_path}")
-    config = data_config(stored.config, task, data_dir, reduction, device, notice)
+    config = data_config(stored.config, task, data_dir, reduction, device, notice, workers)
     same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
     dataset, _ = load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
     _check_classes(dataset.class_names, stored.class_names, config.data_dir)
@@ -193,8 +195,8 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
 
 def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | None = None,
            data_dir: str | None = None, split: str = "train", n: int | None = None, output: Path | None = None,
-           in_place: bool = False, force: bool = False, device: str | None = None, notice: Notice = quiet,
-           on_progress: OnProgress = no_progress) -> AssignResult:
+           in_place: bool = False, force: bool = False, device: str | None = None, workers: str | None = None,
+           notice: Notice = quiet, on_progress: OnProgress = no_progress) -> AssignResult:
     """Recompute which class each excitatory neuron stands for, from labelled images
     (learning off), and store the new label state in a new checkpoint.
 
@@ -207,7 +209,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | N
 
     checkpoint_path = Path(checkpoint_path)
     stored = ckpt.load(checkpoint_path)
-    config = data_config(stored.config, task, data_dir, reduction, device, notice)
+    config = data_config(stored.config, task, data_dir, reduction, device, notice, workers)
     output = checkpoint_path if in_place else _relabeled_output(checkpoint_path, config, output, force)
     same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
     label_set, splits = load_split(config, split, n, checkpoint_path.parent, same_data, notice)
@@ -229,7 +231,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, task: str | N
                                       "data_dir": config.data_dir, "reduction": config.reduction,
                                       "n_samples": len(label_set)}}
     # the device it ran on now is not the training's
-    relabelled = config.replace(device=stored.config.device)
+    relabelled = config.replace(device=stored.config.device, workers=stored.config.workers)
     ckpt.save(ckpt.Checkpoint(relabelled, stored.tensors, class_names, new_state, stored.progress, None, info), output)
     return AssignResult(
         checkpoint=str(checkpoint_path), output=str(output), task=config.task, reduction=config.reduction,

@@ -148,7 +148,9 @@ def _fold_trial(sampled: dict, *, base: dict, runs_dir: str) -> None:
     """One fold in a Ray worker (the trainable of :func:`snnctl.service.cluster.run_on_tune`)."""
     from ray import tune
 
-    fold = run_fold(cfg.from_mapping(base, STATE_NAME), int(sampled["fold"]), Path(runs_dir))
+    # folds run side by side on one CPU each: one inference thread per fold
+    config = cfg.from_mapping(base, STATE_NAME).replace(workers="1")
+    fold = run_fold(config, int(sampled["fold"]), Path(runs_dir))
     tune.report({"balanced_accuracy": fold.metrics.get("balanced_accuracy", 0.0)})
 
 
@@ -189,17 +191,17 @@ def _set_up(config: Config | None, folds: int | None, out: Path | None, resume: 
     return config, study_dir
 
 
-def _on_ray(address: str | None, workers: int | None) -> bool:
-    """Folds run on Ray unless ``workers`` is 1 and no cluster is named."""
-    return address is not None or workers != 1
+def _on_ray(address: str | None, concurrent_folds: int | None) -> bool:
+    """Folds run on Ray unless ``concurrent_folds`` is 1 and no cluster is named."""
+    return address is not None or concurrent_folds != 1
 
 
-def _run_folds(config: Config, pending: list[int], study_dir: Path, address: str | None, workers: int | None,
+def _run_folds(config: Config, pending: list[int], study_dir: Path, address: str | None, concurrent_folds: int | None,
                notice: Notice, on_progress: OnProgress) -> str:
-    """Run the ``pending`` folds: one after another here with ``workers`` 1 and no
+    """Run the ``pending`` folds: one after another here with ``concurrent_folds`` 1 and no
     ``address``, else on Ray; returns where they ran."""
     runs_dir = study_dir / RUNS_DIR
-    if not _on_ray(address, workers):
+    if not _on_ray(address, concurrent_folds):
         for fold in pending:
             notice(f"study: fold {fold + 1} of {config.folds}")
             run_fold(config, fold, runs_dir, notice, on_progress)
@@ -210,7 +212,7 @@ def _run_folds(config: Config, pending: list[int], study_dir: Path, address: str
 
     def make_tuner(trainable: Any, storage: str) -> Any:
         return tune.Tuner(trainable, param_space={"fold": tune.grid_search(pending)},
-                          tune_config=tune.TuneConfig(max_concurrent_trials=workers),
+                          tune_config=tune.TuneConfig(max_concurrent_trials=concurrent_folds),
                           run_config=tune.RunConfig(name=TUNE_DIR, storage_path=storage))
 
     with ray_session(address) as where:
@@ -269,23 +271,23 @@ def is_study(config: Config | None, folds: int | None, resume: Path | None) -> b
 
 
 def study(config: Config | None = None, *, folds: int | None = None, out: Path | None = None,
-          resume: Path | None = None, address: str | None = None, workers: int | None = None,
+          resume: Path | None = None, address: str | None = None, concurrent_folds: int | None = None,
           notice: Notice = quiet, on_progress: OnProgress = no_progress) -> StudyResult:
     """k-fold cross-validation of ``config`` (``folds`` overrides its ``folds``): one
     ordinary run per grouped, stratified fold, each evaluated on the fold it held out;
     the table of their figures with mean, sd and a 95% interval. Or continue the study in
-    ``resume``. ``workers``: folds at once (1: one after another in this process, without
+    ``resume``. ``concurrent_folds``: folds at once (1: one after another in this process, without
     Ray); ``address``: a Ray cluster, as for :func:`snnctl.service.sweep`.
     """
     from snnctl import data
 
     config, study_dir = _set_up(config, folds, out, resume)
     runs_dir = study_dir / RUNS_DIR
-    if _on_ray(address, workers):
+    if _on_ray(address, concurrent_folds):
         from snnctl import engine
 
         # Ray hides the GPUs from a fold that reserved none
-        engine.require_cpu(config, "study folds on Ray run on the CPUs Ray reserves for them (--workers 1 runs "
+        engine.require_cpu(config, "study folds on Ray run on the CPUs Ray reserves for them (--concurrent-folds 1 runs "
                                    "them here)")
     if resume is None:
         data.load_splits(config.replace(fold=0), notice)  # the data is there and the folds can be made
@@ -294,7 +296,7 @@ def study(config: Config | None = None, *, folds: int | None = None, out: Path |
     pending = [k for k in range(config.folds) if not (fold_dir(runs_dir, k) / FOLD_NAME).exists()]
     ran_on = "nowhere: every fold had finished"
     if pending:
-        ran_on = _run_folds(config, pending, study_dir, address, workers, notice, on_progress)
+        ran_on = _run_folds(config, pending, study_dir, address, concurrent_folds, notice, on_progress)
     per_fold = [_read_fold(fold_dir(runs_dir, k) / FOLD_NAME) for k in range(config.folds)]
     names = list(dict.fromkeys(name for fold in per_fold for name in fold.metrics))
     summary = {name: summarize([f.metrics[name] for f in per_fold if name in f.metrics]) for name in names}
