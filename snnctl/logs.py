@@ -11,17 +11,21 @@ import torch
 
 from snnctl import config as cfg
 from snnctl.config import Config
+from snnctl.data.encodings import input_planes
 from snnctl.errors import SnnctlError
 
 
 def receptive_field_grid(weights: torch.Tensor, input_size: int) -> torch.Tensor:
-    """Input weights [n_inputs, n_neurons] as one image: a square grid of size x size tiles."""
+    """Input weights [n_inputs, n_neurons] as one image: a square grid of tiles, each
+    ``input_size`` high and ``channels x input_size`` wide (ON and OFF side by side)."""
     n_neurons = weights.shape[1]
     side = int(torch.ceil(torch.sqrt(torch.tensor(float(n_neurons)))))
-    tiles = torch.zeros(side * side, input_size, input_size)
-    tiles[:n_neurons] = weights.t().reshape(n_neurons, input_size, input_size)
-    grid = tiles.reshape(side, side, input_size, input_size).permute(0, 2, 1, 3)
-    return grid.reshape(side * input_size, side * input_size)
+    planes = input_planes(weights.t(), input_size)
+    height, width = planes.shape[1:]
+    tiles = torch.zeros(side * side, height, width)
+    tiles[:n_neurons] = planes
+    grid = tiles.reshape(side, side, height, width).permute(0, 2, 1, 3)
+    return grid.reshape(side * height, side * width)
 
 
 def colorize(image: torch.Tensor, colormap: str = "hot_r") -> torch.Tensor:

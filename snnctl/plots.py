@@ -22,6 +22,7 @@ from matplotlib.colors import Colormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from snnctl.data.encodings import input_planes
 from snnctl.errors import ConfigError
 from snnctl.logs import receptive_field_grid
 
@@ -79,12 +80,13 @@ def _scale(pixels: int) -> float:
     return min(1.0, MAX_PIXELS / pixels)
 
 
-def _tile_lines(ax: Axes, side: int, tile: int, color: str, width: float) -> None:
-    """Thin separators between the tiles of a grid image (tile = image pixels per tile)."""
-    edges = np.arange(1, side) * tile - 0.5
-    low, high = -0.5, side * tile - 0.5
-    ax.hlines(edges, low, high, colors=color, linewidths=width)
-    ax.vlines(edges, low, high, colors=color, linewidths=width)
+def _tile_lines(ax: Axes, side: int, tile: int | tuple[int, int], color: str, width: float) -> None:
+    """Thin separators between the tiles of a grid image (tile = image pixels per tile,
+    or its (height, width))."""
+    height, wide = (tile, tile) if isinstance(tile, int) else tile
+    rows, columns = np.arange(1, side) * height - 0.5, np.arange(1, side) * wide - 0.5
+    ax.hlines(rows, -0.5, side * wide - 0.5, colors=color, linewidths=width)
+    ax.vlines(columns, -0.5, side * height - 0.5, colors=color, linewidths=width)
 
 
 def class_colors(n_classes: int) -> list[tuple[float, float, float]]:
@@ -100,7 +102,8 @@ def class_colors(n_classes: int) -> list[tuple[float, float, float]]:
 
 def weights_figure(weights: torch.Tensor, input_size: int, assignments: torch.Tensor | None = None,
                    class_names: list[str] | None = None) -> Figure:
-    """Every excitatory neuron's input weights as an ``input_size x input_size`` tile.
+    """Every excitatory neuron's input weights as an ``input_size x input_size`` tile; with
+    ON/OFF input (twice as many weights) its ON and OFF weights side by side.
 
     The tiles form the square grid of the original project's TensorBoard image
     (:func:`snnctl.logs.receptive_field_grid`, colormap hot_r). With ``assignments``,
@@ -109,29 +112,34 @@ def weights_figure(weights: torch.Tensor, input_size: int, assignments: torch.Te
     n_neurons = weights.shape[1]
     side = grid_side(n_neurons)
     grid = receptive_field_grid(weights.detach().cpu().float(), input_size).numpy()
+    tile_height, tile_width = grid.shape[0] // side, grid.shape[1] // side
+    channels = tile_width // tile_height
     mask = np.zeros((side, side), bool)
     mask.flat[n_neurons:] = True
-    image = np.ma.masked_array(grid, np.kron(mask, np.ones((input_size, input_size), bool)))
-    scale = _scale(side * input_size)
-    inches = side * input_size * scale / DPI
+    image = np.ma.masked_array(grid, np.kron(mask, np.ones((tile_height, tile_width), bool)))
+    scale = _scale(side * tile_width)
+    inches_wide, inches_high = side * tile_width * scale / DPI, side * tile_height * scale / DPI
     left, right, bottom, top = 0.2, 1.3, 0.2, 0.6
-    figure = new_figure(inches + left + right, inches + bottom + top)
+    figure = new_figure(inches_wide + left + right, inches_high + bottom + top)
     width, height = figure.get_size_inches()
-    ax = figure.add_axes((left / width, bottom / height, inches / width, inches / height))
+    ax = figure.add_axes((left / width, bottom / height, inches_wide / width, inches_high / height))
     shown = ax.imshow(image, cmap=_colormap("hot_r"), interpolation="nearest" if scale >= 1 else "antialiased",
                       vmin=float(weights.min()), vmax=float(weights.max()))
-    _tile_lines(ax, side, input_size, "0.75", 0.5)
+    if channels > 1:  # fainter lines between a tile's ON and OFF halves
+        ax.vlines(np.arange(1, side * channels) * input_size - 0.5, -0.5, side * tile_height - 0.5, colors="0.9",
+                  linewidths=0.3)
+    _tile_lines(ax, side, (tile_height, tile_width), "0.75", 0.5)
     ax.set_axis_off()
-    figure.suptitle(f"input weights of {n_neurons} excitatory neurons ({input_size}x{input_size} each)",
-                    y=1 - 0.2 / height)
-    bar = figure.add_axes(((left + inches + 0.15) / width, bottom / height, 0.2 / width, inches / height))
+    each = f"{input_size}x{input_size}" + (" ON | OFF" if channels > 1 else "")
+    figure.suptitle(f"input weights of {n_neurons} excitatory neurons ({each} each)", y=1 - 0.2 / height)
+    bar = figure.add_axes(((left + inches_wide + 0.15) / width, bottom / height, 0.2 / width, inches_high / height))
     figure.colorbar(shown, cax=bar, label="weight")
     if assignments is not None and class_names is not None:
         # a label about a third of the tile high (points = pixels * 72 / dpi)
         size = max(4.0, min(12.0, 0.3 * input_size * scale * 72 / DPI))
         for neuron, label in enumerate(assignments.tolist()):
             row, column = divmod(neuron, side)
-            ax.text(column * input_size + 0.5, row * input_size + 0.5, class_names[label] if label >= 0 else "-",
+            ax.text(column * tile_width + 0.5, row * tile_height + 0.5, class_names[label] if label >= 0 else "-",
                     fontsize=size, color="tab:blue", fontweight="bold", ha="left", va="top")
     return figure
 
@@ -247,7 +255,7 @@ def spikes_figure(image: torch.Tensor, input_spikes: torch.Tensor, exc_spikes: t
     excitatory raster [steps, n_neurons] over time (ms)."""
     figure = new_figure(15.0, 4.8)
     image_ax, input_ax, exc_ax = figure.subplots(1, 3, width_ratios=[1.0, 2.2, 2.2])
-    image_ax.imshow(image.detach().cpu().reshape(input_size, input_size).numpy(), cmap="gray_r",
+    image_ax.imshow(input_planes(image.detach().cpu(), input_size).numpy(), cmap="gray_r",
                     vmin=0.0, vmax=1.0, interpolation="nearest")
     image_ax.set_axis_off()
     image_ax.set_title("input image")

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import gzip
 import os
+import secrets
 import shutil
+import signal
+import socket
 import struct
+import subprocess
+import sys
 import tempfile
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -120,3 +128,71 @@ def checkpoint_copy(trained_run, tmp_path):
 def _torch_threads():
     torch.set_num_threads(1)
     yield
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what} after {seconds} s")
+        time.sleep(0.2)
+
+
+@contextmanager
+def ray_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """The README's cluster recipe on 127.0.0.1: `ray start --head` with 2 CPUs; yields the
+    address for --address and the environment a client needs. Stopped on exit."""
+    # Sockets live in Ray's temp dir, whose paths must stay short: not under tmp_path.
+    ray_temp = Path(tempfile.mkdtemp(prefix="snnray", dir="/tmp"))
+    gcs_port, client_port = free_port(), free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
+           # Ray replaces 127.0.0.1 by the machine's address unless clusters are "off";
+           # this keeps every Ray process of the test on loopback.
+           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+           # token authentication, with a token of the test's own (~/.ray is not touched)
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    ray = Path(sys.executable).with_name("ray")
+    head_log = open(tmp_path / "head.log", "w")
+    # --block: the head node's processes are children of this one command, stopped with it
+    head = subprocess.Popen([str(ray), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
+                             f"--port={gcs_port}", f"--ray-client-server-port={client_port}", "--num-cpus=2",
+                             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={ray_temp}"],
+                            stdout=head_log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        def listening() -> bool:
+            assert head.poll() is None, (tmp_path / "head.log").read_text()
+            try:
+                socket.create_connection(("127.0.0.1", client_port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+
+        wait_for(listening, 120, "the Ray head node")
+        yield f"ray://127.0.0.1:{client_port}", env
+    finally:
+        head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
+        try:
+            head.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        head_log.close()
+        shutil.rmtree(ray_temp, ignore_errors=True)
+
+
+def run_on_ray(command: list[str], env: dict[str, str], output: Path) -> subprocess.CompletedProcess:
+    """Run an snnctl command against a Ray cluster. Ray's client proxy, starting a server
+    for a new client on a busy machine, now and then fails the connection (a race in
+    ray/util/client/server/proxier.py); that failure leaves nothing behind (``output``
+    not made) and a second connection goes through."""
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    if "cannot start or connect to Ray" in done.stderr:
+        assert done.returncode == 1 and not output.exists()
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    return done

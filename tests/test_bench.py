@@ -17,16 +17,21 @@ def test_speed_benchmark_quick_mode_prints_its_tables():
     result = subprocess.run([sys.executable, str(SPEED), "--quick"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for title in ("BindsNET loop vs fast engine", "Fast engine scaling", "Memory"):
+    for title in ("BindsNET loop vs fast engine", "Fast engine scaling", "End to end", "Memory"):
         assert title in out, out
     comparison = out.split("BindsNET loop vs fast engine")[1].split("Fast engine scaling")[0]
     for case in ("STDP, 10 neurons, batch 1", "STDP, 20 neurons, batch 1", "STDP, 10 neurons, batch 4",
                  "inference, 10 neurons, batch 1", "inference, 10 neurons, batch 4"):
         row = next(line for line in comparison.splitlines() if line.startswith(case))
         assert re.search(r" [\d,]+\.\dx ", row), row  # images/s of both and their ratio
-    scaling = out.split("Fast engine scaling")[1].split("Memory")[0]
+    scaling = out.split("Fast engine scaling")[1].split("End to end")[0]
     rows = [line.split() for line in scaling.splitlines() if line[:1].isdigit()]
     assert [(row[0], row[1]) for row in rows] == [("10", "1"), ("10", "4"), ("20", "1"), ("20", "4")]
+    end_to_end = out.split("End to end")[1].split("Memory")[0]
+    for case in ("STDP, 10 neurons, batch 1", "evaluate, 10 neurons", "make demo"):
+        row = next(line for line in end_to_end.splitlines() if line.startswith(case))
+        assert re.search(r" [\d,]+ ", row), row  # its images/s
+    assert "same predictions" in end_to_end, end_to_end
     memory = out.split("Memory")[1]
     assert {line.split()[0] for line in memory.splitlines() if line.startswith(("bindsnet", "fast"))} == {
         "bindsnet", "fast"}

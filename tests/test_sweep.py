@@ -11,14 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +28,7 @@ from snnctl import service
 from snnctl import space as spaces
 from snnctl.cli import app
 
-from conftest import assert_one_line_error, tiny_config, write_mnist_idx
+from conftest import assert_one_line_error, ray_head, run_on_ray, tiny_config, wait_for, write_mnist_idx
 
 runner = CliRunner()
 N_TRAIN, N_TEST, N_VALIDATION = 120, 40, 40
@@ -168,13 +164,13 @@ def test_validation_split_is_the_same_for_every_trial_and_no_test_image_runs(tmp
     test_images = rows(data.load_splits(config, lambda message: None).test.images)
     assert not test_images & rows(splits.train.images) and not test_images & rows(splits.test.images)
     presented = []
-    present = engines.present_with_retries
+    present = engines.FastEngine.present_sequence
 
-    def recording(engine, config, images, *args, **kwargs):
+    def recording(engine, images, *args, **kwargs):
         presented.append(images.clone())
-        return present(engine, config, images, *args, **kwargs)
+        return present(engine, images, *args, **kwargs)
 
-    monkeypatch.setattr(engines, "present_with_retries", recording)
+    monkeypatch.setattr(engines.FastEngine, "present_sequence", recording)
     result = service.train(config.replace(n_neurons=10, time=25), out=tmp_path / "trial", validation=validation)
     assert result.held_out == "validation" and result.n_test == N_VALIDATION
     assert presented and not any(test_images & rows(images) for images in presented)
@@ -299,14 +295,6 @@ def test_optuna_search_and_a_failing_trial(local_ray, tmp_path):
     assert failing.trials[1].error == "trial: wmin: 0.95 must be below wmax (0.5)"
 
 
-def _wait_for(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {seconds} s")
-        time.sleep(0.2)
-
-
 @pytest.mark.slow
 def test_interrupted_sweep_resumes_where_it_stopped(local_ray, tmp_path):
     """Ctrl-C (SIGINT) after the first trial: exit 130 and how to continue; --resume
@@ -321,8 +309,8 @@ def test_interrupted_sweep_resumes_where_it_stopped(local_ray, tmp_path):
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         # one trial at a time: when the second has begun, Tune has taken in the first
-        _wait_for(lambda: len(list(sweep_dir.glob("runs/*"))) >= 2 or process.poll() is not None, 240,
-                  "the second trial")
+        wait_for(lambda: len(list(sweep_dir.glob("runs/*"))) >= 2 or process.poll() is not None, 240,
+                 "the second trial")
         assert process.poll() is None, process.communicate()[1]
         first, = [p.parent for p in sweep_dir.glob("runs/*/status.json")
                   if json.loads(p.read_text() or "{}").get("state") == "finished"]
@@ -347,64 +335,44 @@ def test_interrupted_sweep_resumes_where_it_stopped(local_ray, tmp_path):
 # ---------------------------------------------------------------- a Ray cluster on loopback
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_sweep_on_a_ray_cluster_over_loopback(tmp_path):
     """The README's cluster recipe on 127.0.0.1: `ray start --head`, then --address."""
-    # Sockets live in Ray's temp dir, whose paths must stay short: not under tmp_path.
-    ray_temp = Path(tempfile.mkdtemp(prefix="snnray", dir="/tmp"))
-    gcs_port, client_port = _free_port(), _free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
-           # Ray replaces 127.0.0.1 by the machine's address unless clusters are "off";
-           # this keeps every Ray process of the test on loopback.
-           "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
-           # token authentication, with a token of the test's own (~/.ray is not touched)
-           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
-    ray = Path(sys.executable).with_name("ray")
-    head_log = open(tmp_path / "head.log", "w")
-    # --block: the head node's processes are children of this one command, stopped with it
-    head = subprocess.Popen([str(ray), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-                             f"--port={gcs_port}", f"--ray-client-server-port={client_port}", "--num-cpus=2",
-                             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={ray_temp}"],
-                            stdout=head_log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        def listening() -> bool:
-            assert head.poll() is None, (tmp_path / "head.log").read_text()
-            try:
-                socket.create_connection(("127.0.0.1", client_port), timeout=1).close()
-                return True
-            except OSError:
-                return False
-
-        _wait_for(listening, 120, "the Ray head node")
+    with ray_head(tmp_path) as (address, env):
         params, space = _params(tmp_path), _space(tmp_path, parameters={"inh": {"grid": [60, 120]}}, trials=1,
                                                   early_stopping="none")
-        address = f"ray://127.0.0.1:{client_port}"
         command = [sys.executable, "-m", "snnctl", "sweep", str(params), str(space), "--out", str(tmp_path / "s3"),
                    "--address", address, "--json"]
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-        if "cannot start or connect to Ray" in done.stderr:
-            # Ray's client proxy, starting a server for a new client on a busy machine, now
-            # and then fails the connection (a race in ray/util/client/server/proxier.py);
-            # that failure left nothing behind and a second connection goes through.
-            assert done.returncode == 1 and not (tmp_path / "s3").exists()
-            done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+        done = run_on_ray(command, env, tmp_path / "s3")
         assert done.returncode == 0, done.stderr
         document = json.loads(done.stdout)
         assert document["ray"].startswith(address)
         assert {t["status"] for t in document["trials"]} == {"finished"} and len(document["trials"]) == 2
         assert all(Path(t["run_dir"], "checkpoint.safetensors").exists() for t in document["trials"])
-    finally:
-        head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
-        try:
-            head.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-        head_log.close()
-        shutil.rmtree(ray_temp, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_sweep_scored_by_grouped_cross_validation(local_ray, tmp_path):
+    """--folds K: each trial is one run per fold of the training images, patients kept
+    apart, scored by the mean of the folds' validation accuracies."""
+    import re
+
+    from snnctl.data import synthetic
+
+    synthetic.write_folders(tmp_path / "mammo", synthetic.SyntheticMammoSpec(patients=15, size=32, seed=1))
+    config = cfg.Config(task="MAMMO", data_dir=str(tmp_path / "mammo"), log_dir=str(tmp_path / "logs"), n_classes=3,
+                        input_size=16, group=r"^(P\d+)_").replace(**{**TRIAL, "n_neurons": 9, "time": 20})
+    space = _space(tmp_path, parameters={"inh": {"grid": [60, 120]}}, trials=1, early_stopping="none", validation=8)
+    result = service.sweep(config, space, folds=2, out=tmp_path / "cv")
+    assert result.validation_folds == 2 and {t.status for t in result.trials} == {"finished"}
+    patient = re.compile(r"(P\d+)_")
+    for trial in result.trials:
+        accuracies = []
+        for fold in range(2):
+            run_dir = Path(trial.run_dir) / f"fold-{fold}"
+            lists = json.loads((run_dir / "split.json").read_text())
+            train, held = ({patient.search(e["file"]).group(1) for e in lists[side]} for side in ("train", "test"))
+            assert train.isdisjoint(held)
+            accuracies.append(service.inspect(run_dir / "checkpoint.safetensors").info["validation_accuracy"])
+        assert trial.validation_accuracy.all_activity == pytest.approx(
+            sum(a["all_activity"] for a in accuracies) / 2)

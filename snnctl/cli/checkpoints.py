@@ -11,7 +11,8 @@ from rich.table import Table
 
 import snnctl.cli.render as render
 from snnctl.cli.options import (CheckpointArgument, DataDirOption, DebugOption, DeviceOption, JsonOption,
-                                LogDirOption, NOption, ReadoutOption, ReductionOption, Split, TaskOption, value)
+                                LogDirOption, NOption, ReadoutOption, ReductionOption, Split, TaskOption, WorkersOption,
+                                value)
 from snnctl.cli.scores import scores_table
 from snnctl.errors import ConfigError
 
@@ -33,6 +34,7 @@ def evaluate(
     predictions: Annotated[Optional[Path], typer.Option(help="Write one CSV row per image here.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing predictions file.")] = False,
     device: DeviceOption = None,
+    workers: WorkersOption = None,
     log_dir: LogDirOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
@@ -45,7 +47,7 @@ def evaluate(
         return service.evaluate(
             service.checkpoint_or_latest(checkpoint, log_dir, render.notice), task=value(task), data_dir=str(data_dir) if data_dir else None, split=split.value, n=n,
             reduction=value(reduction), readout=value(readout), predictions=predictions, force=force, device=value(device),
-            notice=render.notice, on_progress=on_progress)
+            workers=workers, notice=render.notice, on_progress=on_progress)
 
     render.run(call, _evaluation_tables, as_json)
 
@@ -104,6 +106,7 @@ def assign(
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the input checkpoint (atomically).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     device: DeviceOption = None,
+    workers: WorkersOption = None,
     log_dir: LogDirOption = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,
@@ -118,7 +121,7 @@ def assign(
         return service.assign(
             service.checkpoint_or_latest(checkpoint, log_dir, render.notice), reduction=value(reduction), readout=value(readout), task=value(task), data_dir=str(data_dir) if data_dir else None,
             split=split.value, n=n, output=out_path, in_place=in_place, force=force, device=value(device),
-            notice=render.notice, on_progress=on_progress)
+            workers=workers, notice=render.notice, on_progress=on_progress)
 
     render.run(call, _assignment_table, as_json)
 
@@ -163,12 +166,14 @@ def _inspection_tables(result) -> render.Rendering:
                  + f", unassigned: {result.unassigned}") if result.neurons_per_class else "no label state"
     summary = render.key_values(f"Checkpoint {result.checkpoint}", [
         ("format version", result.format_version),
-        ("model", f"{result.model}, {result.parameters['n_neurons']} neurons, input {result.parameters['input_size']}x{result.parameters['input_size']}"),
+        ("model", f"{result.model}, {result.parameters['n_neurons']} neurons, input {result.parameters['input_size']}x{result.parameters['input_size']}"
+                  + (" ON and OFF" if result.parameters.get("encoding") == "on-off" else "")),
         ("task", f"{result.parameters['task']} ({', '.join(result.classes)})"),
         ("trained", f"{result.samples_seen} samples, {result.epochs} epoch(s), {'finished' if result.finished else 'in progress'}"),
         ("neurons per class", per_class),
         ("linear readout", _linear_readout(result.readout)),
         ("readout used", result.parameters["readout"]),
+        *_split_rows(result.info),
         ("written", f"{result.created} by " + ", ".join(f"{k} {v}" for k, v in result.versions.items())),
     ])
     tensors = Table(title="Tensors", title_justify="left")
@@ -189,6 +194,18 @@ def _linear_readout(summary: dict | None) -> str:
         return "none (snnctl assign CKPT --readout linear fits one)"
     return (f"{summary['classes']} classes x {summary['features']} neurons, transform {summary['transform']}, "
             f"C = {summary['C']:g}, {'class-weighted' if summary['balanced'] else 'unweighted'}")
+
+
+def _split_rows(info: dict) -> list[tuple[str, object]]:
+    """How a run's images were split, where its checkpoint says: groups per side, fold."""
+    rows: list[tuple[str, object]] = []
+    groups = info.get("groups")
+    if isinstance(groups, dict):
+        source = f"group: {groups['regex']}" if "regex" in groups else f"group_file: {groups.get('file')}"
+        rows.append(("patient groups", f"{groups.get('train')} train / {groups.get('test')} test ({source})"))
+    if "fold" in info:
+        rows.append(("fold", f"{info['fold'] + 1} of {info.get('folds')} held out"))
+    return rows
 
 
 def _as_yaml(parameter: object) -> str:

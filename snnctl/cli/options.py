@@ -39,6 +39,8 @@ def value(choice: Optional[Enum]) -> Optional[str]:
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
 DeviceOption = Annotated[Optional[Device], typer.Option(
     help="auto: CUDA when present for the BindsNET engine; the fast engine runs on the CPU.")]
+WorkersOption = Annotated[Optional[str], typer.Option(
+    help="Threads for the images (learning off): auto (every core) or a number; same results for any.")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
 CheckpointArgument = Annotated[Optional[Path], typer.Argument(
     help="A checkpoint (.safetensors) written by snnctl train (default: the newest finished run under --log-dir).",
@@ -50,6 +52,8 @@ DataDirOption = Annotated[Optional[Path], typer.Option("--data-dir", help="Data 
 NOption = Annotated[Optional[int], typer.Option("--n", min=1, help="Use at most N images of the split.")]
 ReductionOption = Annotated[Optional[Reduction], typer.Option(
     help="Readout: sum, mean or max over neurons (default: the checkpoint's).")]
+AddressOption = Annotated[Optional[str], typer.Option(
+    help="A Ray cluster: auto (the one running here) or ray://HOST:PORT. Default: start Ray on this machine's cores.")]
 
 
 def _debug(shown: bool) -> None:

@@ -11,12 +11,13 @@ from rich.table import Table
 
 from snnctl import config as cfg
 import snnctl.cli.render as render
-from snnctl.cli.options import DebugOption, JsonOption
+from snnctl.cli.options import AddressOption, DebugOption, JsonOption
 
 EPILOG = render.examples(
     "snnctl sweep parameters/mnist.yaml parameters/space.yaml --trials 20",
     "snnctl sweep PARAMS.yaml SPACE.yaml --address ray://head-node:10001 --out sweeps/s1 --json",
     "snnctl sweep --resume sweeps/s1",
+    "snnctl sweep parameters/mammo-study.yaml SPACE.yaml --folds 5",
     note="SPACE.yaml names parameters with a grid, a choice or a uniform / log-uniform range, the metric "
          "and the budget; see docs/sweep.md.")
 
@@ -25,7 +26,8 @@ def sweep(
     params: Annotated[Optional[Path], typer.Argument(help="Parameter file: the settings every trial starts from.")] = None,
     space: Annotated[Optional[Path], typer.Argument(help="Search space (YAML): parameters, metric, budget.")] = None,
     trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Samples to draw (overrides SPACE's trials; each runs the whole grid).")] = None,
-    address: Annotated[Optional[str], typer.Option(help="A Ray cluster: auto (the one running here) or ray://HOST:PORT. Default: start Ray on this machine's cores.")] = None,
+    folds: Annotated[Optional[int], typer.Option("--folds", min=2, help="Score each trial by K-fold cross-validation on the training images (grouped, stratified) instead of one validation split.")] = None,
+    address: AddressOption = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Sweep directory, new or empty (default: log_dir/TASK/sweep-<time>).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the interrupted sweep in this directory.")] = None,
     as_json: JsonOption = False,
@@ -37,7 +39,7 @@ def sweep(
         from snnctl import service
 
         config = cfg.load(params) if params is not None else None
-        return service.sweep(config, space, trials=trials, out=out_dir, resume=resume, address=address,
+        return service.sweep(config, space, trials=trials, folds=folds, out=out_dir, resume=resume, address=address,
                              notice=render.notice, on_progress=on_progress)
 
     render.run(call, tables, as_json)
@@ -47,7 +49,7 @@ def tables(result) -> render.Rendering:
     """The trials, best first, then the best configuration and its final run."""
     final = result.final
     best = render.key_values(
-        f"Best configuration: validation on {result.n_validation} held-out training images; test after retraining "
+        f"Best configuration: validation on {_held_out(result)}; test after retraining "
         f"on all {final.n_train} training images, on {final.n_test} test images", [
             ("trial", result.best_trial),
             *render.accuracy_rows("validation accuracy", result.best_validation_accuracy),
@@ -60,12 +62,19 @@ def tables(result) -> render.Rendering:
     return [trials_table(result), best]
 
 
+def _held_out(result) -> str:
+    """What scored the trials: one validation split, or cross-validation."""
+    if result.validation_folds:
+        return f"{result.validation_folds} folds of the training images (mean)"
+    return f"{result.n_validation} held-out training images"
+
+
 def trials_table(result) -> Table:
     """The trials, best first: status, validation accuracy by the sweep's vote, searched values."""
     keys = list(result.best_parameters)
     vote = result.metric.replace("_", " ")
     table = Table(title=f"Sweep {result.sweep_dir}: {len(result.trials)} trials, best first. validation: accuracy "
-                        f"({vote} vote) on {result.n_validation} held-out training images; running: the last "
+                        f"({vote} vote) on {_held_out(result)}; running: the last "
                         f"running accuracy of training", title_justify="left")
     for column in ("#", "trial", "status", "validation", "running", *keys):
         # fold, never cut: trial ids name run directories, values are copied into files

@@ -31,6 +31,8 @@ class Dataset:
     class_names: list[str]
     # Where each image came from (file paths for image folders), for prediction files.
     sources: list[str] = field(default_factory=list)
+    # The patient group of each image (image folders with ``group`` or ``group_file``).
+    groups: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.labels.numel())
@@ -39,8 +41,10 @@ class Dataset:
         return self.sources[index] if self.sources else str(index)
 
     def subset(self, indices: torch.Tensor) -> "Dataset":
-        sources = [self.sources[i] for i in indices.tolist()] if self.sources else []
-        return Dataset(self.images[indices], self.labels[indices], self.class_names, sources)
+        chosen = indices.tolist()
+        sources = [self.sources[i] for i in chosen] if self.sources else []
+        groups = [self.groups[i] for i in chosen] if self.groups else []
+        return Dataset(self.images[indices], self.labels[indices], self.class_names, sources, groups)
 
 
 @dataclass
@@ -73,8 +77,9 @@ def stratified_split(labels: torch.Tensor, n_test: int, seed: int) -> tuple[torc
 def concatenate(first: Dataset, second: Dataset) -> Dataset:
     """Two datasets of the same classes, one after the other."""
     sources = first.sources + second.sources if first.sources and second.sources else []
+    groups = first.groups + second.groups if first.groups and second.groups else []
     return Dataset(torch.cat([first.images, second.images]), torch.cat([first.labels, second.labels]),
-                   first.class_names, sources)
+                   first.class_names, sources, groups)
 
 
 def limit(dataset: Dataset, n: int | None, seed: int) -> Dataset:

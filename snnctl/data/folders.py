@@ -16,12 +16,15 @@ import torch
 
 from snnctl.config import Config
 from snnctl.data.dataset import SPLITS, Dataset, Notice, Splits, limit_indices, stratified_split
+from snnctl.data.encodings import encode_dataset, is_plain
+from snnctl.data.groups import groups_from_file, groups_from_regex, inside_class_folder, looks_grouped, split_for
 from snnctl.data.images import UnreadableImage, fit, image_format, read_image, unknown_format
 from snnctl.errors import ConfigError, SnnctlError, WarningText
 from snnctl.seeds import limit_seed
 
-# One image file: path relative to the data folder, label, format (None: found when read).
-ImageFile = tuple[str, int, str | None]
+# One image file: path relative to the data folder, label, format (None: found when read),
+# patient group (None: no groups).
+ImageFile = tuple[str, int, str | None, str | None]
 
 
 def _data_root(data_dir: str) -> Path:
@@ -53,7 +56,7 @@ def _class_files(folder: Path, label: int, root: Path) -> list[ImageFile]:
         kind = image_format(path)
         if kind is None:
             raise unknown_format(path)
-        found.append((path.relative_to(root).as_posix(), label, kind))
+        found.append((path.relative_to(root).as_posix(), label, kind, None))
     if not found:
         raise SnnctlError(f"{folder}: class folder holds no images")
     return found
@@ -83,16 +86,16 @@ def _discover(root: Path) -> tuple[list[str], dict[str, list[ImageFile]]]:
 def image_files(data_dir: str) -> set[str]:
     """Every image file of a MAMMO data folder, relative to it (as a split lists them)."""
     _, found = _discover(_data_root(data_dir))
-    return {relative for files in found.values() for relative, _, _ in files}
+    return {relative for files in found.values() for relative, *_ in files}
 
 
 def _decode(root: Path, files: list[ImageFile], classes: list[str], config: Config,
             notice: Notice, skipped: list[str]) -> Dataset:
     """Decode, fit and stack the images; unreadable ones are skipped with a warning (and
     added to ``skipped``), or with ``strict`` stop the run."""
-    images = torch.empty(len(files), config.n_inputs)
-    kept: list[tuple[str, int]] = []
-    for relative, label, kind in files:
+    images = torch.empty(len(files), config.n_pixels)
+    kept: list[tuple[str, int, str | None]] = []
+    for relative, label, kind, group in files:
         try:
             pixels = read_image(root / relative, kind)
         except UnreadableImage as exc:
@@ -102,19 +105,22 @@ def _decode(root: Path, files: list[ImageFile], classes: list[str], config: Conf
             skipped.append(relative)
             continue
         images[len(kept)] = fit(pixels, config.input_size, config.resize)
-        kept.append((relative, label))
-    labels = torch.tensor([label for _, label in kept], dtype=torch.int64)
-    return Dataset(images[:len(kept)], labels, list(classes), [str(root / relative) for relative, _ in kept])
+        kept.append((relative, label, group))
+    labels = torch.tensor([label for _, label, _ in kept], dtype=torch.int64)
+    groups = [group for _, _, group in kept] if all(group is not None for _, _, group in kept) else []
+    return Dataset(images[:len(kept)], labels, list(classes), [str(root / relative) for relative, _, _ in kept], groups)
 
 
 def decode_splits(root: Path, lists: dict[str, list[ImageFile]], classes: list[str],
                   config: Config, notice: Notice) -> tuple[Dataset, Dataset, list[str]]:
-    """Both splits decoded, with one closing count of the skipped images; every class
-    must keep a training image and the test split an image."""
+    """Both splits decoded and encoded (:mod:`snnctl.data.encodings`), with one closing
+    count of the skipped images; every class must keep a training image and the test
+    split an image."""
     total = sum(len(files) for files in lists.values())
     notice(f"decoding {total} images from {root}")
     skipped: list[str] = []
-    train, test = (_decode(root, lists[split], classes, config, notice, skipped) for split in SPLITS)
+    train, test = (encode_dataset(_decode(root, lists[split], classes, config, notice, skipped), config)
+                   for split in SPLITS)
     if skipped:
         notice(WarningText(f"skipped {len(skipped)} of {total} images that could not be read "
                            f"(strict: true makes them errors)"))
@@ -126,31 +132,105 @@ def decode_splits(root: Path, lists: dict[str, list[ImageFile]], classes: list[s
     return train, test, skipped
 
 
+# Settings the decoded images depend on besides the file lists (recorded in split.json).
+IMAGE_SETTINGS = ("input_size", "resize", "normalize", "clahe", "encoding")
+
+
+def image_settings(config: Config) -> dict[str, object]:
+    """The settings the decoded images of ``config`` depend on: size and resize mode, and
+    the encoding keys when they change the images."""
+    settings: dict[str, object] = {"input_size": config.input_size, "resize": config.resize}
+    if not is_plain(config):
+        settings.update(normalize=config.normalize, clahe=config.clahe, encoding=config.encoding)
+    return settings
+
+
 def _counts(labels: torch.Tensor, classes: list[str]) -> str:
     counts = torch.bincount(labels, minlength=len(classes)).tolist()
     return ", ".join(f"{name}: {count}" for name, count in zip(classes, counts))
 
 
+def _with_groups(found: dict[str, list[ImageFile]], classes: list[str], config: Config) -> dict[str, list[ImageFile]]:
+    """The file lists with each file's group (and, from a group file, its label) filled
+    in; unchanged without ``group`` or ``group_file``."""
+    if config.group is None and config.group_file is None:
+        return found
+    depth = 0 if "all" in found else 1
+    every = [file for files in found.values() for file in files]
+    if config.group is not None:
+        names = groups_from_regex(config.group, [inside_class_folder(relative, depth) for relative, *_ in every])
+        labels = [label for _, label, _, _ in every]
+    else:
+        names, overrides = groups_from_file(config.group_file, [relative for relative, *_ in every], classes)
+        labels = [label if new is None else new for (_, label, _, _), new in zip(every, overrides)]
+    relabelled = [(relative, label, kind, name) for (relative, _, kind, _), name, label in zip(every, names, labels)]
+    lists, start = {}, 0
+    for split, files in found.items():
+        lists[split] = relabelled[start:start + len(files)]
+        start += len(files)
+    return lists
+
+
+def _groups_on_both_sides(lists: dict[str, list[ImageFile]]) -> set[str]:
+    train, test = ({group for *_, group in lists[split]} for split in SPLITS)
+    return (train & test) - {None}
+
+
+def _split_pool(files: list[ImageFile], config: Config, root: Path, classes: list[str],
+                notice: Notice) -> tuple[dict[str, list[ImageFile]], str]:
+    """Split the images of the class folders: by fold or grouped holdout when groups or
+    folds are set (:func:`snnctl.data.groups.split_for`), else the stratified holdout."""
+    labels = torch.tensor([label for _, label, _, _ in files])
+    grouped = config.group is not None or config.group_file is not None
+    if not grouped:
+        suggestion = looks_grouped([inside_class_folder(relative, 0) for relative, *_ in files])
+        if suggestion:
+            notice(f"{root}: the file names look like they carry patient ids, and this split is made without "
+                   f"groups, so one patient's images can fall on both sides; set group: '{suggestion}' "
+                   f"(or group_file) to keep them together (docs/mammo.md)")
+    if grouped or config.fold is not None:
+        groups = [group for *_, group in files] if grouped else None
+        train_idx, test_idx, held = split_for(config, labels, groups)
+    else:
+        train_idx, test_idx = stratified_split(labels, round(config.test_fraction * len(files)), config.seed)
+        held = f"{config.test_fraction * 100:g}% of each class held out"
+    lists = {"train": [files[i] for i in train_idx.tolist()], "test": [files[i] for i in test_idx.tolist()]}
+    how = f"{len(files)} images in the class folders of {root} ({_counts(labels, classes)}); {held} (seed {config.seed})"
+    return lists, how
+
+
+def _group_counts(lists: dict[str, list[ImageFile]], config: Config) -> dict[str, object] | None:
+    """What split.json records of the groups: where they came from and how many each side has."""
+    if config.group is None and config.group_file is None:
+        return None
+    source = {"regex": config.group} if config.group is not None else {"file": str(Path(config.group_file).resolve())}
+    return {**source, **{split: len({group for *_, group in lists[split]}) for split in SPLITS}}
+
+
 def load_image_folders(config: Config, notice: Notice) -> Splits:
     """The MAMMO training and held-out images of ``config.data_dir``.
 
-    Without train/ and test/ folders, a split stratified by class holds out
-    ``test_fraction`` of each class (seeded by ``seed``); ``n_train`` and ``n_test``
-    then keep a seeded subset, before anything is decoded.
+    Without train/ and test/ folders, the images are split: with ``group`` or
+    ``group_file`` (or ``fold``), by :func:`snnctl.data.groups.split_for`, a patient's
+    images on one side; otherwise a split stratified by class holds out
+    ``test_fraction`` of each class. The split is seeded by ``seed``; ``n_train`` and
+    ``n_test`` then keep a seeded subset, before anything is decoded.
     """
     root = _data_root(config.data_dir)
     classes, found = _discover(root)
+    found = _with_groups(found, classes, config)
     to_split = "all" in found
     if to_split:
-        files = found["all"]
-        labels = torch.tensor([label for _, label, _ in files])
-        train_idx, test_idx = stratified_split(labels, round(config.test_fraction * len(files)), config.seed)
-        lists = {"train": [files[i] for i in train_idx.tolist()], "test": [files[i] for i in test_idx.tolist()]}
-        how = (f"{len(files)} images in the class folders of {root} ({_counts(labels, classes)}); "
-               f"{config.test_fraction * 100:g}% of each class held out (seed {config.seed})")
+        lists, how = _split_pool(found["all"], config, root, classes, notice)
+    elif config.folds is not None:
+        raise ConfigError(f"folds: cross-validation splits one pool of class folders, but {root} is already "
+                          f"split into train/ and test/ (move their class folders together)")
     else:
         lists = found
         how = f"the train/ and test/ class folders of {root}"
+        shared = _groups_on_both_sides(lists)
+        if shared:
+            notice(f"{root}: {len(shared)} group(s) have images in both train/ and test/ (e.g. {sorted(shared)[0]!r})")
     for split, n in (("train", config.n_train), ("test", config.n_test)):
         keep = limit_indices(len(lists[split]), n, limit_seed(config.seed, split))
         lists[split] = [lists[split][i] for i in keep.tolist()]
@@ -159,7 +239,13 @@ def load_image_folders(config: Config, notice: Notice) -> Splits:
     manifest = {
         "data_dir": str(root), "layout": "class folders" if to_split else "train/test folders",
         "seed": config.seed, "test_fraction": config.test_fraction if to_split else None,
-        "input_size": config.input_size, "resize": config.resize, "classes": classes, "skipped": skipped,
+        **image_settings(config), "classes": classes, "skipped": skipped,
     }
+    for key in ("folds", "fold"):
+        if getattr(config, key) is not None:
+            manifest[key] = getattr(config, key)
+    groups = _group_counts(lists, config)
+    if groups is not None:
+        manifest["groups"] = groups
     origin = f"{how}; {len(train)} train / {len(test)} test" + (f", {len(skipped)} unreadable skipped" if skipped else "")
     return Splits(train, test, origin, manifest)

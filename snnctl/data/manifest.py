@@ -15,7 +15,7 @@ import torch
 from snnctl.config import Config
 from snnctl.data.cache import read_tensors
 from snnctl.data.dataset import SPLITS, Dataset, Notice, Splits
-from snnctl.data.folders import ImageFile, decode_splits, image_files
+from snnctl.data.folders import IMAGE_SETTINGS, ImageFile, decode_splits, image_files, image_settings
 from snnctl.errors import SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
 
@@ -28,8 +28,11 @@ MANIFEST_WHAT = "split manifest"
 
 
 def _entries(dataset: Dataset, root: Path) -> list[dict[str, str]]:
-    return [{"file": Path(source).relative_to(root).as_posix(), "class": dataset.class_names[label]}
-            for source, label in zip(dataset.sources, dataset.labels.tolist())]
+    entries = [{"file": Path(source).relative_to(root).as_posix(), "class": dataset.class_names[label]}
+               for source, label in zip(dataset.sources, dataset.labels.tolist())]
+    for entry, group in zip(entries, dataset.groups):
+        entry["group"] = group
+    return entries
 
 
 def _digest(manifest: dict) -> str:
@@ -38,10 +41,11 @@ def _digest(manifest: dict) -> str:
     return hashlib.sha256(lists.encode()).hexdigest()
 
 
-def _split_images_key(manifest: dict, input_size: int, resize: str) -> dict[str, str]:
-    """The metadata of the decoded images: these file lists, decoded at this size this way."""
-    return {"format": SPLIT_IMAGES_FORMAT, "version": str(FORMAT_VERSION), "input_size": str(input_size),
-            "resize": resize, "split_sha256": _digest(manifest)}
+def _split_images_key(manifest: dict, settings: dict[str, object]) -> dict[str, str]:
+    """The metadata of the decoded images: these file lists, decoded and encoded with
+    these settings (:func:`~snnctl.data.folders.image_settings`)."""
+    return {"format": SPLIT_IMAGES_FORMAT, "version": str(FORMAT_VERSION),
+            **{key: str(value) for key, value in settings.items()}, "split_sha256": _digest(manifest)}
 
 
 def _manifest_text(manifest: dict) -> str:
@@ -68,7 +72,7 @@ def write_manifest(run_dir: Path, splits: Splits) -> None:
     write_atomic(Path(run_dir) / MANIFEST_NAME, _manifest_text(manifest).encode())
     tensors = {f"{split}.{part}": getattr(getattr(splits, split), part).contiguous()
                for split in SPLITS for part in ("images", "labels")}
-    metadata = _split_images_key(manifest, manifest["input_size"], manifest["resize"])
+    metadata = _split_images_key(manifest, {key: manifest[key] for key in IMAGE_SETTINGS if key in manifest})
     write_atomic(Path(run_dir) / SPLIT_IMAGES_NAME, save(tensors, metadata=metadata))
 
 
@@ -77,12 +81,13 @@ def _read_manifest(path: Path) -> tuple[dict, Path, list[str], dict[str, list[Im
     manifest = read_versioned_json(path, MANIFEST_FORMAT, FORMAT_VERSION, MANIFEST_WHAT)
     try:
         root, classes = Path(manifest["data_dir"]), list(manifest["classes"])
-        lists = {split: [(entry["file"], classes.index(entry["class"]), None) for entry in manifest[split]]
+        lists = {split: [(entry["file"], classes.index(entry["class"]), None, entry.get("group"))
+                         for entry in manifest[split]]
                  for split in SPLITS}
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise SnnctlError(f"{path}: not a readable {MANIFEST_WHAT} ({type(exc).__name__}: {exc})") from None
     for files in lists.values():
-        for relative, _, _ in files:
+        for relative, *_ in files:
             _check_inside(relative, root, path)
     return manifest, root, classes, lists
 
@@ -96,7 +101,7 @@ def _check_inside(relative: object, root: Path, path: Path) -> None:
 
 def _read_split_images(path: Path, manifest: dict, config: Config) -> dict[str, torch.Tensor] | None:
     """The decoded images, if they were made from these file lists with these settings."""
-    tensors = read_tensors(path, _split_images_key(manifest, config.input_size, config.resize))
+    tensors = read_tensors(path, _split_images_key(manifest, image_settings(config)))
     if tensors is None:
         return None
     for split in SPLITS:
@@ -106,12 +111,16 @@ def _read_split_images(path: Path, manifest: dict, config: Config) -> dict[str, 
     return tensors
 
 
+def _all_grouped(files: list[ImageFile]) -> bool:
+    return bool(files) and all(group is not None for *_, group in files)
+
+
 def load_manifest(run_dir: Path, config: Config, notice: Notice) -> Splits | None:
     """The exact training and held-out images of the run in ``run_dir``, from its
     ``split.json``; None when the run has none (MNIST, or not trained by snnctl).
 
     The images come from ``split-images.safetensors`` when it matches the manifest,
-    ``input_size`` and ``resize``; otherwise the listed files are decoded again, from
+    ``input_size``, ``resize`` and the encoding keys; otherwise the listed files are decoded again, from
     the data folder the manifest names (unreadable ones skipped as in training).
     """
     path = Path(run_dir) / MANIFEST_NAME
@@ -121,14 +130,20 @@ def load_manifest(run_dir: Path, config: Config, notice: Notice) -> Splits | Non
     decoded = _read_split_images(Path(run_dir) / SPLIT_IMAGES_NAME, manifest, config)
     if decoded is not None:
         train, test = (Dataset(decoded[f"{split}.images"], decoded[f"{split}.labels"].long(), classes,
-                               [str(root / relative) for relative, _, _ in lists[split]]) for split in SPLITS)
+                               [str(root / relative) for relative, *_ in lists[split]],
+                               [group for *_, group in lists[split]] if _all_grouped(lists[split]) else [])
+                       for split in SPLITS)
     else:
-        notice(f"{Path(run_dir) / SPLIT_IMAGES_NAME}: no decoded images for input_size {config.input_size}, "
-               f"resize {config.resize}; decoding the files listed in {path}")
+        settings = ", ".join(f"{key} {value}" for key, value in image_settings(config).items())
+        notice(f"{Path(run_dir) / SPLIT_IMAGES_NAME}: no decoded images for {settings}; "
+               f"decoding the files listed in {path}")
         train, test, _ = decode_splits(root, lists, classes, config, notice)
     origin = f"the {manifest.get('layout', 'image folders')} split of {root} recorded in {path}"
-    header = {key: value for key, value in manifest.items() if key not in SPLITS}
-    return Splits(train, test, origin, {**header, "input_size": config.input_size, "resize": config.resize})
+    settings = image_settings(config)
+    # the recorded keys keep their places (a resumed run writes the same split.json again)
+    header = {key: value for key, value in manifest.items()
+              if key not in SPLITS and (key not in IMAGE_SETTINGS or key in settings)}
+    return Splits(train, test, origin, {**header, **settings})
 
 
 def load_recorded_split(run_dir: Path, config: Config, notice: Notice) -> Splits | None:
@@ -141,7 +156,7 @@ def load_recorded_split(run_dir: Path, config: Config, notice: Notice) -> Splits
         return None
     manifest, root, _, lists = _read_manifest(path)
     present = image_files(str(root))
-    listed = [relative for files in lists.values() for relative, _, _ in files]
+    listed = [relative for files in lists.values() for relative, *_ in files]
     missing = [relative for relative in listed if relative not in present]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""

@@ -20,6 +20,7 @@ import torch
 from snnctl.config import Config
 from snnctl.data.cache import cached
 from snnctl.data.dataset import Dataset, Notice, Splits, limit, resize, stratified_split
+from snnctl.data.encodings import encode_dataset
 from snnctl.errors import SnnctlError
 from snnctl.seeds import limit_seed
 
@@ -120,7 +121,9 @@ def load_mnist(config: Config, notice: Notice) -> Splits:
             f"({len(train)} training / {len(test)} held-out images). For the full set, put the "
             f"IDX files there{'' if config.download else ' or set download: true'}."
         )
-    return Splits(limit(train, config.n_train, limit_seed(config.seed, "train")), limit(test, config.n_test, limit_seed(config.seed, "test")), origin)
+    train = limit(train, config.n_train, limit_seed(config.seed, "train"))
+    test = limit(test, config.n_test, limit_seed(config.seed, "test"))
+    return Splits(encode_dataset(train, config), encode_dataset(test, config), origin)
 
 
 def _mnist_subset(config: Config) -> tuple[Dataset, Dataset]:

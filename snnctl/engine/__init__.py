@@ -7,7 +7,8 @@ and where. Both draw their randomness (Poisson input, BindsNET's one-spike pick)
 seed given per presentation, so a run is reproducible and resumable at any batch.
 """
 
-from snnctl.engine.base import Engine, Presentation, encode, encoder_input, present_with_retries, rate_per_unit
+from snnctl.engine.base import (Engine, Presentation, encode, encoder_input, present_with_retries, rate_per_unit,
+                                worker_count)
 from snnctl.engine.fast import FastEngine
 from snnctl.engine.policy import (choose_engine, fast_engine_available, make_engine, require_cpu, resolve_device,
                                   runnable_device)
@@ -15,4 +16,4 @@ from snnctl.engine.reference import BindsNETEngine
 
 __all__ = ["BindsNETEngine", "Engine", "FastEngine", "Presentation", "choose_engine", "encode", "encoder_input",
            "fast_engine_available", "make_engine", "present_with_retries", "rate_per_unit", "require_cpu",
-           "resolve_device", "runnable_device"]
+           "resolve_device", "runnable_device", "worker_count"]

@@ -8,8 +8,10 @@ own units.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
@@ -32,6 +34,14 @@ def rate_per_unit(config: Config, images: torch.Tensor, intensity: float | None 
 
 class Engine(ABC):
     """Simulates the network of ``config`` whose state is ``tensors`` (updated in place)."""
+
+    # Whether presentations are torch operations, which torch's thread pool speeds up.
+    # Where not, the small torch operations around them run faster on one thread: on
+    # busy cores a pool of several stalls each of them (tens of ms per interval's vote).
+    runs_on_torch = True
+    # Threads that may call present_sequence at once with learning off (the fast engine's
+    # kernels hold no GIL); 1 where they would only contend.
+    workers = 1
 
     def __init__(self, config: Config, tensors: net.NetworkTensors, device: torch.device) -> None:
         self.config = config
@@ -56,6 +66,15 @@ class Engine(ABC):
     @abstractmethod
     def present_spikes(self, spikes: torch.Tensor, learn: bool, seed: int = 0, record: bool = False) -> Presentation:
         """Run given input spikes [steps, batch, n_inputs] (the parity tests' entry)."""
+
+    def present_sequence(self, images: torch.Tensor, learn: bool, seeds: Sequence[int]) -> torch.Tensor:
+        """Batches of ``batch_size`` consecutive ``images``, batch k seeded ``seeds[k]``, each
+        through :func:`present_with_retries`, one after another; spike counts [n_images, n].
+        The same as calling it per batch: the fast engine runs a sequence in one compiled call."""
+        size = self.config.batch_size
+        counts = [present_with_retries(self, self.config, images[k * size:(k + 1) * size], learn, int(seed))
+                  for k, seed in enumerate(seeds)]
+        return torch.cat(counts) if counts else torch.zeros(0, self.config.n_neurons, dtype=torch.int32)
 
     def sync(self) -> net.NetworkTensors:
         """The current state as CPU tensors (for checkpoints)."""
@@ -98,6 +117,22 @@ def encode(config: Config, rates: torch.Tensor, seed: int,
     return encoder(encoder_input(config, rates.cpu())).to(device)
 
 
+def worker_count(config: Config) -> int:
+    """Threads for images with learning off: ``workers``, where ``auto`` is every core this
+    process may use."""
+    if config.workers != "auto":
+        return int(config.workers)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def retry_intensities(config: Config) -> list[float]:
+    """The maximum rate (Hz) of a presentation and of each retry (``present_with_retries``)."""
+    intensities = [config.intensity]
+    for _ in range(config.max_retries if config.min_spikes else 0):
+        intensities.append(intensities[-1] + config.intensity_step)
+    return intensities
+
+
 def present_with_retries(engine: Engine, config: Config, images: torch.Tensor, learn: bool, seed: int) -> torch.Tensor:
     """Diehl & Cook's rule: an image that makes fewer than ``min_spikes`` excitatory spikes
     is presented again with its maximum rate raised by ``intensity_step`` Hz, at most
@@ -105,11 +140,9 @@ def present_with_retries(engine: Engine, config: Config, images: torch.Tensor, l
     counts = engine.present(images, learn, seed).counts
     if config.min_spikes == 0:
         return counts
-    intensity = config.intensity
-    for retry in range(1, config.max_retries + 1):
+    for retry, intensity in enumerate(retry_intensities(config)[1:], start=1):
         silent = torch.nonzero(counts.sum(1) < config.min_spikes).flatten()
         if len(silent) == 0:
             break
-        intensity += config.intensity_step
         counts[silent] = engine.present(images[silent], learn, seed + retry, intensity).counts
     return counts

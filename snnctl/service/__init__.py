@@ -8,25 +8,28 @@ Each function takes a config or a checkpoint path and returns a result (a datacl
 whose ``to_dict()`` is what ``--json`` prints). Progress and notices go through
 callbacks, never to stdout. One module per command or phase: :mod:`.train`,
 :mod:`.checkpoints` (evaluate, assign, inspect), :mod:`.figures`, :mod:`.export`,
-:mod:`.sweep`, :mod:`.runs` (the newest finished run); :mod:`.common` holds what they share,
-:mod:`.readouts` the readouts' fitting and scoring (``Scores``).
+:mod:`.sweep`, :mod:`.studies` (k-fold cross-validation), :mod:`.runs` (the newest finished
+run); :mod:`.common` holds what they share, :mod:`.cluster` the one path to Ray (sweeps and
+studies), :mod:`.readouts` the readouts' fitting and scoring (``Scores``).
 """
 
 from snnctl.service.checkpoints import (AssignResult, EvaluationResult, InspectResult, TensorSummary, assign,
                                         evaluate, inspect)
+from snnctl.service.cluster import RayInterrupted
 from snnctl.service.common import (STATUS_NAME, Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result,
                                    no_progress, quiet, spike_counts)
 from snnctl.service.export import ExportResult, export
 from snnctl.service.readouts import Scores
 from snnctl.service.figures import FIGURES, FigureResult, visualize
 from snnctl.service.runs import checkpoint_or_latest, finished_checkpoints
-from snnctl.service.sweep import SweepInterrupted, SweepResult, Trial, sweep
+from snnctl.service.studies import Fold, StudyResult, Summary, is_study, study
+from snnctl.service.sweep import SweepResult, Trial, sweep
 from snnctl.service.train import TrainResult, Validation, train, validation_splits
 
 __all__ = [
     "STATUS_NAME", "FIGURES", "Accuracy", "AssignResult", "EvaluationResult", "ExportResult", "FigureResult",
-    "InspectResult", "Interrupted", "Notice", "OnProgress", "ProgressUpdate", "Result", "SweepInterrupted",
-    "Scores", "SweepResult", "TensorSummary", "TrainResult", "Trial", "Validation", "assign", "checkpoint_or_latest",
-    "evaluate", "export", "finished_checkpoints", "inspect",
-    "no_progress", "quiet", "spike_counts", "sweep", "train", "validation_splits", "visualize",
+    "Fold", "InspectResult", "Interrupted", "Notice", "OnProgress", "ProgressUpdate", "Result", "RayInterrupted",
+    "Scores", "StudyResult", "Summary", "SweepResult", "TensorSummary", "TrainResult", "Trial", "Validation", "assign",
+    "checkpoint_or_latest", "evaluate", "export", "finished_checkpoints", "inspect", "is_study", "no_progress",
+    "quiet", "spike_counts", "study", "sweep", "train", "validation_splits", "visualize",
 ]

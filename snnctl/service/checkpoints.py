@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 
 
 def data_config(stored: Config, task: str | None, data_dir: str | None, reduction: str | None,
-                 device: str | None, notice: Notice, readout: str | None = None) -> Config:
-    """The checkpoint's parameters, pointed at other data, another readout or another device if
-    asked. A run trained on a GPU runs on ``auto`` where there is none, so it evaluates anywhere."""
+                 device: str | None, notice: Notice, readout: str | None = None, workers: str | None = None) -> Config:
+    """The checkpoint's parameters, pointed at other data, another readout, another device or
+    another number of workers if asked. A run trained on a GPU runs on ``auto`` where there is
+    none, so it evaluates anywhere."""
     from snnctl import engine as engines
 
     here = engines.runnable_device(stored.device)
@@ -49,6 +50,8 @@ def data_config(stored: Config, task: str | None, data_dir: str | None, reductio
         changes["reduction"] = reduction
     if readout is not None:
         changes["readout"] = readout
+    if workers is not None:
+        changes["workers"] = workers
     return stored.replace(**changes)
 
 
@@ -185,12 +188,13 @@ class Classified:
 
 def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
              n: int | None = None, reduction: str | None = None, readout: str | None = None,
-             device: str | None = None, notice: Notice = quiet, on_progress: OnProgress = no_progress) -> Classified:
+             device: str | None = None, workers: str | None = None, notice: Notice = quiet,
+             on_progress: OnProgress = no_progress) -> Classified:
     """Run the images of ``split`` through the checkpoint's network, learning off, and vote."""
     from snnctl import engine as engines
 
     stored = ckpt.load(checkpoint_path)
-    config = data_config(stored.config, task, data_dir, reduction, device, notice, readout)
+    config = data_config(stored.config, task, data_dir, reduction, device, notice, readout, workers)
     check_readout(stored, config.readout, checkpoint_path)
     if not stored.progress.finished and "labels" not in stored.info:  # info["labels"]: made by assign
         notice(f"{checkpoint_path}: a run in progress ({stored.progress.samples_seen} training images seen), "
@@ -209,8 +213,8 @@ def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
 
 def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
              n: int | None = None, reduction: str | None = None, readout: str | None = None,
-             predictions: Path | None = None, force: bool = False, device: str | None = None, notice: Notice = quiet,
-             on_progress: OnProgress = no_progress) -> EvaluationResult:
+             predictions: Path | None = None, force: bool = False, device: str | None = None,
+             workers: str | None = None, notice: Notice = quiet, on_progress: OnProgress = no_progress) -> EvaluationResult:
     """Classify images with a trained checkpoint, learning off: both readouts, the pixel
     baseline fitted on the same data's training split, and the metrics.
 
@@ -221,7 +225,7 @@ def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
 
     check_output(predictions, force)
     run = classify(checkpoint_path, task=task, data_dir=data_dir, split=split, n=n, reduction=reduction,
-                   readout=readout, device=device, notice=notice, on_progress=on_progress)
+                   readout=readout, device=device, workers=workers, notice=notice, on_progress=on_progress)
     config, dataset, class_names = run.config, run.dataset, run.stored.class_names
     scores = run.scores(notice)
     predicted = run.predictions()
@@ -280,8 +284,8 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
 
 def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str | None = None, task: str | None = None,
            data_dir: str | None = None, split: str = "train", n: int | None = None, output: Path | None = None,
-           in_place: bool = False, force: bool = False, device: str | None = None, notice: Notice = quiet,
-           on_progress: OnProgress = no_progress) -> AssignResult:
+           in_place: bool = False, force: bool = False, device: str | None = None, workers: str | None = None,
+           notice: Notice = quiet, on_progress: OnProgress = no_progress) -> AssignResult:
     """Recompute which class each excitatory neuron stands for and refit the linear
     readout, from labelled images (learning off), and store both in a new checkpoint
     whose ``readout`` parameter is ``readout`` (default: the checkpoint's).
@@ -295,7 +299,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
 
     checkpoint_path = Path(checkpoint_path)
     stored = ckpt.load(checkpoint_path)
-    config = data_config(stored.config, task, data_dir, reduction, device, notice, readout)
+    config = data_config(stored.config, task, data_dir, reduction, device, notice, readout, workers)
     output = checkpoint_path if in_place else _relabeled_output(checkpoint_path, config, output, force)
     same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
     label_set, splits = load_split(config, split, n, checkpoint_path.parent, same_data, notice)
@@ -321,7 +325,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
                                       "data_dir": config.data_dir, "reduction": config.reduction,
                                       "readout": config.readout, "n_samples": len(label_set)}}
     # the device it ran on now is not the training's
-    relabelled = config.replace(device=stored.config.device)
+    relabelled = config.replace(device=stored.config.device, workers=stored.config.workers)
     ckpt.save(ckpt.Checkpoint(relabelled, stored.tensors, class_names, new_state, stored.progress, None, info,
                               readout=linear), output)
     return AssignResult(

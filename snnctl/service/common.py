@@ -13,17 +13,19 @@ import secrets
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from snnctl import __version__
 from snnctl import checkpoint as ckpt
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
-from snnctl.files import write_atomic
-from snnctl.seeds import presentation_seed
+from snnctl.files import read_versioned_json, write_atomic
+from snnctl.seeds import presentation_seed, presentation_seeds
 
 if TYPE_CHECKING:
     import torch
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 
 Notice = Callable[[str], None]
 STATUS_NAME = "status.json"
+# Images per engine call with learning off at batch_size 1 (a larger batch is one call):
+# the unit handed to a worker, after which progress and a stop on a signal are seen.
+INFERENCE_UNIT_IMAGES = 250
 
 
 def quiet(message: str) -> None:
@@ -85,19 +90,33 @@ def score(counts: "torch.Tensor", targets: "torch.Tensor", state: "vote.LabelSta
 
 def spike_counts(engine: "engines.Engine", config: Config, images: "torch.Tensor", split: str,
                  phase: str = "evaluate", on_progress: OnProgress = no_progress) -> "torch.Tensor":
-    """Run ``images`` with learning off; spike counts [n_images, n_neurons]."""
+    """Run ``images`` with learning off; spike counts [n_images, n_neurons].
+
+    Images are independent with learning off: units of them run on the engine's
+    ``workers`` threads, each batch seeded by its position, so the counts are those of
+    one thread. Progress is reported unit by unit, in order."""
+    import numpy as np
     import torch
 
-    from snnctl import engine as engines
-
     counts = torch.zeros(len(images), config.n_neurons, dtype=torch.int32)
+    size = config.batch_size
+    seeds = presentation_seeds(config.seed, split, (), np.arange(0, len(images), size))
+    per_unit = INFERENCE_UNIT_IMAGES if size == 1 else 1  # batches
+    units = [(first, min(first + per_unit, len(seeds))) for first in range(0, len(seeds), per_unit)]
+
+    def run(unit: tuple[int, int]) -> "torch.Tensor":
+        return engine.present_sequence(images[unit[0] * size:unit[1] * size], False, seeds[unit[0]:unit[1]])
+
     started = time.perf_counter()
-    for start in range(0, len(images), config.batch_size):
-        stop = min(start + config.batch_size, len(images))
-        seed = presentation_seed(config.seed, split, start)
-        counts[start:stop] = engines.present_with_retries(engine, config, images[start:stop], False, seed)
-        elapsed = time.perf_counter() - started
-        on_progress(ProgressUpdate(phase, stop, len(images), stop / max(elapsed, 1e-9)))
+    pool = ThreadPoolExecutor(engine.workers) if engine.workers > 1 and len(units) > 1 else None
+    try:
+        for (first, last), unit_counts in zip(units, pool.map(run, units) if pool else map(run, units)):
+            stop = min(last * size, len(images))
+            counts[first * size:stop] = unit_counts
+            on_progress(ProgressUpdate(phase, stop, len(images), stop / max(time.perf_counter() - started, 1e-9)))
+    finally:
+        if pool:  # a stop asked for in on_progress: the units not started are dropped
+            pool.shutdown(cancel_futures=True)
     return counts
 
 
@@ -202,3 +221,20 @@ def check_output(path: Path | None, force: bool) -> None:
         raise ConfigError(f"{path}: exists (use --force to replace it)")
     if not path.parent.is_dir():
         raise ConfigError(f"{path.parent}: no such directory")
+
+
+def write_state(path: Path, state_format: str, version: int, fields: dict[str, Any]) -> None:
+    """The state file of a sweep or a study (what ``--resume`` reads): its format and
+    version, the snnctl that wrote it and when, then ``fields``."""
+    state = {"format": state_format, "version": version, "snnctl": __version__,
+             "created": datetime.now().astimezone().isoformat(timespec="seconds"), **fields}
+    write_atomic(path, (json.dumps(state, indent=2) + "\n").encode())
+
+
+def read_state(path: Path, state_format: str, version: int, what: str) -> dict[str, Any]:
+    """The state file ``path`` of a ``what`` ("sweep", "study"); one error line when the
+    folder holds none or it is not readable."""
+    try:
+        return read_versioned_json(path, state_format, version, f"{what} state")
+    except FileNotFoundError:
+        raise SnnctlError(f"{path.parent}: not a {what} directory (no {path.name})") from None

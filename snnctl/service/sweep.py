@@ -15,27 +15,23 @@ that run a sweep, so ``snnctl --help`` stays fast.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import functools
 import json
-import logging
-import os
-import signal
-import socket
+import statistics
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from snnctl import __version__
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl import space as spaces
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
-from snnctl.files import read_versioned_json, write_atomic
+from snnctl.files import write_atomic
+from snnctl.service.cluster import RayInterrupted, error_line, ray_session, run_on_tune
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, new_directory,
-                                   no_progress, quiet, stop_on_signals)
+                                   no_progress, quiet, read_state, write_state)
 from snnctl.service.train import TrainResult, Validation, train, validation_splits
 from snnctl.space import Dimension, Space
 
@@ -82,35 +78,45 @@ def _tune_domain(dimension: Dimension) -> Any:
 # ---------------------------------------------------------------- one trial
 
 
-def _trial(sampled: dict, *, base: dict, validation: tuple[int, int], metric: str, runs_dir: str) -> None:
+def _trial(sampled: dict, *, base: dict, validation: tuple[int, int, int | None], metric: str,
+           runs_dir: str) -> None:
     """One trial, in a Ray worker: an ordinary training run in ``runs_dir/<trial id>``,
-    scored on the validation images. Reports each running accuracy as training measures
-    it, then the validation accuracy. A trial restarted by --resume continues its own
-    run from its checkpoint."""
+    scored on the validation images; with validation folds, one run per fold in
+    ``runs_dir/<trial id>/fold-K``, scored by their mean. Reports each running accuracy
+    as training measures it, then the validation accuracy. A trial restarted by --resume
+    continues its own runs from their checkpoints."""
     from ray import tune
 
-    config = spaces.trial_config(cfg.from_mapping(base, STATE_NAME), sampled)
+    # trials run side by side on the CPUs Ray reserves for each: one inference thread per trial
+    config = spaces.trial_config(cfg.from_mapping(base, STATE_NAME), sampled).replace(workers="1")
     run_dir = Path(runs_dir) / tune.get_context().get_trial_id()
-    checkpoint = run_dir / ckpt.CHECKPOINT_NAME
-    split = Validation(*validation)
+    size, seed, folds = validation
+    splits = [Validation(size, seed)] if folds is None else [Validation(size, seed, folds, k) for k in range(folds)]
     last: dict[str, float] = {}
 
-    def report(update: ProgressUpdate) -> None:
-        # The scheduler must not stop a trial on the measurement that ends training:
-        # only its validation accuracy, reported next, decides.
-        if update.measured and update.done < update.total:
-            last[RUNNING] = update.running_accuracy
-            tune.report({SCORE: update.running_accuracy, RUNNING: update.running_accuracy,
-                         PROGRESS: update.done / update.total})
+    def reporter(index: int) -> OnProgress:
+        def report(update: ProgressUpdate) -> None:
+            # The scheduler must not stop a trial on the measurement that ends training:
+            # only its validation accuracy, reported next, decides.
+            if update.measured and update.done < update.total:
+                last[RUNNING] = update.running_accuracy
+                tune.report({SCORE: update.running_accuracy, RUNNING: update.running_accuracy,
+                             PROGRESS: (index + update.done / update.total) / len(splits)})
 
-    if checkpoint.exists():
-        result = train(config, resume=checkpoint, validation=split, on_progress=report)
-    else:  # a new trial, or one stopped before its first checkpoint: its directory is the sweep's
-        result = train(config, out=run_dir, force=True, validation=split, on_progress=report)
-    accuracy = result.test_accuracy  # on the validation images: result.held_out == "validation"
-    tune.report({SCORE: getattr(accuracy, metric), VALIDATION["all_activity"]: accuracy.all_activity,
-                 VALIDATION["proportion_weighting"]: accuracy.proportion_weighting,
-                 "n_validation": result.n_test, "samples_seen": result.samples_seen, **last})
+        return report
+
+    results = []
+    for index, split in enumerate(splits):
+        directory = run_dir if folds is None else run_dir / f"fold-{index}"
+        checkpoint = directory / ckpt.CHECKPOINT_NAME
+        if checkpoint.exists():
+            results.append(train(config, resume=checkpoint, validation=split, on_progress=reporter(index)))
+        else:  # a new trial, or one stopped before its first checkpoint: its directory is the sweep's
+            results.append(train(config, out=directory, force=True, validation=split, on_progress=reporter(index)))
+    # on the validation images (held_out == "validation"); with folds, their mean
+    mean = {vote: statistics.fmean(getattr(r.test_accuracy, vote) for r in results) for vote in spaces.METRICS}
+    tune.report({SCORE: mean[metric], **{VALIDATION[vote]: value for vote, value in mean.items()},
+                 "n_validation": results[0].n_test, "samples_seen": sum(r.samples_seen for r in results), **last})
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -139,7 +145,7 @@ class SweepResult(Result):
     search: str
     early_stopping: str
     ray: str  # where the trials ran
-    n_validation: int  # training images held out to score the trials
+    n_validation: int  # training images held out to score the trials (with folds: in the first fold)
     validation_seed: int
     trials: list[Trial]  # best first: finished by the metric, then stopped, then failed
     best_trial: str
@@ -148,40 +154,8 @@ class SweepResult(Result):
     best_parameters_file: str  # the whole best configuration, for snnctl train
     final: TrainResult  # the best configuration on the full training split, on the test images
     tensorboard_logdir: str
-
-
-class SweepInterrupted(SnnctlError):
-    """The sweep stopped before it finished (SIGINT/SIGTERM): exit 128 + signal."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-@contextlib.contextmanager
-def _tune_sigint_handler_off() -> Iterator[None]:
-    """Tune's own SIGINT handling off (TUNE_DISABLE_SIGINT_HANDLER): it stops gracefully but
-    then returns as if the sweep were complete. :func:`stop_on_signals` (``interrupt``)
-    stops the trials at once instead; Tune saves its state every few seconds, --resume
-    continues from there, and a trial that finished after the last save labels and
-    validates again from its checkpoint."""
-    tune_handler = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    try:
-        yield
-    finally:
-        if tune_handler is None:
-            del os.environ["TUNE_DISABLE_SIGINT_HANDLER"]
-        else:
-            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = tune_handler
-
-
-def _error_line(error: BaseException) -> str:
-    """The original exception of a failed trial, in one line (Ray wraps it with a traceback)."""
-    cause = getattr(error, "cause", None) or error
-    lines = str(cause).strip().splitlines()
-    line = lines[-1] if lines else ""
-    return line if isinstance(cause, SnnctlError) else f"{type(cause).__name__}: {line}"
+    # Trials scored by cross-validation on this many folds of the training images (sweep --folds).
+    validation_folds: int | None = None
 
 
 def _trials(grid: Any, space: Space, runs_dir: Path) -> list[Trial]:
@@ -201,7 +175,7 @@ def _trials(grid: Any, space: Space, runs_dir: Path) -> list[Trial]:
         else:  # stopped by ASHA or the time budget, or (time budget) never started
             status = "stopped early" if SCORE in metrics else "not run"
         rows.append(Trial(trial_id, status, parameters, validation, metrics.get(RUNNING), str(runs_dir / trial_id),
-                          _error_line(result.error) if result.error is not None else None))
+                          error_line(result.error) if result.error is not None else None))
     order = {"finished": 0, "stopped early": 1, "not run": 2, "error": 3}
 
     def rank(row: Trial) -> tuple:
@@ -211,83 +185,11 @@ def _trials(grid: Any, space: Space, runs_dir: Path) -> list[Trial]:
     return sorted(rows, key=rank)
 
 
-# ---------------------------------------------------------------- Ray
-
-
-def _check_reachable(address: str) -> None:
-    """Fail at once, in one line, when nothing listens at ``address`` (Ray's client
-    would retry for half a minute first)."""
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise ConfigError(f"--address {address}: expected auto, ray://HOST:PORT or HOST:PORT")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
-    except OSError as exc:
-        raise SnnctlError(f"--address {address}: cannot reach Ray there ({exc.strerror or exc})") from None
-
-
-@contextlib.contextmanager
-def ray_session(address: str | None) -> Iterator[str]:
-    """Ray for the trials: the cluster at ``address`` ("auto": the one running on this
-    machine), or Ray started on this machine's cores; yields where, in words. A caller
-    that started Ray itself keeps its session."""
-    import ray
-
-    if address not in (None, "auto"):
-        _check_reachable(address)
-    if ray.is_initialized():
-        yield _where(address)
-        return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no phoning home from a CLI
-    options: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
-    if address is None:
-        options["include_dashboard"] = False
-    try:
-        ray.init(address=address or "local", **options)
-    except Exception as exc:  # ConnectionError, version mismatch, authentication...
-        where = f"--address {address}" if address else "Ray on this machine"
-        raise SnnctlError(f"{where}: cannot start or connect to Ray: {_error_line(exc)}") from None
-    try:
-        yield _where(address)
-    finally:
-        ray.shutdown()
-
-
-def _where(address: str | None) -> str:
-    import ray
-
-    cpus = int(ray.cluster_resources().get("CPU", 0))
-    return f"{'this machine' if address is None else address}, {cpus} CPUs"
-
-
-@contextlib.contextmanager
-def _output_to(path: Path) -> Iterator[None]:
-    """What Ray and Tune print or log while trials run goes to ``path``: stdout stays for
-    results (--json), stderr for snnctl's own notices and errors."""
-    ray_logger = logging.getLogger("ray")
-    handlers, propagate = ray_logger.handlers[:], ray_logger.propagate
-    with open(path, "a", encoding="utf-8") as log:
-        handler = logging.StreamHandler(log)
-        ray_logger.handlers, ray_logger.propagate = [handler], False
-        try:
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                yield
-        finally:
-            ray_logger.handlers, ray_logger.propagate = handlers, propagate
-
-
-def _tuner(space: Space, base: Config, validation: Validation, sweep_dir: Path) -> Any:
-    """A new Tune experiment in ``sweep_dir/tune``, or the one there to continue."""
+def _tuner(trainable: Any, storage: str, *, space: Space, validation: Validation) -> Any:
+    """A new Tune experiment of the sweep in ``storage``: its search, early stopping and
+    budget (the ``make_tuner`` of :func:`~snnctl.service.cluster.run_on_tune`)."""
     from ray import tune
 
-    trainable = tune.with_resources(
-        tune.with_parameters(_trial, base=base.to_dict(), validation=(validation.size, validation.seed), metric=space.metric,
-                             runs_dir=str(sweep_dir / RUNS_DIR)),
-        {"cpu": space.cpus_per_trial})
-    tune_dir = sweep_dir / TUNE_DIR
-    if tune.Tuner.can_restore(str(tune_dir)):
-        # Finished trials stay as they are; unfinished ones start again and continue their runs.
-        return tune.Tuner.restore(str(tune_dir), trainable=trainable, resume_unfinished=True, resume_errored=False)
     if space.search == "optuna":
         import optuna
         from ray.tune.search.optuna import OptunaSearch
@@ -312,7 +214,7 @@ def _tuner(space: Space, base: Config, validation: Validation, sweep_dir: Path) 
                                     # Tune limits a Searcher (Optuna); the random search limits itself
                                     max_concurrent_trials=space.max_concurrent if space.search == "optuna" else None,
                                     time_budget_s=space.time_budget, trial_dirname_creator=_trial_dirname),
-        run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(sweep_dir)),
+        run_config=tune.RunConfig(name=TUNE_DIR, storage_path=storage),
     )
 
 
@@ -320,23 +222,19 @@ def _tuner(space: Space, base: Config, validation: Validation, sweep_dir: Path) 
 
 
 def _write_state(sweep_dir: Path, config: Config, space: Space, validation: Validation) -> None:
-    state = {"format": STATE_FORMAT, "version": STATE_VERSION, "snnctl": __version__,
-             "created": datetime.now().astimezone().isoformat(timespec="seconds"),
-             "parameters": config.to_dict(), "space": space.to_dict(),
-             "validation": {"size": validation.size, "seed": validation.seed}}
-    write_atomic(sweep_dir / STATE_NAME, (json.dumps(state, indent=2) + "\n").encode())
+    write_state(sweep_dir / STATE_NAME, STATE_FORMAT, STATE_VERSION, {
+        "parameters": config.to_dict(), "space": space.to_dict(),
+        "validation": {"size": validation.size, "seed": validation.seed, "folds": validation.folds}})
 
 
 def _read_state(sweep_dir: Path) -> tuple[Config, Space, Validation]:
     path = sweep_dir / STATE_NAME
-    try:
-        state = read_versioned_json(path, STATE_FORMAT, STATE_VERSION, "sweep state")
-    except FileNotFoundError:
-        raise SnnctlError(f"{sweep_dir}: not a sweep directory (no {STATE_NAME})") from None
+    state = read_state(path, STATE_FORMAT, STATE_VERSION, "sweep")
     try:
         config = cfg.from_mapping(state["parameters"], f"{path}: parameters")
         space = spaces.space_from_mapping(state["space"], f"{path}: space")
-        validation = Validation(state["validation"]["size"], state["validation"]["seed"])
+        validation = Validation(state["validation"]["size"], state["validation"]["seed"],
+                                state["validation"].get("folds"))
     except (KeyError, TypeError, AttributeError, ConfigError) as exc:
         raise SnnctlError(f"{path}: not a readable sweep state ({exc})") from None
     return config, space, validation
@@ -351,18 +249,18 @@ def _final_run(config: Config, run_dir: Path, sweep_dir: Path, notice: Notice,
             return train(config, resume=checkpoint, notice=notice, on_progress=on_progress)
         return train(config, out=run_dir, force=True, notice=notice, on_progress=on_progress)
     except Interrupted as exc:
-        raise SweepInterrupted(f"sweep interrupted while training the best configuration (checkpoint saved); "
-                               f"continue with: snnctl sweep --resume {sweep_dir}", exc.exit_code) from None
+        raise RayInterrupted(f"sweep interrupted while training the best configuration (checkpoint saved); "
+                             f"continue with: snnctl sweep --resume {sweep_dir}", exc.exit_code) from None
 
 
-def _set_up(config: Config | None, space: Space | str | Path | None, trials: int | None, out: Path | None,
-            resume: Path | None) -> tuple[Config, Space, Validation, Path]:
+def _set_up(config: Config | None, space: Space | str | Path | None, trials: int | None, folds: int | None,
+            out: Path | None, resume: Path | None) -> tuple[Config, Space, Validation, Path]:
     """A new sweep's parameters, space, validation split and directory (not yet created),
     all checked; or those of the sweep in ``resume``, as it was set up."""
     if resume is not None:
-        if config is not None or space is not None or trials is not None or out is not None:
+        if config is not None or space is not None or trials is not None or folds is not None or out is not None:
             raise ConfigError("sweep: --resume SWEEP_DIR continues a sweep as it was set up, "
-                              "without PARAMS, SPACE, --trials or --out")
+                              "without PARAMS, SPACE, --trials, --folds or --out")
         sweep_dir = Path(resume).resolve()
         return (*_read_state(sweep_dir), sweep_dir)
     if config is None or space is None:
@@ -380,38 +278,44 @@ def _set_up(config: Config | None, space: Space | str | Path | None, trials: int
     config = config.replace(data_dir=str(Path(config.data_dir).resolve()))
     sweep_dir = new_directory(config, out, prefix="sweep-",
                               remedy=f"give another --out, or continue a sweep with --resume {out}").resolve()
-    validation = Validation(space.validation, config.seed if space.seed is None else space.seed)
+    if folds is not None:
+        cfg.integer(folds, "--folds", 2)
+    validation = Validation(space.validation, config.seed if space.seed is None else space.seed, folds,
+                            None if folds is None else 0)
     return config, space, validation, sweep_dir
 
 
 def sweep(config: Config | None = None, space: Space | str | Path | None = None, *, trials: int | None = None,
-          out: Path | None = None, resume: Path | None = None, address: str | None = None,
+          folds: int | None = None, out: Path | None = None, resume: Path | None = None, address: str | None = None,
           notice: Notice = quiet, on_progress: OnProgress = no_progress) -> SweepResult:
     """Search ``space`` (a Space or a search-space file; ``trials`` overrides its budget)
     around ``config`` on Ray Tune: trials are training runs scored on a validation split
     of the training images; then train the best configuration on the full training split
-    and test it. Or continue the sweep in ``resume`` as it was set up. ``address``: a Ray
+    and test it. With ``folds``, each trial is scored by cross-validation: the mean over
+    ``folds`` grouped folds of the training images. Or continue the sweep in ``resume``
+    as it was set up. ``address``: a Ray
     cluster ("auto", "ray://HOST:PORT"); by default Ray starts on this machine.
 
     Everything is checked (space, parameters, data, validation size, Ray's address)
     before the sweep directory is created.
     """
-    config, space, validation, sweep_dir = _set_up(config, space, trials, out, resume)
+    config, space, validation, sweep_dir = _set_up(config, space, trials, folds, out, resume)
     # the data is there and the validation split fits; n_validation: its stratified size
     n_validation = len(validation_splits(config, validation, notice).test)
+    from ray import tune
+
     with ray_session(address) as where:
         if resume is None:
             (sweep_dir / RUNS_DIR).mkdir(parents=True)
             _write_state(sweep_dir, config, space, validation)
         notice(f"sweep: {space.n_trials} trials on Ray ({where}); Ray's log: {sweep_dir / RAY_LOG}; "
                f"compare the runs with: tensorboard --logdir {sweep_dir / RUNS_DIR}")
-        with _output_to(sweep_dir / RAY_LOG), _tune_sigint_handler_off(), stop_on_signals(interrupt=True) as caught:
-            try:
-                grid = _tuner(space, config, validation, sweep_dir).fit()
-            except KeyboardInterrupt:
-                signum = caught.signal or signal.SIGINT
-                raise SweepInterrupted(f"sweep interrupted by {signal.Signals(signum).name}; continue with: "
-                                       f"snnctl sweep --resume {sweep_dir}", 128 + signum) from None
+        trainable = tune.with_parameters(_trial, base=config.to_dict(),
+                                         validation=(validation.size, validation.seed, validation.folds),
+                                         metric=space.metric, runs_dir=str(sweep_dir / RUNS_DIR))
+        grid = run_on_tune(trainable, make_tuner=functools.partial(_tuner, space=space, validation=validation),
+                           cpus_per_trial=space.cpus_per_trial, directory=sweep_dir, name=TUNE_DIR,
+                           log=sweep_dir / RAY_LOG, what="sweep", resume_hint=f"snnctl sweep --resume {sweep_dir}")
     ranked = _trials(grid, space, sweep_dir / RUNS_DIR)
     best = ranked[0] if ranked else None
     if best is None or best.status != "finished":
@@ -432,6 +336,7 @@ def sweep(config: Config | None = None, space: Space | str | Path | None = None,
         ray=where, n_validation=n_validation, validation_seed=validation.seed, trials=ranked, best_trial=best.trial,
         best_parameters=best.parameters, best_validation_accuracy=best.validation_accuracy,
         best_parameters_file=str(best_file), final=final, tensorboard_logdir=str(sweep_dir / RUNS_DIR),
+        validation_folds=validation.folds,
     )
     write_atomic(sweep_dir / RESULT_NAME, (json.dumps(result.to_dict(), indent=2, default=str) + "\n").encode())
     return result

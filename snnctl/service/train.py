@@ -9,21 +9,27 @@ each with one job: :class:`RunningAccuracy` (the original's training-time estima
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError
-from snnctl.seeds import presentation_seed
+from snnctl.seeds import presentation_seeds
 import snnctl.service.readouts as readouts
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, StopRequest,
                                    mark_failed, new_directory, no_progress, quiet, score, spike_counts,
                                    stop_on_signals, write_status)
 from snnctl.service.lock import claim_directory
 from snnctl.service.run_figures import confusion_title, write_run_figures
+
+# The most images one engine call presents in training at batch_size 1: progress,
+# TensorBoard and a stop on a signal are seen at least this often (about 0.1 s at 100
+# neurons, 0.7 s at 6,400).
+CHUNK_IMAGES = 1000
 
 if TYPE_CHECKING:
     import torch
@@ -52,6 +58,9 @@ class TrainResult(Result):
     # Which images test_accuracy and n_test measure: "test", or with a Validation the
     # "validation" images set aside from the training images.
     held_out: str = "test"
+    # The training images this call presented (a resumed run: those after the checkpoint),
+    # in train_seconds: what samples_per_second counts.
+    images_trained: int = 0
     # The vote, the linear readout and the pixel baseline on the held-out images.
     scores: readouts.Scores | None = None
 
@@ -59,11 +68,15 @@ class TrainResult(Result):
 @dataclass(frozen=True)
 class Validation:
     """Training images set aside to score a run in place of the test images: a sweep's
-    validation split. Drawn (stratified) from all the training images before ``n_train``,
-    with its own seed, so it is the same for every trial whatever its seed and n_train."""
+    validation split. Drawn (stratified, patient groups kept apart) from all the training
+    images before ``n_train``, with its own seed, so it is the same for every trial
+    whatever its seed and n_train. With ``folds``, fold ``fold`` of the training images
+    (a sweep scored by cross-validation) instead of ``size`` images."""
 
     size: int
     seed: int
+    folds: int | None = None
+    fold: int | None = None
 
 
 def validation_splits(config: Config, validation: Validation, notice: Notice = quiet) -> "data.Splits":
@@ -76,7 +89,8 @@ def validation_splits(config: Config, validation: Validation, notice: Notice = q
     if not 0 < validation.size < len(images):
         raise ConfigError(f"validation: {validation.size} images is not between 0 and the {len(images)} "
                           f"training images of {loaded.origin}")
-    rest, held = data.stratified_split(images.labels, validation.size, validation.seed)
+    rest, held = data.validation_split(images.labels, images.groups, validation.size, validation.seed,
+                                       validation.folds, validation.fold)
     return data.Splits(data.limit(images.subset(rest), config.n_train, config.seed), images.subset(held),
                        f"{loaded.origin}; {len(held)} of its training images held out for validation",
                        loaded.manifest)
@@ -91,6 +105,7 @@ class RunningAccuracy:
         self.config = config
         self.counts = [window[0]] if window is not None else []
         self.labels = [window[1]] if window is not None else []
+        self.size = sum(len(t) for t in self.labels)  # samples in the window, kept as they come
         self.state = state
         self.latest: Accuracy | None = None
 
@@ -103,10 +118,11 @@ class RunningAccuracy:
 
         self.counts.append(counts)
         self.labels.append(targets)
-        if sum(len(t) for t in self.labels) < self.config.update_interval:
+        self.size += len(targets)
+        if self.size < self.config.update_interval:
             return None
         window_counts, window_labels = torch.cat(self.counts), torch.cat(self.labels)
-        self.counts, self.labels = [], []
+        self.counts, self.labels, self.size = [], [], 0
         scored = None
         if self.state is not None:
             scored, _ = score(window_counts, window_labels, self.state, self.config.n_classes, self.config.reduction)
@@ -160,6 +176,20 @@ class _Checkpointer:
             raise Interrupted(self.stop.signal, self.path)
 
 
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` (None: unchanged) while in force."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if count is not None:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _next_multiple(value: int, step: int) -> int:
     return (value // step + 1) * step if step else 0
 
@@ -195,16 +225,22 @@ class _Training:
         """The epochs of STDP from where the run stands; returns (images, seconds)."""
         from snnctl import data
 
+        epoch_length = len(data.training_order(self.train_set, self.config, 0))
+        with torch_threads(None if self.engine.runs_on_torch else 1):
+            return self._learn_epochs(epoch_length, on_progress)
+
+    def _learn_epochs(self, epoch_length: int, on_progress: OnProgress) -> tuple[int, float]:
+        from snnctl import data
+
         config, progress = self.config, self.progress
-        epoch_length = len(data.training_order(self.train_set, config, 0))
         started, trained_now = time.perf_counter(), 0
         while progress.epoch < config.epochs:
             order = data.training_order(self.train_set, config, progress.epoch)
             self.engine.set_learning_rates(*config.learning_rates(progress.epoch))
             while progress.position < len(order):
-                batch = order[progress.position:progress.position + config.batch_size]
-                scored = self._present(batch)
-                trained_now += len(batch)
+                chunk = order[progress.position:progress.position + self._chunk_length(len(order))]
+                scored = self._present(chunk)
+                trained_now += len(chunk)
                 rate = trained_now / max(time.perf_counter() - started, 1e-9)
                 if scored is not None:
                     self.log.measured(progress.samples_seen, scored, rate)
@@ -218,18 +254,32 @@ class _Training:
             progress.position = 0
         return trained_now, time.perf_counter() - started
 
-    def _present(self, batch: "torch.Tensor") -> Accuracy | None:
-        """One batch with learning on; the running accuracy if the batch completed an interval."""
-        from snnctl import engine as engines
+    def _chunk_length(self, epoch_length: int) -> int:
+        """Images of the next engine call. At batch_size 1, a chunk of them: up to the first
+        image that ends the epoch, completes an update_interval or makes a checkpoint due,
+        and at most CHUNK_IMAGES, so that each measurement, checkpoint and stop on a signal
+        falls where it would image by image. A larger batch is one call by itself."""
+        config, progress = self.config, self.progress
+        limits = [config.batch_size, epoch_length - progress.position]
+        if config.batch_size == 1:
+            limits = [CHUNK_IMAGES, config.update_interval - self.running.size, epoch_length - progress.position]
+            if config.checkpoint_every:
+                limits.append(self.saver.next_save - progress.samples_seen)
+        return max(1, min(limits))
+
+    def _present(self, chunk: "torch.Tensor") -> Accuracy | None:
+        """Consecutive batches with learning on; the running accuracy if they completed an interval."""
+        import numpy as np
 
         config, progress = self.config, self.progress
-        seed = presentation_seed(config.seed, "train", progress.epoch, progress.position)
+        starts = progress.position + np.arange(0, len(chunk), config.batch_size)
+        seeds = presentation_seeds(config.seed, "train", (progress.epoch,), starts)
         tick = time.perf_counter()
-        counts = engines.present_with_retries(self.engine, config, self.train_set.images[batch], True, seed)
+        counts = self.engine.present_sequence(self.train_set.images[chunk], True, seeds)
         self.log.simulated += time.perf_counter() - tick
-        progress.position += len(batch)
-        progress.samples_seen += len(batch)
-        return self.running.add(counts, self.train_set.labels[batch])
+        progress.position += len(chunk)
+        progress.samples_seen += len(chunk)
+        return self.running.add(counts, self.train_set.labels[chunk])
 
     def label_and_test(self, on_progress: OnProgress, notice: Notice) -> "_Labelled":
         """Labels and the linear readout from the training images only, learning off; then
@@ -367,6 +417,13 @@ def _start(config: Config | None, out: Path | None, resume: Path | None, overrid
                   RunningAccuracy(config, previous.window, previous.labels), previous.progress.samples_seen)
 
 
+def _split_facts(splits: "data.Splits") -> dict:
+    """What the checkpoint keeps of how the images were split: the patient groups on each
+    side and the fold of a study (``inspect`` shows them)."""
+    manifest = splits.manifest or {}
+    return {key: manifest[key] for key in ("groups", "folds", "fold") if key in manifest}
+
+
 def _splits(config: Config, resume: Path | None, validation: Validation | None, notice: Notice) -> "data.Splits":
     """The run's images: a resumed MAMMO run keeps the split recorded beside its checkpoint."""
     from snnctl import data
@@ -424,7 +481,7 @@ def _run(start: _Start, engine: "engines.Engine", splits: "data.Splits", held_ou
     # signals are noted until the log is closed: a second Ctrl-C cannot cut its last write short
     with stop_on_signals() as stop, RunLog(start.run_dir, config, start.resumed_at) as run_log:
         saver = _Checkpointer(config, start.checkpoint, engine, splits.train.class_names, progress, start.running,
-                              {"data": splits.origin}, stop)
+                              {"data": splits.origin, **_split_facts(splits)}, stop)
         run = _Training(config, engine, splits, progress, start.running, saver, run_log, held_out)
         trained_now, train_seconds = run.learn(on_progress)
         labelled = run.label_and_test(on_progress, notice)
@@ -444,5 +501,5 @@ def _run(start: _Start, engine: "engines.Engine", splits: "data.Splits", held_ou
         train_accuracy=labelled.train_accuracy, samples_seen=progress.samples_seen, epochs=config.epochs,
         samples_per_second=trained_now / max(train_seconds, 1e-9), train_seconds=train_seconds,
         n_train=len(splits.train), n_test=len(splits.test), data=splits.origin, engine=type(engine).__name__,
-        device=str(engine.device), held_out=held_out, scores=labelled.scores,
+        device=str(engine.device), held_out=held_out, images_trained=trained_now, scores=labelled.scores,
     )

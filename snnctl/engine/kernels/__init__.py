@@ -7,9 +7,10 @@ package imports numba; :func:`snnctl.engine.policy.fast_engine_available` checks
 """
 
 from snnctl.engine.kernels.poisson import dense_to_events, poisson_events
-from snnctl.engine.kernels.present import NetworkState, present
+from snnctl.engine.kernels.present import NetworkState, present, present_sequence
 from snnctl.engine.kernels.rng import rng_states
 from snnctl.engine.kernels.stdp import NEEDS_CLAMP, NEEDS_NORM, column_sums
 
 __all__ = ["NEEDS_CLAMP", "NEEDS_NORM", "NetworkState", "column_sums", "dense_to_events",
-           "poisson_events", "present", "rng_states"]
+           "poisson_events", "present", "present_sequence",
+           "rng_states"]

@@ -10,6 +10,8 @@ from numba import njit
 
 from snnctl.engine.kernels.neurons import (add_active, add_rows, decay_trace, diehl_cook_step, drive_inhibitory,
                                            lif_step, spiking)
+from snnctl.engine.kernels.poisson import poisson_events
+from snnctl.engine.kernels.rng import rng_states
 from snnctl.engine.kernels.stdp import (NEEDS_CLAMP, NEEDS_NORM, REDUCE_MAX, InputTraces, PostSpikes, clamp_columns,
                                         flagged, max_scratch, normalize_columns, post_pre_update)
 from snnctl.engine.params import ExcitatoryParams, KernelParams, LifParams, StdpParams
@@ -177,3 +179,38 @@ def present(events, rng, state, params, options, out) -> None:
         normalize_columns(weights, changed, stdp.norm, not two_layer)
         for j in changed:
             column_flags[j] = NEEDS_CLAMP
+
+
+@njit(cache=True, nogil=True)
+def present_sequence(pixels, batch_size, seeds, rates, min_spikes, timing, state, params, options, counts) -> None:
+    """Many presentations in one call, each as :func:`present` runs it, without the GIL.
+
+    ``pixels`` [n_images, inputs] (float32) are presented ``batch_size`` at a time, in
+    order; batch k draws its Poisson input (:func:`~snnctl.engine.kernels.poisson.poisson_events`,
+    ``timing`` = (steps, dt)) at ``rates[0]`` Hz per unit from generators seeded
+    ``seeds[k]``, and writes its spike counts into ``counts`` [n_images, n] (zeros).
+    Diehl & Cook's retry rule (``snnctl.engine.base.present_with_retries``): the elements
+    that made fewer than ``min_spikes`` spikes are presented again, at ``rates[r]`` and
+    seed ``seeds[k] + r`` for retry r, and keep the counts of their last presentation.
+    With learning on, the batches learn one after another, as separate calls would.
+    """
+    steps, dt = timing
+    no_record = np.zeros((0, 0, 0), np.bool_)
+    n_images = pixels.shape[0]
+    for k in range(seeds.shape[0]):
+        start, stop = k * batch_size, min((k + 1) * batch_size, n_images)
+        block = pixels[start:stop]
+        rng = rng_states(seeds[k], stop - start)
+        present(poisson_events(block, rates[0], steps, dt, rng), rng, state, params, options,
+                (counts[start:stop], no_record))
+        for retry in range(1, rates.shape[0] if min_spikes > 0 else 0):
+            silent = np.flatnonzero(counts[start:stop].sum(axis=1) < min_spikes)
+            if silent.shape[0] == 0:
+                break
+            again = np.ascontiguousarray(block[silent])
+            retry_counts = np.zeros((silent.shape[0], counts.shape[1]), np.int32)
+            rng = rng_states(seeds[k] + retry, silent.shape[0])
+            present(poisson_events(again, rates[retry], steps, dt, rng), rng, state, params, options,
+                    (retry_counts, no_record))
+            for q in range(silent.shape[0]):
+                counts[start + silent[q]] = retry_counts[q]

@@ -1,0 +1,152 @@
+"""How gray images become input rates: an optional per-image percentile window, optional
+CLAHE, then either the gray values themselves (``rate``) or ON and OFF channels of a
+centre-surround difference of Gaussians (``on-off``). docs/mammo.md shows each.
+
+A mammogram is low in contrast: almost every pixel of breast tissue is mid-grey, so
+Poisson coding of raw gray values gives every image nearly the same rates.
+
+- ``normalize: percentile`` maps the 1st and 99th percentiles of the breast's pixels to
+  0 and 1 (clipped), so every image uses the whole rate range.
+- ``clahe: true``: contrast-limited adaptive histogram equalization (Zuiderveld 1994),
+  scikit-image's ``equalize_adapthist``.
+- ``encoding: on-off``: the image filtered by a difference of Gaussians (centre sigma 1,
+  surround sigma 2 pixels, as Kheradpisheh et al. 2018 and Mozafari et al. 2019), its
+  positive part the ON channel and its negative part the OFF channel, both divided by
+  the response to a step edge of half the gray range (so such an edge, or a bright
+  speck, reaches the highest rate) and clipped to 1. Edges, specks and texture spike,
+  flat grey does not, and an image with more structure sends more spikes. The input
+  layer doubles: ON pixels first, then OFF pixels.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from snnctl.config import Config
+from snnctl.data.dataset import Dataset, pixel_scale
+
+# Kheradpisheh et al. (2018): DoG filters with centre and surround sigmas of 1 and 2.
+CENTRE_SIGMA = 1.0
+SURROUND_SIGMA = 2.0
+# Gaussian kernels are cut at this many sigmas (scipy.ndimage's default truncate).
+TRUNCATE = 4.0
+# The ON/OFF rate is 1 at the response to a step edge of this height (in gray-range
+# units): one scale for every image, so that the amount of structure, not only its
+# layout, shows in the rates. (A per-image scale would equalize a normal breast and one
+# with a calcification cluster; on the synthetic set it codes the classes worse.)
+FULL_RATE_EDGE = 0.5
+WINDOW_PERCENTILES = (0.01, 0.99)
+# Pixels at the image's darkest value are background (air), not breast, unless they are
+# nearly all of it (a patch of tissue only).
+MIN_BREAST_SHARE = 0.05
+
+
+def is_plain(config: Config) -> bool:
+    """True when the images go in as they are (no window, no CLAHE, rate coding)."""
+    return config.normalize == "none" and not config.clahe and config.encoding == "rate"
+
+
+def percentile_window(images: torch.Tensor) -> torch.Tensor:
+    """Each image [n, pixels] in [0, 1] linearly mapped so that the 1st and 99th
+    percentiles of its breast pixels (those brighter than its darkest value, which is the
+    background) become 0 and 1, clipped to [0, 1]."""
+    windowed = torch.empty_like(images)
+    for index, image in enumerate(images):
+        breast = image[image > image.min()]
+        if breast.numel() < MIN_BREAST_SHARE * image.numel():
+            breast = image
+        low, high = torch.quantile(breast, torch.tensor(WINDOW_PERCENTILES, dtype=image.dtype)).tolist()
+        spread = high - low
+        windowed[index] = (image - low) / spread if spread > 0 else torch.zeros_like(image)
+    return windowed.clamp_(0.0, 1.0)
+
+
+def clahe(images: torch.Tensor, input_size: int) -> torch.Tensor:
+    """Contrast-limited adaptive histogram equalization of each image (scikit-image's
+    ``equalize_adapthist`` with its defaults: tiles of 1/8 of the image, clip limit 0.01)."""
+    from skimage.exposure import equalize_adapthist
+
+    planes = images.reshape(-1, input_size, input_size).double().numpy()
+    equalized = np.stack([equalize_adapthist(plane) for plane in planes]) if len(planes) else planes
+    return torch.from_numpy(equalized).float().reshape(images.shape)
+
+
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """The normalized 1-D Gaussian of ``sigma`` pixels, radius ``int(4 sigma + 0.5)``
+    (scipy.ndimage.gaussian_filter's kernel)."""
+    radius = int(TRUNCATE * sigma + 0.5)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    return kernel / kernel.sum()
+
+
+def gaussian_blur(planes: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian filtering of ``[n, h, w]`` planes, edges extended by their
+    nearest pixel (scipy.ndimage's ``mode='nearest'``)."""
+    kernel = gaussian_kernel(sigma).to(planes.dtype)
+    radius = (len(kernel) - 1) // 2
+    blurred = planes.unsqueeze(1)
+    for weights, padding in ((kernel.view(1, 1, -1, 1), (0, 0, radius, radius)),
+                             (kernel.view(1, 1, 1, -1), (radius, radius, 0, 0))):
+        blurred = torch.nn.functional.conv2d(torch.nn.functional.pad(blurred, padding, mode="replicate"), weights)
+    return blurred.squeeze(1)
+
+
+def difference_of_gaussians(planes: torch.Tensor) -> torch.Tensor:
+    """Centre minus surround: positive on a bright spot or the bright side of an edge,
+    negative on a dark one, zero on flat grey."""
+    planes = planes.double()
+    return gaussian_blur(planes, CENTRE_SIGMA) - gaussian_blur(planes, SURROUND_SIGMA)
+
+
+@functools.cache
+def edge_response() -> float:
+    """The peak of :func:`difference_of_gaussians` on a step edge from 0 to 1 (about 0.166)."""
+    width = 4 * int(TRUNCATE * SURROUND_SIGMA + 0.5)
+    step = torch.zeros(1, width, width)
+    step[:, :, width // 2:] = 1.0
+    return float(difference_of_gaussians(step).max())
+
+
+def on_off(images: torch.Tensor, input_size: int) -> torch.Tensor:
+    """ON and OFF channels [n, 2 * pixels] of images [n, pixels]: the positive and the
+    negative part of the difference of Gaussians, divided by its response to a step edge
+    of height ``FULL_RATE_EDGE``, clipped to [0, 1]."""
+    response = difference_of_gaussians(images.reshape(-1, input_size, input_size)).flatten(1)
+    response = response / (FULL_RATE_EDGE * edge_response())
+    channels = torch.cat([response.clamp(min=0.0), (-response).clamp(min=0.0)], dim=1)
+    return channels.clamp_(max=1.0).float()
+
+
+def encode(images: torch.Tensor, config: Config) -> torch.Tensor:
+    """Images [n, input_size^2] (float in [0, 1] or uint8) as the network's input rates in
+    [0, 1], [n, n_inputs]: window, CLAHE and encoding in that order, as ``config`` says."""
+    if is_plain(config):
+        return images
+    rates = images.float() * pixel_scale(images)
+    if config.normalize == "percentile":
+        rates = percentile_window(rates)
+    if config.clahe:
+        rates = clahe(rates, config.input_size)
+    if config.encoding == "on-off":
+        rates = on_off(rates, config.input_size)
+    return rates.contiguous()
+
+
+def encode_dataset(dataset: Dataset, config: Config) -> Dataset:
+    """The dataset with its images encoded (:func:`encode`); the same object when plain."""
+    if is_plain(config):
+        return dataset
+    return Dataset(encode(dataset.images, config), dataset.labels, dataset.class_names, dataset.sources,
+                   dataset.groups)
+
+
+def input_planes(values: torch.Tensor, input_size: int) -> torch.Tensor:
+    """Per-input values [..., n_inputs] as images [..., input_size, channels * input_size]:
+    the channels (ON, OFF) side by side, for figures."""
+    channels = values.shape[-1] // (input_size * input_size)
+    planes = values.reshape(*values.shape[:-1], channels, input_size, input_size)
+    return planes.transpose(-3, -2).reshape(*values.shape[:-1], input_size, channels * input_size)

@@ -1,0 +1,158 @@
+"""Patient groups: which images belong together, and splits and folds that keep a group
+on one side, stratified by class as well as the groups allow.
+
+A mammography set holds two to four views per woman: a split that puts one breast in
+training and the other in the test measures memory, not diagnosis. Groups come from
+``group: REGEX`` (the first capture group of the expression, searched in each file's path
+inside its class folder) or from ``group_file: PATH``, a CSV file with columns
+``path,group`` and optionally ``label`` (a class name that overrides the folder).
+Grouped splits and folds are scikit-learn's ``StratifiedGroupKFold``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+
+from snnctl.config import Config
+from snnctl.data.dataset import stratified_split
+from snnctl.errors import ConfigError
+
+# A leading token made of letters and digits with at least one digit, ended by _ or -
+# (P0001_L_CC.png, 23-right.dcm): the shape of a patient id in a file name.
+PATIENT_ID = re.compile(r"^([A-Za-z]*\d+[A-Za-z0-9]*)[_-]")
+SUGGESTED_FOR_IDS = r"^([^_-]+)[_-]"
+SUGGESTED_FOR_FOLDERS = r"^([^/]+)/"
+
+
+def inside_class_folder(relative: str, depth: int) -> str:
+    """A file's path inside its class folder, from its path under the data folder
+    (``depth``: folders above the class folder, 0 or 1 for train/ and test/)."""
+    return PurePosixPath(*PurePosixPath(relative).parts[depth + 1:]).as_posix()
+
+
+def groups_from_regex(pattern: str, paths: list[str]) -> list[str]:
+    """The first capture group of ``pattern`` searched in each path; every path must match."""
+    compiled = re.compile(pattern)
+    found, missed = [], []
+    for path in paths:
+        match = compiled.search(path)
+        if match is None or match.group(1) is None:
+            missed.append(path)
+        else:
+            found.append(match.group(1))
+    if missed:
+        what = "none" if len(missed) == len(paths) else f"{len(missed)} of {len(paths)}"
+        raise ConfigError(f"group: {pattern!r} matches {what} of the file paths inside their class folders "
+                          f"(e.g. {missed[0]!r}); give an expression whose first group names the patient")
+    return found
+
+
+def read_group_file(path: str, classes: list[str]) -> dict[str, tuple[str, int | None]]:
+    """The CSV file ``path``: each data-folder-relative file path -> (group, label or None)."""
+    source = Path(path)
+    try:
+        with source.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise ConfigError(f"group_file: {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"group_file: {path}: cannot read: {exc}") from None
+    columns = set(rows[0]) if rows else set()
+    if not {"path", "group"} <= columns:
+        raise ConfigError(f"group_file: {path}: needs the columns path and group (and optionally label), "
+                          f"found {', '.join(sorted(c for c in columns if c)) or 'none'}")
+    table: dict[str, tuple[str, int | None]] = {}
+    for line, row in enumerate(rows, 2):
+        file, group, label = ((row.get(key) or "").strip() for key in ("path", "group", "label"))
+        if not file or not group:
+            raise ConfigError(f"group_file: {path} line {line}: path and group must not be empty")
+        if label and label not in classes:
+            raise ConfigError(f"group_file: {path} line {line}: label {label!r} is not a class folder "
+                              f"({', '.join(classes)})")
+        table[PurePosixPath(file).as_posix()] = (group, classes.index(label) if label else None)
+    return table
+
+
+def groups_from_file(path: str, files: list[str], classes: list[str]) -> tuple[list[str], list[int | None]]:
+    """Each file's group and label override from the CSV ``path``; the CSV must name every
+    file, and every file it names must be in the data folder."""
+    table = read_group_file(path, classes)
+    missing = sorted(set(table) - set(files))
+    if missing:
+        raise ConfigError(f"group_file: {path} names {len(missing)} file(s) not in the data folder, e.g. {missing[0]!r}")
+    unnamed = [file for file in files if file not in table]
+    if unnamed:
+        raise ConfigError(f"group_file: {path} gives no group for {len(unnamed)} file(s), e.g. {unnamed[0]!r}")
+    return [table[file][0] for file in files], [table[file][1] for file in files]
+
+
+def looks_grouped(paths: list[str]) -> str | None:
+    """A ``group`` expression to suggest when paths inside class folders look as if they
+    carry patient ids (most in a subfolder, or most named after a repeated id); else None."""
+    if sum("/" in path for path in paths) > len(paths) / 2:
+        return SUGGESTED_FOR_FOLDERS
+    ids = [m.group(1) for m in map(PATIENT_ID.match, (PurePosixPath(p).name for p in paths)) if m]
+    repeated = sum(count for count in Counter(ids).values() if count > 1)
+    return SUGGESTED_FOR_IDS if len(ids) > 0.8 * len(paths) and repeated > len(paths) / 2 else None
+
+
+def fold_of_each(labels: torch.Tensor, groups: list[str], folds: int, seed: int) -> np.ndarray:
+    """The fold (0..folds-1) of each item: scikit-learn's ``StratifiedGroupKFold``, seeded,
+    so a group lies in one fold and each fold's classes follow the whole set's as well as
+    the groups allow."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_groups = len(set(groups))
+    if n_groups < folds:
+        raise ConfigError(f"folds: {folds} folds need at least {folds} groups, the data has {n_groups}")
+    # a StratifiedGroupKFold seed is a 32-bit integer
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed % (2 ** 32))
+    assigned = np.empty(len(groups), dtype=np.int64)
+    y = labels.numpy()
+    for fold, (_, test) in enumerate(splitter.split(np.zeros(len(y)), y, groups)):
+        assigned[test] = fold
+    return assigned
+
+
+def grouped_split(labels: torch.Tensor, groups: list[str], folds: int, fold: int,
+                  seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, test) indices: ``fold`` of :func:`fold_of_each` held out, both sorted."""
+    assigned = torch.from_numpy(fold_of_each(labels, groups, folds, seed))
+    return torch.nonzero(assigned != fold).flatten(), torch.nonzero(assigned == fold).flatten()
+
+
+def holdout_folds(test_fraction: float) -> int:
+    """Folds of a grouped holdout split: one of them, about ``test_fraction``, is held out."""
+    return max(2, round(1.0 / test_fraction))
+
+
+def split_for(config: Config, labels: torch.Tensor, groups: list[str] | None) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(train, test) indices of ``config``'s split of a pool of images and how it was made:
+    fold ``fold`` of ``folds`` when set, else a grouped holdout of about
+    ``test_fraction``. Without groups, each image is its own group."""
+    groups = groups if groups is not None else [str(i) for i in range(len(labels))]
+    if config.fold is not None:
+        train, test = grouped_split(labels, groups, config.folds, config.fold, config.seed)
+        return train, test, f"fold {config.fold + 1} of {config.folds} held out"
+    folds = holdout_folds(config.test_fraction)
+    train, test = grouped_split(labels, groups, folds, 0, config.seed)
+    return train, test, f"1 of {folds} folds held out (test_fraction {config.test_fraction:g})"
+
+
+def validation_split(labels: torch.Tensor, groups: list[str], size: int, seed: int, folds: int | None = None,
+                     fold: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rest, validation) indices of training images: fold ``fold`` of ``folds`` when
+    given (a sweep scored by cross-validation); else with ``groups`` a grouped part of
+    about ``size`` images (one of ``round(n / size)`` folds); else a stratified part of
+    exactly ``size`` (:func:`snnctl.data.dataset.stratified_split`)."""
+    if folds is not None:
+        return grouped_split(labels, groups or [str(i) for i in range(len(labels))], folds, fold or 0, seed)
+    if groups:
+        return grouped_split(labels, groups, max(2, round(len(labels) / size)), 0, seed)
+    return stratified_split(labels, size, seed)

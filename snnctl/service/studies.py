@@ -1,0 +1,308 @@
+"""``train --folds K``: a cross-validation study, K ordinary runs under one directory.
+
+Each fold is an ordinary training run (its own checkpoint, split.json and TensorBoard
+run) that holds out one of K grouped, stratified folds of the data
+(:func:`snnctl.data.groups.split_for`) and is then evaluated on it; its figures are kept
+in ``fold.json`` in its run directory. The study's table gives every fold's figures and
+their mean, standard deviation and a 95% t-interval of the mean, as ``study.csv``, in
+``result.json`` (what ``--json`` prints) and in TensorBoard. ``--resume`` runs only the
+folds without a ``fold.json``, continuing a fold from its checkpoint. Folds run one
+after another in this process, or in parallel on Ray (this machine's cores or a cluster,
+through :mod:`snnctl.service.cluster`, the path sweeps take). docs/mammo.md walks
+through a study.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from snnctl import checkpoint as ckpt
+from snnctl import config as cfg
+from snnctl.config import Config
+from snnctl.errors import ConfigError, SnnctlError
+from snnctl.files import read_versioned_json, write_atomic
+from snnctl.service.checkpoints import evaluate
+from snnctl.service.common import (Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
+                                   write_state)
+from snnctl.service.train import train
+
+STATE_NAME = "study.json"  # what the study is: its parameters (for --resume)
+RESULT_NAME = "result.json"  # the finished study's result, as --json prints it
+TABLE_NAME = "study.csv"  # the table: one row per fold, then mean, sd and the interval's ends
+FOLD_NAME = "fold.json"  # in each fold's run directory once it is evaluated
+RUNS_DIR = "runs"  # one run directory per fold, and the table's run: TensorBoard's logdir
+TABLE_RUN = "study"  # runs/study: the table as TensorBoard text and scalars
+TUNE_DIR = "tune"
+RAY_LOG = "ray.log"
+STATE_FORMAT, FOLD_FORMAT = "snnctl-study", "snnctl-study-fold"
+FORMAT_VERSION = 1
+# Leaves of an evaluation's result that are not figures of merit.
+NOT_METRICS = {"samples_per_second"}
+
+
+@dataclass
+class Fold(Result):
+    fold: int  # 0..K-1: the fold this run held out
+    run_dir: str
+    checkpoint: str
+    n_train: int
+    n_test: int
+    metrics: dict[str, float]  # flattened figures of the evaluation: "balanced_accuracy", "per_class/benign/recall", ...
+
+
+@dataclass
+class Summary(Result):
+    mean: float
+    sd: float  # sample standard deviation over the folds (n - 1)
+    low: float  # 95% t-interval of the mean over the folds
+    high: float
+
+
+@dataclass
+class StudyResult(Result):
+    study_dir: str
+    folds: int
+    ran_on: str  # where the folds ran
+    per_fold: list[Fold]
+    summary: dict[str, Summary]  # per metric, over the folds
+    table_file: str
+    tensorboard_logdir: str
+
+
+def metrics_of(document: Any, prefix: str = "") -> dict[str, float]:
+    """The float leaves of an evaluation's ``to_dict()``, by path ("accuracy/all_activity");
+    a list of per-class entries is keyed by their names. Counts (ints), text and speed are
+    left out, so whatever figures an evaluation gains appear in the table."""
+    found: dict[str, float] = {}
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if key not in NOT_METRICS:
+                found.update(metrics_of(value, f"{prefix}{key}/"))
+    elif isinstance(document, list) and all(isinstance(item, dict) and "name" in item for item in document):
+        for item in document:
+            found.update(metrics_of({k: v for k, v in item.items() if k != "name"}, f"{prefix}{item['name']}/"))
+    elif isinstance(document, float) and math.isfinite(document):
+        found[prefix.rstrip("/")] = document
+    return found
+
+
+def summarize(values: list[float]) -> Summary:
+    """Mean, sample standard deviation and the 95% t-interval of the mean (Student)."""
+    from scipy import stats
+
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return Summary(mean, float("nan"), float("nan"), float("nan"))
+    sd = statistics.stdev(values)
+    half = stats.t.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values))
+    return Summary(mean, sd, mean - half, mean + half)
+
+
+# ---------------------------------------------------------------- one fold
+
+
+def fold_dir(runs_dir: Path, fold: int) -> Path:
+    return runs_dir / f"fold-{fold}"
+
+
+def run_fold(config: Config, fold: int, runs_dir: Path, notice: Notice = quiet,
+             on_progress: OnProgress = no_progress) -> Fold:
+    """Fold ``fold`` of the study: trained (or continued from its checkpoint) holding out
+    that fold, evaluated on it, its figures written to ``fold.json``; read back when the
+    file is there already."""
+    run_dir = fold_dir(runs_dir, fold)
+    done = run_dir / FOLD_NAME
+    if done.exists():
+        return _read_fold(done)
+    checkpoint = run_dir / ckpt.CHECKPOINT_NAME
+    if checkpoint.exists():
+        trained = train(resume=checkpoint, notice=notice, on_progress=on_progress)
+    else:
+        trained = train(config.replace(fold=fold), out=run_dir, force=True, notice=notice, on_progress=on_progress)
+    report = evaluate(Path(trained.checkpoint), notice=notice, on_progress=on_progress)
+    result = Fold(fold, str(run_dir), trained.checkpoint, trained.n_train, trained.n_test,
+                  metrics_of(report.to_dict()))
+    document = {"format": FOLD_FORMAT, "version": FORMAT_VERSION, **result.to_dict()}
+    write_atomic(done, (json.dumps(document, indent=2) + "\n").encode())
+    return result
+
+
+def _read_fold(path: Path) -> Fold:
+    document = read_versioned_json(path, FOLD_FORMAT, FORMAT_VERSION, "study fold")
+    try:
+        return Fold(int(document["fold"]), str(document["run_dir"]), str(document["checkpoint"]),
+                    int(document["n_train"]), int(document["n_test"]),
+                    {str(k): float(v) for k, v in document["metrics"].items()})
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SnnctlError(f"{path}: not a readable study fold ({exc})") from None
+
+
+def _fold_trial(sampled: dict, *, base: dict, runs_dir: str) -> None:
+    """One fold in a Ray worker (the trainable of :func:`snnctl.service.cluster.run_on_tune`)."""
+    from ray import tune
+
+    # folds run side by side on one CPU each: one inference thread per fold
+    config = cfg.from_mapping(base, STATE_NAME).replace(workers="1")
+    fold = run_fold(config, int(sampled["fold"]), Path(runs_dir))
+    tune.report({"balanced_accuracy": fold.metrics.get("balanced_accuracy", 0.0)})
+
+
+# ---------------------------------------------------------------- the study
+
+
+def _write_state(study_dir: Path, config: Config) -> None:
+    write_state(study_dir / STATE_NAME, STATE_FORMAT, FORMAT_VERSION, {"parameters": config.to_dict()})
+
+
+def _read_state(study_dir: Path) -> Config:
+    path = study_dir / STATE_NAME
+    state = read_state(path, STATE_FORMAT, FORMAT_VERSION, "study")
+    try:
+        return cfg.from_mapping(state["parameters"], f"{path}: parameters")
+    except (KeyError, TypeError, ConfigError) as exc:
+        raise SnnctlError(f"{path}: not a readable study state ({exc})") from None
+
+
+def _set_up(config: Config | None, folds: int | None, out: Path | None, resume: Path | None) -> tuple[Config, Path]:
+    if resume is not None:
+        if config is not None or folds is not None or out is not None:
+            raise ConfigError("train: --resume STUDY_DIR continues a study as it was set up, without PARAMS, "
+                              "--folds or --out")
+        study_dir = Path(resume).resolve()
+        return _read_state(study_dir), study_dir
+    if config is None:
+        raise ConfigError("train: --folds needs a parameter file")
+    if folds is not None:
+        config = config.replace(folds=folds)
+    if config.folds is None:
+        raise ConfigError("train: a study needs folds (--folds K or folds: K)")
+    # folds may run in Ray workers, each in its own directory: the data must not depend on that
+    config = config.replace(fold=None, data_dir=str(Path(config.data_dir).resolve()),
+                            group_file=str(Path(config.group_file).resolve()) if config.group_file else None)
+    study_dir = new_directory(config, out, prefix="study-",
+                              remedy=f"give another --out, or continue a study with --resume {out}").resolve()
+    return config, study_dir
+
+
+def _on_ray(address: str | None, concurrent_folds: int | None) -> bool:
+    """Folds run on Ray unless ``concurrent_folds`` is 1 and no cluster is named."""
+    return address is not None or concurrent_folds != 1
+
+
+def _run_folds(config: Config, pending: list[int], study_dir: Path, address: str | None, concurrent_folds: int | None,
+               notice: Notice, on_progress: OnProgress) -> str:
+    """Run the ``pending`` folds: one after another here with ``concurrent_folds`` 1 and no
+    ``address``, else on Ray; returns where they ran."""
+    runs_dir = study_dir / RUNS_DIR
+    if not _on_ray(address, concurrent_folds):
+        for fold in pending:
+            notice(f"study: fold {fold + 1} of {config.folds}")
+            run_fold(config, fold, runs_dir, notice, on_progress)
+        return "this process, one fold after another"
+    from ray import tune
+
+    from snnctl.service.cluster import error_line, ray_session, run_on_tune
+
+    def make_tuner(trainable: Any, storage: str) -> Any:
+        return tune.Tuner(trainable, param_space={"fold": tune.grid_search(pending)},
+                          tune_config=tune.TuneConfig(max_concurrent_trials=concurrent_folds),
+                          run_config=tune.RunConfig(name=TUNE_DIR, storage_path=storage))
+
+    with ray_session(address) as where:
+        notice(f"study: {len(pending)} folds on Ray ({where}); Ray's log: {study_dir / RAY_LOG}")
+        # inside the session: with_parameters puts the parameters into this Ray's object store
+        trainable = tune.with_parameters(_fold_trial, base=config.to_dict(), runs_dir=str(runs_dir))
+        grid = run_on_tune(trainable, make_tuner=make_tuner, cpus_per_trial=1, directory=study_dir, name=TUNE_DIR,
+                           log=study_dir / RAY_LOG, what="study", resume_hint=f"snnctl train --resume {study_dir}")
+    errors = [result.error for result in grid if result.error is not None]
+    if errors:
+        raise SnnctlError(f"study: {len(errors)} fold(s) failed; first error: {error_line(errors[0])}; "
+                          f"see {study_dir / RAY_LOG}; continue with: snnctl train --resume {study_dir}")
+    return f"Ray ({where})"
+
+
+def table_text(result: StudyResult) -> str:
+    """The study table as CSV: one row per fold, then mean, sd, ci95_low, ci95_high."""
+    names = list(result.summary)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["fold", "n_train", "n_test", *names])
+    for fold in result.per_fold:
+        writer.writerow([fold.fold, fold.n_train, fold.n_test, *[f"{fold.metrics.get(n, float('nan')):.6g}" for n in names]])
+    for row in ("mean", "sd", "low", "high"):
+        label = {"low": "ci95_low", "high": "ci95_high"}.get(row, row)
+        writer.writerow([label, "", "", *[f"{getattr(result.summary[n], row):.6g}" for n in names]])
+    return text.getvalue()
+
+
+def _log_table(result: StudyResult, config: Config) -> None:
+    """The table in TensorBoard (runs/study), written afresh (a resumed study replaces the
+    table of the interrupted one): each figure per fold (step = fold), the means as
+    hparams, and the table as markdown text."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    table_run = Path(result.tensorboard_logdir) / TABLE_RUN
+    for old in table_run.glob("events.out.tfevents.*"):
+        old.unlink()
+    rows = [" | ".join(line.split(",")) for line in table_text(result).splitlines()]
+    markdown = [rows[0], " | ".join(["---"] * (rows[0].count("|") + 1)), *rows[1:]]
+    with SummaryWriter(str(table_run)) as writer:
+        for fold in result.per_fold:
+            for name, value in fold.metrics.items():
+                writer.add_scalar(f"study/{name}", value, fold.fold)
+        writer.add_text("study/table", "\n".join(f"| {line} |" for line in markdown), 0)
+        writer.add_hparams({"folds": config.folds, "encoding": config.encoding, "normalize": config.normalize},
+                           {f"hparam/{name}_mean": s.mean for name, s in result.summary.items()}, run_name=".")
+
+
+def is_study(config: Config | None, folds: int | None, resume: Path | None) -> bool:
+    """Whether ``train`` with these arguments runs a study: ``folds`` given, a config with
+    ``folds`` but no ``fold`` (a study's own runs have one), or ``resume`` a study directory."""
+    if resume is not None:
+        return Path(resume).is_dir() and (Path(resume) / STATE_NAME).exists()
+    return folds is not None or (config is not None and config.folds is not None and config.fold is None)
+
+
+def study(config: Config | None = None, *, folds: int | None = None, out: Path | None = None,
+          resume: Path | None = None, address: str | None = None, concurrent_folds: int | None = None,
+          notice: Notice = quiet, on_progress: OnProgress = no_progress) -> StudyResult:
+    """k-fold cross-validation of ``config`` (``folds`` overrides its ``folds``): one
+    ordinary run per grouped, stratified fold, each evaluated on the fold it held out;
+    the table of their figures with mean, sd and a 95% interval. Or continue the study in
+    ``resume``. ``concurrent_folds``: folds at once (1: one after another in this process, without
+    Ray); ``address``: a Ray cluster, as for :func:`snnctl.service.sweep`.
+    """
+    from snnctl import data
+
+    config, study_dir = _set_up(config, folds, out, resume)
+    runs_dir = study_dir / RUNS_DIR
+    if _on_ray(address, concurrent_folds):
+        from snnctl import engine
+
+        # Ray hides the GPUs from a fold that reserved none
+        engine.require_cpu(config, "study folds on Ray run on the CPUs Ray reserves for them (--concurrent-folds 1 runs "
+                                   "them here)")
+    if resume is None:
+        data.load_splits(config.replace(fold=0), notice)  # the data is there and the folds can be made
+        runs_dir.mkdir(parents=True)
+        _write_state(study_dir, config)
+    pending = [k for k in range(config.folds) if not (fold_dir(runs_dir, k) / FOLD_NAME).exists()]
+    ran_on = "nowhere: every fold had finished"
+    if pending:
+        ran_on = _run_folds(config, pending, study_dir, address, concurrent_folds, notice, on_progress)
+    per_fold = [_read_fold(fold_dir(runs_dir, k) / FOLD_NAME) for k in range(config.folds)]
+    names = list(dict.fromkeys(name for fold in per_fold for name in fold.metrics))
+    summary = {name: summarize([f.metrics[name] for f in per_fold if name in f.metrics]) for name in names}
+    result = StudyResult(str(study_dir), config.folds, ran_on, per_fold, summary, str(study_dir / TABLE_NAME),
+                         str(runs_dir))
+    write_atomic(study_dir / TABLE_NAME, table_text(result).encode())
+    _log_table(result, config)
+    write_atomic(study_dir / RESULT_NAME, (json.dumps(result.to_dict(), indent=2) + "\n").encode())
+    return result

@@ -1,0 +1,176 @@
+"""Encodings of low-contrast images: the ON/OFF filters against scipy's Gaussian filtering,
+flat grey makes no ON/OFF input, the percentile window, CLAHE from scikit-image, and the
+doubled input through the network, checkpoint, figures and data loading."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from snnctl import config as cfg
+from snnctl import data
+from snnctl.data import encodings, synthetic
+
+SIZE = 24
+
+
+def hand_made_image() -> np.ndarray:
+    """A mid-grey square with a brighter disc, a dark bar and one bright speck."""
+    rows, cols = np.mgrid[0:SIZE, 0:SIZE]
+    image = np.full((SIZE, SIZE), 0.5)
+    image[(rows - 8) ** 2 + (cols - 8) ** 2 <= 16] = 0.7
+    image[16:19, 4:20] = 0.3
+    image[5, 18] = 0.9
+    return image
+
+
+def test_difference_of_gaussians_matches_scipys_gaussian_filters():
+    image = hand_made_image()
+    expected = (ndimage.gaussian_filter(image, encodings.CENTRE_SIGMA, mode="nearest")
+                - ndimage.gaussian_filter(image, encodings.SURROUND_SIGMA, mode="nearest"))
+    found = encodings.difference_of_gaussians(torch.from_numpy(image)[None])[0].numpy()
+    np.testing.assert_allclose(found, expected, atol=1e-12)
+
+
+def test_on_and_off_channels_are_the_two_signs_of_the_response_scaled_by_a_half_contrast_edge():
+    image = hand_made_image()
+    response = (ndimage.gaussian_filter(image, 1.0, mode="nearest") - ndimage.gaussian_filter(image, 2.0, mode="nearest"))
+    step = np.zeros((40, 40))
+    step[:, 20:] = 0.5  # an edge of half the gray range: the highest rate
+    scale = (ndimage.gaussian_filter(step, 1.0, mode="nearest") - ndimage.gaussian_filter(step, 2.0, mode="nearest")).max()
+    rates = encodings.on_off(torch.from_numpy(image).float().reshape(1, -1), SIZE)[0].numpy()
+    assert rates.shape == (2 * SIZE * SIZE,)
+    on, off = rates[:SIZE * SIZE].reshape(SIZE, SIZE), rates[SIZE * SIZE:].reshape(SIZE, SIZE)
+    np.testing.assert_allclose(on, np.clip(response / scale, 0, 1), atol=1e-5)
+    np.testing.assert_allclose(off, np.clip(-response / scale, 0, 1), atol=1e-5)
+    assert on[5, 18] > 0.5 and off[5, 18] == 0.0 and off[17, 12] > 0.5 and on[17, 12] == 0.0  # speck ON, bar OFF
+    assert encodings.edge_response() == pytest.approx(2 * scale)
+
+
+def test_a_flat_grey_image_makes_almost_no_on_off_input():
+    flat = torch.full((1, SIZE * SIZE), 0.5)
+    assert encodings.on_off(flat, SIZE).abs().max() < 1e-9
+    noisy = flat + 0.001 * torch.randn(1, SIZE * SIZE, generator=torch.Generator().manual_seed(0))
+    assert encodings.on_off(noisy, SIZE).max() < 0.02  # faint noise stays far below the highest rate
+    config = cfg.Config(input_size=SIZE, encoding="on-off", intensity=128.0, time=250)
+    rates = encodings.encode(flat, config)
+    assert float(rates.sum()) * config.intensity * config.time / 1000 < 1e-6  # expected input spikes
+
+
+def test_percentile_window_maps_the_1st_and_99th_percentiles_to_0_and_1():
+    rng = np.random.default_rng(0)
+    tissue = rng.normal(0.5, 0.03, (SIZE, SIZE)).clip(0.03, 1)
+    tissue[:, :6] = 0.02  # air beside the breast, not part of the window
+    windowed = encodings.percentile_window(torch.from_numpy(tissue).float().reshape(1, -1))[0].numpy()
+    breast = tissue[:, 6:]
+    low, high = np.quantile(breast, [0.01, 0.99])
+    np.testing.assert_allclose(windowed.reshape(SIZE, SIZE)[:, 6:], np.clip((breast - low) / (high - low), 0, 1),
+                               atol=1e-5)
+    assert windowed.reshape(SIZE, SIZE)[:, :6].max() == 0.0
+    assert windowed.max() == 1.0 and windowed.min() == 0.0
+    assert np.mean(windowed.reshape(SIZE, SIZE)[:, 6:] >= 1.0) == pytest.approx(0.01, abs=0.01)
+
+
+def test_clahe_is_scikit_images_equalize_adapthist():
+    from skimage.exposure import equalize_adapthist
+
+    image = hand_made_image()
+    found = encodings.clahe(torch.from_numpy(image).float().reshape(1, -1), SIZE)[0].numpy()
+    np.testing.assert_allclose(found, equalize_adapthist(image.astype(np.float32).astype(np.float64)).ravel(), atol=1e-6)
+
+
+def test_encode_applies_window_clahe_and_encoding_in_order_and_plain_keeps_the_images():
+    images = torch.from_numpy(hand_made_image()).float().reshape(1, -1)
+    plain = cfg.Config(input_size=SIZE)
+    assert encodings.encode(images, plain) is images
+    config = plain.replace(normalize="percentile", clahe=True, encoding="on-off")
+    expected = encodings.on_off(encodings.clahe(encodings.percentile_window(images), SIZE), SIZE)
+    assert torch.equal(encodings.encode(images, config), expected)
+    assert encodings.encode((images * 255).round().to(torch.uint8), plain.replace(normalize="percentile")).dtype == torch.float32
+
+
+def test_on_off_doubles_the_input_of_the_network_and_the_checkpoint_shapes():
+    config = cfg.Config(input_size=SIZE, encoding="on-off", n_neurons=9)
+    assert config.n_inputs == 2 * SIZE * SIZE and config.input_channels == 2
+    assert config.tensor_shapes()["input_to_exc.weight"] == (2 * SIZE * SIZE, 9)
+    from snnctl import network
+
+    assert network.initial_tensors(config).weights.shape == (2 * SIZE * SIZE, 9)
+
+
+def test_input_planes_puts_on_and_off_side_by_side():
+    on, off = torch.arange(4.0), 10 + torch.arange(4.0)
+    planes = encodings.input_planes(torch.cat([on, off]), 2)
+    assert planes.tolist() == [[0.0, 1.0, 10.0, 11.0], [2.0, 3.0, 12.0, 13.0]]
+
+
+def test_mammo_folders_load_encoded_and_the_manifest_keeps_the_encoded_images(tmp_path):
+    synthetic.write_folders(tmp_path / "mammo", synthetic.SyntheticMammoSpec(patients=8, size=32, seed=2))
+    config = cfg.Config(task="MAMMO", data_dir=str(tmp_path / "mammo"), n_classes=3, input_size=16,
+                        normalize="percentile", encoding="on-off")
+    splits = data.load_splits(config, lambda message: None)
+    assert splits.train.images.shape[1] == 2 * 16 * 16 and 0.0 <= splits.train.images.min() <= splits.train.images.max() <= 1.0
+    assert splits.manifest["encoding"] == "on-off" and splits.manifest["normalize"] == "percentile"
+    (tmp_path / "run").mkdir()
+    data.write_manifest(tmp_path / "run", splits)
+    decoded: list[str] = []
+    again = data.load_manifest(tmp_path / "run", config, decoded.append)
+    assert torch.equal(again.test.images, splits.test.images) and not any("decoding" in n for n in decoded)
+    data.load_manifest(tmp_path / "run", config.replace(encoding="rate"), decoded.append)
+    assert any("decoding" in n for n in decoded), "images encoded otherwise are not reused"
+
+
+def test_encoding_keys_are_checked():
+    with pytest.raises(cfg.ConfigError, match="encoding: 'spikes' is not one of rate, on-off"):
+        cfg.Config(encoding="spikes").replace()
+    with pytest.raises(cfg.ConfigError, match="normalize: 'minmax' is not one of none, percentile"):
+        cfg.Config(normalize="minmax").replace()
+
+
+def test_a_checkpoint_of_on_off_input_saves_reads_and_is_checked_against_its_doubled_shape(tmp_path):
+    from snnctl import checkpoint, network
+    from snnctl.errors import SnnctlError
+
+    config = cfg.Config(input_size=8, encoding="on-off", n_neurons=4, n_classes=2)
+    tensors = network.initial_tensors(config)
+    path = checkpoint.save(checkpoint.Checkpoint(config, tensors, ["a", "b"]), tmp_path / "on-off.safetensors")
+    loaded = checkpoint.load(path)
+    assert loaded.config.encoding == "on-off" and torch.equal(loaded.tensors.weights, tensors.weights)
+    rate = config.replace(encoding="rate")
+    checkpoint.save(checkpoint.Checkpoint(rate, tensors, ["a", "b"]), tmp_path / "mismatch.safetensors")
+    with pytest.raises(SnnctlError, match=r"'input_to_exc.weight' has shape \[128, 4\], the stored parameters imply \[64, 4\]"):
+        checkpoint.read(tmp_path / "mismatch.safetensors")
+
+
+def test_the_weights_figure_shows_on_and_off_weights_side_by_side(tmp_path):
+    from snnctl import plots
+    from snnctl.logs import receptive_field_grid
+
+    size, n_neurons = 4, 3
+    weights = torch.zeros(2 * size * size, n_neurons)
+    weights[:size * size, 1] = 1.0  # neuron 1: ON weights only
+    weights[size * size:, 2] = 2.0  # neuron 2: OFF weights only
+    grid = receptive_field_grid(weights, size)
+    assert grid.shape == (2 * size, 2 * 2 * size)  # 2 x 2 tiles, each size high and 2 x size wide
+    assert grid[:size, 2 * size:3 * size].eq(1).all() and grid[:size, 3 * size:].eq(0).all()
+    assert grid[size:, size:2 * size].eq(2).all() and grid[size:, :size].eq(0).all()
+    figure = plots.weights_figure(weights, size, torch.tensor([0, 1, -1]), ["a", "b"])
+    assert "ON | OFF" in figure.texts[0].get_text()
+    assert plots.render(figure, "png").startswith(b"\x89PNG")
+
+
+def test_exports_of_an_on_off_checkpoint_carry_the_doubled_input(tmp_path):
+    import nir
+
+    from snnctl import checkpoint, network, service
+
+    config = cfg.Config(input_size=8, encoding="on-off", n_neurons=4, n_classes=2)
+    path = checkpoint.save(checkpoint.Checkpoint(config, network.initial_tensors(config), ["a", "b"]),
+                           tmp_path / "on-off.safetensors")
+    service.export(path, "nir", tmp_path / "net.nir")
+    graph = nir.read(str(tmp_path / "net.nir"))
+    assert list(graph.nodes["input"].input_type["input"]) == [2 * 8 * 8]
+    service.export(path, "npz", tmp_path / "net.npz")
+    assert np.load(tmp_path / "net.npz")["input_to_exc.weight"].shape == (2 * 8 * 8, 4)

@@ -1,0 +1,166 @@
+"""Studies (train --folds K): the K test sets partition the data and keep patients apart;
+a study interrupted after two folds resumes with the others and gives the uninterrupted
+table; the table as a file, in --json and in TensorBoard; folds on a Ray cluster at
+127.0.0.1 give the same table as folds run one after another (slow)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from snnctl import config as cfg
+from snnctl import service
+from snnctl.data import synthetic
+from snnctl.errors import ConfigError, SnnctlError
+
+from conftest import ray_head, run_on_ray
+
+FOLDS = 3
+PATIENT = re.compile(r"(P\d+)_")
+# Tiny and quick: a study of three folds takes seconds.
+SMALL = dict(task="MAMMO", n_classes=3, input_size=16, n_neurons=9, time=20, batch_size=4, update_interval=16,
+             checkpoint_every=0, one_spike="off", group=r"^(P\d+)_", normalize="percentile", encoding="on-off")
+
+
+@pytest.fixture(scope="module")
+def mammo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("mammo")
+    synthetic.write_folders(root, synthetic.SyntheticMammoSpec(patients=15, size=32, seed=1))
+    return root
+
+
+def study_config(mammo: Path, tmp_path: Path, **changes) -> cfg.Config:
+    return cfg.Config(data_dir=str(mammo), log_dir=str(tmp_path / "logs")).replace(**{**SMALL, **changes})
+
+
+@pytest.fixture(scope="module")
+def finished(mammo, tmp_path_factory) -> service.StudyResult:
+    """A study run one fold after another, uninterrupted: the reference table."""
+    tmp_path = tmp_path_factory.mktemp("study")
+    return service.study(study_config(mammo, tmp_path), folds=FOLDS, out=tmp_path / "study", concurrent_folds=1)
+
+
+def split_lists(run_dir: str) -> dict:
+    return json.loads((Path(run_dir) / "split.json").read_text())
+
+
+def test_the_folds_test_sets_partition_the_data_and_keep_each_patient_on_one_side(finished, mammo):
+    tests = [[entry["file"] for entry in split_lists(fold.run_dir)["test"]] for fold in finished.per_fold]
+    every = [file for test in tests for file in test]
+    assert sorted(every) == sorted(p.relative_to(mammo).as_posix() for p in mammo.rglob("*.png"))
+    for fold in finished.per_fold:
+        lists = split_lists(fold.run_dir)
+        train, test = ({PATIENT.search(e["file"]).group(1) for e in lists[side]} for side in ("train", "test"))
+        assert train.isdisjoint(test) and lists["fold"] == fold.fold and lists["folds"] == FOLDS
+
+
+def test_each_fold_is_an_ordinary_run_and_the_table_summarizes_the_folds(finished):
+    assert [fold.fold for fold in finished.per_fold] == list(range(FOLDS))
+    for fold in finished.per_fold:
+        assert Path(fold.checkpoint).exists() and list(Path(fold.run_dir).glob("events.out.tfevents.*"))
+        report = service.evaluate(Path(fold.checkpoint))
+        assert fold.metrics["balanced_accuracy"] == pytest.approx(report.balanced_accuracy)
+        assert fold.metrics["accuracy/all_activity"] == pytest.approx(report.accuracy.all_activity)
+        info = service.inspect(Path(fold.checkpoint)).info
+        lists = split_lists(fold.run_dir)
+        assert info["fold"] == fold.fold and info["groups"]["test"] == len({e["group"] for e in lists["test"]})
+    values = [fold.metrics["balanced_accuracy"] for fold in finished.per_fold]
+    summary = finished.summary["balanced_accuracy"]
+    assert summary.mean == pytest.approx(sum(values) / FOLDS)
+    assert summary.low <= summary.mean <= summary.high
+    assert {"per_class/benign/recall", "per_class/malignant/recall", "per_class/normal/recall"} <= set(finished.summary)
+    with open(finished.table_file, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:3] == ["fold", "n_train", "n_test"] and [row[0] for row in rows[1:]] == [
+        "0", "1", "2", "mean", "sd", "ci95_low", "ci95_high"]
+    column = rows[0].index("balanced_accuracy")
+    assert float(rows[4][column]) == pytest.approx(summary.mean, abs=1e-5)
+    assert list((Path(finished.tensorboard_logdir) / "study").glob("events.out.tfevents.*"))
+    assert json.loads((Path(finished.study_dir) / "result.json").read_text())["summary"]["balanced_accuracy"]["mean"] \
+        == pytest.approx(summary.mean)
+
+
+def test_a_study_interrupted_after_two_folds_resumes_and_gives_the_uninterrupted_table(finished, mammo, tmp_path):
+    class Stop(Exception):
+        pass
+
+    def stop_at_the_third_fold(message: str) -> None:
+        if message.startswith(f"study: fold 3 of {FOLDS}"):
+            raise Stop
+
+    study_dir = tmp_path / "interrupted"
+    with pytest.raises(Stop):
+        service.study(study_config(mammo, tmp_path), folds=FOLDS, out=study_dir, concurrent_folds=1,
+                      notice=stop_at_the_third_fold)
+    assert len(list(study_dir.glob("runs/fold-*/fold.json"))) == 2
+    resumed = service.study(resume=study_dir, concurrent_folds=1)
+    assert [fold.metrics for fold in resumed.per_fold] == [fold.metrics for fold in finished.per_fold]
+    assert resumed.summary == finished.summary
+
+
+def test_the_command_line_study_prints_the_table_and_one_json_document(mammo, tmp_path):
+    params = tmp_path / "study.yaml"
+    params.write_text(cfg.dump_yaml(study_config(mammo, tmp_path, folds=FOLDS)))
+    command = [sys.executable, "-m", "snnctl", "train", str(params), "--concurrent-folds", "1", "--out", str(tmp_path / "s")]
+    shown = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr
+    assert "balanced_accuracy" in shown.stdout and "95% interval" in shown.stdout
+    inspected = subprocess.run([sys.executable, "-m", "snnctl", "inspect", str(tmp_path / "s/runs/fold-1/checkpoint.safetensors")],
+                               capture_output=True, text=True, timeout=60)
+    assert re.search(r"patient groups\s+│ \d+ train / \d+ test \(group: \^\(P\\d\+\)_\)", inspected.stdout), inspected.stdout
+    assert "fold              │ 2 of 3 held out" in inspected.stdout and "ON and OFF" in inspected.stdout
+    again = subprocess.run([sys.executable, "-m", "snnctl", "train", "--resume", str(tmp_path / "s"), "--json"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    document = json.loads(again.stdout)
+    assert document["folds"] == FOLDS and len(document["per_fold"]) == FOLDS
+    assert document["ran_on"].startswith("nowhere")  # every fold had finished
+
+
+def test_bad_studies_are_one_clear_error(mammo, tmp_path):
+    with pytest.raises(ConfigError, match="folds: 40 folds need at least 40 groups, the data has 15"):
+        service.study(study_config(mammo, tmp_path), folds=40, out=tmp_path / "s", concurrent_folds=1)
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(SnnctlError, match="not a study directory"):
+        service.study(resume=tmp_path, concurrent_folds=1)
+    with pytest.raises(ConfigError, match="--resume STUDY_DIR continues a study as it was set up"):
+        service.study(study_config(mammo, tmp_path), resume=tmp_path)
+    split = tmp_path / "split"
+    for side in ("train", "test"):
+        shutil.copytree(mammo, split / side)
+    with pytest.raises(ConfigError, match="folds: cross-validation splits one pool of class folders"):
+        service.study(study_config(split, tmp_path), folds=FOLDS, out=tmp_path / "s2", concurrent_folds=1)
+
+
+@pytest.mark.slow
+def test_folds_on_a_ray_cluster_at_127_0_0_1_give_the_same_table(finished, mammo, tmp_path):
+    with ray_head(tmp_path) as (address, env):
+        params = tmp_path / "study.yaml"
+        params.write_text(cfg.dump_yaml(study_config(mammo, tmp_path)))
+        command = [sys.executable, "-m", "snnctl", "train", str(params), "--folds", str(FOLDS), "--address", address,
+                   "--out", str(tmp_path / "on-ray"), "--json"]
+        done = run_on_ray(command, env, tmp_path / "on-ray")
+        assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["ran_on"].startswith(f"Ray ({address}")
+    assert [fold["metrics"] for fold in document["per_fold"]] == [fold.metrics for fold in finished.per_fold]
+
+
+def test_parameters_mammo_study_yaml_is_a_grouped_five_fold_study_of_on_off_input():
+    config = cfg.load(Path(__file__).resolve().parents[1] / "parameters" / "mammo-study.yaml")
+    assert (config.task, config.folds, config.fold, config.group) == ("MAMMO", 5, None, r"^(P\d+)_")
+    assert (config.normalize, config.encoding, config.n_inputs) == ("percentile", "on-off", 2 * 64 * 64)
+    assert service.is_study(config, None, None)
+
+
+def test_a_study_on_ray_with_device_cuda_is_refused_before_it_starts(mammo, tmp_path):
+    with pytest.raises(ConfigError, match="device: 'cuda': study folds on Ray run on the CPUs Ray reserves"):
+        service.study(study_config(mammo, tmp_path, device="cuda"), folds=FOLDS, out=tmp_path / "s")
+    assert not (tmp_path / "s").exists()
