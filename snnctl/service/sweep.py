@@ -87,8 +87,9 @@ def _trial(sampled: dict, *, base: dict, validation: tuple[int, int, int | None]
     continues its own runs from their checkpoints."""
     from ray import tune
 
-    # trials run side by side on the CPUs Ray reserves for each: one inference thread per trial
-    config = spaces.trial_config(cfg.from_mapping(base, STATE_NAME), sampled).replace(workers="1")
+    # trials run side by side on the CPUs Ray reserves for each: one inference thread per
+    # trial; the pixel baseline is the same for every trial, so none fits it
+    config = spaces.trial_config(cfg.from_mapping(base, STATE_NAME), sampled).replace(workers="1", baseline=False)
     run_dir = Path(runs_dir) / tune.get_context().get_trial_id()
     size, seed, folds = validation
     splits = [Validation(size, seed)] if folds is None else [Validation(size, seed, folds, k) for k in range(folds)]
