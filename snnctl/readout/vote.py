@@ -50,6 +50,15 @@ class LabelState:
         return torch.bincount(assigned, minlength=n_classes).tolist()
 
 
+def reduce(values: torch.Tensor, dim: int, reduction: str) -> torch.Tensor:
+    """``values`` reduced over ``dim`` by ``reduction`` (config.REDUCTIONS: sum, mean, max)."""
+    if reduction == "sum":
+        return values.sum(dim)
+    if reduction == "mean":
+        return values.mean(dim)
+    return values.amax(dim)
+
+
 def reduce_by_class(counts: torch.Tensor, labels: torch.Tensor, n_classes: int, reduction: str) -> torch.Tensor:
     """Each neuron's response to each class: [n_neurons, n_classes]."""
     counts = counts.float()
@@ -58,12 +67,7 @@ def reduce_by_class(counts: torch.Tensor, labels: torch.Tensor, n_classes: int, 
         members = counts[labels == label]
         if len(members) == 0:
             continue
-        if reduction == "sum":
-            rates[:, label] = members.sum(0)
-        elif reduction == "mean":
-            rates[:, label] = members.mean(0)
-        else:
-            rates[:, label] = members.max(0).values
+        rates[:, label] = reduce(members, 0, reduction)
     return rates
 
 
@@ -93,12 +97,7 @@ def class_scores(counts: torch.Tensor, state: LabelState, n_classes: int, reduct
         votes = counts[:, members]
         if weighted:
             votes = votes * state.proportions[members, label]
-        if reduction == "sum":
-            scores[:, label] = votes.sum(1)
-        elif reduction == "mean":
-            scores[:, label] = votes.mean(1)
-        else:
-            scores[:, label] = votes.max(1).values
+        scores[:, label] = reduce(votes, 1, reduction)
     return scores
 
 
