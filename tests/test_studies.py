@@ -124,6 +124,26 @@ def test_the_command_line_study_prints_the_table_and_one_json_document(mammo, tm
     assert document["ran_on"].startswith("nowhere")  # every fold had finished
 
 
+def test_set_folds_on_the_command_line_makes_a_study(mammo, tmp_path, monkeypatch):
+    """`--set folds=K` on a parameter file without folds runs the study, not one ordinary run."""
+    from typer.testing import CliRunner
+
+    from snnctl.cli import app
+
+    params = tmp_path / "plain.yaml"
+    params.write_text(cfg.dump_yaml(study_config(mammo, tmp_path)))
+    asked: list[cfg.Config] = []
+
+    def recording_study(config, **options):
+        asked.append(config)
+        raise SnnctlError("recorded")
+
+    monkeypatch.setattr(service, "study", recording_study)
+    result = CliRunner().invoke(app, ["train", str(params), "--set", f"folds={FOLDS}", "--device", "cpu"])
+    assert result.exit_code == 1 and "recorded" in result.stderr
+    assert [(c.folds, c.device) for c in asked] == [(FOLDS, "cpu")]
+
+
 def test_bad_studies_are_one_clear_error(mammo, tmp_path):
     with pytest.raises(ConfigError, match="folds: 40 folds need at least 40 groups, the data has 15"):
         service.study(study_config(mammo, tmp_path), folds=40, out=tmp_path / "s", concurrent_folds=1)

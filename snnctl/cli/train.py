@@ -47,13 +47,13 @@ def train(
         if params is None and resume is None:
             raise cfg.ConfigError("train: give a parameter file, or --resume CHECKPOINT")
         config = cfg.load(params) if params is not None else None
-        if service.is_study(config, folds, resume):
-            if config is not None:
-                config = cfg.apply_overrides(config, list(set_ or []))
-                config = config if device is None else config.replace(device=value(device))
-            return service.study(config, folds=folds, out=out_dir, resume=resume, address=address, concurrent_folds=concurrent_folds,
-                                 notice=render.notice, on_progress=on_progress)
-        return service.train(config, out=out_dir, resume=resume, overrides=list(set_ or []), device=value(device),
+        overrides = list(set_ or [])
+        # whether this is a study depends on the parameters as --set leaves them (--set folds=5)
+        wanted = service.with_parameters(config, overrides, value(device)) if config is not None else None
+        if service.is_study(wanted, folds, resume):
+            return service.study(wanted, folds=folds, out=out_dir, resume=resume, address=address,
+                                 concurrent_folds=concurrent_folds, notice=render.notice, on_progress=on_progress)
+        return service.train(config, out=out_dir, resume=resume, overrides=overrides, device=value(device),
                              force=force, notice=render.notice, on_progress=on_progress)
 
     render.run(call, _tables, as_json)

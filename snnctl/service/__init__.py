@@ -24,12 +24,12 @@ from snnctl.service.figures import FIGURES, FigureResult, visualize
 from snnctl.service.runs import checkpoint_or_latest, finished_checkpoints
 from snnctl.service.studies import Fold, StudyResult, Summary, is_study, study
 from snnctl.service.sweep import SweepResult, Trial, sweep
-from snnctl.service.train import TrainResult, Validation, train, validation_splits
+from snnctl.service.train import TrainResult, Validation, train, validation_splits, with_parameters
 
 __all__ = [
     "STATUS_NAME", "FIGURES", "Accuracy", "AssignResult", "EvaluationResult", "ExportResult", "FigureResult",
     "Fold", "InspectResult", "Interrupted", "Notice", "OnProgress", "ProgressUpdate", "Result", "RayInterrupted",
     "Scores", "StudyResult", "Summary", "SweepResult", "TensorSummary", "TrainResult", "Trial", "Validation", "assign",
     "checkpoint_or_latest", "evaluate", "export", "finished_checkpoints", "inspect", "is_study", "no_progress",
-    "quiet", "spike_counts", "study", "sweep", "train", "validation_splits", "visualize",
+    "quiet", "spike_counts", "study", "sweep", "train", "validation_splits", "visualize", "with_parameters",
 ]

@@ -348,7 +348,7 @@ def _hparams(scores: readouts.Scores, accuracy: Accuracy, held_out: str) -> dict
     return metrics
 
 
-def _parameters(config: Config, overrides: list[str], device: str | None) -> Config:
+def with_parameters(config: Config, overrides: list[str], device: str | None) -> Config:
     """``config`` with the ``--set`` overrides, then the device asked for: the one place
     both are applied, to a new run's parameters and to a resumed checkpoint's alike."""
     config = cfg.apply_overrides(config, overrides)
@@ -360,10 +360,10 @@ def _resume_config(checkpoint: ckpt.Checkpoint, config: Config | None, overrides
     """The checkpoint's parameters with ``overrides`` and ``device``; a parameter file given
     too must agree with them. Only the keys of :data:`snnctl.config.RESUMABLE_KEYS` may
     differ from the checkpoint's."""
-    stored = _parameters(checkpoint.config, overrides, device)
+    stored = with_parameters(checkpoint.config, overrides, device)
     cfg.check_resume_changes(checkpoint.config, stored, "--resume")
     if config is not None:
-        wanted = _parameters(config, overrides, device)
+        wanted = with_parameters(config, overrides, device)
         cfg.check_resume_changes(checkpoint.config, wanted, "--resume with a parameter file")
         differing = [k for k in cfg.KEYS if getattr(wanted, k) != getattr(stored, k)]
         if differing:
@@ -400,7 +400,7 @@ def _start(config: Config | None, out: Path | None, resume: Path | None, overrid
     elif config is None:
         raise ConfigError("train: a parameter file or --resume is required")
     else:
-        config = _parameters(config, overrides, device)
+        config = with_parameters(config, overrides, device)
     memory.check_fits(config)
     if resume is None or out is not None:
         run_dir = new_directory(config, out, force=force)
