@@ -135,13 +135,13 @@ def main(argv: list[str] | None = None) -> None:
     test = data.limit(test, args.n, seeds.subset_seed(config.seed, "test"))  # the images `evaluate --n` takes
     engine = engines.make_engine(config, stored.tensors.clone())
     # snnctl's engine drawing its own Poisson spikes, image by image: `snnctl evaluate --n N`
-    engines = {"snnctl evaluate": (engine, config.batch_size),
+    simulators = {"snnctl evaluate": (engine, config.batch_size),
                "snnctl": (SnnctlEngine(config, engine), args.batch)}
     for name, (runner, preset) in CONSUMERS.items():
-        engines[name] = (GraphEngine(config, runner(export.nir_graph(stored, export.NIR_PRESETS[preset]))), args.batch)
+        simulators[name] = (GraphEngine(config, runner(export.nir_graph(stored, export.NIR_PRESETS[preset]))), args.batch)
     print(f"{args.checkpoint}: {len(test)} test images, Poisson input, learning off, one_spike off")
     print(f"{'simulator':<16} {'accuracy':>9} {'spikes/image':>13}")
-    for name, (simulator, batch) in engines.items():
+    for name, (simulator, batch) in simulators.items():
         value, rate = accuracy(stored, simulator, test.images, test.labels, batch)
         print(f"{name:<16} {100 * value:8.1f}% {rate:13.1f}", flush=True)
 

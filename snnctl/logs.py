@@ -102,7 +102,8 @@ class RunLog:
 
         with Image.open(io.BytesIO(png)) as decoded:
             pixels = np.asarray(decoded.convert("RGB"))
-        self.writer.add_image(tag, pixels, step, dataformats="HWC")
+        with self._written():
+            self.writer.add_image(tag, pixels, step, dataformats="HWC")
 
     def hparams(self, metrics: dict[str, float]) -> None:
         params = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))

@@ -3,7 +3,6 @@ checkpoint paths and ``--set`` keys."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
@@ -53,4 +52,4 @@ def _checkpoints_in(folder: str, depth: int) -> list[str]:
 
 def set_keys(incomplete: str) -> list[str]:
     """``KEY=`` for each parameter (Config key) that starts with ``incomplete``, for ``--set``."""
-    return [f"{field.name}=" for field in dataclasses.fields(cfg.Config) if field.name.startswith(incomplete)]
+    return [f"{key}=" for key in cfg.KEYS if key.startswith(incomplete)]

@@ -25,7 +25,7 @@ from snnctl import checkpoint as ckpt
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
-from snnctl.seeds import presentation_seed, presentation_seeds
+from snnctl.seeds import presentation_seeds
 
 if TYPE_CHECKING:
     import torch
