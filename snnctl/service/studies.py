@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
@@ -31,7 +30,7 @@ from snnctl.files import read_versioned_json, write_atomic
 from snnctl.service.checkpoints import evaluate
 from snnctl.service.common import (Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
                                    write_state)
-from snnctl.service.train import train
+from snnctl.service.train import train_in
 
 STATE_NAME = "study.json"  # what the study is: its parameters (for --resume)
 RESULT_NAME = "result.json"  # the finished study's result, as --json prints it
@@ -121,11 +120,7 @@ def run_fold(config: Config, fold: int, runs_dir: Path, notice: Notice = quiet,
     done = run_dir / FOLD_NAME
     if done.exists():
         return _read_fold(done)
-    checkpoint = run_dir / ckpt.CHECKPOINT_NAME
-    if checkpoint.exists():
-        trained = train(resume=checkpoint, notice=notice, on_progress=on_progress)
-    else:
-        trained = train(config.replace(fold=fold), out=run_dir, force=True, notice=notice, on_progress=on_progress)
+    trained = train_in(run_dir, config.replace(fold=fold), notice=notice, on_progress=on_progress)
     report = evaluate(Path(trained.checkpoint), notice=notice, on_progress=on_progress)
     result = Fold(fold, str(run_dir), trained.checkpoint, trained.n_train, trained.n_test,
                   metrics_of(report.to_dict()))

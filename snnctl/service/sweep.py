@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl import space as spaces
 from snnctl.config import Config
@@ -32,7 +31,7 @@ from snnctl.files import write_atomic
 from snnctl.service.cluster import RayInterrupted, error_line, ray_session, run_on_tune
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, new_directory,
                                    no_progress, quiet, read_state, write_state)
-from snnctl.service.train import TrainResult, Validation, train, validation_splits
+from snnctl.service.train import TrainResult, Validation, train_in, validation_splits
 from snnctl.space import Dimension, Space
 
 STATE_NAME = "sweep.json"  # what the sweep is: parameters, space, validation split (for --resume)
@@ -109,11 +108,7 @@ def _trial(sampled: dict, *, base: dict, validation: tuple[int, int, int | None]
     results = []
     for index, split in enumerate(splits):
         directory = run_dir if folds is None else run_dir / f"fold-{index}"
-        checkpoint = directory / ckpt.CHECKPOINT_NAME
-        if checkpoint.exists():
-            results.append(train(config, resume=checkpoint, validation=split, on_progress=reporter(index)))
-        else:  # a new trial, or one stopped before its first checkpoint: its directory is the sweep's
-            results.append(train(config, out=directory, force=True, validation=split, on_progress=reporter(index)))
+        results.append(train_in(directory, config, validation=split, on_progress=reporter(index)))
     # on the validation images (held_out == "validation"); with folds, their mean
     mean = {vote: statistics.fmean(getattr(r.test_accuracy, vote) for r in results) for vote in spaces.METRICS}
     tune.report({SCORE: mean[metric], **{VALIDATION[vote]: value for vote, value in mean.items()},
@@ -244,11 +239,8 @@ def _read_state(sweep_dir: Path) -> tuple[Config, Space, Validation]:
 def _final_run(config: Config, run_dir: Path, sweep_dir: Path, notice: Notice,
                on_progress: OnProgress) -> TrainResult:
     """The best configuration on the full training split, tested on the test images."""
-    checkpoint = run_dir / ckpt.CHECKPOINT_NAME
     try:
-        if checkpoint.exists():
-            return train(config, resume=checkpoint, notice=notice, on_progress=on_progress)
-        return train(config, out=run_dir, force=True, notice=notice, on_progress=on_progress)
+        return train_in(run_dir, config, notice=notice, on_progress=on_progress)
     except Interrupted as exc:
         raise RayInterrupted(f"sweep interrupted while training the best configuration (checkpoint saved); "
                              f"continue with: snnctl sweep --resume {sweep_dir}", exc.exit_code) from None

@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
@@ -346,6 +346,16 @@ def _hparams(scores: readouts.Scores, accuracy: Accuracy, held_out: str) -> dict
             if report.auc is not None:
                 metrics[f"hparam/{held_out}_{name}_auc"] = report.auc
     return metrics
+
+
+def train_in(run_dir: Path, config: Config, **options: Any) -> TrainResult:
+    """Train ``config`` in ``run_dir``, a directory that a sweep or study owns, or continue
+    the run whose checkpoint is already there (an interrupted trial, fold or final run);
+    ``options`` as for :func:`train`."""
+    checkpoint = Path(run_dir) / ckpt.CHECKPOINT_NAME
+    if checkpoint.exists():
+        return train(config, resume=checkpoint, **options)
+    return train(config, out=run_dir, force=True, **options)
 
 
 def with_parameters(config: Config, overrides: list[str], device: str | None) -> Config:
