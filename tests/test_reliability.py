@@ -725,6 +725,8 @@ def test_mammo_resume_keeps_its_recorded_split(interrupted_mammo):
     removed.unlink()
     checkpoint = run_dir / ckpt.CHECKPOINT_NAME
     before = checkpoint.read_bytes()
+    images = run_dir / "split-images.safetensors"
+    images_before = (images.stat().st_ino, images.stat().st_mtime_ns)
 
     result = runner.invoke(app, ["train", "--resume", str(checkpoint)])
     assert_one_line_error(result, 1, str(removed), "no longer in the data folder")
@@ -736,6 +738,22 @@ def test_mammo_resume_keeps_its_recorded_split(interrupted_mammo):
     assert "12 image(s) added" in result.stderr and "left out" in result.stderr
     assert json.loads(result.stdout)["n_test"] == len(held_out)
     assert (run_dir / "split.json").read_bytes() == split_before
+    # the decoded images were read from the run's file, which is left as it was, not written again
+    assert (images.stat().st_ino, images.stat().st_mtime_ns) == images_before
+
+
+def test_the_recorded_split_of_a_resumed_run_is_read_once(interrupted_mammo, monkeypatch):
+    from snnctl import data
+    from snnctl.data import manifest
+
+    run_dir, _ = interrupted_mammo
+    reads = []
+    real = manifest.read_versioned_json
+    monkeypatch.setattr(manifest, "read_versioned_json", lambda path, *a: reads.append(path) or real(path, *a))
+    config = ckpt.load(run_dir / ckpt.CHECKPOINT_NAME).config
+    splits = data.load_recorded_split(run_dir, config, lambda message: None)
+    assert len(splits.test) == len(json.loads((run_dir / "split.json").read_text())["test"])
+    assert reads == [run_dir / "split.json"]
 
 
 def test_split_paths_outside_the_data_folder_are_refused(interrupted_mammo):

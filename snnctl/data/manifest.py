@@ -73,10 +73,28 @@ def write_manifest(run_dir: Path, splits: Splits) -> None:
     tensors = {f"{split}.{part}": getattr(getattr(splits, split), part).contiguous()
                for split in SPLITS for part in ("images", "labels")}
     metadata = _split_images_key(manifest, {key: manifest[key] for key in IMAGE_SETTINGS if key in manifest})
-    write_atomic(Path(run_dir) / SPLIT_IMAGES_NAME, save(tensors, metadata=metadata))
+    path = Path(run_dir) / SPLIT_IMAGES_NAME
+    if _metadata(path) == metadata:
+        return  # these images already (a resumed run read them from this file)
+    write_atomic(path, save(tensors, metadata=metadata))
 
 
-def _read_manifest(path: Path) -> tuple[dict, Path, list[str], dict[str, list[ImageFile]]]:
+def _metadata(path: Path) -> dict[str, str] | None:
+    """The metadata of the safetensors file ``path`` (its header only); None if it does not read."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as reader:
+            return reader.metadata() or {}
+    except (SafetensorError, OSError, RuntimeError, ValueError):
+        return None
+
+
+# A manifest as read: the document, its data folder, classes and file lists.
+Recorded = tuple[dict, Path, list[str], dict[str, list[ImageFile]]]
+
+
+def _read_manifest(path: Path) -> Recorded:
     """The manifest, its data folder, classes and file lists; one error line if it is not readable."""
     manifest = read_versioned_json(path, MANIFEST_FORMAT, FORMAT_VERSION, MANIFEST_WHAT)
     try:
@@ -126,8 +144,14 @@ def load_manifest(run_dir: Path, config: Config, notice: Notice) -> Splits | Non
     path = Path(run_dir) / MANIFEST_NAME
     if not path.is_file():
         return None
-    manifest, root, classes, lists = _read_manifest(path)
-    decoded = _read_split_images(Path(run_dir) / SPLIT_IMAGES_NAME, manifest, config)
+    return _recorded_splits(path, _read_manifest(path), config, notice)
+
+
+def _recorded_splits(path: Path, read: Recorded, config: Config, notice: Notice) -> Splits:
+    """The splits of the manifest at ``path``, as :func:`_read_manifest` read it."""
+    manifest, root, classes, lists = read
+    images_path = path.parent / SPLIT_IMAGES_NAME
+    decoded = _read_split_images(images_path, manifest, config)
     if decoded is not None:
         train, test = (Dataset(decoded[f"{split}.images"], decoded[f"{split}.labels"].long(), classes,
                                [str(root / relative) for relative, *_ in lists[split]],
@@ -135,7 +159,7 @@ def load_manifest(run_dir: Path, config: Config, notice: Notice) -> Splits | Non
                        for split in SPLITS)
     else:
         settings = ", ".join(f"{key} {value}" for key, value in image_settings(config).items())
-        notice(f"{Path(run_dir) / SPLIT_IMAGES_NAME}: no decoded images for {settings}; "
+        notice(f"{images_path}: no decoded images for {settings}; "
                f"decoding the files listed in {path}")
         train, test, _ = decode_splits(root, lists, classes, config, notice)
     origin = f"the {manifest.get('layout', 'image folders')} split of {root} recorded in {path}"
@@ -154,7 +178,8 @@ def load_recorded_split(run_dir: Path, config: Config, notice: Notice) -> Splits
     path = Path(run_dir) / MANIFEST_NAME
     if not path.is_file():
         return None
-    manifest, root, _, lists = _read_manifest(path)
+    read = _read_manifest(path)
+    manifest, root, _, lists = read
     present = image_files(str(root))
     listed = [relative for files in lists.values() for relative, *_ in files]
     missing = [relative for relative in listed if relative not in present]
@@ -167,4 +192,4 @@ def load_recorded_split(run_dir: Path, config: Config, notice: Notice) -> Splits
     if added and config.n_train is None and config.n_test is None:
         notice(f"{len(added)} image(s) added to {root} since the run started (e.g. {added[0]}) are left out: "
                f"a resumed run keeps its split ({path})")
-    return load_manifest(run_dir, config, notice)
+    return _recorded_splits(path, read, config, notice)
