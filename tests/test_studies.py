@@ -87,6 +87,39 @@ def test_each_fold_is_an_ordinary_run_and_the_table_summarizes_the_folds(finishe
         == pytest.approx(summary.mean)
 
 
+def test_a_fold_is_scored_by_its_own_training_run_without_running_its_images_again(finished, mammo, tmp_path,
+                                                                                    monkeypatch):
+    from snnctl.service import checkpoints, readouts, studies
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the fold's images were run through the checkpoint again")
+
+    monkeypatch.setattr(checkpoints, "classify", not_again)
+    baselines = []
+    fit_baseline = readouts.fit_baseline
+    monkeypatch.setattr(readouts, "fit_baseline", lambda *a: baselines.append(1) or fit_baseline(*a))
+    fold = studies.run_fold(study_config(mammo, tmp_path, folds=FOLDS), 1, tmp_path / "runs")
+    assert len(baselines) == 1  # fitted once, by training
+    # the same figures, under the same names, as evaluate gave the uninterrupted study
+    assert fold.metrics == pytest.approx(finished.per_fold[1].metrics)
+
+
+def test_a_resumed_sweep_trial_keeps_its_recorded_validation_split(mammo, tmp_path):
+    data_dir = tmp_path / "data"
+    shutil.copytree(mammo, data_dir)
+    config = study_config(data_dir, tmp_path)
+    validation = service.Validation(size=10, seed=3)
+    first = service.train(config, out=tmp_path / "trial", validation=validation)
+    recorded = (tmp_path / "trial" / "split.json").read_bytes()
+    synthetic.write_folders(tmp_path / "more", synthetic.SyntheticMammoSpec(patients=6, size=32, seed=9))
+    for new in (tmp_path / "more").rglob("*.png"):  # new patients: a validation split made afresh differs
+        new.rename(data_dir / new.parent.name / f"P9{new.name[1:]}")
+    again = service.train(config, resume=Path(first.checkpoint), validation=validation)
+    assert (tmp_path / "trial" / "split.json").read_bytes() == recorded
+    assert (again.held_out, again.n_test, again.n_train) == ("validation", first.n_test, first.n_train)
+    assert again.scores.to_dict() == first.scores.to_dict()
+
+
 def test_a_study_interrupted_after_two_folds_resumes_and_gives_the_uninterrupted_table(finished, mammo, tmp_path):
     class Stop(Exception):
         pass

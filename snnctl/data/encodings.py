@@ -15,7 +15,10 @@ Poisson coding of raw gray values gives every image nearly the same rates.
   the response to a step edge of half the gray range (so such an edge, or a bright
   speck, reaches the highest rate) and clipped to 1. Edges, specks and texture spike,
   flat grey does not, and an image with more structure sends more spikes. The input
-  layer doubles: ON pixels first, then OFF pixels.
+  layer doubles: ON pixels first, then OFF pixels. In a view with air around the breast
+  the filters see the breast only (normalized convolution, Knutsson & Westin 1993), and
+  a thin band along its outline sends nothing: the skin line is the strongest edge of
+  every view and says nothing about a finding.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ WINDOW_PERCENTILES = (0.01, 0.99)
 # Pixels at the image's darkest value are background (air), not breast, unless they are
 # nearly all of it (a patch of tissue only).
 MIN_BREAST_SHARE = 0.05
+# For the ON/OFF filters, air is every pixel within this share of the gray range above the
+# image's darkest value (resizing smooths the outline, and air is noisy), once such
+# pixels are at least MIN_AIR_SHARE of the image: a patch of tissue only has no air.
+AIR_LEVEL = 0.02
+MIN_AIR_SHARE = 0.01
+# Pixels of breast this close to the air (in pixels) send no ON/OFF input: the outline.
+OUTLINE_WIDTH = 2
 
 
 def is_plain(config: Config) -> bool:
@@ -95,11 +105,36 @@ def gaussian_blur(planes: torch.Tensor, sigma: float) -> torch.Tensor:
     return blurred.squeeze(1)
 
 
-def difference_of_gaussians(planes: torch.Tensor) -> torch.Tensor:
+def difference_of_gaussians(planes: torch.Tensor, inside: torch.Tensor | None = None) -> torch.Tensor:
     """Centre minus surround: positive on a bright spot or the bright side of an edge,
-    negative on a dark one, zero on flat grey."""
+    negative on a dark one, zero on flat grey. With ``inside`` (a [n, h, w] mask), each
+    blur is a normalized convolution over the masked pixels only (Knutsson & Westin 1993:
+    blur(image x mask) / blur(mask)), so pixels outside do not make an edge, and the
+    response outside is 0."""
     planes = planes.double()
-    return gaussian_blur(planes, CENTRE_SIGMA) - gaussian_blur(planes, SURROUND_SIGMA)
+    if inside is None:
+        return gaussian_blur(planes, CENTRE_SIGMA) - gaussian_blur(planes, SURROUND_SIGMA)
+    weights = inside.double()
+    masked = planes * weights
+    blurred = [gaussian_blur(masked, sigma) / gaussian_blur(weights, sigma).clamp(min=1e-6)
+               for sigma in (CENTRE_SIGMA, SURROUND_SIGMA)]
+    return (blurred[0] - blurred[1]) * weights
+
+
+def breast_inside(images: torch.Tensor, input_size: int) -> torch.Tensor | None:
+    """The breast of each image [n, pixels] as a mask [n, input_size, input_size], less a
+    band of ``OUTLINE_WIDTH`` pixels along the air; None when no image has air (patches
+    of tissue): pixels within ``AIR_LEVEL`` of the gray range above an image's darkest
+    value are air when they are at least ``MIN_AIR_SHARE`` of it."""
+    low, high = images.min(dim=1, keepdim=True).values, images.max(dim=1, keepdim=True).values
+    air = images <= low + AIR_LEVEL * (high - low)
+    air &= air.float().mean(dim=1, keepdim=True) >= MIN_AIR_SHARE
+    if not air.any():
+        return None
+    width = 2 * OUTLINE_WIDTH + 1
+    near_air = torch.nn.functional.max_pool2d(air.float().reshape(-1, 1, input_size, input_size), width, stride=1,
+                                              padding=OUTLINE_WIDTH)
+    return near_air.squeeze(1) == 0
 
 
 @functools.cache
@@ -111,11 +146,11 @@ def edge_response() -> float:
     return float(difference_of_gaussians(step).max())
 
 
-def on_off(images: torch.Tensor, input_size: int) -> torch.Tensor:
+def on_off(images: torch.Tensor, input_size: int, inside: torch.Tensor | None = None) -> torch.Tensor:
     """ON and OFF channels [n, 2 * pixels] of images [n, pixels]: the positive and the
-    negative part of the difference of Gaussians, divided by its response to a step edge
-    of height ``FULL_RATE_EDGE``, clipped to [0, 1]."""
-    response = difference_of_gaussians(images.reshape(-1, input_size, input_size)).flatten(1)
+    negative part of the difference of Gaussians (within the mask ``inside``, if given),
+    divided by its response to a step edge of height ``FULL_RATE_EDGE``, clipped to [0, 1]."""
+    response = difference_of_gaussians(images.reshape(-1, input_size, input_size), inside).flatten(1)
     response = response / (FULL_RATE_EDGE * edge_response())
     channels = torch.cat([response.clamp(min=0.0), (-response).clamp(min=0.0)], dim=1)
     return channels.clamp_(max=1.0).float()
@@ -127,12 +162,13 @@ def encode(images: torch.Tensor, config: Config) -> torch.Tensor:
     if is_plain(config):
         return images
     rates = images.float() * pixel_scale(images)
+    inside = breast_inside(rates, config.input_size) if config.encoding == "on-off" else None
     if config.normalize == "percentile":
         rates = percentile_window(rates)
     if config.clahe:
         rates = clahe(rates, config.input_size)
     if config.encoding == "on-off":
-        rates = on_off(rates, config.input_size)
+        rates = on_off(rates, config.input_size, inside)
     return rates.contiguous()
 
 

@@ -221,29 +221,38 @@ def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     Defaults come from the checkpoint: its task, data, readout and held-out split, so right
     after training this reproduces the test scores that ``train`` reported.
     """
-    from snnctl.readout import vote
-
     check_output(predictions, force)
     run = classify(checkpoint_path, task=task, data_dir=data_dir, split=split, n=n, reduction=reduction,
                    readout=readout, device=device, workers=workers, notice=notice, on_progress=on_progress)
-    config, dataset, class_names = run.config, run.dataset, run.stored.class_names
-    scores = run.scores(notice)
-    predicted = run.predictions()
+    dataset = run.dataset
+    result = evaluation_result(str(checkpoint_path), run.config, split, run.stored.class_names, dataset.labels,
+                               run.predictions(), run.accuracy, run.scores(notice), run.samples_per_second)
+    if predictions is not None:
+        _write_predictions(predictions, dataset, run.votes, run.linear_predictions(), run.stored.class_names)
+        result.predictions_file = str(predictions)
+    return result
+
+
+def evaluation_result(checkpoint: str, config: Config, split: str, class_names: list[str], labels: "torch.Tensor",
+                      predicted: "torch.Tensor", accuracy: Accuracy, scores: readouts.Scores,
+                      samples_per_second: float) -> EvaluationResult:
+    """What ``evaluate`` reports of images whose classes are ``labels``: ``predicted`` by
+    the readout ``config.readout`` (-1: no vote), both votes' ``accuracy`` and every
+    readout's ``scores``. ``train`` builds the same from its own test, so a study's fold
+    need not run its images again."""
+    from snnctl.readout import vote
+
     result = EvaluationResult(
-        checkpoint=str(checkpoint_path), task=config.task, split=split, reduction=config.reduction,
-        n_samples=len(dataset), classes=class_names, accuracy=run.accuracy,
-        balanced_accuracy=scores.headline.balanced_accuracy,
-        per_class=vote.per_class(predicted, dataset.labels, class_names),
-        confusion=vote.confusion_matrix(predicted, dataset.labels, len(class_names)).tolist(),
-        no_prediction=int((predicted < 0).sum()), samples_per_second=run.samples_per_second,
+        checkpoint=checkpoint, task=config.task, split=split, reduction=config.reduction, n_samples=len(labels),
+        classes=class_names, accuracy=accuracy, balanced_accuracy=scores.headline.balanced_accuracy,
+        per_class=vote.per_class(predicted, labels, class_names),
+        confusion=vote.confusion_matrix(predicted, labels, len(class_names)).tolist(),
+        no_prediction=int((predicted < 0).sum()), samples_per_second=samples_per_second,
         readout=config.readout, scores=scores,
     )
     if scores.headline.sensitivity is not None:
         result.positive_class = class_names[1]
         result.sensitivity, result.specificity = scores.headline.sensitivity, scores.headline.specificity
-    if predictions is not None:
-        _write_predictions(predictions, dataset, run.votes, run.linear_predictions(), class_names)
-        result.predictions_file = str(predictions)
     return result
 
 

@@ -27,7 +27,6 @@ from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
-from snnctl.service.checkpoints import evaluate
 from snnctl.service.common import (Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
                                    write_state)
 from snnctl.service.train import train_in
@@ -120,10 +119,10 @@ def run_fold(config: Config, fold: int, runs_dir: Path, notice: Notice = quiet,
     done = run_dir / FOLD_NAME
     if done.exists():
         return _read_fold(done)
+    # training tests the fold and reports what evaluate would: its images are not run again
     trained = train_in(run_dir, config.replace(fold=fold), notice=notice, on_progress=on_progress)
-    report = evaluate(Path(trained.checkpoint), notice=notice, on_progress=on_progress)
     result = Fold(fold, str(run_dir), trained.checkpoint, trained.n_train, trained.n_test,
-                  metrics_of(report.to_dict()))
+                  metrics_of(trained.evaluation.to_dict()))
     document = {"format": FOLD_FORMAT, "version": FORMAT_VERSION, **result.to_dict()}
     write_atomic(done, (json.dumps(document, indent=2) + "\n").encode())
     return result

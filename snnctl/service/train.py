@@ -23,6 +23,7 @@ import snnctl.service.readouts as readouts
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, StopRequest,
                                    mark_failed, new_directory, no_progress, quiet, score, spike_counts,
                                    stop_on_signals, write_status)
+from snnctl.service.checkpoints import EvaluationResult, evaluation_result
 from snnctl.service.lock import claim_directory
 from snnctl.service.run_figures import confusion_title, write_run_figures
 
@@ -63,6 +64,14 @@ class TrainResult(Result):
     images_trained: int = 0
     # The vote, the linear readout and the pixel baseline on the held-out images.
     scores: readouts.Scores | None = None
+    # What `evaluate` of the checkpoint reports on the held-out images, from this run's own
+    # test (a study's fold uses it); left out of to_dict, whose test_accuracy and scores say it.
+    evaluation: "EvaluationResult | None" = None
+
+    def to_dict(self) -> dict:
+        document = super().to_dict()
+        del document["evaluation"]
+        return document
 
 
 @dataclass(frozen=True)
@@ -306,8 +315,10 @@ class _Training:
             baseline = readouts.fit_or_skip(
                 lambda: readouts.fit_baseline(train_set.images, train_set.labels, config, config.n_classes),
                 False, "pixel baseline", notice)
+        tested = time.perf_counter()
         test_counts = spike_counts(self.engine, config, test_set.images, self.held_out, self.held_out,
                                    progress_or_stop)
+        test_rate = len(test_set) / max(time.perf_counter() - tested, 1e-9)
         test_accuracy, votes = score(test_counts, test_set.labels, state, config.n_classes, config.reduction)
         scores = readouts.score_all(config, train_set.class_names, test_set.labels, votes=votes, linear=linear,
                                     counts=test_counts, baseline=baseline, images=test_set.images,
@@ -316,7 +327,7 @@ class _Training:
                      else votes.all_activity)
         return _Labelled(state, linear, train_accuracy, test_accuracy, scores,
                          vote.confusion_matrix(predicted, test_set.labels, config.n_classes),
-                         vote.accuracy(predicted, test_set.labels))
+                         vote.accuracy(predicted, test_set.labels), predicted, test_rate)
 
 
 @dataclass
@@ -331,6 +342,8 @@ class _Labelled:
     # [true, predicted] of the held-out images and the accuracy, by the run's readout
     confusion: "torch.Tensor"
     accuracy: float
+    predicted: "torch.Tensor"  # each held-out image's class by the run's readout (-1: no vote)
+    test_rate: float  # held-out images per second, learning off
 
 
 def _hparams(scores: readouts.Scores, accuracy: Accuracy, held_out: str) -> dict[str, float]:
@@ -435,15 +448,16 @@ def _split_facts(splits: "data.Splits") -> dict:
 
 
 def _splits(config: Config, resume: Path | None, validation: Validation | None, notice: Notice) -> "data.Splits":
-    """The run's images: a resumed MAMMO run keeps the split recorded beside its checkpoint."""
+    """The run's images: a resumed MAMMO run keeps the split recorded beside its checkpoint
+    (a sweep's trial its training and validation images)."""
     from snnctl import data
 
-    if validation is not None:
-        return validation_splits(config, validation, notice)
     if resume is not None and config.task == "MAMMO":
         recorded = data.load_recorded_split(Path(resume).parent, config, notice)
         if recorded is not None:
             return recorded
+    if validation is not None:
+        return validation_splits(config, validation, notice)
     return data.load_splits(config, notice)
 
 
@@ -512,4 +526,6 @@ def _run(start: _Start, engine: "engines.Engine", splits: "data.Splits", held_ou
         samples_per_second=trained_now / max(train_seconds, 1e-9), train_seconds=train_seconds,
         n_train=len(splits.train), n_test=len(splits.test), data=splits.origin, engine=type(engine).__name__,
         device=str(engine.device), held_out=held_out, images_trained=trained_now, scores=labelled.scores,
+        evaluation=evaluation_result(str(saver.path), config, held_out, splits.train.class_names, splits.test.labels,
+                                     labelled.predicted, test_accuracy, labelled.scores, labelled.test_rate),
     )
