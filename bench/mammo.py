@@ -3,6 +3,7 @@ and, with --train, train on it and compare the vote, the linear readout and the 
 
     python bench/mammo.py data/synthetic-mammo                  # 60 patients, 128 x 128, mixed 8/16 bits
     python bench/mammo.py data/m --patients 300 --seed 2 --contrast 0.2
+    python bench/mammo.py data/p --patients 100 --patches     # patches of tissue around the finding
     python bench/mammo.py data/m --patients 300 --train         # then train (an existing set is reused)
 
 --train runs parameters/mnist.yaml's network (225 neurons, one image at a time, the
@@ -65,6 +66,7 @@ def main() -> None:
     parser.add_argument("--contrast", type=float, default=defaults.contrast)
     parser.add_argument("--bits", type=int, choices=(0, 8, 16), default=defaults.bits, help="0: a mix of 8 and 16")
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--patches", action="store_true", help="patches of tissue around the finding, not whole views")
     parser.add_argument("--train", action="store_true", help="then train on it and compare the readouts")
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE for the training run (repeatable)")
     args = parser.parse_args()
@@ -73,7 +75,7 @@ def main() -> None:
         parser.error(f"{args.root}: exists and is not empty")
     if not exists:
         spec = synthetic.SyntheticMammoSpec(patients=args.patients, size=args.size, contrast=args.contrast,
-                                            bits=args.bits, seed=args.seed)
+                                            bits=args.bits, seed=args.seed, patches=args.patches)
         counts = synthetic.write_folders(args.root, spec)
         print(", ".join(f"{name}: {count}" for name, count in counts.items()), f"images in {args.root}")
     if args.train:

@@ -59,6 +59,41 @@ def test_a_flat_grey_image_makes_almost_no_on_off_input():
     assert float(rates.sum()) * config.intensity * config.time / 1000 < 1e-6  # expected input spikes
 
 
+def test_in_a_view_with_air_the_filters_see_the_breast_only_and_its_outline_sends_nothing():
+    image = hand_made_image()
+    image[:, :5] = 0.02  # air left of the breast: the skin line is the strongest edge
+    pixels = torch.from_numpy(image).float().reshape(1, -1)
+    inside = encodings.breast_inside(pixels, SIZE)
+    assert inside[0, :, :5 + encodings.OUTLINE_WIDTH].sum() == 0 and inside[0, :, 5 + encodings.OUTLINE_WIDTH:].all()
+    rates = encodings.encode(pixels, cfg.Config(input_size=SIZE, encoding="on-off"))[0].numpy()
+    on, off = rates[:SIZE * SIZE].reshape(SIZE, SIZE), rates[SIZE * SIZE:].reshape(SIZE, SIZE)
+    plain = encodings.on_off(pixels, SIZE)[0].numpy()
+    assert plain[:SIZE * SIZE].reshape(SIZE, SIZE)[:, 5].max() > 0.9  # unmasked, the outline fires at the top rate
+    assert on[:, :5 + encodings.OUTLINE_WIDTH].max() == 0.0 and off[:, :5 + encodings.OUTLINE_WIDTH].max() == 0.0
+    flat = np.full((SIZE, SIZE), 0.5)
+    flat[:, :5] = 0.02
+    view = encodings.encode(torch.from_numpy(flat).float().reshape(1, -1), cfg.Config(input_size=SIZE, encoding="on-off"))
+    assert view.max() < 1e-6  # flat breast beside air: no input at all
+    # inside, a normalized convolution (Knutsson & Westin 1993) over the breast's pixels
+    mask = inside[0].numpy().astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):  # far out in the air: 0 / 0, masked below
+        blurred = [np.nan_to_num(ndimage.gaussian_filter(image * mask, sigma, mode="nearest")
+                                 / ndimage.gaussian_filter(mask, sigma, mode="nearest")) for sigma in (1.0, 2.0)]
+    response = (blurred[0] - blurred[1]) * mask / (encodings.FULL_RATE_EDGE * encodings.edge_response())
+    np.testing.assert_allclose(on, np.clip(response, 0, 1), atol=1e-5)
+    np.testing.assert_allclose(off, np.clip(-response, 0, 1), atol=1e-5)
+    assert on[5, 18] > 0.5 and off[17, 12] > 0.5  # the speck and the bar still fire
+
+
+def test_a_patch_of_tissue_without_air_is_filtered_whole():
+    pixels = torch.from_numpy(hand_made_image()).float().reshape(1, -1)
+    assert encodings.breast_inside(pixels, SIZE) is None  # its dark bar is fat, not air
+    pixels[0, 0] = 0.0
+    assert encodings.breast_inside(pixels, SIZE) is None  # nor is one black pixel
+    assert torch.equal(encodings.encode(pixels, cfg.Config(input_size=SIZE, encoding="on-off")),
+                       encodings.on_off(pixels, SIZE))
+
+
 def test_percentile_window_maps_the_1st_and_99th_percentiles_to_0_and_1():
     rng = np.random.default_rng(0)
     tissue = rng.normal(0.5, 0.03, (SIZE, SIZE)).clip(0.03, 1)

@@ -45,11 +45,13 @@ WINDOW_PERCENTILES = (0.01, 0.99)
 # Pixels at the image's darkest value are background (air), not breast, unless they are
 # nearly all of it (a patch of tissue only).
 MIN_BREAST_SHARE = 0.05
-# For the ON/OFF filters, air is every pixel within this share of the gray range above the
-# image's darkest value (resizing smooths the outline, and air is noisy), once such
-# pixels are at least MIN_AIR_SHARE of the image: a patch of tissue only has no air.
+# For the ON/OFF filters, air is every pixel within AIR_LEVEL of the gray range above the
+# image's darkest value (resizing smooths the outline, and air is noisy), where that value
+# is black (at most AIR_BLACK) and such pixels are at least MIN_AIR_SHARE of the image:
+# a patch of tissue, even with dark fat in it, has no air.
 AIR_LEVEL = 0.02
-MIN_AIR_SHARE = 0.01
+AIR_BLACK = 0.05
+MIN_AIR_SHARE = 0.05
 # Pixels of breast this close to the air (in pixels) send no ON/OFF input: the outline.
 OUTLINE_WIDTH = 2
 
@@ -125,9 +127,10 @@ def breast_inside(images: torch.Tensor, input_size: int) -> torch.Tensor | None:
     """The breast of each image [n, pixels] as a mask [n, input_size, input_size], less a
     band of ``OUTLINE_WIDTH`` pixels along the air; None when no image has air (patches
     of tissue): pixels within ``AIR_LEVEL`` of the gray range above an image's darkest
-    value are air when they are at least ``MIN_AIR_SHARE`` of it."""
+    value are air when that value is black (``AIR_BLACK``) and they are at least
+    ``MIN_AIR_SHARE`` of the image."""
     low, high = images.min(dim=1, keepdim=True).values, images.max(dim=1, keepdim=True).values
-    air = images <= low + AIR_LEVEL * (high - low)
+    air = (images <= low + AIR_LEVEL * (high - low)) & (low <= AIR_BLACK)
     air &= air.float().mean(dim=1, keepdim=True) >= MIN_AIR_SHARE
     if not air.any():
         return None

@@ -8,6 +8,10 @@ lexicon loosely: ``normal`` (tissue only), ``benign`` (a round, well-circumscrib
 or a few coarse, scattered calcifications) and ``malignant`` (an irregular, spiculated
 mass or a tight cluster of fine calcifications).
 
+With ``patches`` each image is instead a square patch of tissue cut around the finding
+(for ``normal``, anywhere), as public sets of mammogram patches are made: no air, no
+skin line, the finding near the centre and larger in the frame.
+
 The layout is the one snnctl reads: ``root/<class>/P0001_L_CC.png``, the patient id first
 in each file name, so ``group: '^(P\\d+)_'`` keeps a patient's views on one side of a split.
 """
@@ -21,13 +25,17 @@ import numpy as np
 
 CLASSES = ("normal", "benign", "malignant")
 VIEWS = ("L_CC", "L_MLO", "R_CC", "R_MLO")
+# A finding in a patch cut around it is this many times larger, in units of the image,
+# than in a whole view.
+PATCH_SCALE = 2.0
 
 
 @dataclass(frozen=True)
 class SyntheticMammoSpec:
     """What to generate. ``shares``: the fraction of patients in each class (unbalanced,
     as screening data is); ``contrast``: a finding's peak brightness over the tissue, in
-    units of the image's grey range; ``bits``: 8, 16, or 0 for a mix of both."""
+    units of the image's grey range; ``bits``: 8, 16, or 0 for a mix of both;
+    ``patches``: patches of tissue around the finding instead of whole views."""
 
     patients: int = 60
     size: int = 128
@@ -35,6 +43,7 @@ class SyntheticMammoSpec:
     contrast: float = 0.25
     bits: int = 0
     seed: int = 0
+    patches: bool = False
 
 
 def _texture(rng: np.random.Generator, size: int, density: float) -> np.ndarray:
@@ -61,11 +70,11 @@ def _blob(size: int, centre: np.ndarray, radius: float, rows: np.ndarray, cols: 
     return np.exp(-((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2) / (2 * radius ** 2))
 
 
-def _mass(rng: np.random.Generator, size: int, spiculated: bool) -> np.ndarray:
-    """A mass of varied size: a smooth round one, or an irregular core with spicules."""
+def _mass(rng: np.random.Generator, size: int, spiculated: bool, centre: np.ndarray, scale: float) -> np.ndarray:
+    """A mass of varied size (``scale`` times 3 to 8% of the image): a smooth round one,
+    or an irregular core with spicules."""
     rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
-    centre = rng.uniform(0.3, 0.7, 2) * size
-    radius = rng.uniform(0.03, 0.08) * size
+    radius = scale * rng.uniform(0.03, 0.08) * size
     mass = _blob(size, centre, radius, rows, cols)
     if spiculated:
         angle = np.arctan2(rows - centre[0], cols - centre[1])
@@ -77,13 +86,13 @@ def _mass(rng: np.random.Generator, size: int, spiculated: bool) -> np.ndarray:
     return mass / mass.max()
 
 
-def _calcifications(rng: np.random.Generator, size: int, clustered: bool) -> np.ndarray:
+def _calcifications(rng: np.random.Generator, size: int, clustered: bool, centre: np.ndarray,
+                    scale: float) -> np.ndarray:
     """Bright specks one or two pixels wide: a tight cluster of fine ones, or a few coarse
-    ones scattered over the breast."""
+    ones scattered over the breast (spread over ``scale`` times 4 or 20% of the image)."""
     specks = np.zeros((size, size))
-    centre = rng.uniform(0.3, 0.7, 2) * size
     count = rng.integers(6, 14) if clustered else rng.integers(2, 5)
-    spread = 0.04 * size if clustered else 0.2 * size
+    spread = scale * (0.04 if clustered else 0.2) * size
     for point in centre + rng.normal(0, spread, (count, 2)):
         r, c = np.clip(point.astype(int), 1, size - 2)
         specks[r, c] = 1.0
@@ -94,19 +103,25 @@ def _calcifications(rng: np.random.Generator, size: int, clustered: bool) -> np.
 
 def mammogram(rng: np.random.Generator, spec: SyntheticMammoSpec, label: str, density: float,
               left: bool) -> np.ndarray:
-    """One view in [0, 1]: tissue of the patient's ``density``, the class's finding, noise."""
+    """One view in [0, 1] (a patch of it with ``spec.patches``): tissue of the patient's
+    ``density``, the class's finding, noise."""
     size = spec.size
     image = _texture(rng, size, density)
+    # a patch is cut around its finding, which then fills more of the frame
+    centre = (rng.uniform(0.4, 0.6, 2) if spec.patches else rng.uniform(0.3, 0.7, 2)) * size
+    scale = PATCH_SCALE if spec.patches else 1.0
     if label == "benign":
-        finding = _mass(rng, size, False) if rng.random() < 0.6 else _calcifications(rng, size, False)
+        finding = (_mass(rng, size, False, centre, scale) if rng.random() < 0.6
+                   else _calcifications(rng, size, False, centre, scale))
         image += spec.contrast * finding
     elif label == "malignant":
         if rng.random() < 0.6:
-            image += spec.contrast * _mass(rng, size, True)
+            image += spec.contrast * _mass(rng, size, True, centre, scale)
         else:
-            image += 2.0 * spec.contrast * _calcifications(rng, size, True)
+            image += 2.0 * spec.contrast * _calcifications(rng, size, True, centre, scale)
     image += rng.normal(0, 0.01, image.shape)  # quantum noise of the detector
-    image = np.where(_breast_mask(rng, size, left), image, 0.02)
+    if not spec.patches:
+        image = np.where(_breast_mask(rng, size, left), image, 0.02)
     return image.clip(0.0, 1.0)
 
 
