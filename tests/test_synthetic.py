@@ -45,3 +45,16 @@ def test_snnctl_reads_the_folders_as_a_mammo_task(tmp_path):
     splits = data.load_splits(config, lambda message: None)
     assert splits.train.class_names == sorted(synthetic.CLASSES)
     assert splits.train.images.shape[1] == 32 * 32 and len(splits.train) + len(splits.test) > 24
+
+
+def test_patches_are_tissue_only_with_the_finding_near_the_centre(tmp_path):
+    spec = synthetic.SyntheticMammoSpec(size=64, patches=True)
+    for seed in range(4):
+        rng_a, rng_b = np.random.default_rng(seed), np.random.default_rng(seed)
+        plain = synthetic.mammogram(rng_a, spec, "normal", 0.5, True)
+        assert plain.min() > 0.1  # no air, no skin line: tissue throughout
+        finding = np.abs(synthetic.mammogram(rng_b, spec, "malignant", 0.5, True) - plain)
+        row, col = np.unravel_index(finding.argmax(), finding.shape)
+        assert finding.max() > 0.1 and 16 <= row < 48 and 16 <= col < 48  # cut around the finding
+    counts = synthetic.write_folders(tmp_path, synthetic.SyntheticMammoSpec(patients=10, size=32, patches=True, seed=2))
+    assert sum(counts.values()) == len(list(tmp_path.rglob("P*_*.png")))
