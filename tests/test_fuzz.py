@@ -30,6 +30,7 @@ from snnctl import service
 from snnctl.cli import app
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.readout.vote import LabelState
+from snnctl.yaml_reader import MAX_YAML_BYTES, MAX_YAML_DEPTH
 
 from conftest import tiny_config, write_mnist_idx
 
@@ -200,7 +201,7 @@ def test_yaml_aliases_within_the_limit_cannot_expand_an_error_message(tmp_path):
 def test_deep_nesting_is_refused_at_once(tmp_path, text):
     path = tmp_path / "deep.yaml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=f"nested more than {cfg.MAX_YAML_DEPTH} levels deep") as error:
+    with pytest.raises(ConfigError, match=f"nested more than {MAX_YAML_DEPTH} levels deep") as error:
         cfg.load(path)
     assert_one_line(error.value, str(path))
 
@@ -231,7 +232,7 @@ def test_the_encoder_block_cannot_name_a_module(tmp_path, block, key):
 
 def test_oversized_parameter_file_is_refused(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text("# padding\n" * (cfg.MAX_YAML_BYTES // 10 + 1))
+    path.write_text("# padding\n" * (MAX_YAML_BYTES // 10 + 1))
     with pytest.raises(ConfigError, match="larger than") as error:
         cfg.load(path)
     assert_one_line(error.value, str(path))
