@@ -31,7 +31,8 @@ from snnctl.files import write_atomic
 from snnctl.service.cluster import RayInterrupted, error_line, ray_session, run_on_tune
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, new_directory,
                                    no_progress, quiet, read_state, write_state)
-from snnctl.service.train import TrainResult, Validation, train_in, validation_splits
+from snnctl.service.train import TrainResult, train_in
+from snnctl.service.validation import Validation, validation_splits
 from snnctl.space import Dimension, Space
 from snnctl.validators import integer
 
