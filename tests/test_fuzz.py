@@ -259,6 +259,24 @@ def small_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.parametrize("dropped, names", [(ckpt.LABEL_KEYS[1], ckpt.LABEL_KEYS), (ckpt.WINDOW_KEYS[1], ckpt.WINDOW_KEYS)])
+def test_part_of_a_tensor_group_is_refused(small_checkpoint, tmp_path, dropped, names):
+    """A label state and the training window come whole or not at all: a file that holds
+    part of one is refused in one line that names the missing tensor and the whole group."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(small_checkpoint), framework="np") as reader:
+        metadata = reader.metadata()
+        arrays = {name: reader.get_tensor(name) for name in reader.keys() if name != dropped}
+    cut = tmp_path / "cut.safetensors"
+    save_file(arrays, str(cut), metadata=metadata)
+    with pytest.raises(SnnctlError) as error:
+        ckpt.read(cut)
+    assert_one_line(error.value, str(cut))
+    assert f"{dropped!r} is missing" in str(error.value) and ", ".join(names) in str(error.value)
+
+
 def split_safetensors(blob: bytes) -> tuple[dict, bytes]:
     (length,) = struct.unpack("<Q", blob[:8])
     return json.loads(blob[8:8 + length]), blob[8 + length:]
