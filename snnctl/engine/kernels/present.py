@@ -87,19 +87,19 @@ def input_traces(batch, n_inputs, steps, trace_decay) -> InputTraces:
                        np.zeros(batch, np.int64), decay_powers)
 
 
-@njit(cache=True)
-def note_input_spikes(last_spike, seen, n_seen, now, t) -> int:
-    """An element's inputs ``now`` spiked at step t: their traces restart from 1; those
-    that spiked for the first time join ``seen``. Returns the new length of ``seen``."""
+@njit(cache=True, inline="always")
+def note_input_spikes(pre, b, now, t) -> None:
+    """Element b's inputs ``now`` spiked at step t: their traces restart from 1; those
+    that spiked for the first time join ``seen``."""
+    last_spike, seen, n_seen = pre.last_spike, pre.seen, pre.n_seen
     for i in now:
-        if last_spike[i] < 0:
-            seen[n_seen] = i
-            n_seen += 1
-        last_spike[i] = t
-    return n_seen
+        if last_spike[b, i] < 0:
+            seen[b, n_seen[b]] = i
+            n_seen[b] += 1
+        last_spike[b, i] = t
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def excitatory_step(exc, b, current, theta, params, one_spike, rng, n_risen) -> int:
     """One step of element b's excitatory layer (``DiehlAndCookNodes.forward``) under
     ``current``. Returns the new number of neurons in ``exc.risen``."""
@@ -112,7 +112,7 @@ def excitatory_step(exc, b, current, theta, params, one_spike, rng, n_risen) -> 
     return n_risen
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def inhibitory_step(inh, b, exc_to_inh, exc_spikers, params, drive) -> None:
     """One step of element b's inhibitory layer (``LIFNodes.forward``), its current first
     from ``exc_spikers`` where ``drive`` (one-step mode: this step's excitatory spikes)."""
@@ -123,12 +123,12 @@ def inhibitory_step(inh, b, exc_to_inh, exc_spikers, params, drive) -> None:
                                inh.spikers[b])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def adapt_thresholds(theta, exc, n_risen, theta_plus) -> None:
     """Theta rises by ``theta_plus`` per crossing, after the whole batch's step: every
     element compared against the same theta."""
-    for j in exc.risen[:n_risen]:
-        theta[j] += theta_plus * np.float32(exc.rises[j])
+    for q in range(n_risen):
+        theta[exc.risen[q]] += theta_plus * np.float32(exc.rises[exc.risen[q]])
 
 
 @njit(cache=True)
@@ -199,7 +199,7 @@ def present(events, rng, state, params, options, out) -> None:
         for b in range(batch):
             now = indices[pointers[b, t]:pointers[b, t + 1]]
             if learn:
-                pre.n_seen[b] = note_input_spikes(pre.last_spike[b], pre.seen[b], pre.n_seen[b], now, t)
+                note_input_spikes(pre, b, now, t)
             # Input current from this step's input spikes (one-step) or the previous step's.
             if one_step:
                 drive = now
@@ -212,16 +212,18 @@ def present(events, rng, state, params, options, out) -> None:
             add_rows(current, weights, drive)
             # Inhibition from the previous step's spikes (Ai, or Y itself in v2).
             if two_layer:
-                add_rows(current, lateral_b, inh.spikers[b, :inh.n_spiked[b]])
+                if inh.n_spiked[b]:
+                    add_rows(current, lateral_b, inh.spikers[b, :inh.n_spiked[b]])
                 if not one_step:
                     inh.n_awake[b] = drive_inhibitory(inh.current[b], lateral_a, exc.spikers[b, :exc.n_spiked[b]],
                                                       inh.awake[b], inh.is_awake[b], inh.n_awake[b])
-            else:
+            elif exc.n_spiked[b]:
                 add_rows(current, lateral_a, exc.spikers[b, :exc.n_spiked[b]])
             n_risen = excitatory_step(exc, b, current, theta, exc_params, one_spike, rng, n_risen)
             spikers = exc.spikers[b, :exc.n_spiked[b]]
             if learn:
-                n_active = add_active(spikers, active, is_active, n_active)
+                if exc.n_spiked[b]:
+                    n_active = add_active(spikers, active, is_active, n_active)
                 decay_trace(post_trace[b], exc.spiked[b], active[:n_active], stdp.trace_decay)
             for j in spikers:
                 counts[b, j] += 1
@@ -238,9 +240,9 @@ def present(events, rng, state, params, options, out) -> None:
             if t == 0:
                 clamp_columns(weights, flagged(column_flags, NEEDS_CLAMP, columns), stdp.wmin, stdp.wmax,
                               column_flags)
-        for j in exc.risen[:n_risen]:
-            exc.rises[j] = 0
-            post_count[j] = 0
+        for q in range(n_risen):
+            exc.rises[exc.risen[q]] = 0
+            post_count[exc.risen[q]] = 0
     if learn:
         normalize_changed(weights, column_flags, active[:n_active], columns, stdp.norm, not two_layer)
 
