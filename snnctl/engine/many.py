@@ -1,0 +1,491 @@
+"""Many networks in lockstep: N independent Diehl & Cook networks of one shape, in torch.
+
+Each network learns one image at a time, as it would alone on the fast engine
+(:mod:`snnctl.engine.kernels`): the same Poisson events from the same SplitMix64 seeds
+(drawn by the fast engine's own :func:`~snnctl.engine.kernels.poisson.poisson_events`
+on the CPU), the same order of updates within a step (``kernels.present.present``), the
+same one-spike rule, the same PostPre STDP (Morrison et al. 2008), clipping and column
+normalization. What differs is the width: every torch operation of a step acts on all
+networks at once (lanes), so one device runs tens of networks for the dispatch cost of
+one. The same code runs on the CPU (the tests prove it equal to the fast engine there)
+and on CUDA.
+
+With learning off, the lanes are images of one network: inference at large batches.
+``current_sum="exact"`` adds a step's input rows one after another as the fast engine
+does (bit for bit); ``"matmul"`` makes the input currents one matrix product per step,
+the fast way for large layers and batches, whose sums run in another order (float
+rounding: a spike may differ where a membrane lies within an ulp of threshold).
+
+Bit for bit: every float32 operation is the fast engine's, in its order. Sums over a
+list (a step's input rows, a column's weights) are sequential float32 additions: on CUDA
+by ``cumsum`` along an outer dimension (one thread per column, adding in order), on the
+CPU one addition per row, as torch's CPU ``cumsum`` accumulates in float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from snnctl import network as net
+from snnctl.config import Config
+from snnctl.engine.base import rate_per_unit, retry_intensities
+from snnctl.engine.params import KernelParams, kernel_params, options, with_learning_rates
+
+CURRENT_SUMS = ("exact", "matmul")
+# The keys two networks must share to run in one group: the shape of their state and of a
+# presentation, and the kernel options every lane of a step follows.
+SHAPE_KEYS = ("model", "n_inputs", "n_neurons", "time", "dt", "one_step", "one_spike", "encoder")
+
+# SplitMix64 (kernels/rng.py) in int64 arithmetic: constants as two's-complement int64.
+_GOLDEN = 0x9E3779B97F4A7C15 - (1 << 64)
+_MIX_1 = 0xBF58476D1CE4E5B9 - (1 << 64)
+_MIX_2 = 0x94D049BB133111EB - (1 << 64)
+_TWO_TO_MINUS_53 = 1.0 / 9007199254740992.0
+_NEEDS_CLAMP, _NEEDS_NORM = 1, 2  # kernels.stdp's per-column flags
+
+
+def shape_key(config: Config) -> tuple:
+    """What networks must share to run in lockstep (:data:`SHAPE_KEYS`)."""
+    return tuple(getattr(config, key) for key in SHAPE_KEYS)
+
+
+def _shift_right(z: torch.Tensor, bits: int) -> torch.Tensor:
+    """Logical shift of int64 ``z`` (uint64 bits): torch's ``>>`` is arithmetic."""
+    return (z >> bits) & ((1 << (64 - bits)) - 1)
+
+
+def uniform(states: torch.Tensor, draw: torch.Tensor) -> torch.Tensor:
+    """``kernels.rng.uniform`` per lane: the next double in [0, 1) of the SplitMix64 generators
+    ``states`` (int64, advanced in place) where ``draw``; lanes not drawing keep their state."""
+    states.add_(torch.where(draw, _GOLDEN, 0))  # wraps modulo 2^64, as uint64 does
+    z = states
+    z = (z ^ _shift_right(z, 30)) * _MIX_1
+    z = (z ^ _shift_right(z, 27)) * _MIX_2
+    z = z ^ _shift_right(z, 31)
+    return _shift_right(z, 11).double() * _TWO_TO_MINUS_53
+
+
+def sequential_sum(rows: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sum over ``dim`` (not the last) as float32 additions in order, first to last: the
+    fast engine's sums. CUDA's cumsum along an outer dimension adds in order in float32;
+    the CPU's accumulates in float64, so there the rows are added one by one."""
+    if rows.shape[dim] == 0:
+        shape = list(rows.shape)
+        del shape[dim]
+        return rows.new_zeros(shape)
+    if rows.is_cuda:
+        return rows.cumsum(dim).select(dim, -1)
+    total = rows.select(dim, 0).clone()
+    for k in range(1, rows.shape[dim]):
+        total += rows.select(dim, k)
+    return total
+
+
+def _padded_indices(mask: torch.Tensor) -> torch.Tensor:
+    """Per lane, the positions where ``mask`` [lanes, n] is true, ascending, padded with -1
+    to the most of any lane: [lanes, most]."""
+    n = mask.shape[1]
+    positions = torch.where(mask, torch.arange(n, device=mask.device), n).sort(dim=1).values
+    most = int(mask.sum(1).max()) if mask.numel() else 0
+    positions = positions[:, :most]
+    return torch.where(positions < n, positions, -1)
+
+
+def row_sum(matrix: torch.Tensor, networks: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor:
+    """``Connection.compute`` with the fast engine's order of additions: per lane, the sum of
+    the ``rows`` [lanes, k] (padded with -1) of its network's ``matrix`` ([networks, r, n],
+    ``networks`` the lane's network; None: lane l is network l), in order; [lanes, k, n]
+    gathered, to be summed with others by :func:`sequential_sum`."""
+    safe = rows.clamp(min=0)
+    gathered = matrix[torch.arange(len(rows), device=rows.device)[:, None] if networks is None else networks[:, None],
+                      safe]
+    return torch.where((rows >= 0)[:, :, None], gathered, 0.0)
+
+
+def padded_events(pointers: np.ndarray, indices: np.ndarray, most: int) -> np.ndarray:
+    """``kernels.poisson_events``' ``(pointers, indices)`` as padded indices [steps, lanes,
+    most]: the inputs that spike at step t in a lane, ascending, padded with -1."""
+    lanes, steps = pointers.shape[0], pointers.shape[1] - 1
+    per_step = np.diff(pointers, axis=1)  # [lanes, steps]
+    padded = np.full((steps, lanes, most), -1, np.int64)
+    lane = np.repeat(np.arange(lanes), per_step.sum(1))
+    step = np.repeat(np.tile(np.arange(steps), lanes), per_step.reshape(-1))
+    start = pointers[lane, step]
+    position = pointers[0, 0] + np.arange(len(lane))
+    padded[step, lane, position - start] = indices[position - pointers[0, 0]]
+    return padded
+
+
+class ManyNetworks:
+    """N independent networks of one shape (:data:`SHAPE_KEYS`), each with its own parameters
+    (thresholds, theta, STDP rates, bounds, norm, retry rule), stepped together in torch on
+    ``device``. ``tensors`` are copied there; :meth:`tensors` returns one network's state."""
+
+    def __init__(self, configs: Sequence[Config], tensors: Sequence[net.NetworkTensors], device: torch.device | str,
+                 current_sum: str = "exact") -> None:
+        if not configs or len(configs) != len(tensors):
+            raise ValueError("ManyNetworks: one network's tensors per config, at least one")
+        keys = {shape_key(c) for c in configs}
+        if len(keys) > 1:
+            raise ValueError(f"ManyNetworks: the networks differ in shape ({', '.join(SHAPE_KEYS)}): {sorted(keys)}")
+        if configs[0].encoder != "PoissonEncoder":
+            raise ValueError(f"ManyNetworks: encoder {configs[0].encoder!r}: only the PoissonEncoder runs in lockstep")
+        if current_sum not in CURRENT_SUMS:
+            raise ValueError(f"ManyNetworks: current_sum {current_sum!r} is not one of {CURRENT_SUMS}")
+        from snnctl.engine import kernels  # numba: the Poisson events are the fast engine's own
+
+        self.kernels = kernels
+        self.configs = list(configs)
+        self.device = torch.device(device)
+        self.current_sum = current_sum
+        first = configs[0]
+        self.options = options(first, True)
+        self.steps = first.steps
+        names = net.lateral_names(first.model)
+        self.two_layer = self.options.two_layer
+        self.weights = torch.stack([t.weights for t in tensors]).float().to(self.device)
+        self.theta = torch.stack([t.theta for t in tensors]).float().to(self.device)
+        self.lateral_a = torch.stack([t.lateral[names[0]] for t in tensors]).float().to(self.device)
+        self.lateral_b = (torch.stack([t.lateral[names[1]] for t in tensors]).float().to(self.device)
+                          if self.two_layer else self.lateral_a)
+        self.params: list[KernelParams] = [kernel_params(c) for c in configs]
+        self.flags = self._initial_flags()
+        self._stack_params()
+
+    # ------------------------------------------------------------------ parameters
+
+    def _initial_flags(self) -> torch.Tensor:
+        """``FastEngine._column_flags`` per network: every column may lie outside the bounds;
+        those that do not sum to ``norm`` are normalized after the first learning presentation."""
+        flags = []
+        for k, config in enumerate(self.configs):
+            weights = self.weights[k].cpu().numpy()
+            sums = self.kernels.column_sums(weights, np.arange(config.n_neurons, dtype=np.int32),
+                                            not self.two_layer)
+            column = np.full(config.n_neurons, _NEEDS_CLAMP, np.uint8)
+            column[np.abs(sums - config.norm) > 1e-4 * abs(config.norm)] |= _NEEDS_NORM
+            flags.append(torch.from_numpy(column))
+        return torch.stack(flags).to(self.device)
+
+    def _stack_params(self) -> None:
+        """Each float32 parameter as a [networks, 1] tensor, so a lane reads its network's."""
+        def column(values: list) -> torch.Tensor:
+            return torch.tensor(np.array(values, np.float32)[:, None], device=self.device)
+
+        p = self.params
+        self.exc = {name: column([getattr(q.exc.lif, name) for q in p]) for name in p[0].exc.lif._fields}
+        self.inh = {name: column([getattr(q.inh, name) for q in p]) for name in p[0].inh._fields}
+        self.stdp = {name: column([getattr(q.stdp, name) for q in p]) for name in p[0].stdp._fields}
+        self.theta_decay = column([q.exc.theta_decay for q in p])
+        self.theta_plus = column([q.exc.theta_plus for q in p])
+        # the trace decay multiplied k times, as BindsNET decays it (kernels.present)
+        powers = np.ones((len(p), self.steps + 1), np.float32)
+        for k in range(1, self.steps + 1):
+            powers[:, k] = powers[:, k - 1] * np.array([q.stdp.trace_decay for q in p], np.float32)
+        self.decay_powers = torch.from_numpy(powers).to(self.device)
+
+    def set_learning_rates(self, network: int, nu_pre: float, nu_post: float) -> None:
+        """STDP rates of ``network`` from now on (``Config.learning_rates`` of its epoch)."""
+        self.params[network] = with_learning_rates(self.params[network], nu_pre, nu_post)
+        self.stdp["nu_pre"][network] = float(np.float32(nu_pre))
+        self.stdp["nu_post"][network] = float(np.float32(nu_post))
+
+    def tensors(self, network: int) -> net.NetworkTensors:
+        """Network ``network``'s state as CPU tensors (a checkpoint's)."""
+        names = net.lateral_names(self.configs[network].model)
+        lateral = {names[0]: self.lateral_a[network].cpu()}
+        if self.two_layer:
+            lateral[names[1]] = self.lateral_b[network].cpu()
+        return net.NetworkTensors(self.weights[network].cpu(), self.theta[network].cpu(), lateral)
+
+    # ------------------------------------------------------------------ input
+
+    def events(self, images: torch.Tensor, hz_per_unit: Sequence[float], generators: np.ndarray) -> torch.Tensor:
+        """The fast engine's Poisson events of ``images`` [lanes, inputs] (padded indices,
+        :func:`padded_events`, on the device), lane l at ``hz_per_unit[l]`` Hz per unit,
+        drawn from the SplitMix64 states ``generators[l]`` (uint64, advanced in place)."""
+        pixels = np.ascontiguousarray(images.cpu().numpy(), dtype=np.float32)
+        rates = np.asarray(hz_per_unit, np.float32)
+        groups = []
+        # one call per rate: a lane's events depend only on its pixels, rate and generator
+        for rate in np.unique(rates):
+            lanes = np.flatnonzero(rates == rate)
+            states = np.ascontiguousarray(generators[lanes])
+            pointers, indices = self.kernels.poisson_events(np.ascontiguousarray(pixels[lanes]), rate, self.steps,
+                                                            float(self.configs[0].dt), states)
+            generators[lanes] = states
+            groups.append((lanes, pointers, indices))
+        most = max([1] + [int(np.diff(p, axis=1).max()) for _, p, _ in groups if p.size])
+        padded = np.full((self.steps, len(pixels), most), -1, np.int64)
+        for lanes, pointers, indices in groups:
+            padded[:, lanes, :] = padded_events(pointers, indices, most)
+        return torch.from_numpy(padded).to(self.device)
+
+    # ------------------------------------------------------------------ with the retry rule
+
+    def _rates(self, network: int, images: torch.Tensor) -> np.ndarray:
+        """Hz per unit of a presentation and of each retry (``FastEngine.present_sequence``)."""
+        config = self.configs[network]
+        return np.array([rate_per_unit(config, images, i) for i in retry_intensities(config)], np.float32)
+
+    def learn(self, images: torch.Tensor, seeds: Sequence[int], networks: Sequence[int] | None = None) -> torch.Tensor:
+        """Network ``networks[k]`` (default: all, in order) learns ``images[k]`` as the fast
+        engine's ``present_sequence`` at batch size 1 with seed ``seeds[k]`` does, with Diehl &
+        Cook's retry rule (each network its own ``min_spikes``, ``max_retries``,
+        ``intensity_step``). Returns the counts of each image's last presentation [k, n]."""
+        chosen = np.arange(len(self.configs)) if networks is None else np.asarray(networks, np.int64)
+        rates = [self._rates(int(k), images) for k in chosen]
+        counts = self._present_lanes(images, [r[0] for r in rates], [(int(s), 1) for s in seeds], chosen, True)
+        for retry in range(1, max(len(r) for r in rates)):
+            totals = counts.sum(1).cpu().numpy()
+            silent = [q for q, k in enumerate(chosen) if self.configs[k].min_spikes > 0 and retry < len(rates[q])
+                      and totals[q] < self.configs[k].min_spikes]
+            if not silent:
+                break
+            counts[silent] = self._present_lanes(images[silent], [rates[q][retry] for q in silent],
+                                                 [(int(seeds[q]) + retry, 1) for q in silent], chosen[silent], True)
+        return counts
+
+    def infer(self, network: int, images: torch.Tensor, seeds: Sequence[int], max_lanes: int = 1024) -> torch.Tensor:
+        """``FastEngine.present_sequence`` with learning off, on network ``network``: batches of
+        its ``batch_size`` consecutive images, batch k seeded ``seeds[k]``, with the retry rule;
+        run as lanes of at most ``max_lanes`` images at once. Returns the counts [images, n]."""
+        size, config = self.configs[network].batch_size, self.configs[network]
+        rates = self._rates(network, images)
+        blocks = [(int(seed), min(size, len(images) - k * size)) for k, seed in enumerate(seeds)]
+        counts = self._present_lanes(images, [rates[0]] * len(images), blocks, network, False, max_lanes)
+        for retry in range(1, len(rates) if config.min_spikes > 0 else 0):
+            silent = (counts.sum(1) < config.min_spikes).cpu().numpy()
+            if not silent.any():
+                break
+            # batch k's silent images draw from rng_states(seeds[k] + retry, how many they are)
+            again = [(seed + retry, int(silent[k * size:(k + 1) * size].sum())) for k, (seed, _) in enumerate(blocks)]
+            where = np.flatnonzero(silent)
+            counts[where] = self._present_lanes(images[where], [rates[retry]] * len(where), again, network, False,
+                                                max_lanes)
+        return counts
+
+    def _present_lanes(self, images: torch.Tensor, hz_per_unit: Sequence[float], blocks: Sequence[tuple[int, int]],
+                       networks: np.ndarray | int, learn: bool, max_lanes: int | None = None) -> torch.Tensor:
+        """Presentations of ``images`` as lanes, lane l at ``hz_per_unit[l]``; the lanes' generators
+        are ``kernels.rng_states(seed, count)`` of each ``(seed, count)`` of ``blocks`` in turn
+        (one fast-engine batch each). ``networks``: each lane's network, or one for all."""
+        generators = np.concatenate([self.kernels.rng_states(seed, count) for seed, count in blocks])
+        lanes = len(images)
+        network_of = torch.as_tensor(np.broadcast_to(networks, (lanes,)).copy(), device=self.device)
+        width = max_lanes or lanes
+        parts = []
+        for start in range(0, lanes, width):
+            part = slice(start, min(start + width, lanes))
+            part_generators = generators[part].copy()
+            events = self.events(images[part], hz_per_unit[part], part_generators)
+            rng = torch.from_numpy(part_generators.view(np.int64).copy()).to(self.device)
+            parts.append(self.present(events, rng, network_of[part], learn))
+        return torch.cat(parts).cpu()
+
+    # ------------------------------------------------------------------ a presentation
+
+    def present(self, events: torch.Tensor, rng: torch.Tensor, networks: torch.Tensor, learn: bool) -> torch.Tensor:
+        """One presentation of the lanes: ``kernels.present.present`` with lane l of network
+        ``networks[l]``, each lane a batch of one: ``events`` from :meth:`events`, ``rng`` the
+        lanes' SplitMix64 states after them (int64, advanced by the one-spike picks). With ``learn``, each network has at most one
+        lane and learns from it (theta, STDP, normalization). Returns the counts [lanes, n]."""
+        networks = networks.to(self.device)
+        if learn and len(torch.unique(networks)) != len(networks):
+            raise ValueError("ManyNetworks.present: a learning network takes one lane")
+        state = _LaneState(self, networks, learn)
+        counts = state.run(events, rng)
+        if learn:
+            state.write_back()
+        return counts
+
+
+class _LaneState:
+    """The variables of one presentation of the lanes (neurons from rest, traces at zero),
+    and, while learning, the lanes' networks' weights, theta and flags."""
+
+    def __init__(self, many: ManyNetworks, networks: torch.Tensor, learn: bool) -> None:
+        self.many, self.networks, self.learn = many, networks, learn
+        lanes, n = len(networks), many.weights.shape[2]
+        dev = many.device
+        self.all_networks = learn and len(networks) == len(many.weights) and bool(
+            (networks == torch.arange(len(networks), device=dev)).all())
+        pick = (lambda t: t) if self.all_networks else (lambda t: t[networks])
+        self.pick = pick
+        # learning changes them: the lanes' own copies (or the networks' tensors themselves)
+        self.weights = pick(many.weights) if learn else many.weights
+        self.theta = pick(many.theta) if learn else many.theta[networks]
+        self.flags = pick(many.flags) if learn else None
+        self.exc = {k: v[networks] for k, v in many.exc.items()}
+        self.inh = {k: v[networks] for k, v in many.inh.items()}
+        self.stdp = {k: v[networks] for k, v in many.stdp.items()}
+        self.theta_decay, self.theta_plus = many.theta_decay[networks], many.theta_plus[networks]
+        self.decay_powers = many.decay_powers[networks]
+        self.v = self.exc["rest"].expand(lanes, n).clone()
+        self.refrac = torch.zeros(lanes, n, device=dev)
+        self.spiked = torch.zeros(lanes, n, dtype=torch.bool, device=dev)
+        self.inh_v = self.inh["rest"].expand(lanes, n).clone()
+        self.inh_refrac = torch.zeros(lanes, n, device=dev)
+        self.inh_spiked = torch.zeros(lanes, n, dtype=torch.bool, device=dev)
+        self.inh_current = torch.zeros(lanes, n, device=dev)
+        self.counts = torch.zeros(lanes, n, dtype=torch.int32, device=dev)
+        self.post_trace = torch.zeros(lanes, n, device=dev)
+        self.active = torch.zeros(lanes, n, dtype=torch.bool, device=dev)
+        # the step of each input's last spike (-1: none yet), and a column for padding
+        self.last_spike = torch.full((lanes, many.weights.shape[1] + 1), -1, dtype=torch.int64, device=dev)
+
+    # The network of each lane, for row gathers: None where lane l is network l of weights.
+    def _lane_networks(self) -> torch.Tensor | None:
+        return None if self.learn else self.networks
+
+    def run(self, events: torch.Tensor, rng: torch.Tensor) -> torch.Tensor:
+        one_step = self.many.options.one_step
+        empty = events.new_full((events.shape[1], 1), -1)
+        n_inputs = self.weights.shape[1]
+        for t in range(self.many.steps):
+            now = events[t]
+            if self.learn:
+                self.theta = self.theta * self.theta_decay
+                # padding lands in the last column, past the inputs
+                self.last_spike.scatter_(1, torch.where(now >= 0, now, n_inputs), t)
+            drive = now if one_step else (events[t - 1] if t > 0 else empty)
+            current = self._exc_current(drive)
+            if self.two_layer and not one_step:
+                self.inh_current = self._inh_current()
+            crossed = self._diehl_cook_step(current, rng)
+            if self.learn:
+                self.post_trace = torch.where(self.spiked, 1.0, self.post_trace * self.stdp["trace_decay"])
+                self.active |= self.spiked
+            self.counts += self.spiked
+            if self.two_layer:
+                if one_step:
+                    self.inh_current = self._inh_current()
+                self._lif_step()
+            if self.learn:
+                self.theta = torch.where(crossed, self.theta + self.theta_plus, self.theta)
+                self._post_pre(now, t)
+        if self.learn:
+            self._normalize()
+        return self.counts
+
+    @property
+    def two_layer(self) -> bool:
+        return self.many.two_layer
+
+    def _exc_current(self, drive: torch.Tensor) -> torch.Tensor:
+        """Input rows (ascending), then inhibition from the previous step's spikes: ``Ai``'s
+        through ``inh_to_exc``, or v2's recurrent connection from the excitatory layer."""
+        many, lanes = self.many, self._lane_networks()
+        if many.current_sum == "matmul":
+            spikes = torch.zeros(len(drive), self.weights.shape[1] + 1, device=many.device)
+            spikes.scatter_(1, torch.where(drive >= 0, drive, self.weights.shape[1]), 1.0)
+            current = self._matmul(spikes[:, :-1], self.weights)
+            lateral = self.inh_spiked if self.two_layer else self.spiked
+            return current + self._matmul(lateral.float(), many.lateral_b if self.two_layer else many.lateral_a)
+        parts = [row_sum(self.weights, lanes, drive)]
+        if self.two_layer:
+            parts.append(row_sum(many.lateral_b, self.networks, _padded_indices(self.inh_spiked)))
+        else:
+            parts.append(row_sum(many.lateral_a, self.networks, _padded_indices(self.spiked)))
+        return sequential_sum(torch.cat(parts, dim=1), 1)
+
+    def _matmul(self, spikes: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+        """Spikes [lanes, rows] times each lane's network's ``matrix``, as one product per
+        network the lanes use."""
+        if len(matrix) == 1 or bool((self.networks == self.networks[0]).all()):
+            return spikes @ matrix[self.networks[0]]
+        return torch.bmm(spikes[:, None, :], matrix[self.networks])[:, 0]
+
+    def _inh_current(self) -> torch.Tensor:
+        """``Ai``'s input from the excitatory spikes through ``exc_to_inh``."""
+        many = self.many
+        if many.current_sum == "matmul":
+            return self._matmul(self.spiked.float(), many.lateral_a)
+        return sequential_sum(row_sum(many.lateral_a, self.networks, _padded_indices(self.spiked)), 1)
+
+    def _diehl_cook_step(self, current: torch.Tensor, rng: torch.Tensor) -> torch.Tensor:
+        """``kernels.neurons.diehl_cook_step`` on every lane; sets ``spiked`` (emitted) and
+        returns the neurons that crossed (each raises its theta)."""
+        from snnctl.engine.kernels.neurons import ONE_SPIKE_BINDSNET, ONE_SPIKE_WINNER
+
+        exc, one_spike = self.exc, self.many.options.one_spike
+        v = (self.v - exc["rest"]) * exc["decay"] + exc["rest"]
+        v = torch.where(self.refrac <= 0, v + current, v)
+        self.refrac = self.refrac - exc["dt"]
+        threshold = exc["thresh"] + self.theta
+        crossed = v >= threshold
+        n_crossed = crossed.sum(1)
+        if one_spike == ONE_SPIKE_WINNER:
+            margin = torch.where(crossed, v - threshold, -torch.inf)
+            best = torch.zeros_like(crossed).scatter_(1, margin.argmax(1, keepdim=True), True)
+            crossed = torch.where((n_crossed > 1)[:, None], best, crossed)
+            n_crossed = crossed.sum(1)
+        self.v = torch.where(crossed, exc["reset"], v)
+        self.refrac = torch.where(crossed, exc["refrac"], self.refrac)
+        spiked = crossed
+        if one_spike == ONE_SPIKE_BINDSNET:
+            several = n_crossed > 1
+            u = uniform(rng, several)
+            pick = (u * n_crossed.double()).floor().long()
+            order = crossed.cumsum(1) - 1
+            spiked = torch.where(several[:, None], crossed & (order == pick[:, None]), crossed)
+        self.spiked = spiked
+        return crossed
+
+    def _lif_step(self) -> None:
+        """``kernels.neurons.lif_step`` of the inhibitory layer, on every neuron: one that
+        has had no input stays at rest, as the kernel leaves it."""
+        inh = self.inh
+        v = (self.inh_v - inh["rest"]) * inh["decay"] + inh["rest"]
+        v = torch.where(self.inh_refrac <= 0, v + self.inh_current, v)
+        fired = v >= inh["thresh"]
+        self.inh_refrac = torch.where(fired, inh["refrac"], self.inh_refrac - inh["dt"])
+        self.inh_v = torch.where(fired, inh["reset"], v)
+        self.inh_spiked = fired
+
+    def _post_pre(self, now: torch.Tensor, t: int) -> None:
+        """``kernels.stdp.post_pre_update`` of a batch of one per lane: depression of the rows
+        that spike now, potentiation of the columns that spike, clipping; at the first step
+        the flagged columns clipped too (``clamp_columns``)."""
+        stdp = self.stdp
+        w = self.weights
+        spiking_inputs = torch.zeros(w.shape[0], w.shape[1] + 1, dtype=torch.bool, device=w.device)
+        spiking_inputs.scatter_(1, torch.where(now >= 0, now, w.shape[1]), True)
+        spiking_inputs = spiking_inputs[:, :-1]
+        depression = stdp["nu_pre"][:, :, None] * self.post_trace[:, None, :]
+        w = w - torch.where(spiking_inputs[:, :, None], depression, 0.0)
+        if bool(self.spiked.any()):
+            last = self.last_spike[:, :-1]
+            seen = last >= 0
+            x_pre = torch.where(seen, self.decay_powers.gather(1, t - last), 0.0)
+            gain = (x_pre * stdp["nu_post"])[:, :, None]
+            w = w + torch.where(self.spiked[:, None, :] & seen[:, :, None], gain, 0.0)
+        clipped = torch.minimum(torch.maximum(w, stdp["wmin"][:, :, None]), stdp["wmax"][:, :, None])
+        if t == 0:
+            changed = (clipped != w).any(1)
+            clamp = (self.flags & _NEEDS_CLAMP) != 0
+            self.flags = torch.where(clamp & changed, self.flags | _NEEDS_NORM, self.flags) & ~_NEEDS_CLAMP
+        self.weights = clipped
+
+    def _normalize(self) -> None:
+        """``kernels.stdp.normalize_columns`` of the flagged columns and those that spiked."""
+        flags = torch.where(self.active, self.flags | _NEEDS_NORM, self.flags)
+        changed = (flags & _NEEDS_NORM) != 0
+        w = self.weights
+        sums = sequential_sum(w if self.two_layer else w.abs(), 1)
+        scales = (1.0 / torch.where(sums != 0, sums, 1.0)) * self.stdp["norm"]
+        self.weights = torch.where(changed[:, None, :], w * scales[:, None, :], w)
+        self.flags = torch.where(changed, _NEEDS_CLAMP, flags).to(torch.uint8)
+
+    def write_back(self) -> None:
+        many, networks = self.many, self.networks
+        if self.all_networks:
+            many.weights, many.theta, many.flags = self.weights, self.theta, self.flags
+        else:
+            many.weights[networks] = self.weights
+            many.theta[networks] = self.theta
+            many.flags[networks] = self.flags
