@@ -4,8 +4,10 @@
 #   device run: bash bench/device.sh         # carry [".device-wheels"], timeout_s 540
 # It installs the carried wheels, then runs: the CUDA tests (tests/test_parity.py,
 # needs_cuda), a CLI train and evaluate with BindsNET on the GPU, and
-# `bench/speed.py --device cuda` (BindsNET on the GPU against the fast engine on the CPU:
-# the table for the README's Performance section). Everything lands in $OUT
+# the many-network engine's parity tests on the GPU (tests/test_many.py) and its table
+# (`bench/many.py --device cuda`: 64 networks learning at once, inference at 6,400 neurons,
+# batch 1,024), and `bench/speed.py --device cuda` (BindsNET on the GPU against the fast
+# engine on the CPU: the table for the README's Performance section). Everything lands in $OUT
 # (./device-out elsewhere); a step that fails is reported and the next one still runs.
 # DEVICE=cpu rehearses it all on a machine without a GPU (WHEELS: another wheel folder).
 set -uo pipefail
@@ -35,6 +37,8 @@ step train "$python" -m snnctl train parameters/mnist.yaml --device "$device" --
     --set one_spike=bindsnet --set epochs=1 --set batch_size=64 --set n_train=2000 --set n_test=1000 \
     --out "$run" --json
 step evaluate "$python" -m snnctl evaluate "$run/checkpoint.safetensors" --device cpu --json
+step many-tests "$python" -m pytest -q -p no:cacheprovider tests/test_many.py -rs
+step many "$python" bench/many.py --device "$device" ${MANY_ARGS:-}
 step speed "$python" bench/speed.py --device "$device" ${SPEED_ARGS:-}
 
 if [ ${#failed[@]} -gt 0 ]; then
