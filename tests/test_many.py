@@ -8,6 +8,8 @@ where a GPU is present.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -139,3 +141,44 @@ def test_networks_of_different_shapes_are_refused():
         group([base, base.replace(n_neurons=30)])
     with pytest.raises(ValueError, match="PoissonEncoder"):
         group([base.replace(encoder="BernoulliEncoder")])
+
+
+# ---------------------------------------------------------------- studies and sweeps in lockstep
+
+
+@pytest.mark.slow
+def test_a_study_in_lockstep_gives_the_table_of_folds_run_one_after_another(tmp_path, monkeypatch):
+    from snnctl import checkpoint as ckpt
+    from snnctl import service
+    from snnctl.data import synthetic
+
+    data = tmp_path / "data"
+    synthetic.write_folders(data, synthetic.SyntheticMammoSpec(patients=12, size=32, seed=1))
+    config = cfg.Config(data_dir=str(data), log_dir=str(tmp_path / "logs")).replace(
+        task="MAMMO", n_classes=3, input_size=12, n_neurons=8, time=20, batch_size=1, update_interval=8,
+        checkpoint_every=0, one_spike="bindsnet", group=r"^(P\d+)_", min_spikes=2, epochs=2, nu_decay=0.5)
+    alone = service.study(config, folds=3, out=tmp_path / "alone", concurrent_folds=1)
+    stepped = []  # networks in each lockstep presentation
+    learn = ManyNetworks.learn
+    monkeypatch.setattr(ManyNetworks, "learn", lambda self, images, seeds, networks=None: (
+        stepped.append(len(images)), learn(self, images, seeds, networks))[1])
+    # two folds in one group, the third in a group of its own
+    together = service.study(config.replace(networks_per_device=2, device="cpu"), folds=3, out=tmp_path / "together")
+    assert "lockstep on cpu" in together.ran_on and max(stepped) == 2 and min(stepped) == 1
+    for one, other in zip(alone.per_fold, together.per_fold):
+        assert one.metrics == other.metrics and (one.n_train, one.n_test) == (other.n_train, other.n_test)
+        first, second = ckpt.load(Path(one.checkpoint)), ckpt.load(Path(other.checkpoint))
+        assert torch.equal(first.tensors.weights, second.tensors.weights)
+        assert torch.equal(first.tensors.theta, second.tensors.theta)
+        assert first.progress.samples_seen == second.progress.samples_seen > 0
+    assert Path(together.table_file).read_text() == Path(alone.table_file).read_text()
+
+
+def test_a_study_in_lockstep_refuses_batches_before_it_starts(tmp_path):
+    from snnctl import service
+    from snnctl.errors import ConfigError
+
+    config = cfg.Config(log_dir=str(tmp_path / "logs")).replace(batch_size=4, networks_per_device=4, folds=3)
+    with pytest.raises(ConfigError, match="batch_size is 4"):
+        service.study(config, out=tmp_path / "s")
+    assert not (tmp_path / "s").exists()
