@@ -182,3 +182,36 @@ def test_a_study_in_lockstep_refuses_batches_before_it_starts(tmp_path):
     with pytest.raises(ConfigError, match="batch_size is 4"):
         service.study(config, out=tmp_path / "s")
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.slow
+def test_a_sweep_whose_trials_run_their_folds_in_lockstep_scores_them_as_one_after_another(tmp_path):
+    import logging
+
+    import ray
+    import yaml
+
+    from snnctl import service
+    from snnctl.data import synthetic
+
+    synthetic.write_folders(tmp_path / "mammo", synthetic.SyntheticMammoSpec(patients=12, size=32, seed=1))
+    config = cfg.Config(task="MAMMO", data_dir=str(tmp_path / "mammo"), log_dir=str(tmp_path / "logs"), n_classes=3,
+                        input_size=12, group=r"^(P\d+)_").replace(n_neurons=8, time=20, batch_size=1, update_interval=8,
+                                                                  checkpoint_every=0, one_spike="bindsnet")
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"parameters": {"inh": {"grid": [60, 120]}}, "metric": "all_activity",
+                                     "trials": 1, "validation": 8, "seed": 7, "early_stopping": "none"}))
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        alone = service.sweep(config, space, folds=2, out=tmp_path / "alone")
+        together = service.sweep(config.replace(networks_per_device=2, device="cpu"), space, folds=2,
+                                 out=tmp_path / "together")
+    finally:
+        ray.shutdown()
+
+    def scores(result) -> dict:
+        return {t.parameters["inh"]: t.validation_accuracy for t in result.trials}
+
+    assert scores(together) == scores(alone) and len(scores(alone)) == 2
+    assert together.final.test_accuracy == alone.final.test_accuracy
+    assert together.final.engine == "FastEngine"

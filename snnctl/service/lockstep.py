@@ -43,6 +43,12 @@ def group_device(config: Config) -> "torch.device":
     return resolve_device(config, "bindsnet")
 
 
+def gpus_per_run(config: Config) -> float:
+    """GPUs a sweep's trial reserves on Ray (which hides the others from it): the one its
+    lockstep groups run on, where they run on CUDA."""
+    return 1.0 if in_lockstep(config) and group_device(config).type == "cuda" else 0.0
+
+
 def check(config: Config, source: str) -> None:
     """Refuse, before anything is written, what cannot run in lockstep (one ConfigError line)."""
     check_lockstep(config, source)
