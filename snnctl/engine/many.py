@@ -95,6 +95,17 @@ def _padded_indices(mask: torch.Tensor) -> torch.Tensor:
     return torch.where(positions < n, positions, -1)
 
 
+def _scatter_index(padded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Padded positions [lanes, k] (-1 pads, ascending) made safe to gather and scatter at:
+    a pad repeats its lane's first position, whose new value it computes alike (a scatter
+    writes one value twice), and a lane without any points at 0 and must write back what it
+    read; with, per lane, whether it has any."""
+    if padded.shape[1] == 0:
+        return padded, torch.zeros(len(padded), dtype=torch.bool, device=padded.device)
+    first = padded[:, :1]
+    return torch.where(padded >= 0, padded, first.clamp(min=0)), first[:, 0] >= 0
+
+
 def row_sum(matrix: torch.Tensor, networks: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor:
     """``Connection.compute`` with the fast engine's order of additions: per lane, the sum of
     the ``rows`` [lanes, k] (padded with -1) of its network's ``matrix`` ([networks, r, n],
@@ -390,7 +401,7 @@ class _LaneState:
         if self.two_layer:
             parts.append(row_sum(many.lateral_b, self.networks, _padded_indices(self.inh_spiked)))
         else:
-            parts.append(row_sum(many.lateral_a, self.networks, _padded_indices(self.spiked)))
+            parts.append(row_sum(many.lateral_a, self.networks, self._emitted()))
         return sequential_sum(torch.cat(parts, dim=1), 1)
 
     def _matmul(self, spikes: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
@@ -400,12 +411,23 @@ class _LaneState:
             return spikes @ matrix[self.networks[0]]
         return torch.bmm(spikes[:, None, :], matrix[self.networks])[:, 0]
 
+    def _emitted(self) -> torch.Tensor:
+        """The excitatory neurons that spiked at this step, per lane (:func:`_padded_indices`).
+        Under the one-spike rules a lane has at most one: found without asking the device
+        how many (no wait for it)."""
+        from snnctl.engine.kernels.neurons import ONE_SPIKE_BINDSNET, ONE_SPIKE_WINNER
+
+        if self.many.options.one_spike in (ONE_SPIKE_BINDSNET, ONE_SPIKE_WINNER):
+            first = self.spiked.to(torch.uint8).argmax(1, keepdim=True)
+            return torch.where(self.spiked.any(1, keepdim=True), first, -1)
+        return _padded_indices(self.spiked)
+
     def _inh_current(self) -> torch.Tensor:
         """``Ai``'s input from the excitatory spikes through ``exc_to_inh``."""
         many = self.many
         if many.current_sum == "matmul":
             return self._matmul(self.spiked.float(), many.lateral_a)
-        return sequential_sum(row_sum(many.lateral_a, self.networks, _padded_indices(self.spiked)), 1)
+        return sequential_sum(row_sum(many.lateral_a, self.networks, self._emitted()), 1)
 
     def _diehl_cook_step(self, current: torch.Tensor, rng: torch.Tensor) -> torch.Tensor:
         """``kernels.neurons.diehl_cook_step`` on every lane; sets ``spiked`` (emitted) and
@@ -448,28 +470,43 @@ class _LaneState:
         self.inh_spiked = fired
 
     def _post_pre(self, now: torch.Tensor, t: int) -> None:
-        """``kernels.stdp.post_pre_update`` of a batch of one per lane: depression of the rows
-        that spike now, potentiation of the columns that spike, clipping; at the first step
-        the flagged columns clipped too (``clamp_columns``)."""
-        stdp = self.stdp
-        w = self.weights
-        spiking_inputs = torch.zeros(w.shape[0], w.shape[1] + 1, dtype=torch.bool, device=w.device)
-        spiking_inputs.scatter_(1, torch.where(now >= 0, now, w.shape[1]), True)
-        spiking_inputs = spiking_inputs[:, :-1]
-        depression = stdp["nu_pre"][:, :, None] * self.post_trace[:, None, :]
-        w = w - torch.where(spiking_inputs[:, :, None], depression, 0.0)
-        if bool(self.spiked.any()):
-            last = self.last_spike[:, :-1]
-            seen = last >= 0
-            x_pre = torch.where(seen, self.decay_powers.gather(1, t - last), 0.0)
-            gain = (x_pre * stdp["nu_post"])[:, :, None]
-            w = w + torch.where(self.spiked[:, None, :] & seen[:, :, None], gain, 0.0)
-        clipped = torch.minimum(torch.maximum(w, stdp["wmin"][:, :, None]), stdp["wmax"][:, :, None])
-        if t == 0:
-            changed = (clipped != w).any(1)
+        """``kernels.stdp.post_pre_update`` of a batch of one per lane: the rows of the inputs
+        that spike now lose ``nu_pre * x_post``, the columns of the neurons that spike gain
+        ``nu_post * x_pre``, and what changed is clipped to [wmin, wmax]: each touched weight
+        becomes ``clip(w - depression + potentiation)``, as in the kernel. Only those rows and
+        columns are gathered and written back. At the first step the whole matrix is clipped
+        instead, after the update (``clamp_columns``: a flagged column that this changes needs
+        normalizing; the other columns are within bounds, where clipping changes nothing)."""
+        stdp, w = self.stdp, self.weights
+        low, high = stdp["wmin"][:, :, None], stdp["wmax"][:, :, None]
+        first = t == 0
+
+        def clipped(values: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+            return values if first else torch.where(where[:, None, None], values.clamp(low, high), values)
+
+        rows, has_rows = _scatter_index(now)
+        rows = rows[:, :, None].expand(-1, -1, w.shape[2])
+        gathered = w.gather(1, rows)
+        depressed = torch.where(has_rows[:, None, None], gathered - (stdp["nu_pre"] * self.post_trace)[:, None, :],
+                                gathered)
+        # every step, spike or not: asking whether any neuron spiked would make the host wait for the device
+        w.scatter_(1, rows, depressed)
+        columns, has_columns = _scatter_index(self._emitted())
+        columns = columns[:, None, :].expand(-1, w.shape[1], -1)
+        last = self.last_spike[:, :-1]
+        seen = last >= 0
+        gain = torch.where(seen, self.decay_powers.gather(1, t - last) * stdp["nu_post"], 0.0)[:, :, None]
+        gathered = w.gather(2, columns)
+        w.scatter_(2, columns, clipped(torch.where(has_columns[:, None, None], gathered + gain, gathered),
+                                       has_columns))
+        depressed = w.gather(1, rows)
+        w.scatter_(1, rows, clipped(depressed, has_rows))
+        if first:
+            bounded = torch.minimum(torch.maximum(w, low), high)
+            changed = (bounded != w).any(1)
             clamp = (self.flags & _NEEDS_CLAMP) != 0
             self.flags = torch.where(clamp & changed, self.flags | _NEEDS_NORM, self.flags) & ~_NEEDS_CLAMP
-        self.weights = clipped
+            w.copy_(bounded)
 
     def _normalize(self) -> None:
         """``kernels.stdp.normalize_columns`` of the flagged columns and those that spiked."""
