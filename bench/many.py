@@ -2,7 +2,8 @@
 on a device beside the fast engine on one CPU core, in one table.
 
     python bench/many.py --device cuda     # issue 21's table: 64 networks of 100 neurons
-                                           # learning at once; inference at 6,400 neurons, batch 1,024
+                                           # learning at once (and 1,024: --wide); inference
+                                           # at 6,400 neurons, batch 1,024
     python bench/many.py --device cpu      # the same code on the CPU
     python bench/many.py --quick           # tiny sizes, seconds: checks the script works
 
@@ -63,7 +64,7 @@ def lockstep_training(images: torch.Tensor, networks: int, neurons: int, time_st
     position = [0]
 
     def step() -> int:
-        start = position[0] % (len(images) - networks)
+        start = position[0] % max(len(images) - networks, 1)
         many.learn(images[start:start + networks], [position[0] + k for k in range(networks)])
         position[0] += networks
         return networks
@@ -130,6 +131,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="where the many-network engine runs (cpu, cuda, cuda:1)")
     parser.add_argument("--networks", type=int, default=64)
+    parser.add_argument("--wide", type=int, nargs="*", default=[1024],
+                        help="more networks at once, each a row of its own (where a device's width starts to pay)")
     parser.add_argument("--neurons", type=int, default=100, help="neurons of each learning network")
     parser.add_argument("--infer-neurons", type=int, default=6400)
     parser.add_argument("--batch", type=int, default=1024, help="inference batch")
@@ -140,16 +143,18 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.networks, args.neurons, args.infer_neurons, args.batch, args.time, args.seconds = 4, 10, 40, 16, 20, 0.05
+        args.wide = [8]
     torch.set_num_threads(1)  # one core for both: torch's pool would stall on shared cores
     images = (mnist_images() * 255).round().to(torch.uint8)
     name = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else args.device
     rows = []
 
-    many = lockstep_training(images, args.networks, args.neurons, args.time, args.device, args.seconds)
     fast = fast_training(images, args.neurons, args.time, args.seconds)
-    rows.append([f"STDP, {args.networks} networks x {args.neurons} neurons, one image each", f"{many:,.0f}",
-                 f"{fast:,.0f}", f"{many / fast:,.2f}x", f">= {TARGET_TRAIN_RATIO:.0f}x"])
-    print("measured:", rows[-1], file=sys.stderr, flush=True)
+    for networks in [args.networks, *args.wide]:
+        many = lockstep_training(images, networks, args.neurons, args.time, args.device, args.seconds)
+        rows.append([f"STDP, {networks} networks x {args.neurons} neurons, one image each", f"{many:,.0f}",
+                     f"{fast:,.0f}", f"{many / fast:,.2f}x", f">= {TARGET_TRAIN_RATIO:.0f}x" if networks == 64 else ""])
+        print("measured:", rows[-1], file=sys.stderr, flush=True)
     fast = fast_inference(images, args.infer_neurons, args.batch, args.time, args.seconds)
     for current_sum in ("matmul",) + (() if args.no_exact else ("exact",)):
         many = lockstep_inference(images, args.infer_neurons, args.batch, args.time, args.device, current_sum,

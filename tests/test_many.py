@@ -8,6 +8,7 @@ where a GPU is present.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -215,3 +216,22 @@ def test_a_sweep_whose_trials_run_their_folds_in_lockstep_scores_them_as_one_aft
     assert scores(together) == scores(alone) and len(scores(alone)) == 2
     assert together.final.test_accuracy == alone.final.test_accuracy
     assert together.final.engine == "FastEngine"
+
+
+@pytest.mark.slow
+def test_the_many_network_benchmark_prints_its_table():
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "many.py"
+    result = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "Many-network engine on cpu vs the fast engine on one CPU core" in result.stdout
+    rows = {cells[0]: cells[1:] for cells in (re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()
+                                              if line.startswith(("STDP", "inference")))}
+    assert set(rows) == {"STDP, 4 networks x 10 neurons, one image each", "STDP, 8 networks x 10 neurons, one image each",
+                         "inference, 40 neurons, batch 16, matmul", "inference, 40 neurons, batch 16, exact"}
+    for case, cells in rows.items():
+        many, fast, ratio = (float(value.replace(",", "").rstrip("x")) for value in cells[:3])
+        assert many > 0 and fast > 0, case
+        assert ratio == pytest.approx(many / fast, rel=0.05, abs=0.01), case
