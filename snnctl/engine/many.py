@@ -24,7 +24,6 @@ CPU one addition per row, as torch's CPU ``cumsum`` accumulates in float64.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -45,7 +44,6 @@ _GOLDEN = 0x9E3779B97F4A7C15 - (1 << 64)
 _MIX_1 = 0xBF58476D1CE4E5B9 - (1 << 64)
 _MIX_2 = 0x94D049BB133111EB - (1 << 64)
 _TWO_TO_MINUS_53 = 1.0 / 9007199254740992.0
-_NEEDS_CLAMP, _NEEDS_NORM = 1, 2  # kernels.stdp's per-column flags
 
 
 def shape_key(config: Config) -> tuple:
@@ -147,7 +145,7 @@ class ManyNetworks:
             raise ValueError(f"ManyNetworks: encoder {configs[0].encoder!r}: only the PoissonEncoder runs in lockstep")
         if current_sum not in CURRENT_SUMS:
             raise ValueError(f"ManyNetworks: current_sum {current_sum!r} is not one of {CURRENT_SUMS}")
-        from snnctl.engine import kernels  # numba: the Poisson events are the fast engine's own
+        import snnctl.engine.kernels as kernels  # numba: the Poisson events are the fast engine's own
 
         self.kernels = kernels
         self.configs = list(configs)
@@ -164,23 +162,19 @@ class ManyNetworks:
         self.lateral_b = (torch.stack([t.lateral[names[1]] for t in tensors]).float().to(self.device)
                           if self.two_layer else self.lateral_a)
         self.params: list[KernelParams] = [kernel_params(c) for c in configs]
-        self.flags = self._initial_flags()
+        self.flags = self._initial_flags(tensors)
+        self.needs_clamp, self.needs_norm = int(kernels.NEEDS_CLAMP), int(kernels.NEEDS_NORM)
         self._stack_params()
 
     # ------------------------------------------------------------------ parameters
 
-    def _initial_flags(self) -> torch.Tensor:
-        """``FastEngine._column_flags`` per network: every column may lie outside the bounds;
-        those that do not sum to ``norm`` are normalized after the first learning presentation."""
-        flags = []
-        for k, config in enumerate(self.configs):
-            weights = self.weights[k].cpu().numpy()
-            sums = self.kernels.column_sums(weights, np.arange(config.n_neurons, dtype=np.int32),
-                                            not self.two_layer)
-            column = np.full(config.n_neurons, _NEEDS_CLAMP, np.uint8)
-            column[np.abs(sums - config.norm) > 1e-4 * abs(config.norm)] |= _NEEDS_NORM
-            flags.append(torch.from_numpy(column))
-        return torch.stack(flags).to(self.device)
+    def _initial_flags(self, tensors: Sequence[net.NetworkTensors]) -> torch.Tensor:
+        """Each network's per-column flags as the fast engine sets them for its weights
+        (``FastEngine.state.column_flags``): then they are clipped and normalized alike."""
+        from snnctl.engine.fast import FastEngine
+
+        flags = [FastEngine(c, t.to(torch.device("cpu")).clone()).state.column_flags for c, t in zip(self.configs, tensors)]
+        return torch.from_numpy(np.stack(flags)).to(self.device)
 
     def _stack_params(self) -> None:
         """Each float32 parameter as a [networks, 1] tensor, so a lane reads its network's."""
@@ -504,19 +498,20 @@ class _LaneState:
         if first:
             bounded = torch.minimum(torch.maximum(w, low), high)
             changed = (bounded != w).any(1)
-            clamp = (self.flags & _NEEDS_CLAMP) != 0
-            self.flags = torch.where(clamp & changed, self.flags | _NEEDS_NORM, self.flags) & ~_NEEDS_CLAMP
+            needs_clamp, needs_norm = self.many.needs_clamp, self.many.needs_norm
+            clamp = (self.flags & needs_clamp) != 0
+            self.flags = torch.where(clamp & changed, self.flags | needs_norm, self.flags) & ~needs_clamp
             w.copy_(bounded)
 
     def _normalize(self) -> None:
         """``kernels.stdp.normalize_columns`` of the flagged columns and those that spiked."""
-        flags = torch.where(self.active, self.flags | _NEEDS_NORM, self.flags)
-        changed = (flags & _NEEDS_NORM) != 0
+        flags = torch.where(self.active, self.flags | self.many.needs_norm, self.flags)
+        changed = (flags & self.many.needs_norm) != 0
         w = self.weights
         sums = sequential_sum(w if self.two_layer else w.abs(), 1)
         scales = (1.0 / torch.where(sums != 0, sums, 1.0)) * self.stdp["norm"]
         self.weights = torch.where(changed[:, None, :], w * scales[:, None, :], w)
-        self.flags = torch.where(changed, _NEEDS_CLAMP, flags).to(torch.uint8)
+        self.flags = torch.where(changed, self.many.needs_clamp, flags).to(torch.uint8)
 
     def write_back(self) -> None:
         many, networks = self.many, self.networks

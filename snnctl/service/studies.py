@@ -28,7 +28,7 @@ from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
-from snnctl.service import lockstep
+import snnctl.service.lockstep as lockstep
 from snnctl.service.checkpoints import evaluate
 from snnctl.service.common import (Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
                                    write_state)

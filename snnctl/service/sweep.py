@@ -28,7 +28,7 @@ from snnctl import space as spaces
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import write_atomic
-from snnctl.service import lockstep
+import snnctl.service.lockstep as lockstep
 from snnctl.service.cluster import RayInterrupted, error_line, ray_session, run_on_tune
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, new_directory,
                                    no_progress, quiet, read_state, write_state)
