@@ -95,8 +95,9 @@ class LockstepGroup:
             if seat.index is None:
                 self.expected -= 1
                 self._build_when_complete()
-            else:
+            else:  # what it had handed in and not learned (it failed) is dropped
                 self.learning.discard(seat.index)
+                self.pending.pop(seat.index, None)
             self.lock.notify_all()
 
     def _build_when_complete(self) -> None:

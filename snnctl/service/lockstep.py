@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from snnctl.config import Config
 from snnctl.engine.lockstep import LockstepGroup, Seat, check_lockstep, seated
+from snnctl.service.common import Notice, quiet
 
 if TYPE_CHECKING:
     import torch
@@ -55,11 +56,11 @@ def check(config: Config, source: str) -> None:
     group_device(config)
 
 
-def run_in_lockstep(config: Config, runs: Sequence[Callable[[], T]], source: str) -> list[T]:
+def run_in_lockstep(config: Config, runs: Sequence[Callable[[], T]], source: str, notice: Notice = quiet) -> list[T]:
     """Call each of ``runs`` (each trains one network through ``engine.make_engine``) in a
     thread of its own, ``config.networks_per_device`` at a time in one lockstep group on
     ``config``'s device; their results in order. The first error of a run is raised once
-    every run of its group has ended."""
+    every run of its group has ended. ``notice`` hears each group start."""
     check(config, source)
     device = group_device(config)
     width = config.networks_per_device or 1
@@ -67,6 +68,7 @@ def run_in_lockstep(config: Config, runs: Sequence[Callable[[], T]], source: str
     errors: list[BaseException] = []
     for start in range(0, len(runs), width):
         group = LockstepGroup(min(width, len(runs) - start), device)
+        notice(f"{source}: runs {start + 1} to {start + group.expected} of {len(runs)} in lockstep on {device}")
 
         def member(position: int, seat: Seat) -> None:
             with seated(seat):

@@ -200,7 +200,7 @@ def _run_folds(config: Config, pending: list[int], study_dir: Path, address: str
     runs_dir = study_dir / RUNS_DIR
     if lockstep.in_lockstep(config):
         lockstep.run_in_lockstep(config, [functools.partial(run_fold, lockstep.run_config(config), fold, runs_dir, notice)
-                                          for fold in pending], "study")
+                                          for fold in pending], "study", notice)
         return f"this process, {config.networks_per_device} folds at a time in lockstep on {lockstep.group_device(config)}"
     if not _on_ray(address, concurrent_folds):
         for fold in pending:
