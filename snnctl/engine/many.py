@@ -324,6 +324,7 @@ class _LaneState:
         # learning changes them: the lanes' own copies (or the networks' tensors themselves)
         self.weights = pick(many.weights) if learn else many.weights
         self.theta = pick(many.theta) if learn else many.theta[networks]
+        self.threshold = None if learn else many.exc["thresh"][networks] + self.theta  # theta is fixed
         self.flags = pick(many.flags) if learn else None
         self.exc = {k: v[networks] for k, v in many.exc.items()}
         self.inh = {k: v[networks] for k, v in many.inh.items()}
@@ -383,27 +384,28 @@ class _LaneState:
 
     def _exc_current(self, drive: torch.Tensor) -> torch.Tensor:
         """Input rows (ascending), then inhibition from the previous step's spikes: ``Ai``'s
-        through ``inh_to_exc``, or v2's recurrent connection from the excitatory layer."""
-        many, lanes = self.many, self._lane_networks()
-        if many.current_sum == "matmul":
-            spikes = torch.zeros(len(drive), self.weights.shape[1] + 1, device=many.device)
-            spikes.scatter_(1, torch.where(drive >= 0, drive, self.weights.shape[1]), 1.0)
-            current = self._matmul(spikes[:, :-1], self.weights)
-            lateral = self.inh_spiked if self.two_layer else self.spiked
-            return current + self._matmul(lateral.float(), many.lateral_b if self.two_layer else many.lateral_a)
-        parts = [row_sum(self.weights, lanes, drive)]
+        through ``inh_to_exc``, or v2's recurrent connection from the excitatory layer. The
+        few spiking rows of inhibition are gathered (a product with the whole [n, n] matrix
+        would cost more than the input's); with ``matmul`` the input is one product."""
+        many = self.many
         if self.two_layer:
-            parts.append(row_sum(many.lateral_b, self.networks, _padded_indices(self.inh_spiked)))
+            lateral = row_sum(many.lateral_b, self.networks, _padded_indices(self.inh_spiked))
         else:
-            parts.append(row_sum(many.lateral_a, self.networks, self._emitted()))
-        return sequential_sum(torch.cat(parts, dim=1), 1)
+            lateral = row_sum(many.lateral_a, self.networks, self._emitted())
+        if many.current_sum == "matmul":
+            return self._input_product(drive) + sequential_sum(lateral, 1)
+        return sequential_sum(torch.cat([row_sum(self.weights, self._lane_networks(), drive), lateral], dim=1), 1)
 
-    def _matmul(self, spikes: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-        """Spikes [lanes, rows] times each lane's network's ``matrix``, as one product per
-        network the lanes use."""
-        if len(matrix) == 1 or bool((self.networks == self.networks[0]).all()):
-            return spikes @ matrix[self.networks[0]]
-        return torch.bmm(spikes[:, None, :], matrix[self.networks])[:, 0]
+    def _input_product(self, drive: torch.Tensor) -> torch.Tensor:
+        """The input spikes ``drive`` (padded indices) times each lane's network's weights:
+        one matrix product where the lanes share a network."""
+        n_inputs = self.weights.shape[1]
+        spikes = torch.zeros(len(drive), n_inputs + 1, device=drive.device)
+        spikes.scatter_(1, torch.where(drive >= 0, drive, n_inputs), 1.0)  # padding: the last column
+        spikes = spikes[:, :n_inputs]
+        if len(self.weights) == 1 or bool((self.networks == self.networks[0]).all()):
+            return spikes @ self.weights[self.networks[0]]
+        return torch.bmm(spikes[:, None, :], self.weights[self.networks])[:, 0]
 
     def _emitted(self) -> torch.Tensor:
         """The excitatory neurons that spiked at this step, per lane (:func:`_padded_indices`).
@@ -418,10 +420,7 @@ class _LaneState:
 
     def _inh_current(self) -> torch.Tensor:
         """``Ai``'s input from the excitatory spikes through ``exc_to_inh``."""
-        many = self.many
-        if many.current_sum == "matmul":
-            return self._matmul(self.spiked.float(), many.lateral_a)
-        return sequential_sum(row_sum(many.lateral_a, self.networks, self._emitted()), 1)
+        return sequential_sum(row_sum(self.many.lateral_a, self.networks, self._emitted()), 1)
 
     def _diehl_cook_step(self, current: torch.Tensor, rng: torch.Tensor) -> torch.Tensor:
         """``kernels.neurons.diehl_cook_step`` on every lane; sets ``spiked`` (emitted) and
@@ -432,7 +431,7 @@ class _LaneState:
         v = (self.v - exc["rest"]) * exc["decay"] + exc["rest"]
         v = torch.where(self.refrac <= 0, v + current, v)
         self.refrac = self.refrac - exc["dt"]
-        threshold = exc["thresh"] + self.theta
+        threshold = exc["thresh"] + self.theta if self.learn else self.threshold
         crossed = v >= threshold
         n_crossed = crossed.sum(1)
         if one_spike == ONE_SPIKE_WINNER:
@@ -447,7 +446,7 @@ class _LaneState:
             several = n_crossed > 1
             u = uniform(rng, several)
             pick = (u * n_crossed.double()).floor().long()
-            order = crossed.cumsum(1) - 1
+            order = crossed.cumsum(1, dtype=torch.int32) - 1
             spiked = torch.where(several[:, None], crossed & (order == pick[:, None]), crossed)
         self.spiked = spiked
         return crossed
