@@ -104,14 +104,19 @@ def _scatter_index(padded: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.where(padded >= 0, padded, first.clamp(min=0)), first[:, 0] >= 0
 
 
-def row_sum(matrix: torch.Tensor, networks: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor:
-    """``Connection.compute`` with the fast engine's order of additions: per lane, the sum of
-    the ``rows`` [lanes, k] (padded with -1) of its network's ``matrix`` ([networks, r, n],
-    ``networks`` the lane's network; None: lane l is network l), in order; [lanes, k, n]
-    gathered, to be summed with others by :func:`sequential_sum`."""
+def row_sum(matrix: torch.Tensor, networks: torch.Tensor | int | None, rows: torch.Tensor) -> torch.Tensor:
+    """``Connection.compute`` with the fast engine's order of additions: per lane, the ``rows``
+    [lanes, k] (padded with -1) of its network's ``matrix`` ([networks, r, n]), gathered
+    [lanes, k, n] (zeros for padding) to be summed in order by :func:`sequential_sum`.
+    ``networks``: each lane's network, one network for all lanes, or None where lane l is
+    network l."""
     safe = rows.clamp(min=0)
-    gathered = matrix[torch.arange(len(rows), device=rows.device)[:, None] if networks is None else networks[:, None],
-                      safe]
+    if networks is None:
+        gathered = matrix.gather(1, safe[:, :, None].expand(-1, -1, matrix.shape[2]))
+    elif isinstance(networks, int):
+        gathered = matrix[networks][safe]
+    else:
+        gathered = matrix[networks[:, None], safe]
     return torch.where((rows >= 0)[:, :, None], gathered, 0.0)
 
 
@@ -302,6 +307,8 @@ class ManyNetworks:
         networks = networks.to(self.device)
         if learn and len(torch.unique(networks)) != len(networks):
             raise ValueError("ManyNetworks.present: a learning network takes one lane")
+        if self.current_sum == "matmul" and (learn or len(torch.unique(networks)) > 1):
+            raise ValueError("ManyNetworks.present: current_sum 'matmul' is for inference, lanes of one network")
         state = _LaneState(self, networks, learn)
         counts = state.run(events, rng)
         if learn:
@@ -326,6 +333,10 @@ class _LaneState:
         self.theta = pick(many.theta) if learn else many.theta[networks]
         self.threshold = None if learn else many.exc["thresh"][networks] + self.theta  # theta is fixed
         self.flags = pick(many.flags) if learn else None
+        # the network every lane runs, where they share one (inference): cheaper gathers
+        shared = None if learn or not bool((networks == networks[0]).all()) else int(networks[0])
+        self.row_networks = None if learn else (networks if shared is None else shared)
+        self.lateral_networks = networks if shared is None else shared
         self.exc = {k: v[networks] for k, v in many.exc.items()}
         self.inh = {k: v[networks] for k, v in many.inh.items()}
         self.stdp = {k: v[networks] for k, v in many.stdp.items()}
@@ -343,10 +354,6 @@ class _LaneState:
         self.active = torch.zeros(lanes, n, dtype=torch.bool, device=dev)
         # the step of each input's last spike (-1: none yet), and a column for padding
         self.last_spike = torch.full((lanes, many.weights.shape[1] + 1), -1, dtype=torch.int64, device=dev)
-
-    # The network of each lane, for row gathers: None where lane l is network l of weights.
-    def _lane_networks(self) -> torch.Tensor | None:
-        return None if self.learn else self.networks
 
     def run(self, events: torch.Tensor, rng: torch.Tensor) -> torch.Tensor:
         one_step = self.many.options.one_step
@@ -389,23 +396,21 @@ class _LaneState:
         would cost more than the input's); with ``matmul`` the input is one product."""
         many = self.many
         if self.two_layer:
-            lateral = row_sum(many.lateral_b, self.networks, _padded_indices(self.inh_spiked))
+            lateral = row_sum(many.lateral_b, self.lateral_networks, _padded_indices(self.inh_spiked))
         else:
-            lateral = row_sum(many.lateral_a, self.networks, self._emitted())
+            lateral = row_sum(many.lateral_a, self.lateral_networks, self._emitted())
         if many.current_sum == "matmul":
             return self._input_product(drive) + sequential_sum(lateral, 1)
-        return sequential_sum(torch.cat([row_sum(self.weights, self._lane_networks(), drive), lateral], dim=1), 1)
+        return sequential_sum(torch.cat([row_sum(self.weights, self.row_networks, drive), lateral], dim=1), 1)
 
     def _input_product(self, drive: torch.Tensor) -> torch.Tensor:
-        """The input spikes ``drive`` (padded indices) times each lane's network's weights:
-        one matrix product where the lanes share a network."""
+        """The input spikes ``drive`` (padded indices) times the weights of the one network
+        the lanes share, as one matrix product."""
         n_inputs = self.weights.shape[1]
         spikes = torch.zeros(len(drive), n_inputs + 1, device=drive.device)
         spikes.scatter_(1, torch.where(drive >= 0, drive, n_inputs), 1.0)  # padding: the last column
         spikes = spikes[:, :n_inputs]
-        if len(self.weights) == 1 or bool((self.networks == self.networks[0]).all()):
-            return spikes @ self.weights[self.networks[0]]
-        return torch.bmm(spikes[:, None, :], self.weights[self.networks])[:, 0]
+        return spikes @ self.weights[self.lateral_networks]
 
     def _emitted(self) -> torch.Tensor:
         """The excitatory neurons that spiked at this step, per lane (:func:`_padded_indices`).
@@ -420,7 +425,7 @@ class _LaneState:
 
     def _inh_current(self) -> torch.Tensor:
         """``Ai``'s input from the excitatory spikes through ``exc_to_inh``."""
-        return sequential_sum(row_sum(self.many.lateral_a, self.networks, self._emitted()), 1)
+        return sequential_sum(row_sum(self.many.lateral_a, self.lateral_networks, self._emitted()), 1)
 
     def _diehl_cook_step(self, current: torch.Tensor, rng: torch.Tensor) -> torch.Tensor:
         """``kernels.neurons.diehl_cook_step`` on every lane; sets ``spiked`` (emitted) and
