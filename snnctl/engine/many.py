@@ -302,8 +302,9 @@ class ManyNetworks:
     def present(self, events: torch.Tensor, rng: torch.Tensor, networks: torch.Tensor, learn: bool) -> torch.Tensor:
         """One presentation of the lanes: ``kernels.present.present`` with lane l of network
         ``networks[l]``, each lane a batch of one: ``events`` from :meth:`events`, ``rng`` the
-        lanes' SplitMix64 states after them (int64, advanced by the one-spike picks). With ``learn``, each network has at most one
-        lane and learns from it (theta, STDP, normalization). Returns the counts [lanes, n]."""
+        lanes' SplitMix64 states after them (int64, advanced by the one-spike picks). With
+        ``learn``, each network has at most one lane and learns from it (theta, STDP,
+        normalization). Returns the counts [lanes, n]."""
         networks = networks.to(self.device)
         if learn and len(torch.unique(networks)) != len(networks):
             raise ValueError("ManyNetworks.present: a learning network takes one lane")
@@ -327,7 +328,6 @@ class _LaneState:
         self.all_networks = learn and len(networks) == len(many.weights) and bool(
             (networks == torch.arange(len(networks), device=dev)).all())
         pick = (lambda t: t) if self.all_networks else (lambda t: t[networks])
-        self.pick = pick
         # learning changes them: the lanes' own copies (or the networks' tensors themselves)
         self.weights = pick(many.weights) if learn else many.weights
         self.theta = pick(many.theta) if learn else many.theta[networks]
