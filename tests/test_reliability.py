@@ -225,8 +225,10 @@ def short_run(tmp_path_factory) -> tuple[cfg.Config, Path]:
     config = tiny_config(root, n_train=60, n_test=20, epochs=2, update_interval=16, checkpoint_every=24,
                          nu_decay=0.5, time=100)
     torch.set_num_threads(1)
-    reference = Path(service.train(config, out=root / "reference").checkpoint)
+    trained = service.train(config, out=root / "reference")
+    reference = Path(trained.checkpoint)
     assert float(ckpt.load(reference).tensors.theta.max()) > 0
+    assert trained.test_accuracy.all_activity >= 0.5  # it learned the bars (chance: 0.1)
     return config, reference
 
 
