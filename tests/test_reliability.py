@@ -521,6 +521,17 @@ def test_a_live_run_holds_its_directory(run_copy):
     assert run_files(run_copy) == before
 
 
+def test_a_lock_of_another_host_says_how_to_remove_it(run_copy):
+    """A run of another host (a shared file system) cannot be checked from here: its lock
+    holds, and the error says how to remove it once that run is known to be gone."""
+    lock = run_copy / ".snnctl.lock"
+    lock.write_text(json.dumps({"pid": 1, "host": "elsewhere.invalid", "started": "earlier"}))
+    before = run_files(run_copy)
+    result = runner.invoke(app, ["train", "--resume", str(run_copy / ckpt.CHECKPOINT_NAME)])
+    assert_one_line_error(result, 2, str(run_copy), "in use", "on elsewhere.invalid", f"remove its lock: rm {lock}")
+    assert run_files(run_copy) == before
+
+
 def test_a_stale_lock_is_reported_and_taken_over(run_copy):
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     lock = run_copy / ".snnctl.lock"
