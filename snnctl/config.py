@@ -30,6 +30,8 @@ ENGINES = ("auto", "fast", "bindsnet")
 DEVICES = ("auto", "cpu", "cuda")
 ONE_SPIKE_RULES = ("bindsnet", "off", "winner")
 READOUTS = ("vote", "linear")
+# What the linear readout reads for each image (snnctl.readout.features, docs/readout.md).
+READOUT_FEATURES = ("counts", "drive")
 RESIZE_MODES = ("squash", "pad")
 # Encoders are accepted by class name only: a parameter file never imports a module.
 ENCODERS = ("PoissonEncoder", "BernoulliEncoder", "RankOrderEncoder")
@@ -127,6 +129,9 @@ class Config:
     baseline: bool = True
     # Training images (seeded, class-stratified) the linear readout and the baseline are fitted on; null: all.
     readout_max_train: int | None = 10000
+    # What the linear readout reads: the spike counts, or each neuron's input drive above
+    # the layer's mean (a soft competition in place of the winner-take-all; docs/readout.md).
+    readout_features: str = "counts"
 
     @property
     def n_pixels(self) -> int:
@@ -189,6 +194,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "normalize": NORMALIZATIONS,
     "encoding": ENCODINGS,
     "readout": READOUTS,
+    "readout_features": READOUT_FEATURES,
 }
 # (key, lower bound, inclusive?)
 LOWER_BOUNDS: dict[str, tuple[float, bool]] = {

@@ -34,8 +34,9 @@ import numpy as np
 from snnctl.errors import SnnctlError
 
 COUNTS = "log1p-standardize"
-PIXELS = "standardize"
-TRANSFORMS = (COUNTS, PIXELS)
+STANDARDIZE = "standardize"
+PIXELS = STANDARDIZE  # the pixel baseline's transform
+TRANSFORMS = (COUNTS, STANDARDIZE)
 
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 MAX_FOLDS = 5
