@@ -31,8 +31,10 @@ from snnctl.files import write_atomic
 from snnctl.service.cluster import RayInterrupted, error_line, ray_session, run_on_tune
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, new_directory,
                                    no_progress, quiet, read_state, write_state)
-from snnctl.service.train import TrainResult, Validation, train_in, validation_splits
+from snnctl.service.train import TrainResult, train_in
+from snnctl.service.validation import Validation, validation_splits
 from snnctl.space import Dimension, Space
+from snnctl.validators import integer
 
 STATE_NAME = "sweep.json"  # what the sweep is: parameters, space, validation split (for --resume)
 RESULT_NAME = "result.json"  # the finished sweep's result, as --json prints it
@@ -261,7 +263,7 @@ def _set_up(config: Config | None, space: Space | str | Path | None, trials: int
     if not isinstance(space, Space):
         space = spaces.load_space(space)
     if trials is not None:
-        space = dataclasses.replace(space, trials=cfg.integer(trials, "--trials", 1))
+        space = dataclasses.replace(space, trials=integer(trials, "--trials", 1))
     spaces.check_space(space, config)
     from snnctl import engine as engines
 
@@ -272,7 +274,7 @@ def _set_up(config: Config | None, space: Space | str | Path | None, trials: int
     sweep_dir = new_directory(config, out, prefix="sweep-",
                               remedy=f"give another --out, or continue a sweep with --resume {out}").resolve()
     if folds is not None:
-        cfg.integer(folds, "--folds", 2)
+        integer(folds, "--folds", 2)
     validation = Validation(space.validation, config.seed if space.seed is None else space.seed, folds,
                             None if folds is None else 0)
     return config, space, validation, sweep_dir
