@@ -140,16 +140,6 @@ def check_readout(stored: ckpt.Checkpoint, readout: str, source: Path) -> None:
                           f"snnctl assign {source} --readout linear")
 
 
-def baseline_for(config: Config, train: "data.Dataset", rows: "torch.Tensor", notice: Notice) -> "LinearReadout | None":
-    """The pixel baseline fitted on the images ``rows`` of ``train`` (None with ``baseline:
-    false``, or with a notice where a class has too few images)."""
-    if not config.baseline:
-        return None
-    return readouts.fit_or_skip(lambda: readouts.fit_baseline(train.images[rows], train.labels[rows], config,
-                                                              len(train.class_names)),
-                                False, "pixel baseline", notice)
-
-
 @dataclass
 class Classified:
     """A checkpoint's readouts run on a set of images, learning off: what ``evaluate``
@@ -178,7 +168,8 @@ class Classified:
         ``train``) on these images, by ``readouts.READOUT_NAMES`` key (None: not there),
         and how many training images the regressions are fitted on."""
         rows = readouts.fit_rows(self.train.labels, self.config)
-        baseline = baseline_for(self.config, self.train, rows, notice)
+        baseline = readouts.fit_pixel_baseline(self.config, self.train.images[rows], self.train.labels[rows],
+                                               len(self.train.class_names), notice)
         return {"vote": readouts.vote_outputs(self.votes), "linear": self.linear,
                 "baseline": None if baseline is None else readouts.linear_outputs(baseline, self.dataset.images)}, \
             len(rows)
@@ -212,8 +203,7 @@ def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     counts = spike_counts(engine, config, dataset.images, split, "evaluate", on_progress)
     rate = len(dataset) / max(time.perf_counter() - started, 1e-9)
     accuracy, votes = score(counts, dataset.labels, stored.labels, len(stored.class_names), config.reduction)
-    linear = None if stored.readout is None else readouts.linear_outputs(
-        stored.readout, readouts.readout_features(config, stored.tensors.weights, dataset.images, counts))
+    linear = readouts.network_outputs(stored.readout, config, stored.tensors.weights, dataset.images, counts)
     return Classified(stored, config, dataset, splits.train, counts, rate, accuracy, votes, linear)
 
 
@@ -323,14 +313,11 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
     new_state = vote.assign(label_counts, label_set.labels, len(class_names), config.reduction)
     rows = readouts.fit_rows(label_set.labels, config)
     weights = stored.tensors.weights
-    linear = readouts.fit_or_skip(
-        lambda: readouts.fit_linear(readouts.readout_features(config, weights, label_set.images[rows], label_counts[rows]),
-                                    label_set.labels[rows], config, len(class_names)),
-        config.readout == "linear", "linear readout", notice)
+    linear = readouts.fit_network_readout(config, weights, label_set.images[rows], label_counts[rows],
+                                          label_set.labels[rows], len(class_names), notice)
     eval_counts = spike_counts(engine, config, eval_set.images, "test", "evaluate", on_progress)
     new_accuracy, votes = score(eval_counts, eval_set.labels, new_state, len(class_names), config.reduction)
-    linear_outputs = None if linear is None else readouts.linear_outputs(
-        linear, readouts.readout_features(config, weights, eval_set.images, eval_counts))
+    linear_outputs = readouts.network_outputs(linear, config, weights, eval_set.images, eval_counts)
     scores = readouts.score_all(config, class_names, eval_set.labels, vote=readouts.vote_outputs(votes),
                                 linear=linear_outputs, fit_images=len(rows))
     old_accuracy = changed = None

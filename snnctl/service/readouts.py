@@ -102,6 +102,25 @@ def fit_baseline(images: "torch.Tensor", labels: "torch.Tensor", config: Config,
                              seed=readout_seed(config.seed), transform=PIXELS)
 
 
+def fit_network_readout(config: Config, weights: "torch.Tensor", images: "torch.Tensor", counts: "torch.Tensor",
+                        labels: "torch.Tensor", n_classes: int, notice: Notice) -> LinearReadout | None:
+    """A trained layer's linear readout, fitted on the training images ``images`` (the rows
+    :func:`fit_rows` chose; ``counts`` their spike counts, ``labels`` their classes) as
+    ``readout_features`` says; None with a notice where they cannot fit it, unless the run
+    reads out linearly (:func:`fit_or_skip`)."""
+    return fit_or_skip(lambda: fit_linear(readout_features(config, weights, images, counts), labels, config, n_classes),
+                       config.readout == "linear", "linear readout", notice)
+
+
+def fit_pixel_baseline(config: Config, images: "torch.Tensor", labels: "torch.Tensor", n_classes: int,
+                       notice: Notice) -> LinearReadout | None:
+    """The pixel baseline on the training images ``images`` (the rows :func:`fit_rows`
+    chose); None with ``baseline: false``, or with a notice where they cannot fit it."""
+    if not config.baseline:
+        return None
+    return fit_or_skip(lambda: fit_baseline(images, labels, config, n_classes), False, "pixel baseline", notice)
+
+
 def fit_or_skip(fit: Callable[[], LinearReadout], required: bool, what: str, notice: Notice) -> LinearReadout | None:
     """``fit()``, or None with a notice where the training images cannot fit it (a class
     with fewer than two images) and the run does not depend on it (``required``)."""
@@ -121,6 +140,15 @@ def linear_outputs(readout: LinearReadout, features: "torch.Tensor") -> Outputs:
     """A linear readout's predictions [n] and class probabilities [n, classes]."""
     probabilities = readout.predict_proba(features.flatten(1).numpy())
     return probabilities.argmax(axis=1), probabilities
+
+
+def network_outputs(readout: LinearReadout | None, config: Config, weights: "torch.Tensor", images: "torch.Tensor",
+                    counts: "torch.Tensor") -> Outputs | None:
+    """A trained layer's linear readout on ``images`` (``counts`` their spike counts): its
+    outputs on their ``readout_features``, as it was fitted; None without a readout."""
+    if readout is None:
+        return None
+    return linear_outputs(readout, readout_features(config, weights, images, counts))
 
 
 def vote_outputs(votes: "vote.Votes") -> Outputs:

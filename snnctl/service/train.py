@@ -171,22 +171,14 @@ class _Training:
         train_accuracy, _ = score(train_counts, train_set.labels, state, config.n_classes, config.reduction)
         rows = readouts.fit_rows(train_set.labels, config)
         weights = self.engine.sync().weights  # the BindsNET engine keeps its own on the device
-        linear = readouts.fit_or_skip(
-            lambda: readouts.fit_linear(readouts.readout_features(config, weights, train_set.images[rows],
-                                                                  train_counts[rows]),
-                                        train_set.labels[rows], config, config.n_classes),
-            config.readout == "linear", "linear readout", notice)
-        baseline = None
-        if config.baseline:
-            baseline = readouts.fit_or_skip(
-                lambda: readouts.fit_baseline(train_set.images[rows], train_set.labels[rows], config,
-                                              config.n_classes),
-                False, "pixel baseline", notice)
+        linear = readouts.fit_network_readout(config, weights, train_set.images[rows], train_counts[rows],
+                                              train_set.labels[rows], config.n_classes, notice)
+        baseline = readouts.fit_pixel_baseline(config, train_set.images[rows], train_set.labels[rows],
+                                               config.n_classes, notice)
         test_counts = spike_counts(self.engine, config, test_set.images, self.held_out, self.held_out,
                                    progress_or_stop)
         test_accuracy, votes = score(test_counts, test_set.labels, state, config.n_classes, config.reduction)
-        linear_outputs = None if linear is None else readouts.linear_outputs(
-            linear, readouts.readout_features(config, weights, test_set.images, test_counts))
+        linear_outputs = readouts.network_outputs(linear, config, weights, test_set.images, test_counts)
         scores = readouts.score_all(
             config, train_set.class_names, test_set.labels, vote=readouts.vote_outputs(votes), linear=linear_outputs,
             baseline=None if baseline is None else readouts.linear_outputs(baseline, test_set.images),
