@@ -1,13 +1,13 @@
 """The commands that read a checkpoint: ``evaluate``, ``assign`` and ``inspect``, and what
-they share: the data config of a checkpoint (:func:`data_config`) and loading its split
-(:func:`load_split`)."""
+they share: the data config of a checkpoint (:func:`data_config`), loading its split
+(:func:`load_split`) and both at once with its engine (:func:`on_data`)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import torch
 
     from snnctl import data
+    from snnctl import engine as engines
     from snnctl.readout import LinearReadout, vote
 
 
@@ -76,6 +77,39 @@ def load_split(config: Config, split: str, n: int | None, run_dir: Path, same_da
         notice(f"--n {n}: the {split} images number {len(dataset)} (with the checkpoint's n_train and n_test); "
                f"using all of them")
     return data.limit(dataset, n, subset_seed(config.seed, split)), splits
+
+
+@dataclass
+class OnData:
+    """A checkpoint pointed at a split of images: where ``evaluate`` and ``assign`` start."""
+
+    stored: ckpt.Checkpoint
+    config: Config  # the checkpoint's, pointed at the data, readout, device and workers asked for
+    dataset: "data.Dataset"  # the images of the split asked for
+    splits: "data.Splits"
+
+    def engine(self) -> "engines.Engine":
+        """The engine that runs the checkpoint's network on these images (learning off)."""
+        from snnctl import engine as engines
+
+        return engines.make_engine(self.config, self.stored.tensors)
+
+
+def on_data(checkpoint_path: Path, split: str, n: int | None, *, task: str | None, data_dir: str | None,
+            reduction: str | None, readout: str | None, device: str | None, workers: str | None, notice: Notice,
+            before_loading: Callable[[ckpt.Checkpoint, Config], None], features: str | None = None) -> OnData:
+    """Load the checkpoint, point its parameters at the data asked for (:func:`data_config`)
+    and at the ``readout_features`` asked for, let ``before_loading`` refuse what it must
+    before an image is read, then load the images of ``split`` (:func:`load_split`; the
+    run's own split when the data is the run's)."""
+    stored = ckpt.load(checkpoint_path)
+    config = data_config(stored.config, task, data_dir, reduction, device, notice, readout, workers)
+    if features is not None:
+        config = config.replace(readout_features=features)
+    before_loading(stored, config)
+    same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
+    dataset, splits = load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
+    return OnData(stored, config, dataset, splits)
 
 
 @dataclass
@@ -186,25 +220,25 @@ def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
              device: str | None = None, workers: str | None = None, notice: Notice = quiet,
              on_progress: OnProgress = no_progress) -> Classified:
     """Run the images of ``split`` through the checkpoint's network, learning off, and vote."""
-    from snnctl import engine as engines
 
-    stored = ckpt.load(checkpoint_path)
-    config = data_config(stored.config, task, data_dir, reduction, device, notice, readout, workers)
-    check_readout(stored, config.readout, checkpoint_path)
-    if not stored.progress.finished and "labels" not in stored.info:  # info["labels"]: made by assign
-        notice(f"{checkpoint_path}: a run in progress ({stored.progress.samples_seen} training images seen), "
-               f"labelled from its last {stored.config.update_interval} of them; finish it with "
-               f"snnctl train --resume {checkpoint_path}")
-    same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
-    dataset, splits = load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
+    def check(stored: ckpt.Checkpoint, config: Config) -> None:
+        check_readout(stored, config.readout, checkpoint_path)
+        if not stored.progress.finished and "labels" not in stored.info:  # info["labels"]: made by assign
+            notice(f"{checkpoint_path}: a run in progress ({stored.progress.samples_seen} training images seen), "
+                   f"labelled from its last {stored.config.update_interval} of them; finish it with "
+                   f"snnctl train --resume {checkpoint_path}")
+
+    opened = on_data(checkpoint_path, split, n, task=task, data_dir=data_dir, reduction=reduction, readout=readout,
+                     device=device, workers=workers, notice=notice, before_loading=check)
+    stored, config, dataset = opened.stored, opened.config, opened.dataset
     _check_classes(dataset.class_names, stored.class_names, config.data_dir)
-    engine = engines.make_engine(config, stored.tensors)
+    engine = opened.engine()
     started = time.perf_counter()
     counts = spike_counts(engine, config, dataset.images, split, "evaluate", on_progress)
     rate = len(dataset) / max(time.perf_counter() - started, 1e-9)
     accuracy, votes = score(counts, dataset.labels, stored.labels, len(stored.class_names), config.reduction)
     linear = readouts.network_outputs(stored.readout, config, stored.tensors.weights, dataset.images, counts)
-    return Classified(stored, config, dataset, splits.train, counts, rate, accuracy, votes, linear)
+    return Classified(stored, config, dataset, opened.splits.train, counts, rate, accuracy, votes, linear)
 
 
 def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
@@ -295,20 +329,19 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
     The input file is only replaced (atomically) with ``in_place``.
     """
     from snnctl.readout import vote
-    from snnctl import engine as engines
 
     checkpoint_path = Path(checkpoint_path)
-    stored = ckpt.load(checkpoint_path)
-    config = data_config(stored.config, task, data_dir, reduction, device, notice, readout, workers)
-    if features is not None:
-        config = config.replace(readout_features=features)
-    output = checkpoint_path if in_place else _relabeled_output(checkpoint_path, config, output, force)
-    same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
-    label_set, splits = load_split(config, split, n, checkpoint_path.parent, same_data, notice)
-    eval_set = splits.test
+
+    def choose_output(stored: ckpt.Checkpoint, config: Config) -> None:
+        nonlocal output  # refused (an existing file without --force) before any image is read
+        output = checkpoint_path if in_place else _relabeled_output(checkpoint_path, config, output, force)
+
+    opened = on_data(checkpoint_path, split, n, task=task, data_dir=data_dir, reduction=reduction, readout=readout,
+                     device=device, workers=workers, notice=notice, before_loading=choose_output, features=features)
+    stored, label_set, eval_set = opened.stored, opened.dataset, opened.splits.test
     class_names = label_set.class_names
-    config = config.replace(n_classes=len(class_names))
-    engine = engines.make_engine(config, stored.tensors)
+    config = opened.config.replace(n_classes=len(class_names))
+    engine = opened.engine()
     label_counts = spike_counts(engine, config, label_set.images, split, "label", on_progress)
     new_state = vote.assign(label_counts, label_set.labels, len(class_names), config.reduction)
     rows = readouts.fit_rows(label_set.labels, config)
