@@ -116,6 +116,9 @@ class Config:
     baseline: bool = True
     # Training images (seeded, class-stratified) the linear readout and the baseline are fitted on; null: all.
     readout_max_train: int | None = 10000
+    # Studies (--folds) and sweeps: run this many networks of one shape in lockstep on `device`
+    # (snnctl/engine/many.py), each learning as it would alone on the fast engine; null: one per run.
+    networks_per_device: int | None = None
     # What the linear readout reads: the spike counts, or each neuron's input drive above
     # the layer's mean (a soft competition in place of the winner-take-all; docs/readout.md).
     readout_features: str = "counts"
@@ -213,6 +216,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "folds": (2, True),
     "fold": (0, True),
     "readout_max_train": (2, True),
+    "networks_per_device": (1, True),
 }
 # (key, exclusive upper bound): NumPy seeds its generators with unsigned 32-bit integers
 UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0, "seed": 2**32}
@@ -222,7 +226,7 @@ UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0, "seed": 2**32}
 # tensor, builds the network, draws the random numbers or picks the images the checkpoint
 # was trained on, so changing it would continue a different run from this one's state.
 RESUMABLE_KEYS = ("epochs", "nu_pre", "nu_post", "nu_decay", "checkpoint_every", "log_dir", "device", "engine",
-                  "download", "strict", "workers")
+                  "download", "strict", "workers", "networks_per_device")
 
 
 def check_resume_changes(stored: "Config", wanted: "Config", source: str) -> None:
