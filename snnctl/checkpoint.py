@@ -25,6 +25,7 @@ from snnctl.errors import SnnctlError
 from snnctl.files import write_atomic
 from snnctl.readout.linear import METADATA_NAMES as READOUT_METADATA
 from snnctl.readout.linear import TENSOR_NAMES as READOUT_KEYS
+from snnctl.readout.linear import tensor_shapes as readout_shapes
 from snnctl.readout.linear import LinearReadout
 
 if TYPE_CHECKING:
@@ -137,10 +138,8 @@ def _expected(config: cfg.Config, n_classes: int, window_rows: int) -> dict[str,
     shapes["labels.rates"] = ((n, n_classes), ("F32",))
     shapes["train.window_counts"] = ((window_rows, n), ("I32",))
     shapes["train.window_labels"] = ((window_rows,), ("I64",))
-    shapes["readout.coef"] = ((n_classes, n), ("F32",))
-    shapes["readout.intercept"] = ((n_classes,), ("F32",))
-    shapes["readout.mean"] = ((n,), ("F32",))
-    shapes["readout.scale"] = ((n,), ("F32",))
+    # one feature per neuron, whichever readout_features the readout reads
+    shapes.update({name: (shape, ("F32",)) for name, shape in readout_shapes(n_classes, n).items()})
     return shapes
 
 

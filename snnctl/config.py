@@ -34,6 +34,8 @@ ENGINES = ("auto", "fast", "bindsnet")
 DEVICES = ("auto", "cpu", "cuda")
 ONE_SPIKE_RULES = ("bindsnet", "off", "winner")
 READOUTS = ("vote", "linear")
+# What the linear readout reads for each image (snnctl.readout.features, docs/readout.md).
+READOUT_FEATURES = ("counts", "drive")
 RESIZE_MODES = ("squash", "pad")
 # Encoders are accepted by class name only: a parameter file never imports a module.
 ENCODERS = ("PoissonEncoder", "BernoulliEncoder", "RankOrderEncoder")
@@ -117,6 +119,9 @@ class Config:
     # Studies (--folds) and sweeps: run this many networks of one shape in lockstep on `device`
     # (snnctl/engine/many.py), each learning as it would alone on the fast engine; null: one per run.
     networks_per_device: int | None = None
+    # What the linear readout reads: the spike counts, or each neuron's input drive above
+    # the layer's mean (a soft competition in place of the winner-take-all; docs/readout.md).
+    readout_features: str = "counts"
 
     @property
     def n_pixels(self) -> int:
@@ -179,6 +184,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "normalize": NORMALIZATIONS,
     "encoding": ENCODINGS,
     "readout": READOUTS,
+    "readout_features": READOUT_FEATURES,
 }
 # (key, lower bound, inclusive?)
 LOWER_BOUNDS: dict[str, tuple[float, bool]] = {

@@ -99,8 +99,8 @@ def test_a_fold_is_scored_by_its_own_training_run_without_running_its_images_aga
 
     monkeypatch.setattr(checkpoints, "classify", not_again)
     baselines = []
-    fit_baseline = readouts.fit_baseline
-    monkeypatch.setattr(readouts, "fit_baseline", lambda *a: baselines.append(1) or fit_baseline(*a))
+    fit_baseline = readouts.fit_pixel_baseline
+    monkeypatch.setattr(readouts, "fit_pixel_baseline", lambda *a: baselines.append(1) or fit_baseline(*a))
     fold = studies.run_fold(study_config(mammo, tmp_path, folds=FOLDS), 1, tmp_path / "runs")
     assert len(baselines) == 1  # fitted once, by training
     # the same figures, under the same names, as evaluate gave the uninterrupted study

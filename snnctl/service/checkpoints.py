@@ -97,12 +97,15 @@ class OnData:
 
 def on_data(checkpoint_path: Path, split: str, n: int | None, *, task: str | None, data_dir: str | None,
             reduction: str | None, readout: str | None, device: str | None, workers: str | None, notice: Notice,
-            before_loading: Callable[[ckpt.Checkpoint, Config], None]) -> OnData:
-    """Load the checkpoint, point its parameters at the data asked for (:func:`data_config`),
-    let ``before_loading`` refuse what it must before an image is read, then load the images
-    of ``split`` (:func:`load_split`; the run's own split when the data is the run's)."""
+            before_loading: Callable[[ckpt.Checkpoint, Config], None], features: str | None = None) -> OnData:
+    """Load the checkpoint, point its parameters at the data asked for (:func:`data_config`)
+    and at the ``readout_features`` asked for, let ``before_loading`` refuse what it must
+    before an image is read, then load the images of ``split`` (:func:`load_split`; the
+    run's own split when the data is the run's)."""
     stored = ckpt.load(checkpoint_path)
     config = data_config(stored.config, task, data_dir, reduction, device, notice, readout, workers)
+    if features is not None:
+        config = config.replace(readout_features=features)
     before_loading(stored, config)
     same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
     dataset, splits = load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
@@ -171,15 +174,6 @@ def check_readout(stored: ckpt.Checkpoint, readout: str, source: Path) -> None:
                           f"snnctl assign {source} --readout linear")
 
 
-def baseline_for(config: Config, train: "data.Dataset", notice: Notice) -> "LinearReadout | None":
-    """The pixel baseline fitted on ``train`` (None with ``baseline: false``, or with a notice
-    where a class has too few images)."""
-    if not config.baseline:
-        return None
-    return readouts.fit_or_skip(lambda: readouts.fit_baseline(train.images, train.labels, config, len(train.class_names)),
-                                False, "pixel baseline", notice)
-
-
 @dataclass
 class Classified:
     """A checkpoint's readouts run on a set of images, learning off: what ``evaluate``
@@ -193,28 +187,32 @@ class Classified:
     samples_per_second: float
     accuracy: Accuracy
     votes: "vote.Votes"
-
-    def linear_predictions(self) -> "np.ndarray | None":
-        """The linear readout's class of each image, None without a linear readout."""
-        if self.stored.readout is None:
-            return None
-        return readouts.linear_outputs(self.stored.readout, self.counts)[0]
+    linear: "readouts.Outputs | None"  # the linear readout's; None without one
 
     def predictions(self) -> "torch.Tensor":
         """The class of each image by the readout asked for (``config.readout``; -1: no vote)."""
         import torch
 
         if self.config.readout == "linear":
-            return torch.from_numpy(self.linear_predictions())
+            return torch.from_numpy(self.linear[0])
         return self.votes.all_activity
 
+    def outputs(self, notice: Notice) -> "tuple[dict[str, readouts.Outputs | None], int]":
+        """The outputs of the vote, the linear readout and the pixel baseline (fitted on
+        ``train``) on these images, by ``readouts.READOUT_NAMES`` key (None: not there),
+        and how many training images the regressions are fitted on."""
+        rows = readouts.fit_rows(self.train.labels, self.config)
+        baseline = readouts.fit_pixel_baseline(self.config, self.train.images[rows], self.train.labels[rows],
+                                               len(self.train.class_names), notice)
+        return {"vote": readouts.vote_outputs(self.votes), "linear": self.linear,
+                "baseline": None if baseline is None else readouts.linear_outputs(baseline, self.dataset.images)}, \
+            len(rows)
+
     def scores(self, notice: Notice) -> readouts.Scores:
-        """Both readouts and the pixel baseline (fitted on ``train``) on these images."""
-        config = self.config
-        return readouts.score_all(config, self.stored.class_names, self.dataset.labels, votes=self.votes,
-                                  linear=self.stored.readout, counts=self.counts,
-                                  baseline=baseline_for(config, self.train, notice), images=self.dataset.images,
-                                  fit_images=len(readouts.fit_rows(self.train.labels, config)))
+        """Both readouts and the pixel baseline on these images."""
+        outputs, fit_images = self.outputs(notice)
+        return readouts.score_all(self.config, self.stored.class_names, self.dataset.labels, **outputs,
+                                  fit_images=fit_images)
 
 
 def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
@@ -239,7 +237,8 @@ def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     counts = spike_counts(engine, config, dataset.images, split, "evaluate", on_progress)
     rate = len(dataset) / max(time.perf_counter() - started, 1e-9)
     accuracy, votes = score(counts, dataset.labels, stored.labels, len(stored.class_names), config.reduction)
-    return Classified(stored, config, dataset, opened.splits.train, counts, rate, accuracy, votes)
+    linear = readouts.network_outputs(stored.readout, config, stored.tensors.weights, dataset.images, counts)
+    return Classified(stored, config, dataset, opened.splits.train, counts, rate, accuracy, votes, linear)
 
 
 def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
@@ -259,7 +258,8 @@ def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     result = evaluation_result(str(checkpoint_path), run.config, split, run.stored.class_names, dataset.labels,
                                run.predictions(), run.accuracy, run.scores(notice), run.samples_per_second)
     if predictions is not None:
-        _write_predictions(predictions, dataset, run.votes, run.linear_predictions(), run.stored.class_names)
+        _write_predictions(predictions, dataset, run.votes, None if run.linear is None else run.linear[0],
+                           run.stored.class_names)
         result.predictions_file = str(predictions)
     return result
 
@@ -310,10 +310,12 @@ class AssignResult(Result):
 
 def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None, force: bool) -> Path:
     """Where assign writes, checked: ``output``, by default CKPT.TASK-REDUCTION.safetensors
-    (CKPT.TASK-linear.safetensors for the linear readout); never the input checkpoint
-    (that takes --in-place)."""
+    (CKPT.TASK-linear.safetensors for the linear readout, CKPT.TASK-linear-drive.safetensors
+    for one on the input drive); never the input checkpoint (that takes --in-place)."""
     if output is None:
         way = "linear" if config.readout == "linear" else config.reduction
+        if config.readout == "linear" and config.readout_features != "counts":
+            way += f"-{config.readout_features}"
         output = checkpoint_path.with_name(f"{checkpoint_path.stem}.{config.task.lower()}-{way}.safetensors")
     output = Path(output)
     if output.resolve() == checkpoint_path.resolve():
@@ -322,13 +324,15 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
     return output
 
 
-def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str | None = None, task: str | None = None,
+def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str | None = None,
+           features: str | None = None, task: str | None = None,
            data_dir: str | None = None, split: str = "train", n: int | None = None, output: Path | None = None,
            in_place: bool = False, force: bool = False, device: str | None = None, workers: str | None = None,
            notice: Notice = quiet, on_progress: OnProgress = no_progress) -> AssignResult:
     """Recompute which class each excitatory neuron stands for and refit the linear
     readout, from labelled images (learning off), and store both in a new checkpoint
-    whose ``readout`` parameter is ``readout`` (default: the checkpoint's).
+    whose ``readout`` parameter is ``readout`` (default: the checkpoint's), and whose
+    ``readout_features`` is ``features`` (default: the checkpoint's).
 
     On another task (a layer trained on MNIST, assigned on a MAMMO folder) the new
     checkpoint takes that task's class names, data and readout, ready to evaluate there.
@@ -343,19 +347,22 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
         output = checkpoint_path if in_place else _relabeled_output(checkpoint_path, config, output, force)
 
     opened = on_data(checkpoint_path, split, n, task=task, data_dir=data_dir, reduction=reduction, readout=readout,
-                     device=device, workers=workers, notice=notice, before_loading=choose_output)
+                     device=device, workers=workers, notice=notice, before_loading=choose_output, features=features)
     stored, label_set, eval_set = opened.stored, opened.dataset, opened.splits.test
     class_names = label_set.class_names
     config = opened.config.replace(n_classes=len(class_names))
     engine = opened.engine()
     label_counts = spike_counts(engine, config, label_set.images, split, "label", on_progress)
     new_state = vote.assign(label_counts, label_set.labels, len(class_names), config.reduction)
-    linear = readouts.fit_or_skip(lambda: readouts.fit_linear(label_counts, label_set.labels, config, len(class_names)),
-                                  config.readout == "linear", "linear readout", notice)
+    rows = readouts.fit_rows(label_set.labels, config)
+    weights = stored.tensors.weights
+    linear = readouts.fit_network_readout(config, weights, label_set.images[rows], label_counts[rows],
+                                          label_set.labels[rows], len(class_names), notice)
     eval_counts = spike_counts(engine, config, eval_set.images, "test", "evaluate", on_progress)
     new_accuracy, votes = score(eval_counts, eval_set.labels, new_state, len(class_names), config.reduction)
-    scores = readouts.score_all(config, class_names, eval_set.labels, votes=votes, linear=linear, counts=eval_counts,
-                                fit_images=len(readouts.fit_rows(label_set.labels, config)))
+    linear_outputs = readouts.network_outputs(linear, config, weights, eval_set.images, eval_counts)
+    scores = readouts.score_all(config, class_names, eval_set.labels, vote=readouts.vote_outputs(votes),
+                                linear=linear_outputs, fit_images=len(rows))
     old_accuracy = changed = None
     if stored.labels is not None and class_names == stored.class_names:
         # the old labels vote with the readout they were made for, as evaluate scored them

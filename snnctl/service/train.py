@@ -178,24 +178,23 @@ class _Training:
         train_counts = spike_counts(self.engine, config, train_set.images, "label", "label", progress_or_stop)
         state = vote.assign(train_counts, train_set.labels, config.n_classes, config.reduction)
         train_accuracy, _ = score(train_counts, train_set.labels, state, config.n_classes, config.reduction)
-        linear = readouts.fit_or_skip(
-            lambda: readouts.fit_linear(train_counts, train_set.labels, config, config.n_classes),
-            config.readout == "linear", "linear readout", notice)
-        baseline = None
-        if config.baseline:
-            baseline = readouts.fit_or_skip(
-                lambda: readouts.fit_baseline(train_set.images, train_set.labels, config, config.n_classes),
-                False, "pixel baseline", notice)
+        rows = readouts.fit_rows(train_set.labels, config)
+        weights = self.engine.sync().weights  # the BindsNET engine keeps its own on the device
+        linear = readouts.fit_network_readout(config, weights, train_set.images[rows], train_counts[rows],
+                                              train_set.labels[rows], config.n_classes, notice)
+        baseline = readouts.fit_pixel_baseline(config, train_set.images[rows], train_set.labels[rows],
+                                               config.n_classes, notice)
         tested = time.perf_counter()
         test_counts = spike_counts(self.engine, config, test_set.images, self.held_out, self.held_out,
                                    progress_or_stop)
         test_rate = len(test_set) / max(time.perf_counter() - tested, 1e-9)
         test_accuracy, votes = score(test_counts, test_set.labels, state, config.n_classes, config.reduction)
-        scores = readouts.score_all(config, train_set.class_names, test_set.labels, votes=votes, linear=linear,
-                                    counts=test_counts, baseline=baseline, images=test_set.images,
-                                    fit_images=len(readouts.fit_rows(train_set.labels, config)))
-        predicted = (torch.from_numpy(readouts.linear_outputs(linear, test_counts)[0]) if config.readout == "linear"
-                     else votes.all_activity)
+        linear_outputs = readouts.network_outputs(linear, config, weights, test_set.images, test_counts)
+        scores = readouts.score_all(
+            config, train_set.class_names, test_set.labels, vote=readouts.vote_outputs(votes), linear=linear_outputs,
+            baseline=None if baseline is None else readouts.linear_outputs(baseline, test_set.images),
+            fit_images=len(rows))
+        predicted = (torch.from_numpy(linear_outputs[0]) if config.readout == "linear" else votes.all_activity)
         return _Labelled(state, linear, train_accuracy, test_accuracy, scores,
                          vote.confusion_matrix(predicted, test_set.labels, config.n_classes),
                          vote.accuracy(predicted, test_set.labels), predicted, test_rate)
