@@ -21,7 +21,7 @@ import yaml
 
 from snnctl.errors import ConfigError, SnnctlError
 
-TASKS = ("MNIST", "MAMMO")
+TASKS = ("MNIST", "MAMMO", "FASHION")  # FASHION: Fashion-MNIST, read like MNIST
 # The original project called its mammography task after the INbreast data set.
 TASK_ALIASES = {"INBREAST": "MAMMO"}
 REDUCTIONS = ("sum", "mean", "max")
