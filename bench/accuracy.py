@@ -3,6 +3,7 @@
     python bench/accuracy.py                        # every configuration below, one seed
     python bench/accuracy.py 100 400 --seeds 3      # each row: mean +- sd over 3 seeds
     python bench/accuracy.py 400 --data-dir ../shared/data
+    python bench/accuracy.py 100 --seeds 3 --parallel   # the seeds side by side, one process each
     python bench/accuracy.py --quick --seeds 2      # tiny runs on the subset: checks the script works
 
 `subset` is `make demo` (parameters/mnist.yaml on the bundled 5,000-image subset); the
@@ -12,7 +13,7 @@ package dataset-fashion-mnist installs it by default). Seed k of a row is the pa
 file's seed + k (k = 0 .. N-1). Prints one table row per configuration, as it finishes:
 both votes, the linear readout and the pixel baseline (fitted on readout_max_train training
 images) on the same test images, as mean +- standard deviation over the seeds; the minutes
-of one run (mean) and of the whole row, and the training rate. Nothing here chooses a
+of one run (mean) and the wall time of the whole row, and the training rate. Nothing here chooses a
 setting: the test images are only scored (settings are chosen by `snnctl sweep` on a
 validation split, docs/accuracy.md).
 """
@@ -20,6 +21,7 @@ validation split, docs/accuracy.md).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -90,16 +92,22 @@ def mean_sd(values: list[float | None], percent: bool = True) -> str:
     return f"{mean:.2f} ± {statistics.stdev(values) * scale:.2f}{unit}"
 
 
-def row(name: str, data_dirs: dict[str | None, Path], seeds: int, extra: list[str]) -> list[str]:
-    """Train the row's parameter file once per seed; its table row."""
+def row(name: str, data_dirs: dict[str | None, Path], seeds: int, extra: list[str], parallel: bool) -> list[str]:
+    """Train the row's parameter file once per seed (side by side with ``parallel``); its table row."""
     params, data = CONFIGURATIONS[name]
     data_dir = data_dirs[data] if data else Path(tempfile.mkdtemp())  # an empty folder: the subset
     config = cfg.load(ROOT / "parameters" / params, [f"data_dir={data_dir}", *extra])
-    runs = [run_once(config.replace(seed=config.seed + k)) for k in range(seeds)]
+    configs = [config.replace(seed=config.seed + k) for k in range(seeds)]
+    started = time.perf_counter()
+    if parallel:
+        with multiprocessing.get_context("spawn").Pool(seeds) as pool:
+            runs = pool.map(run_once, configs)
+    else:
+        runs = [run_once(one) for one in configs]
     return [f"{name} ({params})", f"{config.n_neurons:,}", str(seeds), f"{runs[0].samples_seen:,}",
             mean_sd([r.all_activity for r in runs]), mean_sd([r.proportion_weighting for r in runs]),
             mean_sd([r.linear for r in runs]), mean_sd([r.baseline for r in runs]),
-            f"{statistics.fmean(r.minutes for r in runs):.1f}", f"{sum(r.minutes for r in runs):.1f}",
+            f"{statistics.fmean(r.minutes for r in runs):.1f}", f"{(time.perf_counter() - started) / 60:.1f}",
             f"{statistics.fmean(r.images_per_second for r in runs):,.0f}"]
 
 
@@ -112,6 +120,8 @@ def main() -> None:
                         help="folder with the MNIST IDX files, in it or in its MNIST/raw (default ../shared/data)")
     parser.add_argument("--fashion-dir", type=Path, default=Path("/usr/share/datasets/fashion-mnist"),
                         help="folder with the Fashion-MNIST IDX files (default: the Debian package's)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run a row's seeds side by side, one process each (minutes a run then include the sharing)")
     parser.add_argument("--quick", action="store_true", help="tiny networks on a few hundred subset images")
     parser.add_argument("--set", action="append", default=[], help="extra KEY=VALUE for every run")
     args = parser.parse_args()
@@ -127,7 +137,7 @@ def main() -> None:
     print("|" + "---|" * len(COLUMNS))
     data_dirs = {"mnist": args.data_dir, "fashion": args.fashion_dir}
     for name in names:
-        print("| " + " | ".join(row(name, data_dirs, args.seeds, extra)) + " |", flush=True)
+        print("| " + " | ".join(row(name, data_dirs, args.seeds, extra, args.parallel)) + " |", flush=True)
 
 
 if __name__ == "__main__":
