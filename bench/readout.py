@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from snnctl import config as cfg  # noqa: E402
 from snnctl import data  # noqa: E402
-from snnctl.readout import PIXELS, LinearReadout, metrics  # noqa: E402
+from snnctl.readout import LinearReadout, metrics  # noqa: E402
 from snnctl.service import readouts  # noqa: E402
 
 
@@ -72,11 +72,10 @@ def pixels(data_dir: Path, max_train: int) -> None:
     splits = data.load_splits(config, lambda notice: print(notice, file=sys.stderr))
     test = splits.test
     train = splits.train.subset(readouts.fit_rows(splits.train.labels, config))
-    with Timer() as timer:
-        baseline = LinearReadout.fit(train.images.numpy(), train.labels.numpy(), 10, balanced=False, seed=0,
-                                     transform=PIXELS)
-    predictions = baseline.predict_proba(test.images.numpy())
-    report = metrics.score(predictions.argmax(1), test.labels.numpy(), predictions, test.class_names, seed=0)
+    with Timer() as timer:  # as train and evaluate fit it
+        baseline = readouts.fit_baseline(train.images, train.labels, config, len(train.class_names))
+    predictions, probabilities = readouts.linear_outputs(baseline, test.images)
+    report = metrics.score(predictions, test.labels.numpy(), probabilities, test.class_names, seed=0)
     low, high = report.intervals["accuracy"]
     print(f"pixel baseline, {len(train.labels)} training images ({splits.origin}): fit {timer}, C = {baseline.C}; "
           f"test accuracy {report.accuracy:.4f} [{low:.4f}, {high:.4f}], balanced {report.balanced_accuracy:.4f}, "

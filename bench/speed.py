@@ -19,6 +19,7 @@ the machines here are shared and noisy.
     .venv/bin/python bench/speed.py            # the full measurement (several minutes)
     .venv/bin/python bench/speed.py --quick    # tiny sizes, seconds: checks the script works
     .venv/bin/python bench/speed.py --device cuda   # BindsNET on the GPU vs the fast engine
+    .venv/bin/python bench/speed.py --neurons 6400 --seconds 20   # only the fast engine at one size
 
 ``--device`` measures what ``engine: auto`` runs with ``device: cuda``: snnctl's BindsNET
 engine (the real network, batched on that device) at batch 1, 16 and 256, STDP and
@@ -324,10 +325,35 @@ def memory(images: torch.Tensor, sizes: Sizes, quick: bool) -> None:
           ["path", "peak RSS", "RSS at 1/4", "RSS at end", "growth"], rows)
 
 
+def one_size(images: torch.Tensor, neurons: int, batch: int, seconds: float) -> None:
+    """Only the fast engine at ``neurons``, STDP and inference, with images per second of
+    wall time and of the process's CPU time: on a shared machine the second is steadier
+    (it leaves out the time other work held the core, not the caches it shared)."""
+    import os
+
+    rows = []
+    for learn in (True, False):
+        loop = SnnctlLoop(neurons, FULL.time, batch)
+        loop.present(images[:batch], learn)  # numba's cache
+        stream = batches(images, batch, sys.maxsize)
+        done, wall, cpu = 0, time.perf_counter(), time.process_time()
+        while done == 0 or time.perf_counter() - wall < seconds:
+            loop.present(next(stream), learn)
+            done += batch
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        rows.append(["STDP" if learn else "inference", f"{done:,}", f"{done / wall:,.0f}", f"{done / cpu:,.0f}"])
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    table(f"Fast engine, {neurons} neurons, batch {batch} (time {FULL.time}; load average {load} on {os.cpu_count()} "
+          f"cores)", ["case", "images", "images/s", "per CPU second"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few images (the test suite's run)")
     parser.add_argument("--device", help="only the BindsNET engine on this device (cuda, cuda:1, cpu) against the fast engine")
+    parser.add_argument("--neurons", type=int, help="only the fast engine at this many neurons (STDP and inference)")
+    parser.add_argument("--batch", type=int, default=1, help="batch size of --neurons (default 1)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of each --neurons measurement (default 10)")
     parser.add_argument("--memory-of", nargs=2, metavar=("PATH", "IMAGES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
@@ -335,6 +361,9 @@ def main() -> None:
         memory_child(*args.memory_of, sizes)
         return
     images = mnist_images()
+    if args.neurons:
+        one_size(images, args.neurons, args.batch, args.seconds)
+        return
     if args.device:
         on_device(images, sizes, args.device)
         return

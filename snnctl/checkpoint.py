@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Collection
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from snnctl.errors import SnnctlError
 from snnctl.files import write_atomic
 from snnctl.readout.linear import METADATA_NAMES as READOUT_METADATA
 from snnctl.readout.linear import TENSOR_NAMES as READOUT_KEYS
+from snnctl.readout.linear import tensor_shapes as readout_shapes
 from snnctl.readout.linear import LinearReadout
 
 if TYPE_CHECKING:
@@ -137,10 +138,8 @@ def _expected(config: cfg.Config, n_classes: int, window_rows: int) -> dict[str,
     shapes["labels.rates"] = ((n, n_classes), ("F32",))
     shapes["train.window_counts"] = ((window_rows, n), ("I32",))
     shapes["train.window_labels"] = ((window_rows,), ("I64",))
-    shapes["readout.coef"] = ((n_classes, n), ("F32",))
-    shapes["readout.intercept"] = ((n_classes,), ("F32",))
-    shapes["readout.mean"] = ((n,), ("F32",))
-    shapes["readout.scale"] = ((n,), ("F32",))
+    # one feature per neuron, whichever readout_features the readout reads
+    shapes.update({name: (shape, ("F32",)) for name, shape in readout_shapes(n_classes, n).items()})
     return shapes
 
 
@@ -181,6 +180,16 @@ def _json_meta(metadata: dict[str, str], key: str, source: str, default=None, ki
 
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
+
+
+def _whole_group(names: tuple[str, ...], present: Collection[str], what: str, source: str) -> bool:
+    """Whether the group ``names`` (a label state, the training window, the linear readout)
+    is in ``present``; it comes whole or not at all, and a part of it is a damaged file."""
+    found = [name for name in names if name in present]
+    if found and len(found) < len(names):
+        missing = next(name for name in names if name not in present)
+        raise SnnctlError(f"{source}: {missing!r} is missing ({what} needs all of {', '.join(names)})")
+    return bool(found)
 
 
 @dataclass
@@ -243,8 +252,7 @@ def read(path: str | Path) -> StoredCheckpoint:
 
 def _readout(arrays: dict[str, np.ndarray], metadata: dict[str, str], source: str) -> LinearReadout | None:
     """The linear readout, which comes whole (tensors and metadata) or not at all."""
-    present = [name for name in (*READOUT_KEYS, *READOUT_METADATA) if name in {**arrays, **metadata}]
-    if not present:
+    if not _whole_group((*READOUT_KEYS, *READOUT_METADATA), {**arrays, **metadata}, "the linear readout", source):
         return None
     return LinearReadout.from_tensors({name: arrays[name] for name in READOUT_KEYS if name in arrays},
                                       {name: metadata[name] for name in READOUT_METADATA if name in metadata},
@@ -291,10 +299,7 @@ def _check_header(metadata: dict[str, str], reader, source: str):
     if len(class_names) != config.n_classes:
         raise SnnctlError(f"{source}: class_names must list {config.n_classes} names (n_classes)")
     present = set(reader.keys())
-    labels_found = [name for name in LABEL_KEYS if name in present]
-    if labels_found and len(labels_found) < len(LABEL_KEYS):
-        missing = next(name for name in LABEL_KEYS if name not in present)
-        raise SnnctlError(f"{source}: tensor {missing!r} is missing (a label state needs all of {', '.join(LABEL_KEYS)})")
+    _whole_group(LABEL_KEYS, present, "a label state", source)
     expected = _expected(config, len(class_names), _window_rows(reader, present, config, source))
     for name in config.tensor_shapes():
         if name not in present:
@@ -329,12 +334,8 @@ def _window_rows(reader, present: set[str], config: cfg.Config, source: str) -> 
 
     A window is flushed once it reaches ``update_interval`` samples, so a longer one is a
     damaged file, refused before it is read."""
-    found = [name for name in WINDOW_KEYS if name in present]
-    if not found:
+    if not _whole_group(WINDOW_KEYS, present, "the training window", source):
         return 0
-    if len(found) == 1:
-        missing = next(name for name in WINDOW_KEYS if name not in present)
-        raise SnnctlError(f"{source}: tensor {missing!r} is missing (the training window needs both)")
     shape = list(reader.get_slice("train.window_labels").get_shape())
     bound = config.update_interval + config.batch_size
     if len(shape) != 1 or shape[0] >= bound:

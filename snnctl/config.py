@@ -1,5 +1,8 @@
 """Typed parameters: defaults, the two YAML layouts, ``--set`` overrides and validation.
 
+The checks of one value are in :mod:`snnctl.validators`, the YAML reader in
+:mod:`snnctl.yaml_reader`.
+
 Defaults for the keys of the original README table are that table's values; the other
 keys are documented in docs/parameters.md. Every error names the file, the key, the bad
 value and what is allowed, and is raised as :class:`ConfigError` (exit code 2).
@@ -12,7 +15,6 @@ import difflib
 import json
 import math
 import re
-import reprlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,8 @@ from typing import Any
 import yaml
 
 from snnctl.errors import ConfigError, SnnctlError
+from snnctl.validators import one_of, show
+from snnctl.yaml_reader import parse_yaml, read_yaml_file, yaml_number
 
 TASKS = ("MNIST", "MAMMO", "FASHION")  # FASHION: Fashion-MNIST, read like MNIST
 # The original project called its mammography task after the INbreast data set.
@@ -30,6 +34,8 @@ ENGINES = ("auto", "fast", "bindsnet")
 DEVICES = ("auto", "cpu", "cuda")
 ONE_SPIKE_RULES = ("bindsnet", "off", "winner")
 READOUTS = ("vote", "linear")
+# What the linear readout reads for each image (snnctl.readout.features, docs/readout.md).
+READOUT_FEATURES = ("counts", "drive")
 RESIZE_MODES = ("squash", "pad")
 # Encoders are accepted by class name only: a parameter file never imports a module.
 ENCODERS = ("PoissonEncoder", "BernoulliEncoder", "RankOrderEncoder")
@@ -37,23 +43,6 @@ ENCODER_MODULE = "bindsnet.encoding"
 # How gray values become rates (snnctl.data.encodings, docs/mammo.md).
 NORMALIZATIONS = ("none", "percentile")
 ENCODINGS = ("rate", "on-off")
-
-MAX_YAML_BYTES = 1 << 20
-MAX_YAML_ALIASES = 100
-# Parameter files nest three levels deep; PyYAML's scanner slows down with the square of
-# the depth (a 1 MB file of "[" would take hours) and its composer recurses once per level.
-MAX_YAML_DEPTH = 32
-
-# Values in messages are shown abridged: within the alias limit, a YAML value can still be a
-# list of 10**9 shared items, which a plain repr would try to print in full.
-_SHOW = reprlib.Repr()
-_SHOW.maxstring = _SHOW.maxother = 80
-_SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict = 2, 4, 4
-
-
-def show(value: Any) -> str:
-    """A value as error messages show it, abridged."""
-    return _SHOW.repr(value)
 
 
 @dataclass(frozen=True)
@@ -127,6 +116,12 @@ class Config:
     baseline: bool = True
     # Training images (seeded, class-stratified) the linear readout and the baseline are fitted on; null: all.
     readout_max_train: int | None = 10000
+    # Studies (--folds) and sweeps: run this many networks of one shape in lockstep on `device`
+    # (snnctl/engine/many.py), each learning as it would alone on the fast engine; null: one per run.
+    networks_per_device: int | None = None
+    # What the linear readout reads: the spike counts, or each neuron's input drive above
+    # the layer's mean (a soft competition in place of the winner-take-all; docs/readout.md).
+    readout_features: str = "counts"
 
     @property
     def n_pixels(self) -> int:
@@ -189,6 +184,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "normalize": NORMALIZATIONS,
     "encoding": ENCODINGS,
     "readout": READOUTS,
+    "readout_features": READOUT_FEATURES,
 }
 # (key, lower bound, inclusive?)
 LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
@@ -220,6 +216,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "folds": (2, True),
     "fold": (0, True),
     "readout_max_train": (2, True),
+    "networks_per_device": (1, True),
 }
 # (key, exclusive upper bound): NumPy seeds its generators with unsigned 32-bit integers
 UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0, "seed": 2**32}
@@ -229,7 +226,7 @@ UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0, "seed": 2**32}
 # tensor, builds the network, draws the random numbers or picks the images the checkpoint
 # was trained on, so changing it would continue a different run from this one's state.
 RESUMABLE_KEYS = ("epochs", "nu_pre", "nu_post", "nu_decay", "checkpoint_every", "log_dir", "device", "engine",
-                  "download", "strict", "workers")
+                  "download", "strict", "workers", "networks_per_device")
 
 
 def check_resume_changes(stored: "Config", wanted: "Config", source: str) -> None:
@@ -263,17 +260,6 @@ def _type_name(key: str) -> str:
     name = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
     text = name[FIELD_TYPES[key]]
     return text + (" or null" if key in NULLABLE else "")
-
-
-def yaml_number(value: Any) -> Any:
-    """YAML 1.1 reads 5e-5 (no dot) as a string: the number it means, where a number is
-    expected; any other value as it is."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
 
 
 def _coerce(key: str, value: Any, source: str) -> Any:
@@ -358,112 +344,11 @@ def _check_groups_and_folds(values: dict[str, Any], source: str) -> None:
         raise ConfigError(f"{source}: fold: {fold!r} must be below folds ({folds!r})")
 
 
-def one_of(value: Any, where: str, allowed: tuple[str, ...]) -> str:
-    """``value`` if it is one of ``allowed``; else a ConfigError naming ``where``."""
-    if value not in allowed:
-        raise ConfigError(f"{where}: {show(value)} is not one of {', '.join(allowed)}")
-    return value
-
-
-def integer(value: Any, where: str, minimum: int) -> int:
-    """``value`` if it is an integer >= ``minimum`` (not a bool); else a ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{where}: {show(value)} is not an integer >= {minimum}")
-    return value
-
-
-def positive(value: Any, where: str) -> float:
-    """``value`` as a float if it is a finite number > 0; else a ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{where}: {show(value)} is not a number > 0")
-    return float(value)
-
-
 def unknown_key(key: str, source: str, known: tuple[str, ...] = KEYS) -> ConfigError:
     """The error for a key that is not a parameter, with the nearest one as a hint."""
     near = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else ""
     return ConfigError(f"{source}: unknown key {show(key)}{hint}")
-
-
-def _check_structure(text: str, source: str) -> None:
-    """Refuse YAML whose aliases could expand without bound (a 'billion laughs' file) or
-    that nests deeper than a parameter file does, stopping as soon as it sees either."""
-    aliases = depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, yaml.AliasEvent):
-            aliases += 1
-            if aliases > MAX_YAML_ALIASES:
-                raise ConfigError(f"{source}: more than {MAX_YAML_ALIASES} YAML aliases, not a parameter file")
-        elif isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_YAML_DEPTH:
-                raise ConfigError(f"{source}: nested more than {MAX_YAML_DEPTH} levels deep, not a parameter file")
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
-
-
-def _yaml_error(exc: yaml.YAMLError, source: str) -> ConfigError:
-    mark = getattr(exc, "problem_mark", None)
-    where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    problem = getattr(exc, "problem", None) or str(exc).partition("\n")[0]
-    return ConfigError(f"{source}:{where}: not valid YAML: {problem}")
-
-
-class DuplicateKeyError(yaml.constructor.ConstructorError):
-    """A mapping that names one key twice; PyYAML alone would keep the last value."""
-
-    def __init__(self, key: Any, first: yaml.Mark, second: yaml.Mark) -> None:
-        super().__init__(None, None, f"key {show(key)} appears twice", second)
-        self.key = key
-        if first.line == second.line:  # a flow mapping: {a: 1, a: 2}
-            self.where = f"line {first.line + 1}, columns {first.column + 1} and {second.column + 1}"
-        else:
-            self.where = f"lines {first.line + 1} and {second.line + 1}"
-
-
-class StrictSafeLoader(yaml.SafeLoader):
-    """PyYAML's SafeLoader (no Python tags) that refuses a key given twice in one mapping:
-    a parameter file with ``task: MNIST`` and later ``task: MAMMO`` would otherwise run
-    whichever came last without a word."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, yaml.Mark] = {}
-            for key_node, _ in node.value:
-                # Merge keys (<<) may be overridden by the mapping's own keys, as YAML allows;
-                # only the keys written in this mapping are compared.
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    first = seen.get(key)
-                except TypeError:
-                    continue  # an unhashable key: SafeConstructor refuses it with its own error
-                if first is not None:
-                    raise DuplicateKeyError(key, first, key_node.start_mark)
-                seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
-
-
-def parse_yaml(text: str, source: str) -> Any:
-    """``yaml.safe_load`` with bounded size, depth and alias expansion, errors with line numbers.
-
-    The one YAML reader for parameter files, ``--set`` values and search-space files: safe
-    (no Python tags) and strict (a key given twice in one mapping is an error)."""
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
-        raise ConfigError(f"{source}: larger than {MAX_YAML_BYTES} bytes, not a parameter file")
-    try:
-        _check_structure(text, source)
-        # StrictSafeLoader is a SafeLoader: this is yaml.safe_load plus the duplicate check.
-        return yaml.load(text, Loader=StrictSafeLoader)
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"{source}: key {show(exc.key)} appears twice ({exc.where})") from None
-    except yaml.YAMLError as exc:
-        raise _yaml_error(exc, source) from exc
-    except ValueError as exc:
-        # PyYAML converts scalars with int() and date(): 5,000 digits, a 13th month
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
 
 
 def _flatten_original(document: dict[str, Any], source: str) -> dict[str, Any]:
@@ -526,19 +411,6 @@ def from_mapping(document: Any, source: str) -> Config:
         if not isinstance(key, str) or key not in FIELD_TYPES:
             raise unknown_key(str(key), source)
     return validate(Config(**document), source)
-
-
-def read_yaml_file(path: str | Path, what: str) -> Any:
-    """The YAML document in ``path`` (:func:`parse_yaml`); ``what`` names the kind of file
-    in the error when it is missing ("parameter file", "search-space file")."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{source}: no such {what}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{source}: cannot read: {exc}") from None
-    return parse_yaml(text, source)
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Config:

@@ -1,7 +1,7 @@
 """A sweep's search space: which parameters to search and how, the metric and the budget.
 
-A search-space file (docs/sweep.md) is read like a parameter file (:func:`config.read_yaml_file`)
-and checked with the same validators (:mod:`snnctl.config`): every searched value must be
+A search-space file (docs/sweep.md) is read like a parameter file (:func:`yaml_reader.read_yaml_file`)
+and checked with the same validators (:mod:`snnctl.validators`): every searched value must be
 a valid value of its parameter. Ray is not needed here; :mod:`snnctl.service.sweep` runs it.
 """
 
@@ -16,6 +16,8 @@ from typing import Any
 from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError
+from snnctl.validators import integer, one_of, positive, show
+from snnctl.yaml_reader import read_yaml_file, yaml_number
 
 KINDS = ("grid", "choice", "uniform", "loguniform")
 METRICS = ("all_activity", "proportion_weighting")
@@ -85,13 +87,13 @@ def _dimension(key: Any, spec: Any, source: str) -> Dimension:
                           f"directories and the device of its parameter file")
     if not isinstance(spec, dict) or len(spec) != 1:
         raise ConfigError(f"{where}: expected one of {{grid: [...]}}, {{choice: [...]}}, {{uniform: [low, high]}}, "
-                          f"{{loguniform: [low, high]}}, got {cfg.show(spec)}")
+                          f"{{loguniform: [low, high]}}, got {show(spec)}")
     (kind, values), = spec.items()
-    cfg.one_of(kind, where, KINDS)
+    one_of(kind, where, KINDS)
     if not isinstance(values, list) or not values:
-        raise ConfigError(f"{where}: {kind}: {cfg.show(values)} is empty, expected a list of values")
+        raise ConfigError(f"{where}: {kind}: {show(values)} is empty, expected a list of values")
     if cfg.FIELD_TYPES[key] is float:
-        values = [cfg.yaml_number(v) for v in values]
+        values = [yaml_number(v) for v in values]
     if kind in ("grid", "choice"):
         return Dimension(key, kind, tuple(values))
     wanted = cfg.FIELD_TYPES[key]
@@ -99,7 +101,7 @@ def _dimension(key: Any, spec: Any, source: str) -> Dimension:
         raise ConfigError(f"{where}: {kind} needs a numeric parameter, {key} is not one; use choice or grid")
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values)
     if len(values) != 2 or not numbers:
-        raise ConfigError(f"{where}: {kind}: {cfg.show(values)} is not [low, high] (two finite numbers)")
+        raise ConfigError(f"{where}: {kind}: {show(values)} is not [low, high] (two finite numbers)")
     low, high = values
     if not low < high:
         raise ConfigError(f"{where}: {kind}: the range [{low}, {high}] is empty, low must be below high")
@@ -120,7 +122,7 @@ def space_from_mapping(document: Any, source: str) -> Space:
             raise cfg.unknown_key(str(key), source, SETTINGS)
     parameters = document.get("parameters")
     if not isinstance(parameters, dict) or not parameters:
-        raise ConfigError(f"{source}: parameters: expected a mapping of parameters to search, got {cfg.show(parameters)}")
+        raise ConfigError(f"{source}: parameters: expected a mapping of parameters to search, got {show(parameters)}")
     dimensions = tuple(_dimension(key, spec, source) for key, spec in parameters.items())
     settings: dict[str, Any] = {}
     for key, value in document.items():
@@ -128,18 +130,18 @@ def space_from_mapping(document: Any, source: str) -> Space:
         if key == "parameters" or value is None:
             continue
         if key == "metric":
-            settings[key] = cfg.one_of(value, where, METRICS)
+            settings[key] = one_of(value, where, METRICS)
         elif key == "search":
-            settings[key] = cfg.one_of(value, where, SEARCHES)
+            settings[key] = one_of(value, where, SEARCHES)
         elif key == "early_stopping":
             # `none` is a string in YAML 1.1, `off` and `false` are booleans: all three mean none
-            settings[key] = cfg.one_of("none" if value is False else value, where, EARLY_STOPPING)
+            settings[key] = one_of("none" if value is False else value, where, EARLY_STOPPING)
         elif key in ("trials", "validation", "max_concurrent"):
-            settings[key] = cfg.integer(value, where, 1)
+            settings[key] = integer(value, where, 1)
         elif key == "seed":
-            settings[key] = cfg.integer(value, where, 0)
+            settings[key] = integer(value, where, 0)
         else:  # cpus_per_trial, time_budget
-            settings[key] = cfg.positive(value, where)
+            settings[key] = positive(value, where)
     space = Space(dimensions, source=source, **settings)
     grids = [d.key for d in dimensions if d.kind == "grid"]
     if space.search == "optuna" and grids:
@@ -148,8 +150,8 @@ def space_from_mapping(document: Any, source: str) -> Space:
 
 
 def load_space(path: str | Path) -> Space:
-    """Read and validate a search-space file (YAML, read by :func:`config.parse_yaml`)."""
-    return space_from_mapping(cfg.read_yaml_file(path, "search-space file"), str(path))
+    """Read and validate a search-space file (YAML, read by :func:`yaml_reader.parse_yaml`)."""
+    return space_from_mapping(read_yaml_file(path, "search-space file"), str(path))
 
 
 def check_space(space: Space, config: Config) -> None:

@@ -64,14 +64,17 @@ def write_idx(path: Path, array: np.ndarray, compress: bool) -> Path:
 
 
 def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """28x28 uint8 images of 10 easily told apart classes (a bar whose position is the class)."""
+    """28x28 uint8 images of 10 easily told apart classes: a white bar (255) whose position
+    is the class, on noise below 30."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % 10
     images = np.zeros((n, 28, 28), np.uint8)
     for k, label in enumerate(labels):
         row = 2 + 2 * label
         images[k, row:row + 3, 4:24] = 255
-        images[k] += rng.integers(0, 30, size=(28, 28), dtype=np.uint8)
+        # summed in a wider type: uint8 would wrap the bar's 255 + noise round to the noise
+        noisy = images[k].astype(np.int16) + rng.integers(0, 30, size=(28, 28), dtype=np.uint8)
+        images[k] = np.clip(noisy, 0, 255)
     return images, labels.astype(np.uint8)
 
 

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from snnctl import config as cfg
 from snnctl.cli import app
 from snnctl.errors import ConfigError
+from snnctl.yaml_reader import parse_yaml
 
 from conftest import FIXTURES, assert_one_line_error
 
@@ -154,7 +155,7 @@ def test_cli_duplicate_key_is_one_line_naming_file_key_and_lines(tmp_path, monke
 
 def test_merge_keys_may_still_be_overridden():
     # YAML lets a mapping override what it merges in: that is not a key given twice
-    merged = cfg.parse_yaml("base: &b {time: 50, inh: 10}\nrun:\n  <<: *b\n  inh: 20\n", "m.yaml")
+    merged = parse_yaml("base: &b {time: 50, inh: 10}\nrun:\n  <<: *b\n  inh: 20\n", "m.yaml")
     assert merged["run"] == {"time": 50, "inh": 20}
 
 

@@ -25,6 +25,12 @@ def test_idx_files_are_read_gz_or_plain(config_factory, tmp_path, compress):
     # 8-bit pixels are kept as they are (a quarter of float32's memory); the engines read 255 as 1
     assert splits.train.images.dtype == torch.uint8 and data.pixel_scale(splits.train.images) == 1 / 255
     assert splits.train.images[0].tolist() == expected[0].reshape(-1).tolist()
+    # every byte value read as written: each image's class bar white, the noise around it below 30
+    images = splits.train.images.reshape(-1, 28, 28)
+    for image, label in zip(images, splits.train.labels.tolist()):
+        bar = torch.zeros(28, 28, dtype=torch.bool)
+        bar[2 + 2 * label:5 + 2 * label, 4:24] = True
+        assert (image[bar] == 255).all() and int(image[~bar].max()) < 30
     assert splits.train.labels.tolist() == labels.tolist()
     assert splits.train.class_names == [str(d) for d in range(10)]
     assert "IDX" in splits.origin

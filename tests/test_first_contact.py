@@ -102,9 +102,23 @@ def test_no_checkpoint_and_no_run_is_one_line_naming_where_it_looked(command, tm
 
 
 def test_set_completes_parameter_names_with_an_equals_sign():
-    assert completion.set_keys("theta") == ["theta_plus="]
     assert "n_neurons=" in completion.set_keys("n_") and "n_train=" in completion.set_keys("n_")
     assert completion.set_keys("no_such") == []
+
+
+@pytest.mark.parametrize("typed, key, values", [
+    ("theta", "theta_plus", ["0.05"]),  # the default
+    ("one_sp", "one_spike", ["bindsnet", "off", "winner"]),  # the choices
+    ("clah", "clahe", ["true", "false"]),
+    ("n_tr", "n_train", ["null"]),
+])
+def test_one_set_key_left_completes_to_its_equals_sign_without_a_space(typed, key, values):
+    """bash inserts what the words offered share and adds a space only after a lone word:
+    ``--set KEY=`` must be left open for the value."""
+    offered = completion.set_keys(typed)
+    assert offered == [f"{key}=", *(f"{key}={value}" for value in values)]
+    assert len(offered) > 1 and os.path.commonprefix(offered) == f"{key}="
+    assert completion.set_keys(f"{key}={values[-1][:1]}") == [f"{key}={values[-1]}"]  # zsh and fish keep the =
 
 
 def test_checkpoint_paths_complete_to_the_checkpoints_below_what_was_typed(tmp_path, monkeypatch):
@@ -141,7 +155,7 @@ def test_bash_completes_commands_options_set_keys_and_checkpoints(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     assert _complete_bash("snnctl ev") == ["evaluate"]
     assert "--nir-time-unit" in _complete_bash("snnctl export --nir")
-    assert _complete_bash("snnctl train --set theta") == ["theta_plus="]
+    assert _complete_bash("snnctl train --set theta") == ["theta_plus=", "theta_plus=0.05"]
     assert _complete_bash("snnctl inspect ru") == ["run.safetensors"]
     assert _complete_bash("snnctl visualize weights ru") == ["run.safetensors"]
 

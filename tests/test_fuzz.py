@@ -30,6 +30,7 @@ from snnctl import service
 from snnctl.cli import app
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.readout.vote import LabelState
+from snnctl.yaml_reader import MAX_YAML_BYTES, MAX_YAML_DEPTH
 
 from conftest import tiny_config, write_mnist_idx
 
@@ -200,7 +201,7 @@ def test_yaml_aliases_within_the_limit_cannot_expand_an_error_message(tmp_path):
 def test_deep_nesting_is_refused_at_once(tmp_path, text):
     path = tmp_path / "deep.yaml"
     path.write_text(text)
-    with pytest.raises(ConfigError, match=f"nested more than {cfg.MAX_YAML_DEPTH} levels deep") as error:
+    with pytest.raises(ConfigError, match=f"nested more than {MAX_YAML_DEPTH} levels deep") as error:
         cfg.load(path)
     assert_one_line(error.value, str(path))
 
@@ -231,7 +232,7 @@ def test_the_encoder_block_cannot_name_a_module(tmp_path, block, key):
 
 def test_oversized_parameter_file_is_refused(tmp_path):
     path = tmp_path / "params.yaml"
-    path.write_text("# padding\n" * (cfg.MAX_YAML_BYTES // 10 + 1))
+    path.write_text("# padding\n" * (MAX_YAML_BYTES // 10 + 1))
     with pytest.raises(ConfigError, match="larger than") as error:
         cfg.load(path)
     assert_one_line(error.value, str(path))
@@ -256,6 +257,24 @@ def small_checkpoint(tmp_path_factory) -> Path:
     loaded = ckpt.load(path)  # the unmutated file is valid
     assert loaded.progress.samples_seen == 12 and loaded.window is not None and loaded.labels is not None
     return path
+
+
+@pytest.mark.parametrize("dropped, names", [(ckpt.LABEL_KEYS[1], ckpt.LABEL_KEYS), (ckpt.WINDOW_KEYS[1], ckpt.WINDOW_KEYS)])
+def test_part_of_a_tensor_group_is_refused(small_checkpoint, tmp_path, dropped, names):
+    """A label state and the training window come whole or not at all: a file that holds
+    part of one is refused in one line that names the missing tensor and the whole group."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(small_checkpoint), framework="np") as reader:
+        metadata = reader.metadata()
+        arrays = {name: reader.get_tensor(name) for name in reader.keys() if name != dropped}
+    cut = tmp_path / "cut.safetensors"
+    save_file(arrays, str(cut), metadata=metadata)
+    with pytest.raises(SnnctlError) as error:
+        ckpt.read(cut)
+    assert_one_line(error.value, str(cut))
+    assert f"{dropped!r} is missing" in str(error.value) and ", ".join(names) in str(error.value)
 
 
 def split_safetensors(blob: bytes) -> tuple[dict, bytes]:

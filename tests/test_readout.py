@@ -114,6 +114,27 @@ def test_auc_of_a_single_class_is_undefined():
     assert metrics.roc_auc(np.full((4, 3), 1 / 3), np.zeros(4, int)) is None
 
 
+def test_auc_classes_are_the_positive_class_of_two_and_those_with_images_of_more():
+    assert metrics.auc_classes(np.array([0, 1, 1]), 2) == [1]
+    assert metrics.auc_classes(np.array([0, 2, 2, 0]), 3) == [0, 2]  # class 1 has no image
+    assert metrics.auc_classes(np.zeros(3, int), 3) == []
+
+
+def test_the_vote_and_the_scores_share_one_accuracy_and_recall():
+    import torch
+
+    from snnctl.readout import vote
+
+    predictions, labels = torch.tensor([0, 0, 2, -1]), torch.tensor([0, 2, 2, 2])
+    assert vote.accuracy(predictions, labels) == metrics.accuracy(predictions.numpy(), labels.numpy()) == 0.5
+    assert np.isnan(vote.accuracy(torch.tensor([]), torch.tensor([])))  # no images: no share right
+    assert np.isnan(metrics.accuracy(np.array([]), np.array([])))
+    table = vote.per_class(predictions, labels, ["a", "b", "c"])
+    recalls = metrics.class_recalls(predictions.numpy(), labels.numpy(), 3)
+    assert [row.recall for row in table] == recalls == [1.0, None, pytest.approx(1 / 3)]
+    assert [row.precision for row in table] == [0.5, None, 1.0]  # nothing predicted as b
+
+
 def test_vote_shares_normalize_and_give_a_silent_image_equal_shares():
     shares = metrics.vote_shares(np.array([[3.0, 1.0], [0.0, 0.0]]))
     assert shares.tolist() == [[0.75, 0.25], [0.5, 0.5]]

@@ -36,7 +36,7 @@ def write_version_1(source: Path, target: Path) -> Path:
         arrays = {name: reader.get_tensor(name) for name in reader.keys() if not name.startswith("readout.")}
     metadata = {key: value for key, value in metadata.items() if not key.startswith("readout.")}
     parameters = json.loads(metadata["config"])
-    for key in ("readout", "baseline", "readout_max_train"):
+    for key in ("readout", "baseline", "readout_max_train", "readout_features"):
         del parameters[key]
     metadata.update(format_version="1", config=json.dumps(parameters))
     save_file(arrays, str(target), metadata=metadata)
@@ -207,8 +207,8 @@ def test_baseline_on_pixels_that_tell_the_classes_apart(tmp_path):
     test_images, test_labels = bars(50, 1)
     baseline = readouts.fit_baseline(train_images, train_labels, config, 10)
     assert baseline.transform == "standardize" and baseline.n_features == 784
-    scores = readouts.score_all(config, [str(c) for c in range(10)], test_labels, votes=None, linear=None,
-                                counts=torch.zeros(50, 1), baseline=baseline, images=test_images)
+    scores = readouts.score_all(config, [str(c) for c in range(10)], test_labels, vote=None, linear=None,
+                                baseline=readouts.linear_outputs(baseline, test_images))
     assert scores.baseline.accuracy == 1.0 and scores.baseline.auc == 1.0
     assert scores.baseline.intervals["accuracy"] == (1.0, 1.0)
     assert scores.vote is None and scores.verdict is None  # no network readout, nothing to compare

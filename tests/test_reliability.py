@@ -225,8 +225,10 @@ def short_run(tmp_path_factory) -> tuple[cfg.Config, Path]:
     config = tiny_config(root, n_train=60, n_test=20, epochs=2, update_interval=16, checkpoint_every=24,
                          nu_decay=0.5, time=100)
     torch.set_num_threads(1)
-    reference = Path(service.train(config, out=root / "reference").checkpoint)
+    trained = service.train(config, out=root / "reference")
+    reference = Path(trained.checkpoint)
     assert float(ckpt.load(reference).tensors.theta.max()) > 0
+    assert trained.test_accuracy.all_activity >= 0.5  # it learned the bars (chance: 0.1)
     return config, reference
 
 
@@ -516,6 +518,17 @@ def test_a_live_run_holds_its_directory(run_copy):
     before = run_files(run_copy)
     result = runner.invoke(app, ["train", "--resume", str(run_copy / ckpt.CHECKPOINT_NAME)])
     assert_one_line_error(result, 2, str(run_copy), "in use", f"pid {os.getpid()}")
+    assert run_files(run_copy) == before
+
+
+def test_a_lock_of_another_host_says_how_to_remove_it(run_copy):
+    """A run of another host (a shared file system) cannot be checked from here: its lock
+    holds, and the error says how to remove it once that run is known to be gone."""
+    lock = run_copy / ".snnctl.lock"
+    lock.write_text(json.dumps({"pid": 1, "host": "elsewhere.invalid", "started": "earlier"}))
+    before = run_files(run_copy)
+    result = runner.invoke(app, ["train", "--resume", str(run_copy / ckpt.CHECKPOINT_NAME)])
+    assert_one_line_error(result, 2, str(run_copy), "in use", "on elsewhere.invalid", f"remove its lock: rm {lock}")
     assert run_files(run_copy) == before
 
 

@@ -216,6 +216,23 @@ def test_usage_errors_are_one_line(args, words):
     assert_one_line_error(runner.invoke(app, args), 2, *words)
 
 
+@pytest.mark.parametrize("args, words", [
+    (["evaluate", "x.safetensors", "--json", "--jsn"], "No such option: --jsn"),
+    (["export", "x.safetensors", "--json", "-o", "x.npz"], "Missing option '--format'"),
+    (["evaluate", "--json", "x.safetensors", "--split", "validation"], "Invalid value for '--split'"),
+])
+def test_usage_errors_with_json_print_the_error_document(args, words):
+    """A script that asks for --json reads one document on stdout whatever went wrong, a
+    mistake click finds in the command line included."""
+    result = runner.invoke(app, args)
+    assert_one_line_error(result, 2, words)
+    document = json.loads(result.stdout)
+    assert document == {"error": result.stderr.strip().removeprefix("error: "), "exit_code": 2}
+    assert len(result.stdout.splitlines()) == 1
+    # without --json, stdout stays empty
+    assert runner.invoke(app, [word for word in args if word != "--json"]).stdout == ""
+
+
 def test_a_bare_command_prints_its_help():
     for args in ([], ["visualize"]):
         result = runner.invoke(app, args)

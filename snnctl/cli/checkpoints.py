@@ -10,10 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 import snnctl.cli.render as render
-from snnctl.cli.options import (CheckpointArgument, DataDirOption, DebugOption, DeviceOption, JsonOption,
-                                LogDirOption, NOption, ReadoutOption, ReductionOption, Split, TaskOption, WorkersOption,
+from snnctl.cli.options import (CheckpointArgument, DataDirOption, DebugOption, DeviceOption, FeaturesOption,
+                                JsonOption, LogDirOption, NOption, ReadoutOption, ReductionOption, Split, TaskOption, WorkersOption,
                                 value)
-from snnctl.cli.scores import scores_table
+from snnctl.cli.scores import percent, scores_table
 from snnctl.errors import ConfigError
 
 EVALUATE_EPILOG = render.examples(
@@ -66,7 +66,8 @@ def _evaluation_tables(result) -> render.Rendering:
     for column in ("class", "images", "precision", "recall"):
         per_class.add_column(column, justify="left" if column == "class" else "right")
     for item in result.per_class:
-        per_class.add_row(escape(item.name), str(item.support), f"{item.precision:.2%}", f"{item.recall:.2%}")
+        per_class.add_row(escape(item.name), str(item.support), percent(item.precision),
+                          percent(item.recall))
     return [render.key_values(f"Evaluation of {result.checkpoint}", rows),
             scores_table(result.scores, f"{result.n_samples} {result.split} images"), per_class,
             _confusion_table(result.classes, result.confusion, result.readout)]
@@ -98,6 +99,7 @@ def assign(
     checkpoint: CheckpointArgument = None,
     reduction: ReductionOption = None,
     readout: ReadoutOption = None,
+    features: FeaturesOption = None,
     task: TaskOption = None,
     data_dir: DataDirOption = None,
     split: Annotated[Split, typer.Option(help="Labelled images to assign from.")] = Split("train"),
@@ -119,7 +121,7 @@ def assign(
         if in_place and out_path is not None:
             raise ConfigError("assign: give --out or --in-place, not both")
         return service.assign(
-            service.checkpoint_or_latest(checkpoint, log_dir, render.notice), reduction=value(reduction), readout=value(readout), task=value(task), data_dir=str(data_dir) if data_dir else None,
+            service.checkpoint_or_latest(checkpoint, log_dir, render.notice), reduction=value(reduction), readout=value(readout), features=value(features), task=value(task), data_dir=str(data_dir) if data_dir else None,
             split=split.value, n=n, output=out_path, in_place=in_place, force=force, device=value(device),
             workers=workers, notice=render.notice, on_progress=on_progress)
 

@@ -51,5 +51,27 @@ def _checkpoints_in(folder: str, depth: int) -> list[str]:
 
 
 def set_keys(incomplete: str) -> list[str]:
-    """``KEY=`` for each parameter (Config key) that starts with ``incomplete``, for ``--set``."""
-    return [f"{key}=" for key in cfg.KEYS if key.startswith(incomplete)]
+    """``KEY=`` for each parameter (Config key) that starts with ``incomplete``, for ``--set``.
+
+    Where one key is left, ``KEY=VALUE`` for its values (:func:`values_of`) follow ``KEY=``:
+    a lone ``KEY=`` is a finished word to bash, and Typer's bash script lets it add a space
+    after the ``=``; with several words bash inserts what they share, ``KEY=``, and no space.
+    What zsh and fish pass with its ``=`` (``KEY=VAL``) completes to those values."""
+    key, equals, typed = incomplete.partition("=")
+    if equals:
+        return [f"{key}={value}" for value in values_of(key) if value.startswith(typed)] if key in cfg.KEYS else []
+    keys = [key for key in cfg.KEYS if key.startswith(incomplete)]
+    if len(keys) != 1:
+        return [f"{key}=" for key in keys]
+    return [f"{keys[0]}=", *(f"{keys[0]}={value}" for value in values_of(keys[0]))]
+
+
+def values_of(key: str) -> list[str]:
+    """The values offered for a parameter: its choices, true and false, or else its default
+    (as YAML writes it: null for none)."""
+    if key in cfg.CHOICES:
+        return list(cfg.CHOICES[key])
+    if cfg.FIELD_TYPES[key] is bool:
+        return ["true", "false"]
+    default = getattr(cfg.Config(), key)
+    return ["null" if default is None else str(default)]

@@ -22,6 +22,7 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
 Device = _choices("Device", cfg.DEVICES)
 Reduction = _choices("Reduction", cfg.REDUCTIONS)
 Readout = _choices("Readout", cfg.READOUTS)
+ReadoutFeatures = _choices("ReadoutFeatures", cfg.READOUT_FEATURES)
 Task = _choices("Task", cfg.TASKS)
 Split = _choices("Split", ("test", "train", "all"))
 NirPreset = _choices("NirPreset", tuple(nir.NIR_PRESETS))
@@ -66,3 +67,6 @@ DebugOption = Annotated[bool, typer.Option("--debug", callback=_debug, expose_va
 ReadoutOption = Annotated[Optional[Readout], typer.Option(
     help="vote (Diehl & Cook's neuron assignment) or linear (logistic regression on the spike counts); "
          "default: the checkpoint's.")]
+FeaturesOption = Annotated[Optional[ReadoutFeatures], typer.Option(
+    "--features", help="What the linear readout reads: counts (spike counts) or drive (input drive above the "
+                       "layer's mean); default: the checkpoint's readout_features.")]

@@ -43,6 +43,22 @@ def error(message: str) -> None:
     err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
 
 
+def failed(message: str, code: int, as_json: bool) -> None:
+    """An error as every command reports it: one ``error:`` line on stderr and, with
+    ``as_json``, ``{"error": ..., "exit_code": ...}`` on stdout, so that a script reading
+    stdout always gets a document."""
+    error(message)
+    if as_json:
+        sys.stdout.write(json.dumps({"error": message, "exit_code": code}) + "\n")
+
+
+def asks_for_json(argv: Sequence[str]) -> bool:
+    """Whether a command line has the --json flag (before a ``--``), read from its words:
+    a usage error stops click before it has parsed the flag."""
+    words = list(argv)
+    return "--json" in (words[:words.index("--")] if "--" in words else words)
+
+
 def notice(message: str) -> None:
     """One ``notice:`` line on stderr (the service layer's Notice callback); a
     :class:`snnctl.errors.WarningText` is a ``warning:`` line."""
@@ -68,11 +84,15 @@ class Command(UntypedFlags, TyperCommand):
 
 class CommandGroup(UntypedFlags, TyperGroup):
     """``snnctl``: a usage error (unknown option, bad value) is one ``error:`` line and exit 2,
-    as every other snnctl error, instead of click's usage panel."""
+    as every other snnctl error, instead of click's usage panel; with --json also its JSON
+    document."""
 
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
+        # click's main(args=None, ...): the words it parses, sys.argv's when not given
+        argv = kwargs.get("args", args[0] if args else None)
+        as_json = asks_for_json(sys.argv[1:] if argv is None else argv)
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
         except UsageError as exc:
@@ -81,13 +101,13 @@ class CommandGroup(UntypedFlags, TyperGroup):
                 sys.exit(exc.exit_code)
             command = exc.ctx.command_path if exc.ctx is not None else "snnctl"
             message = exc.format_message().replace("Value error, ", "").rstrip(".")
-            error(f"{command}: {message} (see {command} --help)")
+            failed(f"{command}: {message} (see {command} --help)", exc.exit_code, as_json)
             sys.exit(exc.exit_code)
         except ClickException as exc:
-            error(exc.format_message())
+            failed(exc.format_message(), exc.exit_code, as_json)
             sys.exit(exc.exit_code)
         except typer.Abort:
-            error("aborted")
+            failed("aborted", 1, as_json)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -95,8 +115,7 @@ class CommandGroup(UntypedFlags, TyperGroup):
 @contextmanager
 def reported(as_json: bool = False) -> Iterator[None]:
     """A user error becomes one line on stderr and its exit code, never a traceback; with
-    ``as_json`` also ``{"error": ..., "exit_code": ...}`` on stdout, so that a script
-    reading stdout always gets a document."""
+    ``as_json`` also its JSON document on stdout (:func:`failed`)."""
     try:
         yield
     except (SnnctlError, KeyboardInterrupt) as exc:
@@ -109,9 +128,7 @@ def reported(as_json: bool = False) -> Iterator[None]:
             # the interpreter's exit handlers with tracebacks
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, signal.SIG_IGN)
-        error(message)
-        if as_json:
-            sys.stdout.write(json.dumps({"error": message, "exit_code": code}) + "\n")
+        failed(message, code, as_json)
         raise typer.Exit(code) from None
 
 

@@ -6,20 +6,20 @@ from __future__ import annotations
 from rich.table import Table
 
 from snnctl.readout import ScoreReport
+from snnctl.service.readouts import READOUT_NAMES
 
-READOUT_NAMES = {"vote": "vote (all activity)", "linear": "linear readout", "baseline": "pixel baseline"}
 
-
-def _with_interval(value: float | None, interval: tuple[float, float] | None) -> str:
+def percent(value: float | None, interval: tuple[float, float] | None = None) -> str:
+    """``value`` as a percentage with its interval, if any; "n/a" for None (undefined)."""
     if value is None:
         return "n/a"
     return f"{value:.2%}" + (f" [{interval[0]:.2%}, {interval[1]:.2%}]" if interval is not None else "")
 
 
 def _row(name: str, report: ScoreReport) -> list[str]:
-    row = [name, _with_interval(report.accuracy, report.intervals["accuracy"]),
-           _with_interval(report.balanced_accuracy, report.intervals["balanced_accuracy"]),
-           _with_interval(report.auc, report.intervals["auc"])]
+    row = [name, percent(report.accuracy, report.intervals["accuracy"]),
+           percent(report.balanced_accuracy, report.intervals["balanced_accuracy"]),
+           percent(report.auc, report.intervals["auc"])]
     if report.sensitivity is not None:
         row += [f"{report.sensitivity:.2%}", f"{report.specificity:.2%}"]
     return row

@@ -15,6 +15,7 @@ from snnctl import network as net
 from snnctl.config import Config
 from snnctl.engine.base import Engine
 from snnctl.engine.fast import FastEngine
+from snnctl.engine.lockstep import member_engine
 from snnctl.engine.reference import BindsNETEngine
 from snnctl.errors import ConfigError
 
@@ -69,7 +70,12 @@ def require_cpu(config: Config, why: str) -> None:
 
 
 def make_engine(config: Config, tensors: net.NetworkTensors) -> Engine:
-    """The engine the config asks for (:func:`choose_engine`) on its device (:func:`resolve_device`)."""
+    """The engine the config asks for (:func:`choose_engine`) on its device (:func:`resolve_device`);
+    in a thread seated in a lockstep group (studies and sweeps with ``networks_per_device``),
+    its member of the group (:mod:`snnctl.engine.lockstep`)."""
+    member = member_engine(config, tensors)
+    if member is not None:
+        return member
     engine = choose_engine(config)
     device = resolve_device(config, engine)
     if engine == "fast":

@@ -34,8 +34,9 @@ import numpy as np
 from snnctl.errors import SnnctlError
 
 COUNTS = "log1p-standardize"
-PIXELS = "standardize"
-TRANSFORMS = (COUNTS, PIXELS)
+STANDARDIZE = "standardize"
+PIXELS = STANDARDIZE  # the pixel baseline's transform
+TRANSFORMS = (COUNTS, STANDARDIZE)
 
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 MAX_FOLDS = 5
@@ -152,14 +153,14 @@ class LinearReadout:
         missing = [name for name in (*TENSOR_NAMES, *METADATA_NAMES) if name not in {**tensors, **metadata}]
         if missing:
             raise SnnctlError(f"{source}: the linear readout lacks {', '.join(missing)}")
-        coef, intercept, mean, scale = (_f32(np.asarray(tensors[name])) for name in TENSOR_NAMES)
+        arrays = {name: _f32(np.asarray(tensors[name])) for name in TENSOR_NAMES}
+        coef = arrays["readout.coef"]
         if coef.ndim != 2 or coef.shape[0] < 2:
             raise SnnctlError(f"{source}: readout.coef has shape {list(coef.shape)}, not [classes >= 2, features]")
-        expected = {"readout.intercept": (intercept, coef.shape[:1]), "readout.mean": (mean, coef.shape[1:]),
-                    "readout.scale": (scale, coef.shape[1:])}
-        for name, (array, shape) in expected.items():
-            if array.shape != shape:
-                raise SnnctlError(f"{source}: {name} has shape {list(array.shape)}, expected {list(shape)}")
+        for name, shape in tensor_shapes(*coef.shape).items():
+            if arrays[name].shape != shape:
+                raise SnnctlError(f"{source}: {name} has shape {list(arrays[name].shape)}, expected {list(shape)}")
+        coef, intercept, mean, scale = arrays.values()
         transform = metadata["readout.transform"]
         if transform not in TRANSFORMS:
             raise SnnctlError(f"{source}: readout.transform is {transform!r}, not one of {', '.join(TRANSFORMS)}")
@@ -171,6 +172,13 @@ class LinearReadout:
         except ValueError:
             raise SnnctlError(f"{source}: readout.C is {metadata['readout.C'][:40]!r}, not a number") from None
         return cls(transform, mean, scale, coef, intercept, c, balanced == "true", metadata["readout.sklearn_version"])
+
+
+def tensor_shapes(n_classes: int, n_features: int) -> dict[str, tuple[int, ...]]:
+    """The shape of each stored tensor (``TENSOR_NAMES``) of a readout of ``n_classes``
+    over ``n_features``: the one rule a checkpoint and :meth:`LinearReadout.from_tensors`
+    check against."""
+    return dict(zip(TENSOR_NAMES, ((n_classes, n_features), (n_classes,), (n_features,), (n_features,))))
 
 
 def _cv_rows(y: np.ndarray, n_classes: int, seed: int) -> np.ndarray | slice:

@@ -43,15 +43,19 @@ def vote_shares(scores) -> np.ndarray:
 
 
 def class_recalls(predictions, labels, n_classes: int) -> list[float | None]:
-    """Share of each class's images predicted as that class; None for a class with no images."""
+    """Share of each class's images predicted as that class (-1, no prediction, is
+    missed); None for a class with no images. The one definition of recall."""
     predictions, labels = np.asarray(predictions), np.asarray(labels)
     return [float((predictions[labels == c] == c).mean()) if (labels == c).any() else None
             for c in range(n_classes)]
 
 
 def accuracy(predictions, labels, weights: np.ndarray | None = None) -> float | np.ndarray:
-    """Share of images predicted right (-1, no prediction, is wrong)."""
+    """Share of images predicted right (-1, no prediction, is wrong); NaN for no images,
+    of which no share is right or wrong. The one definition every command reports."""
     correct = (np.asarray(predictions) == np.asarray(labels)).astype(np.float64)
+    if not len(correct):
+        return float("nan") if weights is None else np.full(len(weights), np.nan)
     return _per_resample(weights, len(correct), lambda w: w @ correct / w.sum(axis=1))
 
 
@@ -72,14 +76,22 @@ def roc_auc(scores, labels, weights: np.ndarray | None = None) -> float | np.nda
     classes present in ``labels`` (as scikit-learn's ``multi_class="ovr"``), or the
     second class's AUC for two classes; None when ``labels`` hold a single class."""
     scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
-    classes = [1] if scores.shape[1] == 2 else range(scores.shape[1])
-    defined = [c for c in classes if 0 < (labels == c).sum() < len(labels)]
+    defined = auc_classes(labels, scores.shape[1])
 
     def macro(w: np.ndarray) -> np.ndarray | None:
         areas = [_weighted_auc(scores[:, c], labels == c, w) for c in defined]
         return np.mean(areas, axis=0) if areas else None
 
     return _per_resample(weights, len(labels), macro)
+
+
+def auc_classes(labels, n_classes: int) -> list[int]:
+    """The classes whose one-vs-rest ROC curve the AUC averages: the second (positive)
+    class alone for two classes, every class otherwise; only those with images both of
+    the class and not of it in ``labels``."""
+    labels = np.asarray(labels)
+    classes = [1] if n_classes == 2 else range(n_classes)
+    return [c for c in classes if 0 < (labels == c).sum() < len(labels)]
 
 
 def _weighted_auc(score: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:

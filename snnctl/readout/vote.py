@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import torch
 
+from snnctl.readout import metrics
+
 UNASSIGNED = -1
 
 
@@ -123,7 +125,8 @@ def vote(counts: torch.Tensor, state: LabelState, n_classes: int, reduction: str
 
 
 def accuracy(predictions: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((predictions == labels).float().mean()) if len(labels) else 0.0
+    """:func:`snnctl.readout.metrics.accuracy` of tensors (NaN for no images)."""
+    return metrics.accuracy(predictions.numpy(), labels.numpy())
 
 
 def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -137,22 +140,19 @@ def confusion_matrix(predictions: torch.Tensor, labels: torch.Tensor, n_classes:
 class ClassMetrics:
     name: str
     support: int
-    precision: float
-    recall: float
+    precision: float | None  # None: no image was predicted as the class
+    recall: float | None  # None: no image of the class (as in ScoreReport.recall)
 
 
 def per_class(predictions: torch.Tensor, labels: torch.Tensor, class_names: list[str]) -> list[ClassMetrics]:
-    """Precision and recall of each class (recall counts images without a prediction as missed)."""
-    metrics = []
-    for label, name in enumerate(class_names):
-        actual = labels == label
+    """Precision and recall of each class; the recall is :func:`metrics.class_recalls`'s,
+    which counts images without a prediction as missed."""
+    recalls = metrics.class_recalls(predictions.numpy(), labels.numpy(), len(class_names))
+    rows = []
+    for label, (name, recall) in enumerate(zip(class_names, recalls)):
         predicted = predictions == label
-        hits = int((actual & predicted).sum())
-        support = int(actual.sum())
-        metrics.append(ClassMetrics(
-            name, support,
-            precision=hits / int(predicted.sum()) if predicted.any() else 0.0,
-            recall=hits / support if support else 0.0,
-        ))
-    return metrics
+        hits = int((predicted & (labels == label)).sum())
+        rows.append(ClassMetrics(name, int((labels == label).sum()),
+                                 precision=hits / int(predicted.sum()) if predicted.any() else None, recall=recall))
+    return rows
 

@@ -24,7 +24,8 @@ from snnctl.service.figures import FIGURES, FigureResult, visualize
 from snnctl.service.runs import checkpoint_or_latest, finished_checkpoints
 from snnctl.service.studies import Fold, StudyResult, Summary, is_study, study
 from snnctl.service.sweep import SweepResult, Trial, sweep
-from snnctl.service.train import TrainResult, Validation, train, validation_splits, with_parameters
+from snnctl.service.train import TrainResult, train, with_parameters
+from snnctl.service.validation import Validation, validation_splits
 
 __all__ = [
     "STATUS_NAME", "FIGURES", "Accuracy", "AssignResult", "EvaluationResult", "ExportResult", "FigureResult",

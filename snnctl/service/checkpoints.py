@@ -1,13 +1,13 @@
 """The commands that read a checkpoint: ``evaluate``, ``assign`` and ``inspect``, and what
-they share: the data config of a checkpoint (:func:`data_config`) and loading its split
-(:func:`load_split`)."""
+they share: the data config of a checkpoint (:func:`data_config`), loading its split
+(:func:`load_split`) and both at once with its engine (:func:`on_data`)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import torch
 
     from snnctl import data
+    from snnctl import engine as engines
     from snnctl.readout import LinearReadout, vote
 
 
@@ -76,6 +77,39 @@ def load_split(config: Config, split: str, n: int | None, run_dir: Path, same_da
         notice(f"--n {n}: the {split} images number {len(dataset)} (with the checkpoint's n_train and n_test); "
                f"using all of them")
     return data.limit(dataset, n, subset_seed(config.seed, split)), splits
+
+
+@dataclass
+class OnData:
+    """A checkpoint pointed at a split of images: where ``evaluate`` and ``assign`` start."""
+
+    stored: ckpt.Checkpoint
+    config: Config  # the checkpoint's, pointed at the data, readout, device and workers asked for
+    dataset: "data.Dataset"  # the images of the split asked for
+    splits: "data.Splits"
+
+    def engine(self) -> "engines.Engine":
+        """The engine that runs the checkpoint's network on these images (learning off)."""
+        from snnctl import engine as engines
+
+        return engines.make_engine(self.config, self.stored.tensors)
+
+
+def on_data(checkpoint_path: Path, split: str, n: int | None, *, task: str | None, data_dir: str | None,
+            reduction: str | None, readout: str | None, device: str | None, workers: str | None, notice: Notice,
+            before_loading: Callable[[ckpt.Checkpoint, Config], None], features: str | None = None) -> OnData:
+    """Load the checkpoint, point its parameters at the data asked for (:func:`data_config`)
+    and at the ``readout_features`` asked for, let ``before_loading`` refuse what it must
+    before an image is read, then load the images of ``split`` (:func:`load_split`; the
+    run's own split when the data is the run's)."""
+    stored = ckpt.load(checkpoint_path)
+    config = data_config(stored.config, task, data_dir, reduction, device, notice, readout, workers)
+    if features is not None:
+        config = config.replace(readout_features=features)
+    before_loading(stored, config)
+    same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
+    dataset, splits = load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
+    return OnData(stored, config, dataset, splits)
 
 
 @dataclass
@@ -140,15 +174,6 @@ def check_readout(stored: ckpt.Checkpoint, readout: str, source: Path) -> None:
                           f"snnctl assign {source} --readout linear")
 
 
-def baseline_for(config: Config, train: "data.Dataset", notice: Notice) -> "LinearReadout | None":
-    """The pixel baseline fitted on ``train`` (None with ``baseline: false``, or with a notice
-    where a class has too few images)."""
-    if not config.baseline:
-        return None
-    return readouts.fit_or_skip(lambda: readouts.fit_baseline(train.images, train.labels, config, len(train.class_names)),
-                                False, "pixel baseline", notice)
-
-
 @dataclass
 class Classified:
     """A checkpoint's readouts run on a set of images, learning off: what ``evaluate``
@@ -162,28 +187,32 @@ class Classified:
     samples_per_second: float
     accuracy: Accuracy
     votes: "vote.Votes"
-
-    def linear_predictions(self) -> "np.ndarray | None":
-        """The linear readout's class of each image, None without a linear readout."""
-        if self.stored.readout is None:
-            return None
-        return readouts.linear_outputs(self.stored.readout, self.counts)[0]
+    linear: "readouts.Outputs | None"  # the linear readout's; None without one
 
     def predictions(self) -> "torch.Tensor":
         """The class of each image by the readout asked for (``config.readout``; -1: no vote)."""
         import torch
 
         if self.config.readout == "linear":
-            return torch.from_numpy(self.linear_predictions())
+            return torch.from_numpy(self.linear[0])
         return self.votes.all_activity
 
+    def outputs(self, notice: Notice) -> "tuple[dict[str, readouts.Outputs | None], int]":
+        """The outputs of the vote, the linear readout and the pixel baseline (fitted on
+        ``train``) on these images, by ``readouts.READOUT_NAMES`` key (None: not there),
+        and how many training images the regressions are fitted on."""
+        rows = readouts.fit_rows(self.train.labels, self.config)
+        baseline = readouts.fit_pixel_baseline(self.config, self.train.images[rows], self.train.labels[rows],
+                                               len(self.train.class_names), notice)
+        return {"vote": readouts.vote_outputs(self.votes), "linear": self.linear,
+                "baseline": None if baseline is None else readouts.linear_outputs(baseline, self.dataset.images)}, \
+            len(rows)
+
     def scores(self, notice: Notice) -> readouts.Scores:
-        """Both readouts and the pixel baseline (fitted on ``train``) on these images."""
-        config = self.config
-        return readouts.score_all(config, self.stored.class_names, self.dataset.labels, votes=self.votes,
-                                  linear=self.stored.readout, counts=self.counts,
-                                  baseline=baseline_for(config, self.train, notice), images=self.dataset.images,
-                                  fit_images=len(readouts.fit_rows(self.train.labels, config)))
+        """Both readouts and the pixel baseline on these images."""
+        outputs, fit_images = self.outputs(notice)
+        return readouts.score_all(self.config, self.stored.class_names, self.dataset.labels, **outputs,
+                                  fit_images=fit_images)
 
 
 def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
@@ -191,24 +220,25 @@ def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
              device: str | None = None, workers: str | None = None, notice: Notice = quiet,
              on_progress: OnProgress = no_progress) -> Classified:
     """Run the images of ``split`` through the checkpoint's network, learning off, and vote."""
-    from snnctl import engine as engines
 
-    stored = ckpt.load(checkpoint_path)
-    config = data_config(stored.config, task, data_dir, reduction, device, notice, readout, workers)
-    check_readout(stored, config.readout, checkpoint_path)
-    if not stored.progress.finished and "labels" not in stored.info:  # info["labels"]: made by assign
-        notice(f"{checkpoint_path}: a run in progress ({stored.progress.samples_seen} training images seen), "
-               f"labelled from its last {stored.config.update_interval} of them; finish it with "
-               f"snnctl train --resume {checkpoint_path}")
-    same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
-    dataset, splits = load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
+    def check(stored: ckpt.Checkpoint, config: Config) -> None:
+        check_readout(stored, config.readout, checkpoint_path)
+        if not stored.progress.finished and "labels" not in stored.info:  # info["labels"]: made by assign
+            notice(f"{checkpoint_path}: a run in progress ({stored.progress.samples_seen} training images seen), "
+                   f"labelled from its last {stored.config.update_interval} of them; finish it with "
+                   f"snnctl train --resume {checkpoint_path}")
+
+    opened = on_data(checkpoint_path, split, n, task=task, data_dir=data_dir, reduction=reduction, readout=readout,
+                     device=device, workers=workers, notice=notice, before_loading=check)
+    stored, config, dataset = opened.stored, opened.config, opened.dataset
     _check_classes(dataset.class_names, stored.class_names, config.data_dir)
-    engine = engines.make_engine(config, stored.tensors)
+    engine = opened.engine()
     started = time.perf_counter()
     counts = spike_counts(engine, config, dataset.images, split, "evaluate", on_progress)
     rate = len(dataset) / max(time.perf_counter() - started, 1e-9)
     accuracy, votes = score(counts, dataset.labels, stored.labels, len(stored.class_names), config.reduction)
-    return Classified(stored, config, dataset, splits.train, counts, rate, accuracy, votes)
+    linear = readouts.network_outputs(stored.readout, config, stored.tensors.weights, dataset.images, counts)
+    return Classified(stored, config, dataset, opened.splits.train, counts, rate, accuracy, votes, linear)
 
 
 def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
@@ -242,7 +272,7 @@ def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
         result.positive_class = class_names[1]
         result.sensitivity, result.specificity = scores.headline.sensitivity, scores.headline.specificity
     if predictions is not None:
-        _write_predictions(predictions, dataset, run.votes, run.linear_predictions(), class_names)
+        _write_predictions(predictions, dataset, run.votes, None if run.linear is None else run.linear[0], class_names)
         result.predictions_file = str(predictions)
     return result
 
@@ -270,10 +300,12 @@ class AssignResult(Result):
 
 def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None, force: bool) -> Path:
     """Where assign writes, checked: ``output``, by default CKPT.TASK-REDUCTION.safetensors
-    (CKPT.TASK-linear.safetensors for the linear readout); never the input checkpoint
-    (that takes --in-place)."""
+    (CKPT.TASK-linear.safetensors for the linear readout, CKPT.TASK-linear-drive.safetensors
+    for one on the input drive); never the input checkpoint (that takes --in-place)."""
     if output is None:
         way = "linear" if config.readout == "linear" else config.reduction
+        if config.readout == "linear" and config.readout_features != "counts":
+            way += f"-{config.readout_features}"
         output = checkpoint_path.with_name(f"{checkpoint_path.stem}.{config.task.lower()}-{way}.safetensors")
     output = Path(output)
     if output.resolve() == checkpoint_path.resolve():
@@ -282,39 +314,45 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
     return output
 
 
-def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str | None = None, task: str | None = None,
+def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str | None = None,
+           features: str | None = None, task: str | None = None,
            data_dir: str | None = None, split: str = "train", n: int | None = None, output: Path | None = None,
            in_place: bool = False, force: bool = False, device: str | None = None, workers: str | None = None,
            notice: Notice = quiet, on_progress: OnProgress = no_progress) -> AssignResult:
     """Recompute which class each excitatory neuron stands for and refit the linear
     readout, from labelled images (learning off), and store both in a new checkpoint
-    whose ``readout`` parameter is ``readout`` (default: the checkpoint's).
+    whose ``readout`` parameter is ``readout`` (default: the checkpoint's), and whose
+    ``readout_features`` is ``features`` (default: the checkpoint's).
 
     On another task (a layer trained on MNIST, assigned on a MAMMO folder) the new
     checkpoint takes that task's class names, data and readout, ready to evaluate there.
     The input file is only replaced (atomically) with ``in_place``.
     """
     from snnctl.readout import vote
-    from snnctl import engine as engines
 
     checkpoint_path = Path(checkpoint_path)
-    stored = ckpt.load(checkpoint_path)
-    config = data_config(stored.config, task, data_dir, reduction, device, notice, readout, workers)
-    output = checkpoint_path if in_place else _relabeled_output(checkpoint_path, config, output, force)
-    same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
-    label_set, splits = load_split(config, split, n, checkpoint_path.parent, same_data, notice)
-    eval_set = splits.test
+
+    def choose_output(stored: ckpt.Checkpoint, config: Config) -> None:
+        nonlocal output  # refused (an existing file without --force) before any image is read
+        output = checkpoint_path if in_place else _relabeled_output(checkpoint_path, config, output, force)
+
+    opened = on_data(checkpoint_path, split, n, task=task, data_dir=data_dir, reduction=reduction, readout=readout,
+                     device=device, workers=workers, notice=notice, before_loading=choose_output, features=features)
+    stored, label_set, eval_set = opened.stored, opened.dataset, opened.splits.test
     class_names = label_set.class_names
-    config = config.replace(n_classes=len(class_names))
-    engine = engines.make_engine(config, stored.tensors)
+    config = opened.config.replace(n_classes=len(class_names))
+    engine = opened.engine()
     label_counts = spike_counts(engine, config, label_set.images, split, "label", on_progress)
     new_state = vote.assign(label_counts, label_set.labels, len(class_names), config.reduction)
-    linear = readouts.fit_or_skip(lambda: readouts.fit_linear(label_counts, label_set.labels, config, len(class_names)),
-                                  config.readout == "linear", "linear readout", notice)
+    rows = readouts.fit_rows(label_set.labels, config)
+    weights = stored.tensors.weights
+    linear = readouts.fit_network_readout(config, weights, label_set.images[rows], label_counts[rows],
+                                          label_set.labels[rows], len(class_names), notice)
     eval_counts = spike_counts(engine, config, eval_set.images, "test", "evaluate", on_progress)
     new_accuracy, votes = score(eval_counts, eval_set.labels, new_state, len(class_names), config.reduction)
-    scores = readouts.score_all(config, class_names, eval_set.labels, votes=votes, linear=linear, counts=eval_counts,
-                                fit_images=len(readouts.fit_rows(label_set.labels, config)))
+    linear_outputs = readouts.network_outputs(linear, config, weights, eval_set.images, eval_counts)
+    scores = readouts.score_all(config, class_names, eval_set.labels, vote=readouts.vote_outputs(votes),
+                                linear=linear_outputs, fit_images=len(rows))
     old_accuracy = changed = None
     if stored.labels is not None and class_names == stored.class_names:
         # the old labels vote with the readout they were made for, as evaluate scored them

@@ -117,16 +117,16 @@ def _tune_sigint_handler_off() -> Iterator[None]:
 
 
 def run_on_tune(trainable: Callable[..., None], *, make_tuner: Callable[[Any, str], Any], cpus_per_trial: float,
-                directory: Path, name: str, log: Path, what: str, resume_hint: str) -> Any:
+                directory: Path, name: str, log: Path, what: str, resume_hint: str, gpus_per_trial: float = 0.0) -> Any:
     """Run ``trainable`` (wrapped by ``tune.with_parameters`` already) on Tune with
-    ``cpus_per_trial`` CPUs each, in ``directory/name``: continue the experiment there
+    ``cpus_per_trial`` CPUs (and ``gpus_per_trial`` GPUs) each, in ``directory/name``: continue the experiment there
     (finished trials stay, unfinished ones start again), else ``make_tuner(trainable,
     storage)`` builds a new one. Returns Tune's ResultGrid. Call inside :func:`ray_session`.
     SIGINT/SIGTERM stop the trials at once with :class:`RayInterrupted`, whose message
     names ``what`` stopped ("sweep") and ``resume_hint``, the command that continues."""
     from ray import tune
 
-    trainable = tune.with_resources(trainable, {"cpu": cpus_per_trial})
+    trainable = tune.with_resources(trainable, {"cpu": cpus_per_trial, "gpu": gpus_per_trial})
     experiment = directory / name
     with _output_to(log), _tune_sigint_handler_off(), stop_on_signals(interrupt=True) as caught:
         try:

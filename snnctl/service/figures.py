@@ -11,7 +11,7 @@ from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import write_atomic
 from snnctl.seeds import presentation_seed
 import snnctl.service.readouts as readouts
-from snnctl.service.checkpoints import baseline_for, check_readout, classify, data_config, load_split
+from snnctl.service.checkpoints import check_readout, classify, data_config, load_split
 from snnctl.service.common import Notice, OnProgress, Result, check_output, no_progress, quiet
 from snnctl.service.run_figures import confusion_title
 
@@ -140,7 +140,7 @@ def _figure(what: str, checkpoint_path: Path, run_dir: Path, *, titles: bool, in
 def readout_maps(stored: ckpt.Checkpoint) -> "np.ndarray":
     """Each class's linear-readout weights carried back onto the input [classes, size, size]:
     ``sum_j coef[c, j] / scale[j] * W[:, j]``, neuron j's receptive field weighted by how
-    much one more unit of its (log1p) count moves the class's logit."""
+    much one more unit of its feature (log1p count, or drive) moves the class's logit."""
     linear, size = stored.readout, stored.config.input_size
     per_neuron = linear.coef / linear.scale  # [classes, neurons]
     maps = per_neuron.astype("float64") @ stored.tensors.weights.double().numpy().T
@@ -164,22 +164,16 @@ def _roc_figure(checkpoint_path: Path, device: str | None, notice: Notice, on_pr
     from sklearn.metrics import auc, roc_curve
 
     from snnctl import plots
+    from snnctl.readout.metrics import auc_classes
 
     run = classify(checkpoint_path, device=device, notice=notice, on_progress=on_progress)
     names, labels = run.stored.class_names, run.dataset.labels.numpy()
-    class_scores = {"vote (all activity)": readouts.vote_outputs(run.votes)[1]}
-    if run.stored.readout is not None:
-        class_scores["linear readout"] = readouts.linear_outputs(run.stored.readout, run.counts)[1]
-    baseline = baseline_for(run.config, run.train, notice)
-    if baseline is not None:
-        class_scores["pixel baseline"] = readouts.linear_outputs(baseline, run.dataset.images.flatten(1))[1]
-    # two classes: the positive (second) class's curve only, as its AUC is reported
-    shown = [1] if len(names) == 2 else range(len(names))
+    outputs, _ = run.outputs(notice)
     curves = {}
-    for readout, probabilities in class_scores.items():
-        curves[readout] = {}
-        for c in shown:
-            if 0 < (labels == c).sum() < len(labels):
-                fpr, tpr, _ = roc_curve(labels == c, probabilities[:, c])
-                curves[readout][names[c]] = (fpr, tpr, float(auc(fpr, tpr)))
+    for readout, found in outputs.items():
+        if found is not None:
+            shown = curves[readouts.READOUT_NAMES[readout]] = {}
+            for c in auc_classes(labels, len(names)):  # the curves whose areas the reported AUC averages
+                fpr, tpr, _ = roc_curve(labels == c, found[1][:, c])
+                shown[names[c]] = (fpr, tpr, float(auc(fpr, tpr)))
     return plots.roc_figure(curves, f"ROC, one vs rest, on {len(labels)} test images")

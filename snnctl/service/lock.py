@@ -5,7 +5,9 @@ creating ``.snnctl.lock`` with ``os.open(O_CREAT | O_EXCL)``, which exactly one 
 can do, writing its pid, host and start time into it; it removes the file when it ends,
 also on an error or a signal. A second run into the same directory finds the lock and
 stops with one line. A lock whose process is gone (a run killed with ``kill -9``, a
-machine that lost power) is stale: it is reported and taken over.
+machine that lost power) is stale: it is reported and taken over. Only a process of this
+host can be checked: a lock of another host's run (a shared file system) stays until its
+run removes it, or a user who knows that run is gone (the error says how).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import socket
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -99,6 +102,18 @@ def _take_over_stale(path: Path, holder: dict, notice: Notice) -> None:
            f"{holder.get('started')}); taking the run directory over")
 
 
+def _in_use(path: Path, holder: dict) -> str:
+    """The error for a lock held by a live run, or by a run of another host that this one
+    cannot check: how to remove the lock once that run is known to be gone."""
+    if not holder:
+        return f"{path.parent}: in use by another run (lock file {path}; remove it only if no run writes there)"
+    running = f"the run of pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
+    if holder.get("host") != socket.gethostname():
+        return (f"{path.parent}: in use by {running}, which cannot be checked from this host; if that run is "
+                f"gone, remove its lock: rm {shlex.quote(str(path))}")
+    return f"{path.parent}: in use by {running} (lock file {path}; remove it only if no run writes there)"
+
+
 def _acquire(path: Path, notice: Notice) -> dict:
     """Create the lock ``path`` for this process, taking over a stale one; its entry."""
     for _ in range(3):
@@ -109,10 +124,7 @@ def _acquire(path: Path, notice: Notice) -> dict:
         if holder is None:
             continue  # released since: create it again
         if not holder or _alive(holder):
-            running = (f"the run of pid {holder.get('pid')} on {holder.get('host')}, started {holder.get('started')}"
-                       if holder else "another run")
-            raise ConfigError(f"{path.parent}: in use by {running} (lock file {path}; remove it only if no run "
-                              f"writes there)")
+            raise ConfigError(_in_use(path, holder))
         _take_over_stale(path, holder, notice)
     raise ConfigError(f"{path.parent}: in use by another run (lock file {path})")
 

@@ -1,14 +1,16 @@
 """The two readouts and the pixel baseline, fitted and scored the same way for every command.
 
 ``train``, ``evaluate`` and ``assign`` hand over spike counts (learning off) and get back
-the linear readout (:func:`fit_linear`), the pixel baseline (:func:`fit_baseline`) and the
-:class:`Scores` of each on the held-out images (:func:`score_all`): Diehl & Cook's vote,
+what the linear readout reads (:func:`readout_features`), the linear readout
+(:func:`fit_linear`), the pixel baseline (:func:`fit_baseline`) and the :class:`Scores`
+of each from their outputs on the held-out images (:func:`score_all`): Diehl & Cook's vote,
 the linear readout and the baseline side by side, with a plain verdict when the network
 is below the baseline or below chance (docs/readout.md).
 
 Both regressions are fitted on at most ``readout_max_train`` training images, a seeded,
-class-stratified sample (:func:`fit_rows`): the pixel baseline on all 60,000 MNIST
-images costs ten minutes, far more than a 100-neuron network's training.
+class-stratified sample (:func:`fit_rows`, chosen once and handed to both fits): the
+pixel baseline on all 60,000 MNIST images costs ten minutes, far more than a 100-neuron
+network's training.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 from snnctl.config import Config
 from snnctl.errors import SnnctlError
-from snnctl.readout import COUNTS, PIXELS, LinearReadout, ScoreReport, score, vote_shares
+from snnctl.readout import PIXELS, LinearReadout, ScoreReport, score, vote_shares
 from snnctl.seeds import readout_seed
 from snnctl.service.common import Notice, Result
 
@@ -29,6 +31,10 @@ if TYPE_CHECKING:
     import torch
 
     from snnctl.readout import vote
+
+
+# The readouts and the baseline as the tables and figures name them.
+READOUT_NAMES = {"vote": "vote (all activity)", "linear": "linear readout", "baseline": "pixel baseline"}
 
 
 @dataclass
@@ -62,19 +68,57 @@ def fit_rows(labels: "torch.Tensor", config: Config) -> "torch.Tensor":
     return torch.sort(kept).values
 
 
-def fit_linear(counts: "torch.Tensor", labels: "torch.Tensor", config: Config, n_classes: int) -> LinearReadout:
-    """The linear readout on the training split's spike counts (transform ``COUNTS``),
-    class-weighted when ``balance`` is true."""
-    rows = fit_rows(labels, config)
-    return LinearReadout.fit(counts[rows].numpy(), labels[rows].numpy(), n_classes, balanced=config.balance,
-                             seed=readout_seed(config.seed), transform=COUNTS)
+def readout_features(config: Config, weights: "torch.Tensor", images: "torch.Tensor",
+                     counts: "torch.Tensor") -> "torch.Tensor":
+    """What the linear readout reads for ``images`` [n, inputs] whose spike counts are
+    ``counts`` [n, neurons]: the counts, or (``readout_features: drive``) the input drive
+    through ``weights`` [inputs, neurons] above the layer's mean
+    (:func:`snnctl.readout.features.input_drive`)."""
+    import torch
+
+    from snnctl import data
+    from snnctl.readout.features import input_drive
+
+    if config.readout_features == "counts":
+        return counts
+    pixels = images.flatten(1).float() * data.pixel_scale(images)
+    return torch.from_numpy(input_drive(pixels.numpy(), weights.cpu().numpy()))
+
+
+def fit_linear(features: "torch.Tensor", labels: "torch.Tensor", config: Config, n_classes: int) -> LinearReadout:
+    """The linear readout on the training images' ``features`` (:func:`readout_features`
+    of the rows :func:`fit_rows` chose, ``labels`` theirs), with the transform of its
+    kind, class-weighted when ``balance`` is true."""
+    from snnctl.readout.features import TRANSFORMS
+
+    return LinearReadout.fit(features.numpy(), labels.numpy(), n_classes, balanced=config.balance,
+                             seed=readout_seed(config.seed), transform=TRANSFORMS[config.readout_features])
 
 
 def fit_baseline(images: "torch.Tensor", labels: "torch.Tensor", config: Config, n_classes: int) -> LinearReadout:
-    """The pixel baseline: the same regression on the same resized training pixels."""
-    rows = fit_rows(labels, config)
-    return LinearReadout.fit(images[rows].flatten(1).numpy(), labels[rows].numpy(), n_classes,
-                             balanced=config.balance, seed=readout_seed(config.seed), transform=PIXELS)
+    """The pixel baseline: the same regression on the same resized training pixels (the
+    rows :func:`fit_rows` chose, ``labels`` theirs)."""
+    return LinearReadout.fit(images.flatten(1).numpy(), labels.numpy(), n_classes, balanced=config.balance,
+                             seed=readout_seed(config.seed), transform=PIXELS)
+
+
+def fit_network_readout(config: Config, weights: "torch.Tensor", images: "torch.Tensor", counts: "torch.Tensor",
+                        labels: "torch.Tensor", n_classes: int, notice: Notice) -> LinearReadout | None:
+    """A trained layer's linear readout, fitted on the training images ``images`` (the rows
+    :func:`fit_rows` chose; ``counts`` their spike counts, ``labels`` their classes) as
+    ``readout_features`` says; None with a notice where they cannot fit it, unless the run
+    reads out linearly (:func:`fit_or_skip`)."""
+    return fit_or_skip(lambda: fit_linear(readout_features(config, weights, images, counts), labels, config, n_classes),
+                       config.readout == "linear", "linear readout", notice)
+
+
+def fit_pixel_baseline(config: Config, images: "torch.Tensor", labels: "torch.Tensor", n_classes: int,
+                       notice: Notice) -> LinearReadout | None:
+    """The pixel baseline on the training images ``images`` (the rows :func:`fit_rows`
+    chose); None with ``baseline: false``, or with a notice where they cannot fit it."""
+    if not config.baseline:
+        return None
+    return fit_or_skip(lambda: fit_baseline(images, labels, config, n_classes), False, "pixel baseline", notice)
 
 
 def fit_or_skip(fit: Callable[[], LinearReadout], required: bool, what: str, notice: Notice) -> LinearReadout | None:
@@ -89,35 +133,40 @@ def fit_or_skip(fit: Callable[[], LinearReadout], required: bool, what: str, not
         return None
 
 
-def linear_outputs(readout: LinearReadout, counts: "torch.Tensor") -> tuple[np.ndarray, np.ndarray]:
-    """The linear readout's predictions [n] and class probabilities [n, classes]."""
-    probabilities = readout.predict_proba(counts.numpy())
+Outputs = tuple[np.ndarray, np.ndarray]  # predictions [n] (-1: none) and class scores [n, classes]
+
+
+def linear_outputs(readout: LinearReadout, features: "torch.Tensor") -> Outputs:
+    """A linear readout's predictions [n] and class probabilities [n, classes]."""
+    probabilities = readout.predict_proba(features.flatten(1).numpy())
     return probabilities.argmax(axis=1), probabilities
 
 
-def vote_outputs(votes: "vote.Votes") -> tuple[np.ndarray, np.ndarray]:
+def network_outputs(readout: LinearReadout | None, config: Config, weights: "torch.Tensor", images: "torch.Tensor",
+                    counts: "torch.Tensor") -> Outputs | None:
+    """A trained layer's linear readout on ``images`` (``counts`` their spike counts): its
+    outputs on their ``readout_features``, as it was fitted; None without a readout."""
+    if readout is None:
+        return None
+    return linear_outputs(readout, readout_features(config, weights, images, counts))
+
+
+def vote_outputs(votes: "vote.Votes") -> Outputs:
     """The all-activity vote's predictions [n] (-1: none) and class shares [n, classes]."""
     return votes.all_activity.numpy(), vote_shares(votes.scores.numpy())
 
 
-def score_all(config: Config, class_names: list[str], labels: "torch.Tensor", *,
-              votes: "vote.Votes | None", linear: LinearReadout | None, counts: "torch.Tensor",
-              baseline: LinearReadout | None = None, images: "torch.Tensor | None" = None,
-              fit_images: int | None = None) -> Scores:
-    """The :class:`Scores` of the vote, the linear readout and the baseline on the same
-    images (``counts`` their spike counts, ``images`` their pixels for the baseline)."""
+def score_all(config: Config, class_names: list[str], labels: "torch.Tensor", *, vote: Outputs | None,
+              linear: Outputs | None, baseline: Outputs | None = None, fit_images: int | None = None) -> Scores:
+    """The :class:`Scores` of the vote, the linear readout and the baseline from their
+    outputs on the same images (None: that one is not there)."""
     targets = labels.numpy()
     seed = readout_seed(config.seed)
 
-    def report(outputs: tuple[np.ndarray, np.ndarray]) -> ScoreReport:
-        return score(outputs[0], targets, outputs[1], class_names, seed=seed)
+    def report(outputs: Outputs | None) -> ScoreReport | None:
+        return None if outputs is None else score(outputs[0], targets, outputs[1], class_names, seed=seed)
 
-    vote_report = report(vote_outputs(votes)) if votes is not None else None
-    linear_report = report(linear_outputs(linear, counts)) if linear is not None else None
-    baseline_report = None
-    if baseline is not None and images is not None:
-        baseline_report = report(linear_outputs(baseline, images.flatten(1)))
-    scores = Scores(config.readout, vote_report, linear_report, baseline_report, 1 / len(class_names),
+    scores = Scores(config.readout, report(vote), report(linear), report(baseline), 1 / len(class_names),
                     fit_images, None)
     scores.verdict = verdict(scores)
     return scores

@@ -15,6 +15,7 @@ through a study.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -27,6 +28,7 @@ from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
+import snnctl.service.lockstep as lockstep
 from snnctl.service.checkpoints import evaluate
 from snnctl.service.common import (Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
                                    write_state)
@@ -196,6 +198,10 @@ def _run_folds(config: Config, pending: list[int], study_dir: Path, address: str
     """Run the ``pending`` folds: one after another here with ``concurrent_folds`` 1 and no
     ``address``, else on Ray; returns where they ran."""
     runs_dir = study_dir / RUNS_DIR
+    if lockstep.in_lockstep(config):
+        lockstep.run_in_lockstep(config, [functools.partial(run_fold, lockstep.run_config(config), fold, runs_dir, notice)
+                                          for fold in pending], "study", notice)
+        return f"this process, {config.networks_per_device} folds at a time in lockstep on {lockstep.group_device(config)}"
     if not _on_ray(address, concurrent_folds):
         for fold in pending:
             notice(f"study: fold {fold + 1} of {config.folds}")
@@ -278,7 +284,9 @@ def study(config: Config | None = None, *, folds: int | None = None, out: Path |
 
     config, study_dir = _set_up(config, folds, out, resume)
     runs_dir = study_dir / RUNS_DIR
-    if _on_ray(address, concurrent_folds):
+    if lockstep.in_lockstep(config):
+        lockstep.check(config, "study")
+    elif _on_ray(address, concurrent_folds):
         from snnctl import engine
 
         # Ray hides the GPUs from a fold that reserved none

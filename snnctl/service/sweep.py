@@ -28,11 +28,14 @@ from snnctl import space as spaces
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import write_atomic
+import snnctl.service.lockstep as lockstep
 from snnctl.service.cluster import RayInterrupted, error_line, ray_session, run_on_tune
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, new_directory,
                                    no_progress, quiet, read_state, write_state)
-from snnctl.service.train import TrainResult, Validation, train_in, validation_splits
+from snnctl.service.train import TrainResult, train_in
+from snnctl.service.validation import Validation, validation_splits
 from snnctl.space import Dimension, Space
+from snnctl.validators import integer
 
 STATE_NAME = "sweep.json"  # what the sweep is: parameters, space, validation split (for --resume)
 RESULT_NAME = "result.json"  # the finished sweep's result, as --json prints it
@@ -105,10 +108,15 @@ def _trial(sampled: dict, *, base: dict, validation: tuple[int, int, int | None]
 
         return report
 
-    results = []
-    for index, split in enumerate(splits):
-        directory = run_dir if folds is None else run_dir / f"fold-{index}"
-        results.append(train_in(directory, config, validation=split, on_progress=reporter(index)))
+    directories = [run_dir if folds is None else run_dir / f"fold-{index}" for index in range(len(splits))]
+    if lockstep.in_lockstep(config):
+        # the trial's runs (one per fold) learn in lockstep; the scheduler hears their validation score only
+        results = lockstep.run_in_lockstep(config, [functools.partial(train_in, directory, lockstep.run_config(config),
+                                                                      validation=split)
+                                                    for directory, split in zip(directories, splits)], "sweep")
+    else:
+        results = [train_in(directory, config, validation=split, on_progress=reporter(index))
+                   for index, (directory, split) in enumerate(zip(directories, splits))]
     # on the validation images (held_out == "validation"); with folds, their mean
     mean = {vote: statistics.fmean(getattr(r.test_accuracy, vote) for r in results) for vote in spaces.METRICS}
     tune.report({SCORE: mean[metric], **{VALIDATION[vote]: value for vote, value in mean.items()},
@@ -261,18 +269,20 @@ def _set_up(config: Config | None, space: Space | str | Path | None, trials: int
     if not isinstance(space, Space):
         space = spaces.load_space(space)
     if trials is not None:
-        space = dataclasses.replace(space, trials=cfg.integer(trials, "--trials", 1))
+        space = dataclasses.replace(space, trials=integer(trials, "--trials", 1))
     spaces.check_space(space, config)
     from snnctl import engine as engines
 
-    # Ray hides the GPUs from a trial that reserved none
-    engines.require_cpu(config, f"sweep trials run on the CPUs Ray reserves for them ({space.source}: cpus_per_trial)")
+    if lockstep.in_lockstep(config):
+        lockstep.check(config, "sweep")
+    else:  # Ray hides the GPUs from a trial that reserved none
+        engines.require_cpu(config, f"sweep trials run on the CPUs Ray reserves for them ({space.source}: cpus_per_trial)")
     # Ray runs each trial in its own directory: the data must not depend on that.
     config = config.replace(data_dir=str(Path(config.data_dir).resolve()))
     sweep_dir = new_directory(config, out, prefix="sweep-",
                               remedy=f"give another --out, or continue a sweep with --resume {out}").resolve()
     if folds is not None:
-        cfg.integer(folds, "--folds", 2)
+        integer(folds, "--folds", 2)
     validation = Validation(space.validation, config.seed if space.seed is None else space.seed, folds,
                             None if folds is None else 0)
     return config, space, validation, sweep_dir
@@ -307,7 +317,8 @@ def sweep(config: Config | None = None, space: Space | str | Path | None = None,
                                          validation=(validation.size, validation.seed, validation.folds),
                                          metric=space.metric, runs_dir=str(sweep_dir / RUNS_DIR))
         grid = run_on_tune(trainable, make_tuner=functools.partial(_tuner, space=space, validation=validation),
-                           cpus_per_trial=space.cpus_per_trial, directory=sweep_dir, name=TUNE_DIR,
+                           cpus_per_trial=space.cpus_per_trial, gpus_per_trial=lockstep.gpus_per_run(config),
+                           directory=sweep_dir, name=TUNE_DIR,
                            log=sweep_dir / RAY_LOG, what="sweep", resume_hint=f"snnctl sweep --resume {sweep_dir}")
     ranked = _trials(grid, space, sweep_dir / RUNS_DIR)
     best = ranked[0] if ranked else None
@@ -323,7 +334,9 @@ def sweep(config: Config | None = None, space: Space | str | Path | None = None,
     best_file = sweep_dir / BEST_NAME
     write_atomic(best_file, (header + cfg.dump_yaml(best_config)).encode())
     notice(f"sweep: training the best configuration on the full training split ({best_file})")
-    final = _final_run(best_config, sweep_dir / RUNS_DIR / FINAL_RUN, sweep_dir, notice, on_progress)
+    # one network: on the fast engine (a lockstep group of one would only be slower)
+    final = _final_run(lockstep.run_config(best_config) if lockstep.in_lockstep(best_config) else best_config,
+                       sweep_dir / RUNS_DIR / FINAL_RUN, sweep_dir, notice, on_progress)
     result = SweepResult(
         sweep_dir=str(sweep_dir), metric=space.metric, search=space.search, early_stopping=space.early_stopping,
         ray=where, n_validation=n_validation, validation_seed=validation.seed, trials=ranked, best_trial=best.trial,

@@ -1,9 +1,10 @@
 """``train``: STDP on the training images, then labels and a test, learning off; resume.
 
 The loop (:class:`_Training`) hands each batch's spike counts to small collaborators,
-each with one job: :class:`RunningAccuracy` (the original's training-time estimate),
-:class:`_Checkpointer` (checkpoint, status.json, stopping on a signal) and
-:class:`_IntervalLog` (TensorBoard scalars per measured interval).
+each with one job: :class:`~snnctl.service.intervals.RunningAccuracy` (the original's
+training-time estimate), :class:`~snnctl.service.checkpointer.Checkpointer` (checkpoint,
+status.json, stopping on a signal) and :class:`~snnctl.service.intervals.IntervalLog`
+(TensorBoard scalars per measured interval).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from snnctl.config import Config
 from snnctl.errors import ConfigError
 from snnctl.seeds import presentation_seeds
 import snnctl.service.readouts as readouts
-from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, StopRequest,
-                                   mark_failed, new_directory, no_progress, quiet, score, spike_counts,
-                                   stop_on_signals, write_status)
+from snnctl.service.checkpointer import Checkpointer
+from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, mark_failed,
+                                   new_directory, no_progress, quiet, score, spike_counts, stop_on_signals)
+from snnctl.service.intervals import IntervalLog, RunningAccuracy
 from snnctl.service.lock import claim_directory
 from snnctl.service.run_figures import confusion_title, write_run_figures
+from snnctl.service.validation import Validation, validation_splits
 
 # The most images one engine call presents in training at batch_size 1: progress,
 # TensorBoard and a stop on a signal are seen at least this often (about 0.1 s at 100
@@ -65,117 +68,6 @@ class TrainResult(Result):
     scores: readouts.Scores | None = None
 
 
-@dataclass(frozen=True)
-class Validation:
-    """Training images set aside to score a run in place of the test images: a sweep's
-    validation split. Drawn (stratified, patient groups kept apart) from all the training
-    images before ``n_train``, with its own seed, so it is the same for every trial
-    whatever its seed and n_train. With ``folds``, fold ``fold`` of the training images
-    (a sweep scored by cross-validation) instead of ``size`` images."""
-
-    size: int
-    seed: int
-    folds: int | None = None
-    fold: int | None = None
-
-
-def validation_splits(config: Config, validation: Validation, notice: Notice = quiet) -> "data.Splits":
-    """The training images less a validation part, and that part as the held-out split.
-    The test images are dropped here, before any network exists, so they are never run."""
-    from snnctl import data
-
-    loaded = data.load_splits(config.replace(n_train=None), notice)
-    images = loaded.train
-    if not 0 < validation.size < len(images):
-        raise ConfigError(f"validation: {validation.size} images is not between 0 and the {len(images)} "
-                          f"training images of {loaded.origin}")
-    rest, held = data.validation_split(images.labels, images.groups, validation.size, validation.seed,
-                                       validation.folds, validation.fold)
-    return data.Splits(data.limit(images.subset(rest), config.n_train, config.seed), images.subset(held),
-                       f"{loaded.origin}; {len(held)} of its training images held out for validation",
-                       loaded.manifest)
-
-
-class RunningAccuracy:
-    """The original's training-time estimate: every update_interval samples, score them
-    with the assignment made from the previous interval, then reassign from them."""
-
-    def __init__(self, config: Config, window: "tuple[torch.Tensor, torch.Tensor] | None",
-                 state: "vote.LabelState | None") -> None:
-        self.config = config
-        self.counts = [window[0]] if window is not None else []
-        self.labels = [window[1]] if window is not None else []
-        self.size = sum(len(t) for t in self.labels)  # samples in the window, kept as they come
-        self.state = state
-        self.latest: Accuracy | None = None
-
-    def add(self, counts: "torch.Tensor", targets: "torch.Tensor") -> Accuracy | None:
-        """Add one batch; the interval's accuracy when it completes one (None before the
-        first assignment exists)."""
-        import torch
-
-        from snnctl.readout import vote
-
-        self.counts.append(counts)
-        self.labels.append(targets)
-        self.size += len(targets)
-        if self.size < self.config.update_interval:
-            return None
-        window_counts, window_labels = torch.cat(self.counts), torch.cat(self.labels)
-        self.counts, self.labels, self.size = [], [], 0
-        scored = None
-        if self.state is not None:
-            scored, _ = score(window_counts, window_labels, self.state, self.config.n_classes, self.config.reduction)
-            self.latest = scored
-        self.state = vote.assign(window_counts, window_labels, self.config.n_classes, self.config.reduction)
-        return scored
-
-    def window(self) -> "tuple[torch.Tensor, torch.Tensor] | None":
-        """The samples of the interval in progress (a checkpoint keeps them for resume)."""
-        import torch
-
-        if not self.counts:
-            return None
-        return torch.cat(self.counts), torch.cat(self.labels)
-
-
-class _Checkpointer:
-    """Saves the run (checkpoint and status.json) every ``checkpoint_every`` samples, at the
-    end, and when a signal asks it to stop."""
-
-    def __init__(self, config: Config, path: Path, engine: "engines.Engine", class_names: list[str],
-                 progress: ckpt.Progress, running: RunningAccuracy, info: dict, stop: StopRequest) -> None:
-        self.config, self.engine, self.class_names = config, engine, class_names
-        self.progress, self.running, self.info, self.stop = progress, running, info, stop
-        self.path, self.run_dir = path, path.parent
-        self.next_save = _next_multiple(progress.samples_seen, config.checkpoint_every)
-
-    def save(self, label_state: "vote.LabelState | None", extra: dict | None = None,
-             linear: "LinearReadout | None" = None) -> None:
-        finished = self.progress.finished
-        ckpt.save(ckpt.Checkpoint(self.config, self.engine.sync(), self.class_names, label_state, self.progress,
-                                  None if finished else self.running.window(), {**self.info, **(extra or {})},
-                                  readout=linear),
-                  self.path)
-        write_status(self.run_dir, "finished" if finished else "running", self.progress, self.path)
-
-    def save_if_due(self) -> bool:
-        """Save when ``checkpoint_every`` more samples were seen; True when it saved."""
-        every = self.config.checkpoint_every
-        if not every or self.progress.samples_seen < self.next_save:
-            return False
-        self.next_save = _next_multiple(self.progress.samples_seen, every)
-        self.save(self.running.state)
-        return True
-
-    def stop_if_asked(self) -> None:
-        """After SIGINT/SIGTERM: save where training stands, say so in status.json, stop."""
-        if self.stop.signal is not None:
-            self.save(self.running.state)
-            write_status(self.run_dir, "interrupted", self.progress, self.path)
-            raise Interrupted(self.stop.signal, self.path)
-
-
 @contextmanager
 def torch_threads(count: int | None) -> Iterator[None]:
     """torch's intra-op threads set to ``count`` (None: unchanged) while in force."""
@@ -190,35 +82,14 @@ def torch_threads(count: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _next_multiple(value: int, step: int) -> int:
-    return (value // step + 1) * step if step else 0
-
-
-class _IntervalLog:
-    """TensorBoard scalars of each measured interval: both accuracies, simulation time, speed."""
-
-    def __init__(self, run_log: "RunLog") -> None:
-        self.run_log = run_log
-        self.simulated = 0.0  # seconds in the engine since the last measurement
-
-    def measured(self, samples_seen: int, accuracy: Accuracy, samples_per_second: float) -> None:
-        self.run_log.scalars(samples_seen, {
-            "accuracy/all_activity": accuracy.all_activity,
-            "accuracy/proportion_weighting": accuracy.proportion_weighting,
-            "time/simulation": self.simulated,
-            "throughput/samples_per_second": samples_per_second,
-        })
-        self.simulated = 0.0
-
-
 class _Training:
     """One training run's loop over the engine; its collaborators keep the files."""
 
     def __init__(self, config: Config, engine: "engines.Engine", splits: "data.Splits", progress: ckpt.Progress,
-                 running: RunningAccuracy, saver: _Checkpointer, run_log: "RunLog", held_out: str) -> None:
+                 running: RunningAccuracy, saver: Checkpointer, run_log: "RunLog", held_out: str) -> None:
         self.config, self.engine, self.progress, self.running = config, engine, progress, running
         self.train_set, self.test_set = splits.train, splits.test
-        self.saver, self.run_log, self.log = saver, run_log, _IntervalLog(run_log)
+        self.saver, self.run_log, self.log = saver, run_log, IntervalLog(run_log)
         self.held_out = held_out
 
     def learn(self, on_progress: OnProgress) -> tuple[int, float]:
@@ -298,22 +169,21 @@ class _Training:
         train_counts = spike_counts(self.engine, config, train_set.images, "label", "label", progress_or_stop)
         state = vote.assign(train_counts, train_set.labels, config.n_classes, config.reduction)
         train_accuracy, _ = score(train_counts, train_set.labels, state, config.n_classes, config.reduction)
-        linear = readouts.fit_or_skip(
-            lambda: readouts.fit_linear(train_counts, train_set.labels, config, config.n_classes),
-            config.readout == "linear", "linear readout", notice)
-        baseline = None
-        if config.baseline:
-            baseline = readouts.fit_or_skip(
-                lambda: readouts.fit_baseline(train_set.images, train_set.labels, config, config.n_classes),
-                False, "pixel baseline", notice)
+        rows = readouts.fit_rows(train_set.labels, config)
+        weights = self.engine.sync().weights  # the BindsNET engine keeps its own on the device
+        linear = readouts.fit_network_readout(config, weights, train_set.images[rows], train_counts[rows],
+                                              train_set.labels[rows], config.n_classes, notice)
+        baseline = readouts.fit_pixel_baseline(config, train_set.images[rows], train_set.labels[rows],
+                                               config.n_classes, notice)
         test_counts = spike_counts(self.engine, config, test_set.images, self.held_out, self.held_out,
                                    progress_or_stop)
         test_accuracy, votes = score(test_counts, test_set.labels, state, config.n_classes, config.reduction)
-        scores = readouts.score_all(config, train_set.class_names, test_set.labels, votes=votes, linear=linear,
-                                    counts=test_counts, baseline=baseline, images=test_set.images,
-                                    fit_images=len(readouts.fit_rows(train_set.labels, config)))
-        predicted = (torch.from_numpy(readouts.linear_outputs(linear, test_counts)[0]) if config.readout == "linear"
-                     else votes.all_activity)
+        linear_outputs = readouts.network_outputs(linear, config, weights, test_set.images, test_counts)
+        scores = readouts.score_all(
+            config, train_set.class_names, test_set.labels, vote=readouts.vote_outputs(votes), linear=linear_outputs,
+            baseline=None if baseline is None else readouts.linear_outputs(baseline, test_set.images),
+            fit_images=len(rows))
+        predicted = (torch.from_numpy(linear_outputs[0]) if config.readout == "linear" else votes.all_activity)
         return _Labelled(state, linear, train_accuracy, test_accuracy, scores,
                          vote.confusion_matrix(predicted, test_set.labels, config.n_classes),
                          vote.accuracy(predicted, test_set.labels))
@@ -490,7 +360,7 @@ def _run(start: _Start, engine: "engines.Engine", splits: "data.Splits", held_ou
         data.write_manifest(start.run_dir, splits)
     # signals are noted until the log is closed: a second Ctrl-C cannot cut its last write short
     with stop_on_signals() as stop, RunLog(start.run_dir, config, start.resumed_at) as run_log:
-        saver = _Checkpointer(config, start.checkpoint, engine, splits.train.class_names, progress, start.running,
+        saver = Checkpointer(config, start.checkpoint, engine, splits.train.class_names, progress, start.running,
                               {"data": splits.origin, **_split_facts(splits)}, stop)
         run = _Training(config, engine, splits, progress, start.running, saver, run_log, held_out)
         trained_now, train_seconds = run.learn(on_progress)

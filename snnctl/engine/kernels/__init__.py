@@ -6,6 +6,10 @@ is the same as BindsNET's float32 tensors (up to summation order). Importing thi
 package imports numba; :func:`snnctl.engine.policy.fast_engine_available` checks it.
 """
 
+from snnctl.engine.kernels.stale_cache import drop_stale_cache
+
+drop_stale_cache()  # before any kernel is compiled or loaded from numba's cache
+
 from snnctl.engine.kernels.poisson import dense_to_events, poisson_events
 from snnctl.engine.kernels.present import NetworkState, present, present_sequence
 from snnctl.engine.kernels.rng import rng_states

@@ -1,7 +1,12 @@
 """Neuron layers of the Diehl & Cook models, one batch element per call: BindsNET's
 ``DiehlAndCookNodes`` (excitatory), ``LIFNodes`` (inhibitory), the spike traces of
 ``Nodes`` and the currents of ``Connection.compute``. Parameters come by name
-(:class:`~snnctl.engine.params.LifParams`)."""
+(:class:`~snnctl.engine.params.LifParams`).
+
+Spikes travel between layers as lists of the neurons that spiked, in ascending order:
+a step scans every excitatory neuron once, in one pass without branches that
+computes the input current and the membrane update together, and only steps where a
+neuron crossed its threshold look at the crossings."""
 
 from __future__ import annotations
 
@@ -14,7 +19,6 @@ from snnctl.engine.kernels.rng import uniform
 # one_spike rules as the kernels' integer codes: positions in config.ONE_SPIKE_RULES
 ONE_SPIKE_BINDSNET = ONE_SPIKE_RULES.index("bindsnet")
 ONE_SPIKE_WINNER = ONE_SPIKE_RULES.index("winner")
-
 
 @njit(cache=True)
 def add_rows(target: np.ndarray, matrix: np.ndarray, rows: np.ndarray) -> None:
@@ -45,25 +49,15 @@ def add_rows(target: np.ndarray, matrix: np.ndarray, rows: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def spiking(spiked: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Indices of the neurons that spiked, written into ``out``; returns the filled part."""
-    k = 0
-    for j in range(spiked.shape[0]):
-        if spiked[j]:
-            out[k] = j
-            k += 1
-    return out[:k]
-
-
-@njit(cache=True)
-def lif_step(v, refrac, current, spiked, awake, lif) -> int:
+def lif_step(v, refrac, current, awake, lif, spikers) -> int:
     """``bindsnet.network.nodes.LIFNodes.forward`` of the inhibitory layer, one element.
 
     Leaky integration toward rest, refractory period, threshold, reset. Only the
     ``awake`` neurons, those that have had input in this presentation, are updated:
     the others are at rest and outside their refractory period, which the step leaves
     as they are (BindsNET counts their refractory time further below zero, which has
-    no effect). Returns the number of spikes.
+    no effect). The neurons that spiked go to ``spikers``, in ascending order (the
+    order their rows are added in); returns their number.
     """
     rest, decay, thresh = lif.rest, lif.decay, lif.thresh
     n_spikes = 0
@@ -74,22 +68,28 @@ def lif_step(v, refrac, current, spiked, awake, lif) -> int:
         fired = vj >= thresh
         refrac[j] = lif.refrac if fired else refrac[j] - lif.dt
         v[j] = lif.reset if fired else vj
-        spiked[j] = fired
-        n_spikes += fired
+        if fired:
+            spikers[n_spikes] = j
+            n_spikes += 1
+    # awake is in the order the neurons woke: sort the few that spiked (insertion sort)
+    for q in range(1, n_spikes):
+        j, p = spikers[q], q
+        while p > 0 and spikers[p - 1] > j:
+            spikers[p] = spikers[p - 1]
+            p -= 1
+        spikers[p] = j
     return n_spikes
 
 
 @njit(cache=True)
-def drive_inhibitory(current, exc_to_inh, spiked, n_spiked, rows, awake, is_awake, n_awake) -> int:
-    """Input current of one element's inhibitory layer from excitatory spikes ``spiked``
-    (``Connection.compute``), kept for its ``awake`` neurons only: those that have had
-    input in this presentation, which the non-zero weights of spiking rows add to.
-    Returns the new length of ``awake``."""
+def drive_inhibitory(current, exc_to_inh, spikers, awake, is_awake, n_awake) -> int:
+    """Input current of one element's inhibitory layer from the excitatory neurons
+    ``spikers`` (``Connection.compute``), kept for its ``awake`` neurons only: those that
+    have had input in this presentation, which the non-zero weights of spiking rows add
+    to. Returns the new length of ``awake``."""
     for j in awake[:n_awake]:
         current[j] = 0.0
-    if n_spiked == 0:
-        return n_awake
-    for r in spiking(spiked, rows):
+    for r in spikers:
         row = exc_to_inh[r]
         for j in range(row.shape[0]):
             if row[j] != 0:  # adding a zero changes nothing
@@ -102,51 +102,67 @@ def drive_inhibitory(current, exc_to_inh, spiked, n_spiked, rows, awake, is_awak
 
 
 @njit(cache=True)
-def diehl_cook_step(v, refrac, theta, current, spiked, rises, lif, one_spike, state) -> int:
-    """``bindsnet.network.nodes.DiehlAndCookNodes.forward`` for one batch element.
-
-    Leaky integration toward rest, refractory period, threshold ``thresh + theta``,
-    reset; ``rises[j]`` counts the crossings that raise theta. With ``one_spike`` =
-    bindsnet, every crossing neuron is reset and made refractory but only one, drawn
-    at random, emits a spike (BindsNET's rule); = off, all spike (Diehl & Cook's
-    network); = winner, only the neuron furthest above threshold crosses, spikes and
-    is reset. The first loop has no branches and vectorizes; the second runs only
-    when a neuron crossed. Returns the number of spikes emitted.
-    """
-    rest, decay = lif.rest, lif.decay
+def diehl_cook_update(v, refrac, theta, current, spiked, lif) -> int:
+    """The membrane of ``bindsnet.network.nodes.DiehlAndCookNodes.forward`` for one batch
+    element: leaky integration toward rest, input ``current`` only outside the
+    refractory period, the threshold ``thresh + theta``. ``spiked`` marks the neurons
+    that crossed it (:func:`resolve_crossings` settles them); returns their number. No
+    branches: the loop compiles to vector instructions."""
+    rest, decay, dt, thresh = lif.rest, lif.decay, lif.dt, lif.thresh
     n_crossed = 0
     for j in range(v.shape[0]):
         vj = (v[j] - rest) * decay + rest
         if refrac[j] <= 0:
             vj += current[j]
         v[j] = vj
-        refrac[j] -= lif.dt
-        crossed = vj >= lif.thresh + theta[j]
+        refrac[j] -= dt
+        crossed = vj >= thresh + theta[j]
         spiked[j] = crossed
         n_crossed += crossed
-    if n_crossed == 0:
-        return 0
-    if one_spike == ONE_SPIKE_WINNER and n_crossed > 1:
-        best, best_margin = -1, np.float32(-np.inf)
-        for j in range(v.shape[0]):
-            if spiked[j] and v[j] - (lif.thresh + theta[j]) > best_margin:
-                best, best_margin = j, v[j] - (lif.thresh + theta[j])
-        for j in range(v.shape[0]):
-            spiked[j] = j == best
-        n_crossed = 1
-    for j in range(v.shape[0]):
-        if spiked[j]:
-            refrac[j] = lif.refrac
-            v[j] = lif.reset
-            rises[j] += 1
-    if one_spike == ONE_SPIKE_BINDSNET and n_crossed > 1:
-        pick = int(uniform(state) * n_crossed)
-        for j in range(v.shape[0]):
-            if spiked[j]:
-                spiked[j] = pick == 0
-                pick -= 1
-        return 1
     return n_crossed
+
+
+@njit(cache=True)
+def resolve_crossings(v, refrac, theta, spiked, spikers, rises, risen, n_risen, lif, one_spike,
+                      state) -> tuple[int, int]:
+    """The crossings of a step of ``DiehlAndCookNodes.forward`` for one batch element.
+
+    Reset and refractory period for the neurons that cross; ``rises[j]`` counts the
+    crossings that raise theta, and ``risen[:n_risen]`` lists the neurons with a non-zero
+    count. With ``one_spike`` = bindsnet, every crossing
+    neuron is reset and made refractory but only one, drawn at random, emits a spike
+    (BindsNET's rule); = off, all spike (Diehl & Cook's network); = winner, only the
+    neuron furthest above threshold crosses, spikes and is reset. The neurons that
+    spike are left in ``spiked`` and, in ascending order, in ``spikers``; returns
+    their number and the new length of ``risen``.
+    """
+    k = 0
+    for j in range(spiked.shape[0]):
+        if spiked[j]:
+            spikers[k] = j
+            k += 1
+    if one_spike == ONE_SPIKE_WINNER and k > 1:
+        best, best_margin = -1, np.float32(-np.inf)
+        for j in spikers[:k]:
+            if v[j] - (lif.thresh + theta[j]) > best_margin:
+                best, best_margin = j, v[j] - (lif.thresh + theta[j])
+        for j in spikers[:k]:
+            spiked[j] = j == best
+        spikers[0], k = best, 1
+    for j in spikers[:k]:
+        refrac[j] = lif.refrac
+        v[j] = lif.reset
+        if rises[j] == 0:
+            risen[n_risen] = j
+            n_risen += 1
+        rises[j] += 1
+    if one_spike == ONE_SPIKE_BINDSNET and k > 1:
+        pick = int(uniform(state) * k)
+        for q in range(k):
+            spiked[spikers[q]] = q == pick
+        spikers[0] = spikers[pick]
+        return 1, n_risen
+    return k, n_risen
 
 
 @njit(cache=True)
@@ -158,10 +174,10 @@ def decay_trace(trace, spiked, active, decay) -> None:
 
 
 @njit(cache=True)
-def add_active(spiked, active, is_active, n_active) -> int:
-    """Append the neurons that spiked for the first time to ``active``; returns its length."""
-    for j in range(spiked.shape[0]):
-        if spiked[j] and not is_active[j]:
+def add_active(spikers, active, is_active, n_active) -> int:
+    """Append the neurons ``spikers`` that spiked for the first time to ``active``; returns its length."""
+    for j in spikers:
+        if not is_active[j]:
             is_active[j] = True
             active[n_active] = j
             n_active += 1

@@ -8,8 +8,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from snnctl.engine.kernels.neurons import (add_active, add_rows, decay_trace, diehl_cook_step, drive_inhibitory,
-                                           lif_step, spiking)
+from snnctl.engine.kernels.neurons import (add_active, add_rows, decay_trace, diehl_cook_update, drive_inhibitory,
+                                           lif_step, resolve_crossings)
 from snnctl.engine.kernels.poisson import poisson_events
 from snnctl.engine.kernels.rng import rng_states
 from snnctl.engine.kernels.stdp import (NEEDS_CLAMP, NEEDS_NORM, REDUCE_MAX, InputTraces, PostSpikes, clamp_columns,
@@ -28,12 +28,120 @@ class NetworkState(NamedTuple):
     lateral_b: np.ndarray  # inh -> exc (DiehlAndCook2015), else lateral_a again
 
 
+class Excitatory(NamedTuple):
+    """The excitatory layer during a presentation, per batch element, from rest."""
+
+    v: np.ndarray  # float32 [batch, n]
+    refrac: np.ndarray  # float32 [batch, n]
+    spiked: np.ndarray  # bool [batch, n]: at this step
+    spikers: np.ndarray  # int32 [batch, n]: the neurons that spiked at this step, spikers[b, :n_spiked[b]]
+    n_spiked: np.ndarray  # [batch]
+    current: np.ndarray  # float32 [n]: the input current of a step
+    rises: np.ndarray  # int32 [n]: crossings at this step over the batch, each raising theta
+    risen: np.ndarray  # int32 [n]: the neurons with rises, in the order they crossed
+
+
+class Inhibitory(NamedTuple):
+    """The inhibitory layer (DiehlAndCook2015's Ai) during a presentation, per batch element:
+    only its awake neurons, those that have had input, leave rest."""
+
+    v: np.ndarray  # float32 [batch, n]
+    refrac: np.ndarray  # float32 [batch, n]
+    current: np.ndarray  # float32 [batch, n]
+    awake: np.ndarray  # int32 [batch, n]: awake[b, :n_awake[b]]
+    is_awake: np.ndarray  # bool [batch, n]
+    n_awake: np.ndarray  # [batch]
+    spikers: np.ndarray  # int32 [batch, n]: spikers[b, :n_spiked[b]], ascending
+    n_spiked: np.ndarray  # [batch]
+
+
 @njit(cache=True)
 def named_params(params) -> KernelParams:
     """:class:`~snnctl.engine.params.KernelParams` from ``params``, the same values as a plain
     nested tuple (:func:`snnctl.engine.params.plain`) or already named."""
     (lif, theta_decay, theta_plus), inh, stdp = params
     return KernelParams(ExcitatoryParams(LifParams(*lif), theta_decay, theta_plus), LifParams(*inh), StdpParams(*stdp))
+
+
+@njit(cache=True)
+def at_rest(batch, n, exc_rest, inh_rest) -> tuple[Excitatory, Inhibitory]:
+    """Both layers as after ``Network.reset_state_variables``: at rest, nothing refractory."""
+    exc = Excitatory(np.full((batch, n), exc_rest, np.float32), np.zeros((batch, n), np.float32),
+                     np.zeros((batch, n), np.bool_), np.empty((batch, n), np.int32), np.zeros(batch, np.int64),
+                     np.empty(n, np.float32), np.zeros(n, np.int32), np.empty(n, np.int32))
+    inh = Inhibitory(np.full((batch, n), inh_rest, np.float32), np.zeros((batch, n), np.float32),
+                     np.zeros((batch, n), np.float32), np.empty((batch, n), np.int32), np.zeros((batch, n), np.bool_),
+                     np.zeros(batch, np.int64), np.empty((batch, n), np.int32), np.zeros(batch, np.int64))
+    return exc, inh
+
+
+@njit(cache=True)
+def input_traces(batch, n_inputs, steps, trace_decay) -> InputTraces:
+    """Input traces before any input spike, with the decay multiplied k times, as BindsNET
+    decays a trace step by step, for k up to ``steps``."""
+    decay_powers = np.empty(steps + 1, np.float32)
+    decay_powers[0] = 1.0
+    for k in range(1, steps + 1):
+        decay_powers[k] = decay_powers[k - 1] * trace_decay
+    return InputTraces(np.full((batch, n_inputs), -1, np.int32), np.empty((batch, n_inputs), np.int32),
+                       np.zeros(batch, np.int64), decay_powers)
+
+
+@njit(cache=True, inline="always")
+def note_input_spikes(pre, b, now, t) -> None:
+    """Element b's inputs ``now`` spiked at step t: their traces restart from 1; those
+    that spiked for the first time join ``seen``."""
+    last_spike, seen, n_seen = pre.last_spike, pre.seen, pre.n_seen
+    for i in now:
+        if last_spike[b, i] < 0:
+            seen[b, n_seen[b]] = i
+            n_seen[b] += 1
+        last_spike[b, i] = t
+
+
+@njit(cache=True, inline="always")
+def excitatory_step(exc, b, current, theta, params, one_spike, rng, n_risen) -> int:
+    """One step of element b's excitatory layer (``DiehlAndCookNodes.forward``) under
+    ``current``. Returns the new number of neurons in ``exc.risen``."""
+    n_crossed = diehl_cook_update(exc.v[b], exc.refrac[b], theta, current, exc.spiked[b], params.lif)
+    exc.n_spiked[b] = 0
+    if n_crossed:
+        exc.n_spiked[b], n_risen = resolve_crossings(exc.v[b], exc.refrac[b], theta, exc.spiked[b], exc.spikers[b],
+                                                     exc.rises, exc.risen, n_risen, params.lif, one_spike,
+                                                     rng[b:b + 1])
+    return n_risen
+
+
+@njit(cache=True, inline="always")
+def inhibitory_step(inh, b, exc_to_inh, exc_spikers, params, drive) -> None:
+    """One step of element b's inhibitory layer (``LIFNodes.forward``), its current first
+    from ``exc_spikers`` where ``drive`` (one-step mode: this step's excitatory spikes)."""
+    if drive:
+        inh.n_awake[b] = drive_inhibitory(inh.current[b], exc_to_inh, exc_spikers, inh.awake[b], inh.is_awake[b],
+                                          inh.n_awake[b])
+    inh.n_spiked[b] = lif_step(inh.v[b], inh.refrac[b], inh.current[b], inh.awake[b, :inh.n_awake[b]], params,
+                               inh.spikers[b])
+
+
+@njit(cache=True, inline="always")
+def adapt_thresholds(theta, exc, n_risen, theta_plus) -> None:
+    """Theta rises by ``theta_plus`` per crossing, after the whole batch's step: every
+    element compared against the same theta."""
+    for q in range(n_risen):
+        theta[exc.risen[q]] += theta_plus * np.float32(exc.rises[exc.risen[q]])
+
+
+@njit(cache=True)
+def normalize_changed(weights, column_flags, active, columns, norm, absolute) -> None:
+    """After a presentation with learning: the columns changed since they were last
+    normalized (the neurons that spiked, and columns changed by clipping) scaled to sum
+    to ``norm``; they may now lie outside the bounds, clipped at the next first step."""
+    for j in active:
+        column_flags[j] |= NEEDS_NORM
+    changed = flagged(column_flags, NEEDS_NORM, columns)
+    normalize_columns(weights, changed, norm, absolute)
+    for j in changed:
+        column_flags[j] = NEEDS_CLAMP
 
 
 @njit(cache=True)
@@ -67,58 +175,31 @@ def present(events, rng, state, params, options, out) -> None:
     """
     pointers, indices = events
     weights, theta, column_flags, lateral_a, lateral_b = state
-    exc, inh, stdp = named_params(params)
+    exc_params, inh_params, stdp = named_params(params)
     two_layer, one_step, one_spike, reduction, learn = options
     counts, record = out
     batch, steps = pointers.shape[0], pointers.shape[1] - 1
     n_inputs, n = weights.shape
-    v = np.full((batch, n), exc.lif.rest, np.float32)
-    refrac = np.zeros((batch, n), np.float32)
-    spiked = np.zeros((batch, n), np.bool_)
-    n_spiked = np.zeros(batch, np.int64)
-    inh_v = np.full((batch, n), inh.rest, np.float32)
-    inh_refrac = np.zeros((batch, n), np.float32)
-    inh_spiked = np.zeros((batch, n), np.bool_)
-    n_inh_spiked = np.zeros(batch, np.int64)
-    exc_current = np.empty(n, np.float32)
-    inh_current = np.zeros((batch, n), np.float32)
-    inh_awake = np.empty((batch, n), np.int32)  # inhibitory neurons that have had input, per element
-    inh_is_awake = np.zeros((batch, n), np.bool_)
-    n_inh_awake = np.zeros(batch, np.int64)
-    rows = np.empty(n, np.int32)
-    columns = np.empty(n, np.int32)
+    exc, inh = at_rest(batch, n, exc_params.lif.rest, inh_params.rest)
+    pre = input_traces(batch, n_inputs, steps, stdp.trace_decay)
+    post_trace = np.zeros((batch, n), np.float32)
+    post_count = np.zeros(n, np.int32)
     active = np.empty(n, np.int32)  # neurons that have spiked in this presentation, in any element
     is_active = np.zeros(n, np.bool_)
     n_active = 0
-    rises = np.zeros(n, np.int32)
-    post_count = np.zeros(n, np.int32)
-    post_trace = np.zeros((batch, n), np.float32)
-    # Input traces, computed lazily: the step of each input's last spike, and which
-    # inputs have spiked at all (the only ones with a non-zero trace).
-    last_spike = np.full((batch, n_inputs), -1, np.int32)
-    seen = np.empty((batch, n_inputs), np.int32)
-    n_seen = np.zeros(batch, np.int64)
-    decay_powers = np.empty(steps + 1, np.float32)  # trace decay multiplied k times, as BindsNET does
-    decay_powers[0] = 1.0
-    for k in range(1, steps + 1):
-        decay_powers[k] = decay_powers[k - 1] * stdp.trace_decay
+    columns = np.empty(n, np.int32)
     scratch = max_scratch(pointers, n_inputs, learn and reduction == REDUCE_MAX)
-    pre = InputTraces(last_spike, seen, n_seen, decay_powers)
     empty = np.empty(0, np.int32)
 
     for t in range(steps):
+        n_risen = 0
         if learn:
             for j in range(n):
-                theta[j] *= exc.theta_decay
-        any_spike = False
+                theta[j] *= exc_params.theta_decay
         for b in range(batch):
             now = indices[pointers[b, t]:pointers[b, t + 1]]
             if learn:
-                for i in now:
-                    if last_spike[b, i] < 0:
-                        seen[b, n_seen[b]] = i
-                        n_seen[b] += 1
-                    last_spike[b, i] = t
+                note_input_spikes(pre, b, now, t)
             # Input current from this step's input spikes (one-step) or the previous step's.
             if one_step:
                 drive = now
@@ -126,59 +207,44 @@ def present(events, rng, state, params, options, out) -> None:
                 drive = indices[pointers[b, t - 1]:pointers[b, t]]
             else:
                 drive = empty
-            exc_current[:] = 0.0
-            add_rows(exc_current, weights, drive)
+            current = exc.current
+            current[:] = 0.0
+            add_rows(current, weights, drive)
             # Inhibition from the previous step's spikes (Ai, or Y itself in v2).
             if two_layer:
-                if n_inh_spiked[b]:
-                    add_rows(exc_current, lateral_b, spiking(inh_spiked[b], rows))
+                if inh.n_spiked[b]:
+                    add_rows(current, lateral_b, inh.spikers[b, :inh.n_spiked[b]])
                 if not one_step:
-                    n_inh_awake[b] = drive_inhibitory(inh_current[b], lateral_a, spiked[b], n_spiked[b], rows,
-                                                       inh_awake[b], inh_is_awake[b], n_inh_awake[b])
-            elif n_spiked[b]:
-                add_rows(exc_current, lateral_a, spiking(spiked[b], rows))
-
-            n_spiked[b] = diehl_cook_step(v[b], refrac[b], theta, exc_current, spiked[b], rises, exc.lif, one_spike,
-                                          rng[b:b + 1])
+                    inh.n_awake[b] = drive_inhibitory(inh.current[b], lateral_a, exc.spikers[b, :exc.n_spiked[b]],
+                                                      inh.awake[b], inh.is_awake[b], inh.n_awake[b])
+            elif exc.n_spiked[b]:
+                add_rows(current, lateral_a, exc.spikers[b, :exc.n_spiked[b]])
+            n_risen = excitatory_step(exc, b, current, theta, exc_params, one_spike, rng, n_risen)
+            spikers = exc.spikers[b, :exc.n_spiked[b]]
             if learn:
-                if n_spiked[b]:
-                    n_active = add_active(spiked[b], active, is_active, n_active)
-                decay_trace(post_trace[b], spiked[b], active[:n_active], stdp.trace_decay)
-            if n_spiked[b]:
-                any_spike = True
-                for j in range(n):
-                    counts[b, j] += spiked[b, j]
-                    post_count[j] += spiked[b, j]
+                if exc.n_spiked[b]:
+                    n_active = add_active(spikers, active, is_active, n_active)
+                decay_trace(post_trace[b], exc.spiked[b], active[:n_active], stdp.trace_decay)
+            for j in spikers:
+                counts[b, j] += 1
+                post_count[j] += 1
             if record.shape[0] > 0:
-                record[t, b, :] = spiked[b]
+                record[t, b, :] = exc.spiked[b]
             if two_layer:
-                if one_step:
-                    n_inh_awake[b] = drive_inhibitory(inh_current[b], lateral_a, spiked[b], n_spiked[b], rows,
-                                                       inh_awake[b], inh_is_awake[b], n_inh_awake[b])
-                n_inh_spiked[b] = lif_step(inh_v[b], inh_refrac[b], inh_current[b], inh_spiked[b],
-                                            inh_awake[b, :n_inh_awake[b]], inh)
+                inhibitory_step(inh, b, lateral_a, spikers, inh_params, one_step)
 
         if learn:
-            if any_spike:
-                # After the whole batch: every element compared against the same theta.
-                for j in range(n):
-                    if rises[j]:
-                        theta[j] += exc.theta_plus * np.float32(rises[j])
-            post = PostSpikes(post_trace, active[:n_active], spiked, n_spiked, post_count)
-            post_pre_update(weights, events, t, post, pre, stdp, reduction, rows, scratch)
+            adapt_thresholds(theta, exc, n_risen, exc_params.theta_plus)
+            post = PostSpikes(post_trace, active[:n_active], exc.spiked, exc.spikers, exc.n_spiked, post_count)
+            post_pre_update(weights, events, t, post, pre, stdp, reduction, scratch)
             if t == 0:
                 clamp_columns(weights, flagged(column_flags, NEEDS_CLAMP, columns), stdp.wmin, stdp.wmax,
                               column_flags)
-        if any_spike:
-            rises[:] = 0
-            post_count[:] = 0
+        for q in range(n_risen):
+            exc.rises[exc.risen[q]] = 0
+            post_count[exc.risen[q]] = 0
     if learn:
-        for j in active[:n_active]:
-            column_flags[j] |= NEEDS_NORM
-        changed = flagged(column_flags, NEEDS_NORM, columns)
-        normalize_columns(weights, changed, stdp.norm, not two_layer)
-        for j in changed:
-            column_flags[j] = NEEDS_CLAMP
+        normalize_changed(weights, column_flags, active[:n_active], columns, stdp.norm, not two_layer)
 
 
 @njit(cache=True, nogil=True)

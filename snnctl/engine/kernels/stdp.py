@@ -10,7 +10,6 @@ import numpy as np
 from numba import njit
 
 from snnctl.config import REDUCTIONS
-from snnctl.engine.kernels.neurons import spiking
 
 # stdp_reduction as the kernels' integer codes: positions in config.REDUCTIONS
 REDUCE_MEAN = REDUCTIONS.index("mean")
@@ -23,6 +22,7 @@ class PostSpikes(NamedTuple):
     trace: np.ndarray  # float32 [batch, n]
     active: np.ndarray  # int32: neurons that have spiked in this presentation, in any element
     spiked: np.ndarray  # bool [batch, n]: at this step
+    spikers: np.ndarray  # int32 [batch, n]: element b's spikes at this step, spikers[b, :n_spiked[b]], ascending
     n_spiked: np.ndarray  # [batch]
     count: np.ndarray  # int32 [n]: spikes at this step over the batch
 
@@ -137,7 +137,7 @@ def _potentiate_max(weights, t, post, pre, nu_post, scratch) -> None:
 
 
 @njit(cache=True)
-def post_pre_update(weights, events, t, post, pre, stdp, reduction, scratch_rows, max_scratch) -> None:
+def post_pre_update(weights, events, t, post, pre, stdp, reduction, max_scratch) -> None:
     """``bindsnet.learning.PostPre`` (Morrison et al. 2008, eqs. 13-14) for one step.
 
     Depression on each presynaptic spike: ``w[i, :] -= nu_pre * x_post``; potentiation
@@ -151,7 +151,7 @@ def post_pre_update(weights, events, t, post, pre, stdp, reduction, scratch_rows
     weights are within bounds already (see :func:`snnctl.engine.kernels.present.present`).
     """
     pointers, indices = events
-    post_trace, active, spiked, n_spiked = post.trace, post.active, post.spiked, post.n_spiked
+    post_trace, active, spikers, n_spiked = post.trace, post.active, post.spikers, post.n_spiked
     last_spike, seen, n_seen, decay_powers = pre
     batch = pointers.shape[0]
     wmin, wmax = stdp.wmin, stdp.wmax
@@ -178,7 +178,7 @@ def post_pre_update(weights, events, t, post, pre, stdp, reduction, scratch_rows
                     row[j] -= nu_pre * post_trace[b, j]
         for b in range(batch):
             if n_spiked[b]:
-                for j in spiking(spiked[b], scratch_rows):
+                for j in spikers[b, :n_spiked[b]]:
                     for q in range(n_seen[b]):
                         i = seen[b, q]
                         weights[i, j] += decay_powers[t - last_spike[b, i]] * nu_post
@@ -188,7 +188,7 @@ def post_pre_update(weights, events, t, post, pre, stdp, reduction, scratch_rows
             for j in active:
                 row[j] = min(max(row[j], wmin), wmax)
         if n_spiked[b]:
-            for j in spiking(spiked[b], scratch_rows):
+            for j in spikers[b, :n_spiked[b]]:
                 for q in range(n_seen[b]):
                     i = seen[b, q]
                     weights[i, j] = min(max(weights[i, j], wmin), wmax)

@@ -1,0 +1,41 @@
+"""What the linear readout reads from a trained layer for each image (``readout_features``).
+
+* ``counts``: the excitatory layer's spike counts, learning off, as the network runs
+  (transform ``log1p-standardize``). Under strong lateral inhibition (the ``winner``
+  rule, a large ``inh``) an image makes one or two neurons fire: the counts name the
+  winners and say little about how well the other receptive fields match.
+* ``drive``: each neuron's input drive with a soft, subtractive competition in place of
+  the winner-take-all one (transform ``standardize``)::
+
+      d_j = sum_i x_i W_ij                  # x: pixels in [0, 1], W: learned weights
+      f_j = max(0, d_j - mean_k d_k)        # k over the layer's neurons
+
+  ``d_j`` is, up to the constant ``intensity * time / 1000``, the synaptic input neuron
+  j's membrane receives from an image's Poisson spikes on average; subtracting the
+  layer's mean and rectifying keeps the neurons that match the image better than the
+  average one, each graded by how much. This is the "triangle" encoding of Coates, Lee
+  & Ng (2011) with the drive as similarity, the rectified-drive hidden layer of Krotov &
+  Hopfield (2019) with the mean as threshold. It reads the learned receptive fields
+  without simulating them: deterministic, and as cheap as one product.
+
+Both are computed the same way for the training images the readout is fitted on and
+for the images it classifies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snnctl.config import READOUT_FEATURES
+from snnctl.readout.linear import COUNTS, STANDARDIZE
+
+# The transform the linear readout applies to each kind of feature before its regression.
+TRANSFORMS = dict(zip(READOUT_FEATURES, (COUNTS, STANDARDIZE)))
+
+
+def input_drive(pixels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``max(0, d - mean(d))`` of the drive ``d = pixels @ weights`` [n, neurons], from
+    ``pixels`` [n, inputs] in [0, 1] and ``weights`` [inputs, neurons]."""
+    # float32, as the weights are stored: 60,000 MNIST images stay a few hundred MB
+    drive = np.asarray(pixels, dtype=np.float32) @ np.asarray(weights, dtype=np.float32)
+    return np.maximum(drive - drive.mean(axis=1, keepdims=True), 0.0)

@@ -1,0 +1,44 @@
+"""Checks of one value, shared by parameter files (snnctl.config) and search spaces
+(snnctl.space), so both give the same error for the same mistake: each returns the value
+or raises a :class:`ConfigError` (exit code 2) that names where it was found.
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+from typing import Any
+
+from snnctl.errors import ConfigError
+
+# Values in messages are shown abridged: within the alias limit, a YAML value can still be a
+# list of 10**9 shared items, which a plain repr would try to print in full.
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = _SHOW.maxother = 80
+_SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict = 2, 4, 4
+
+
+def show(value: Any) -> str:
+    """A value as error messages show it, abridged."""
+    return _SHOW.repr(value)
+
+
+def one_of(value: Any, where: str, allowed: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``allowed``; else a ConfigError naming ``where``."""
+    if value not in allowed:
+        raise ConfigError(f"{where}: {show(value)} is not one of {', '.join(allowed)}")
+    return value
+
+
+def integer(value: Any, where: str, minimum: int) -> int:
+    """``value`` if it is an integer >= ``minimum`` (not a bool); else a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where}: {show(value)} is not an integer >= {minimum}")
+    return value
+
+
+def positive(value: Any, where: str) -> float:
+    """``value`` as a float if it is a finite number > 0; else a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{where}: {show(value)} is not a number > 0")
+    return float(value)

@@ -1,0 +1,106 @@
+"""What the linear readout reads (``readout_features``): the spike counts, or each neuron's
+input drive above the layer's mean; the same at fit time and at test time."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from snnctl import checkpoint as ckpt
+from snnctl import service
+from snnctl.cli import app
+from snnctl.errors import ConfigError
+from snnctl.readout.features import TRANSFORMS, input_drive
+from snnctl.service import readouts
+from snnctl.service.checkpoints import classify
+
+from conftest import tiny_config
+
+runner = CliRunner()
+
+
+def test_input_drive_by_hand():
+    weights = np.array([[1.0, 0.0, 0.5],
+                        [0.0, 1.0, 0.5]])  # two inputs, three neurons
+    pixels = np.array([[1.0, 0.0],   # drive (1, 0, 0.5), mean 0.5
+                       [0.2, 0.2]])  # drive (0.2, 0.2, 0.2): no neuron above the mean
+    np.testing.assert_allclose(input_drive(pixels, weights), [[0.5, 0.0, 0.0], [0.0, 0.0, 0.0]])
+
+
+def test_the_neuron_whose_field_matches_the_image_leads_and_the_rest_are_graded():
+    rng = np.random.default_rng(0)
+    fields = rng.random((50, 6))
+    image = fields[:, 4] + 0.1 * rng.random(50)  # most like neuron 4's field
+    drive = input_drive(image[None], fields)[0]
+    assert drive.argmax() == 4
+    assert (drive >= 0).all() and 0 < (drive > 0).sum() < 6  # some above the mean, some not
+
+
+def test_features_of_8_bit_and_float_pixels_agree_and_counts_pass_through(tmp_path):
+    weights = torch.rand(784, 5)
+    images = torch.randint(0, 256, (4, 784), dtype=torch.uint8)
+    counts = torch.randint(0, 9, (4, 5), dtype=torch.int32)
+    counting = tiny_config(tmp_path)
+    assert readouts.readout_features(counting, weights, images, counts) is counts
+    driving = counting.replace(readout_features="drive")
+    as_bytes = readouts.readout_features(driving, weights, images, counts)
+    as_floats = readouts.readout_features(driving, weights, images.float() / 255, counts)
+    assert as_bytes.shape == (4, 5)
+    torch.testing.assert_close(as_bytes, as_floats, rtol=1e-4, atol=1e-4)  # float32 products
+
+
+def test_the_drive_readout_is_fitted_on_standardized_features(tmp_path):
+    rng = np.random.default_rng(1)
+    labels = torch.from_numpy(np.arange(60) % 3)
+    drive = torch.from_numpy(rng.random((60, 6)) + 3 * np.eye(6)[labels.numpy() * 2])
+    config = tiny_config(tmp_path, readout_features="drive")
+    readout = readouts.fit_linear(drive, labels, config, 3)
+    assert readout.transform == TRANSFORMS["drive"] == "standardize"
+    assert (readout.predict(drive.numpy()) == labels.numpy()).mean() == 1.0
+
+
+def test_an_unknown_kind_of_feature_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="readout_features"):
+        tiny_config(tmp_path, readout_features="voltage")
+
+
+@pytest.fixture(scope="module")
+def drive_run(tmp_path_factory):
+    """A tiny run whose linear readout reads the input drive."""
+    root = tmp_path_factory.mktemp("drive")
+    config = tiny_config(root, name="drive", n_train=400, n_test=100, n_neurons=30, time=50, batch_size=1,
+                         update_interval=200, readout="linear", readout_features="drive")
+    return service.train(config)
+
+
+def test_train_fits_on_the_drive_and_evaluate_reproduces_it(drive_run):
+    stored = ckpt.load(drive_run.checkpoint)
+    assert stored.config.readout_features == "drive" and stored.readout.transform == "standardize"
+    evaluated = service.evaluate(Path(drive_run.checkpoint))
+    assert evaluated.readout == "linear"
+    assert evaluated.scores.linear.accuracy == pytest.approx(drive_run.scores.linear.accuracy)
+    # the features are the drive of the stored weights, not the counts of the vote
+    test = classify(Path(drive_run.checkpoint))
+    drive = readouts.readout_features(stored.config, stored.tensors.weights, test.dataset.images, test.counts)
+    expected = stored.readout.predict(drive.numpy())
+    np.testing.assert_array_equal(test.linear[0], expected)
+    assert (stored.readout.predict(test.counts.numpy()) != expected).any()
+
+
+def test_assign_switches_the_features_into_a_new_file(drive_run, tmp_path):
+    source = tmp_path / "run.safetensors"
+    source.write_bytes(Path(drive_run.checkpoint).read_bytes())
+    result = runner.invoke(app, ["assign", str(source), "--features", "counts", "--n", "200", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert Path(document["output"]).name == "run.mnist-linear.safetensors"
+    relabeled = ckpt.load(document["output"])
+    assert relabeled.config.readout_features == "counts" and relabeled.readout.transform == "log1p-standardize"
+    assert ckpt.load(source).config.readout_features == "drive"
+    again = service.assign(Path(document["output"]), features="drive", n=200)
+    assert Path(again.output).name == "run.mnist-linear.mnist-linear-drive.safetensors"
