@@ -22,7 +22,7 @@ from snnctl import data, service
 from snnctl.cli import app
 from snnctl.data.mnist import FASHION_CLASSES, MNIST_CLASSES
 
-from conftest import assert_one_line_error, synthetic_digits, tiny_config, write_idx
+from conftest import assert_one_line_error, synthetic_digits, tiny_config, write_idx, write_mnist_idx
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench" / "accuracy.py"
@@ -144,7 +144,6 @@ def restore_instrumented():
 
 
 def test_a_run_reads_the_test_split_only_after_training_and_labelling(tmp_path, restore_instrumented):
-    from conftest import write_mnist_idx
 
     write_mnist_idx(tmp_path / "data")
     log = tmp_path / "reads.log"
@@ -165,7 +164,6 @@ def test_a_sweep_reads_the_test_split_only_in_its_final_evaluation(tmp_path, res
     import ray
     from ray import cloudpickle
 
-    from conftest import write_mnist_idx
 
     write_mnist_idx(tmp_path / "data", n_train=120, n_test=40)
     log = tmp_path / "reads.log"
