@@ -25,7 +25,7 @@ from snnctl.errors import ConfigError, SnnctlError
 from snnctl.validators import one_of, show
 from snnctl.yaml_reader import parse_yaml, read_yaml_file, yaml_number
 
-TASKS = ("MNIST", "MAMMO")
+TASKS = ("MNIST", "MAMMO", "FASHION")  # FASHION: Fashion-MNIST, read like MNIST
 # The original project called its mammography task after the INbreast data set.
 TASK_ALIASES = {"INBREAST": "MAMMO"}
 REDUCTIONS = ("sum", "mean", "max")

@@ -7,6 +7,8 @@ import importlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,14 @@ def test_help_names_each_flag_without_a_type(command):
         assert "--debug" in result.output  # accepted after the subcommand too
     if command == ["export"]:  # options that take a value still say which
         assert "<norse|snntorch|delays>" in result.output and "<s|ms>" in result.output
+
+
+def test_help_starts_without_importing_torch():
+    """`snnctl --help` stays instant: the CLI imports torch, BindsNET and the engines only
+    in the commands that simulate (a readout's display names once pulled them all in)."""
+    probe = "import sys, snnctl.cli; print(sorted(m for m in ('torch', 'bindsnet', 'numba') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
 
 
 def test_debug_after_the_subcommand_shows_the_traceback(tmp_path):

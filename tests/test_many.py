@@ -19,7 +19,8 @@ from snnctl import config as cfg
 from snnctl import engine as engines
 from snnctl import network as net
 from snnctl.engine import kernels
-from snnctl.engine.many import ManyNetworks, uniform
+from snnctl.engine.lanes import uniform
+from snnctl.engine.many import ManyNetworks
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda)]

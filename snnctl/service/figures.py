@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from snnctl import checkpoint as ckpt
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import write_atomic
+from snnctl.readout import READOUT_NAMES
 from snnctl.seeds import presentation_seed
-import snnctl.service.readouts as readouts
 from snnctl.service.checkpoints import check_readout, classify, data_config, load_split
 from snnctl.service.common import Notice, OnProgress, Result, check_output, no_progress, quiet
 from snnctl.service.run_figures import confusion_title
@@ -172,7 +172,7 @@ def _roc_figure(checkpoint_path: Path, device: str | None, notice: Notice, on_pr
     curves = {}
     for readout, found in outputs.items():
         if found is not None:
-            shown = curves[readouts.READOUT_NAMES[readout]] = {}
+            shown = curves[READOUT_NAMES[readout]] = {}
             for c in auc_classes(labels, len(names)):  # the curves whose areas the reported AUC averages
                 fpr, tpr, _ = roc_curve(labels == c, found[1][:, c])
                 shown[names[c]] = (fpr, tpr, float(auc(fpr, tpr)))

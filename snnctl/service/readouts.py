@@ -33,10 +33,6 @@ if TYPE_CHECKING:
     from snnctl.readout import vote
 
 
-# The readouts and the baseline as the tables and figures name them.
-READOUT_NAMES = {"vote": "vote (all activity)", "linear": "linear readout", "baseline": "pixel baseline"}
-
-
 @dataclass
 class Scores(Result):
     """Every readout's scores on one set of images, and the pixel baseline's."""
