@@ -167,6 +167,13 @@ def stop_on_signals(interrupt: bool = False) -> Iterator[StopRequest]:
 # ---------------------------------------------------------------- run directories and status
 
 
+def with_absolute_data_paths(config: Config) -> Config:
+    """``config`` with ``data_dir`` and ``group_file`` made absolute: a sweep's trials and a
+    study's folds may run in Ray workers, each in a directory of its own."""
+    return config.replace(data_dir=str(Path(config.data_dir).resolve()),
+                          group_file=str(Path(config.group_file).resolve()) if config.group_file else None)
+
+
 def new_directory(config: Config, out: Path | None, *, prefix: str = "", force: bool = False,
                   remedy: str = "use --force, another name, or --resume") -> Path:
     """Where a new run (or, with ``prefix`` "sweep-", a sweep) writes: ``out``, or

@@ -30,7 +30,7 @@ from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
 import snnctl.service.lockstep as lockstep
 from snnctl.service.common import (Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
-                                   write_state)
+                                   with_absolute_data_paths, write_state)
 from snnctl.service.train import train_in
 
 STATE_NAME = "study.json"  # what the study is: its parameters (for --resume)
@@ -179,9 +179,7 @@ def _set_up(config: Config | None, folds: int | None, out: Path | None, resume: 
         config = config.replace(folds=folds)
     if config.folds is None:
         raise ConfigError("train: a study needs folds (--folds K or folds: K)")
-    # folds may run in Ray workers, each in its own directory: the data must not depend on that
-    config = config.replace(fold=None, data_dir=str(Path(config.data_dir).resolve()),
-                            group_file=str(Path(config.group_file).resolve()) if config.group_file else None)
+    config = with_absolute_data_paths(config.replace(fold=None))
     study_dir = new_directory(config, out, prefix="study-",
                               remedy=f"give another --out, or continue a study with --resume {out}").resolve()
     return config, study_dir

@@ -31,7 +31,7 @@ from snnctl.files import write_atomic
 import snnctl.service.lockstep as lockstep
 from snnctl.service.cluster import RayInterrupted, error_line, ray_session, run_on_tune
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, new_directory,
-                                   no_progress, quiet, read_state, write_state)
+                                   no_progress, quiet, read_state, with_absolute_data_paths, write_state)
 from snnctl.service.train import TrainResult, train_in
 from snnctl.service.validation import Validation, validation_splits
 from snnctl.space import Dimension, Space
@@ -277,12 +277,11 @@ def _set_up(config: Config | None, space: Space | str | Path | None, trials: int
         lockstep.check(config, "sweep")
     else:  # Ray hides the GPUs from a trial that reserved none
         engines.require_cpu(config, f"sweep trials run on the CPUs Ray reserves for them ({space.source}: cpus_per_trial)")
-    # Ray runs each trial in its own directory: the data must not depend on that.
-    config = config.replace(data_dir=str(Path(config.data_dir).resolve()))
+    config = with_absolute_data_paths(config)
     sweep_dir = new_directory(config, out, prefix="sweep-",
                               remedy=f"give another --out, or continue a sweep with --resume {out}").resolve()
     if folds is not None:
-        integer(folds, "--folds", 2)
+        folds = integer(folds, "--folds", 2)
     validation = Validation(space.validation, config.seed if space.seed is None else space.seed, folds,
                             None if folds is None else 0)
     return config, space, validation, sweep_dir
