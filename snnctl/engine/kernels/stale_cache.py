@@ -14,25 +14,29 @@ import hashlib
 from pathlib import Path
 
 KERNEL_DIR = Path(__file__).resolve().parent
+# Sources outside the kernels whose values the compiled code freezes: the rule and
+# reduction codes (config.ONE_SPIKE_RULES, REDUCTIONS) and the parameter tuples.
+FROZEN_SOURCES = (KERNEL_DIR.parents[1] / "config.py", KERNEL_DIR.parent / "params.py")
 STAMP_NAME = "kernel-sources.sha256"
 
 
-def sources_digest(kernel_dir: Path = KERNEL_DIR) -> str:
-    """SHA-256 over the names and bytes of every kernel source file, in name order."""
+def sources_digest(kernel_dir: Path = KERNEL_DIR, frozen: tuple[Path, ...] = FROZEN_SOURCES) -> str:
+    """SHA-256 over the names and bytes of every kernel source file, in name order, and of
+    the ``frozen`` sources whose values they compile in."""
     digest = hashlib.sha256()
-    for path in sorted(kernel_dir.glob("*.py")):
+    for path in [*sorted(kernel_dir.glob("*.py")), *frozen]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def drop_stale_cache(kernel_dir: Path = KERNEL_DIR) -> bool:
-    """Remove numba's cached kernels in ``kernel_dir/__pycache__`` if any kernel source
-    changed since they were written; return whether anything was dropped. A cache that
+def drop_stale_cache(kernel_dir: Path = KERNEL_DIR, frozen: tuple[Path, ...] = FROZEN_SOURCES) -> bool:
+    """Remove numba's cached kernels in ``kernel_dir/__pycache__`` if any kernel source or
+    ``frozen`` source changed since they were written; return whether anything was dropped. A cache that
     cannot be written is left to numba, which then compiles without one."""
     cache = kernel_dir / "__pycache__"
     stamp = cache / STAMP_NAME
-    digest = sources_digest(kernel_dir)
+    digest = sources_digest(kernel_dir, frozen)
     try:
         if stamp.read_text() == digest:
             return False
