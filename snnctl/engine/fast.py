@@ -15,6 +15,21 @@ from snnctl.engine.base import Engine, Presentation, encode, rate_per_unit, retr
 from snnctl.engine.params import kernel_params, options, plain, with_learning_rates
 
 
+def column_flags(config: Config, weights: np.ndarray) -> np.ndarray:
+    """The kernel's per-neuron weight flags for weights of unknown history: every column
+    may lie outside the bounds (clipping what is inside changes nothing), and columns
+    that do not sum to ``norm`` (a fresh network) are normalized after the first
+    learning presentation, as BindsNET does. A trained network's columns sum to
+    ``norm`` to float rounding, so a resumed run continues bit for bit."""
+    import snnctl.engine.kernels as k
+
+    absolute = config.model != "diehl-cook-2015"
+    sums = k.column_sums(weights, np.arange(config.n_neurons, dtype=np.int32), absolute)
+    flags = np.full(config.n_neurons, k.NEEDS_CLAMP, np.uint8)
+    flags[np.abs(sums - config.norm) > 1e-4 * abs(config.norm)] |= k.NEEDS_NORM
+    return flags
+
+
 class FastEngine(Engine):
     """One compiled loop per presentation; state lives in the (CPU) tensors themselves."""
 
@@ -31,7 +46,7 @@ class FastEngine(Engine):
         weights = tensors.weights.numpy()  # numpy views share memory with the tensors: updated in place
         lateral_a = tensors.lateral[names[0]].numpy()
         self.state = kernels.NetworkState(
-            weights=weights, theta=tensors.theta.numpy(), column_flags=self._column_flags(config, weights),
+            weights=weights, theta=tensors.theta.numpy(), column_flags=column_flags(config, weights),
             lateral_a=lateral_a, lateral_b=tensors.lateral[names[1]].numpy() if two_layer else lateral_a,
         )
         self.params = kernel_params(config)
@@ -42,19 +57,6 @@ class FastEngine(Engine):
         if config.encoder == "PoissonEncoder":  # loads the compiled sequence now, not in the first timed call
             self._sequence(np.zeros((0, config.n_inputs), np.float32), np.zeros(0, np.int64), np.ones(1, np.float32),
                            False)
-
-    def _column_flags(self, config: Config, weights: np.ndarray) -> np.ndarray:
-        """The kernel's per-neuron weight flags for weights of unknown history: every column
-        may lie outside the bounds (clipping what is inside changes nothing), and columns
-        that do not sum to ``norm`` (a fresh network) are normalized after the first
-        learning presentation, as BindsNET does. A trained network's columns sum to
-        ``norm`` to float rounding, so a resumed run continues bit for bit."""
-        k = self.kernels
-        absolute = config.model != "diehl-cook-2015"
-        sums = k.column_sums(weights, np.arange(config.n_neurons, dtype=np.int32), absolute)
-        flags = np.full(config.n_neurons, k.NEEDS_CLAMP, np.uint8)
-        flags[np.abs(sums - config.norm) > 1e-4 * abs(config.norm)] |= k.NEEDS_NORM
-        return flags
 
     def set_learning_rates(self, nu_pre: float, nu_post: float) -> None:
         self.params = with_learning_rates(self.params, nu_pre, nu_post)

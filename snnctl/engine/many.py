@@ -33,7 +33,7 @@ from snnctl import network as net
 from snnctl.config import Config
 from snnctl.engine.base import rate_per_unit, retry_intensities
 from snnctl.engine.lanes import padded_events, padded_indices, row_sum, scatter_index, sequential_sum, uniform
-from snnctl.engine.params import KernelParams, kernel_params, options, with_learning_rates
+from snnctl.engine.params import KernelParams, kernel_params, options
 
 CURRENT_SUMS = ("exact", "matmul")
 # The keys two networks must share to run in one group: the shape of their state and of a
@@ -78,27 +78,26 @@ class ManyNetworks:
         self.lateral_a = torch.stack([t.lateral[names[0]] for t in tensors]).float().to(self.device)
         self.lateral_b = (torch.stack([t.lateral[names[1]] for t in tensors]).float().to(self.device)
                           if self.two_layer else self.lateral_a)
-        self.params: list[KernelParams] = [kernel_params(c) for c in configs]
         self.flags = self._initial_flags(tensors)
         self.needs_clamp, self.needs_norm = int(kernels.NEEDS_CLAMP), int(kernels.NEEDS_NORM)
-        self._stack_params()
+        self._stack_params([kernel_params(c) for c in configs])
 
     # ------------------------------------------------------------------ parameters
 
     def _initial_flags(self, tensors: Sequence[net.NetworkTensors]) -> torch.Tensor:
         """Each network's per-column flags as the fast engine sets them for its weights
-        (``FastEngine.state.column_flags``): then they are clipped and normalized alike."""
-        from snnctl.engine.fast import FastEngine
+        (``fast.column_flags``): then they are clipped and normalized alike."""
+        from snnctl.engine.fast import column_flags
 
-        flags = [FastEngine(c, t.to(torch.device("cpu")).clone()).state.column_flags for c, t in zip(self.configs, tensors)]
+        flags = [column_flags(c, t.weights.cpu().numpy()) for c, t in zip(self.configs, tensors)]
         return torch.from_numpy(np.stack(flags)).to(self.device)
 
-    def _stack_params(self) -> None:
-        """Each float32 parameter as a [networks, 1] tensor, so a lane reads its network's."""
+    def _stack_params(self, p: list[KernelParams]) -> None:
+        """Each network's float32 parameters ``p`` as [networks, 1] tensors, so a lane reads
+        its network's."""
         def column(values: list) -> torch.Tensor:
             return torch.tensor(np.array(values, np.float32)[:, None], device=self.device)
 
-        p = self.params
         self.exc = {name: column([getattr(q.exc.lif, name) for q in p]) for name in p[0].exc.lif._fields}
         self.inh = {name: column([getattr(q.inh, name) for q in p]) for name in p[0].inh._fields}
         self.stdp = {name: column([getattr(q.stdp, name) for q in p]) for name in p[0].stdp._fields}
@@ -112,7 +111,6 @@ class ManyNetworks:
 
     def set_learning_rates(self, network: int, nu_pre: float, nu_post: float) -> None:
         """STDP rates of ``network`` from now on (``Config.learning_rates`` of its epoch)."""
-        self.params[network] = with_learning_rates(self.params[network], nu_pre, nu_post)
         self.stdp["nu_pre"][network] = float(np.float32(nu_pre))
         self.stdp["nu_post"][network] = float(np.float32(nu_post))
 
@@ -257,6 +255,7 @@ class _LaneState:
         self.v = self.exc["rest"].expand(lanes, n).clone()
         self.refrac = torch.zeros(lanes, n, device=dev)
         self.spiked = torch.zeros(lanes, n, dtype=torch.bool, device=dev)
+        self.emitted = self._emitted()  # the spiking neurons as indices: read up to twice a step
         self.inh_v = self.inh["rest"].expand(lanes, n).clone()
         self.inh_refrac = torch.zeros(lanes, n, device=dev)
         self.inh_spiked = torch.zeros(lanes, n, dtype=torch.bool, device=dev)
@@ -310,7 +309,7 @@ class _LaneState:
         if self.two_layer:
             lateral = row_sum(many.lateral_b, self.lateral_networks, padded_indices(self.inh_spiked))
         else:
-            lateral = row_sum(many.lateral_a, self.lateral_networks, self._emitted())
+            lateral = row_sum(many.lateral_a, self.lateral_networks, self.emitted)
         if many.current_sum == "matmul":
             return self._input_product(drive) + sequential_sum(lateral, 1)
         return sequential_sum(torch.cat([row_sum(self.weights, self.row_networks, drive), lateral], dim=1), 1)
@@ -337,7 +336,7 @@ class _LaneState:
 
     def _inh_current(self) -> torch.Tensor:
         """``Ai``'s input from the excitatory spikes through ``exc_to_inh``."""
-        return sequential_sum(row_sum(self.many.lateral_a, self.lateral_networks, self._emitted()), 1)
+        return sequential_sum(row_sum(self.many.lateral_a, self.lateral_networks, self.emitted), 1)
 
     def _diehl_cook_step(self, current: torch.Tensor, rng: torch.Tensor) -> torch.Tensor:
         """``kernels.neurons.diehl_cook_step`` on every lane; sets ``spiked`` (emitted) and
@@ -366,6 +365,7 @@ class _LaneState:
             order = crossed.cumsum(1, dtype=torch.int32) - 1
             spiked = torch.where(several[:, None], crossed & (order == pick[:, None]), crossed)
         self.spiked = spiked
+        self.emitted = self._emitted()
         return crossed
 
     def _lif_step(self) -> None:
@@ -401,7 +401,7 @@ class _LaneState:
                                 gathered)
         # every step, spike or not: asking whether any neuron spiked would make the host wait for the device
         w.scatter_(1, rows, depressed)
-        columns, has_columns = scatter_index(self._emitted())
+        columns, has_columns = scatter_index(self.emitted)
         columns = columns[:, None, :].expand(-1, w.shape[1], -1)
         last = self.last_spike[:, :-1]
         seen = last >= 0
