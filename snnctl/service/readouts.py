@@ -152,6 +152,15 @@ def vote_outputs(votes: "vote.Votes") -> Outputs:
     return votes.all_activity.numpy(), vote_shares(votes.scores.numpy())
 
 
+def predictions(config: Config, votes: "vote.Votes", linear: Outputs | None) -> "torch.Tensor":
+    """The class of each image by the run's readout (``config.readout``; -1: no vote)."""
+    import torch
+
+    if config.readout == "linear":
+        return torch.from_numpy(linear[0])
+    return votes.all_activity
+
+
 def score_all(config: Config, class_names: list[str], labels: "torch.Tensor", *, vote: Outputs | None,
               linear: Outputs | None, baseline: Outputs | None = None, fit_images: int | None = None) -> Scores:
     """The :class:`Scores` of the vote, the linear readout and the baseline from their

@@ -125,8 +125,7 @@ def run_fold(config: Config, fold: int, runs_dir: Path, notice: Notice = quiet,
     trained = train_in(run_dir, config.replace(fold=fold), notice=notice, on_progress=on_progress)
     result = Fold(fold, str(run_dir), trained.checkpoint, trained.n_train, trained.n_test,
                   metrics_of(trained.evaluation.to_dict()))
-    document = {"format": FOLD_FORMAT, "version": FORMAT_VERSION, **result.to_dict()}
-    write_atomic(done, (json.dumps(document, indent=2) + "\n").encode())
+    write_state(done, FOLD_FORMAT, FORMAT_VERSION, result.to_dict())
     return result
 
 

@@ -166,8 +166,6 @@ class _Training:
         the held-out images, scored by both readouts and the pixel baseline.
 
         A stop here keeps the trained network: resuming labels and tests afresh."""
-        import torch
-
         from snnctl.readout import vote
 
         def progress_or_stop(update: ProgressUpdate) -> None:
@@ -194,7 +192,7 @@ class _Training:
             config, train_set.class_names, test_set.labels, vote=readouts.vote_outputs(votes), linear=linear_outputs,
             baseline=None if baseline is None else readouts.linear_outputs(baseline, test_set.images),
             fit_images=len(rows))
-        predicted = (torch.from_numpy(linear_outputs[0]) if config.readout == "linear" else votes.all_activity)
+        predicted = readouts.predictions(config, votes, linear_outputs)
         return _Labelled(state, linear, train_accuracy, test_accuracy, scores,
                          vote.confusion_matrix(predicted, test_set.labels, config.n_classes),
                          vote.accuracy(predicted, test_set.labels), predicted, test_rate)
