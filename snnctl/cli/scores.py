@@ -15,12 +15,12 @@ def percent(value: float | None, interval: tuple[float, float] | None = None) ->
     return f"{value:.2%}" + (f" [{interval[0]:.2%}, {interval[1]:.2%}]" if interval is not None else "")
 
 
-def _row(name: str, report: ScoreReport) -> list[str]:
+def _row(name: str, report: ScoreReport, two_classes: bool) -> list[str]:
     row = [name, percent(report.accuracy, report.intervals["accuracy"]),
            percent(report.balanced_accuracy, report.intervals["balanced_accuracy"]),
            percent(report.auc, report.intervals["auc"])]
-    if report.sensitivity is not None:
-        row += [f"{report.sensitivity:.2%}", f"{report.specificity:.2%}"]
+    if two_classes:
+        row += [percent(report.sensitivity), percent(report.specificity)]
     return row
 
 
@@ -36,7 +36,7 @@ def scores_table(scores, images: str) -> Table:
         table.add_column(column, justify="left" if column == "readout" else "right")
     for name, report in reports.items():
         label = READOUT_NAMES[name] + (" (this run's)" if name == scores.readout else "")
-        table.add_row(*_row(label, report))
+        table.add_row(*_row(label, report, two_classes))
     fitted = f", fitted on {scores.fit_images} training images" if scores.fit_images is not None else ""
     table.caption = (f"chance: {scores.chance:.2%} balanced accuracy{fitted}"
                      + (f"\n{scores.verdict}" if scores.verdict else ""))
