@@ -47,6 +47,8 @@ CONFIGURATIONS = {
     "fashion-400": ("fashion-400.yaml", "fashion"),
     "fashion-6400": ("fashion-6400.yaml", "fashion"),
 }
+# torch threads of every run, in this process and in each --parallel worker (spawned fresh)
+TORCH_THREADS = 2
 # --quick: the subset row with a tiny network on a few hundred images (seconds a run).
 QUICK = ["n_neurons=16", "time=40", "epochs=1", "n_train=200", "n_test=100", "readout_max_train=200", "update_interval=50"]
 COLUMNS = ("configuration", "neurons", "seeds", "images seen", "all activity", "proportion weighting",
@@ -100,7 +102,7 @@ def row(name: str, data_dirs: dict[str | None, Path], seeds: int, extra: list[st
     configs = [config.replace(seed=config.seed + k) for k in range(seeds)]
     started = time.perf_counter()
     if parallel:
-        with multiprocessing.get_context("spawn").Pool(seeds) as pool:
+        with multiprocessing.get_context("spawn").Pool(seeds, torch.set_num_threads, (TORCH_THREADS,)) as pool:
             runs = pool.map(run_once, configs)
     else:
         runs = [run_once(one) for one in configs]
@@ -132,7 +134,7 @@ def main() -> None:
         parser.error(f"unknown configuration {unknown[0]!r} (choose from {', '.join(CONFIGURATIONS)})")
     names = args.names or (["subset"] if args.quick else list(CONFIGURATIONS))
     extra = (QUICK if args.quick else []) + args.set
-    torch.set_num_threads(2)
+    torch.set_num_threads(TORCH_THREADS)
     print("| " + " | ".join(COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))
     data_dirs = {"mnist": args.data_dir, "fashion": args.fashion_dir}
