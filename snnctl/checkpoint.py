@@ -254,9 +254,7 @@ def _readout(arrays: dict[str, np.ndarray], metadata: dict[str, str], source: st
     """The linear readout, which comes whole (tensors and metadata) or not at all."""
     if not _whole_group((*READOUT_KEYS, *READOUT_METADATA), {**arrays, **metadata}, "the linear readout", source):
         return None
-    return LinearReadout.from_tensors({name: arrays[name] for name in READOUT_KEYS if name in arrays},
-                                      {name: metadata[name] for name in READOUT_METADATA if name in metadata},
-                                      source)
+    return LinearReadout.from_tensors(arrays, metadata, source)  # it reads only the readout's names
 
 
 def load(path: str | Path) -> Checkpoint:

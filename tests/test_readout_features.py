@@ -104,3 +104,10 @@ def test_assign_switches_the_features_into_a_new_file(drive_run, tmp_path):
     assert ckpt.load(source).config.readout_features == "drive"
     again = service.assign(Path(document["output"]), features="drive", n=200)
     assert Path(again.output).name == "run.mnist-linear.mnist-linear-drive.safetensors"
+
+
+def test_every_kind_of_feature_has_its_transform():
+    from snnctl.config import READOUT_FEATURES
+    from snnctl.readout.features import TRANSFORMS
+
+    assert set(TRANSFORMS) == set(READOUT_FEATURES)

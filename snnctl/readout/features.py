@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnctl.config import READOUT_FEATURES
 from snnctl.readout.linear import COUNTS, STANDARDIZE
 
 # The transform the linear readout applies to each kind of feature before its regression.
-TRANSFORMS = dict(zip(READOUT_FEATURES, (COUNTS, STANDARDIZE)))
+TRANSFORMS = {"counts": COUNTS, "drive": STANDARDIZE}
 
 
 def input_drive(pixels: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -183,6 +183,7 @@ class Classified:
     config: Config  # the checkpoint's, pointed at the data, readout and device asked for
     dataset: "data.Dataset"
     train: "data.Dataset"  # the same data's training split: the pixel baseline's
+    counts: "torch.Tensor"  # [images, neurons]
     samples_per_second: float
     accuracy: Accuracy
     votes: "vote.Votes"
@@ -233,7 +234,7 @@ def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     rate = len(dataset) / max(time.perf_counter() - started, 1e-9)
     accuracy, votes = score(counts, dataset.labels, stored.labels, len(stored.class_names), config.reduction)
     linear = readouts.network_outputs(stored.readout, config, stored.tensors.weights, dataset.images, counts)
-    return Classified(stored, config, dataset, opened.splits.train, rate, accuracy, votes, linear)
+    return Classified(stored, config, dataset, opened.splits.train, counts, rate, accuracy, votes, linear)
 
 
 def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
