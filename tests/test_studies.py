@@ -220,3 +220,15 @@ def test_a_study_on_ray_with_device_cuda_is_refused_before_it_starts(mammo, tmp_
     with pytest.raises(ConfigError, match="device: 'cuda': study folds on Ray run on the CPUs Ray reserves"):
         service.study(study_config(mammo, tmp_path, device="cuda"), folds=FOLDS, out=tmp_path / "s")
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("flags", [["--folds", "3"], ["--concurrent-folds", "2"], ["--address", "127.0.0.1:6379"]])
+def test_study_options_on_a_run_that_is_no_study_are_refused_not_ignored(flags, tmp_path):
+    from typer.testing import CliRunner
+
+    from conftest import assert_one_line_error
+    from snnctl.cli import app
+
+    checkpoint = tmp_path / "run" / "checkpoint.safetensors"  # refused before it is read
+    result = CliRunner().invoke(app, ["train", "--resume", str(checkpoint), *flags])
+    assert_one_line_error(result, 2, flags[0], "study")

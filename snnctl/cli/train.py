@@ -53,6 +53,12 @@ def train(
         if service.is_study(wanted, folds, resume):
             return service.study(wanted, folds=folds, out=out_dir, resume=resume, address=address,
                                  concurrent_folds=concurrent_folds, notice=render.notice, on_progress=on_progress)
+        study_only = [flag for flag, given in (("--folds", folds), ("--concurrent-folds", concurrent_folds),
+                                               ("--address", address)) if given is not None]
+        if study_only:
+            raise cfg.ConfigError(f"train: {study_only[0]} is for a study (--folds K with PARAMS, or --resume "
+                                  f"STUDY_DIR); {resume} is a run's checkpoint" if resume is not None else
+                                  f"train: {study_only[0]} is for a study (--folds K or folds: K)")
         return service.train(config, out=out_dir, resume=resume, overrides=overrides, device=value(device),
                              force=force, notice=render.notice, on_progress=on_progress)
 
