@@ -8,6 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from snnctl.errors import SnnctlError
 from snnctl.readout import COUNTS, PIXELS, LinearReadout, metrics
+from snnctl.readout.linear import TRANSFORMS
 
 
 def separable_counts(n: int, n_classes: int, seed: int, n_neurons: int = 30) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +54,7 @@ def test_a_class_with_fewer_than_two_training_images_is_named():
     assert readout.C in (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
-@pytest.mark.parametrize("transform", [COUNTS, PIXELS])
+@pytest.mark.parametrize("transform", TRANSFORMS)
 def test_tensors_round_trip_gives_the_same_probabilities(transform):
     counts, labels = separable_counts(90, 3, seed=4)
     readout = LinearReadout.fit(counts, labels, 3, balanced=True, seed=0, transform=transform)

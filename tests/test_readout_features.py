@@ -16,6 +16,7 @@ from snnctl import service
 from snnctl.cli import app
 from snnctl.errors import ConfigError
 from snnctl.readout.features import TRANSFORMS, input_drive
+from snnctl.readout.linear import LinearReadout
 from snnctl.service import readouts
 from snnctl.service.checkpoints import classify
 
@@ -54,14 +55,28 @@ def test_features_of_8_bit_and_float_pixels_agree_and_counts_pass_through(tmp_pa
     torch.testing.assert_close(as_bytes, as_floats, rtol=1e-4, atol=1e-4)  # float32 products
 
 
-def test_the_drive_readout_is_fitted_on_standardized_features(tmp_path):
+def test_the_drive_readout_is_fitted_on_the_standardized_squares(tmp_path):
     rng = np.random.default_rng(1)
     labels = torch.from_numpy(np.arange(60) % 3)
     drive = torch.from_numpy(rng.random((60, 6)) + 3 * np.eye(6)[labels.numpy() * 2])
     config = tiny_config(tmp_path, readout_features="drive")
     readout = readouts.fit_linear(drive, labels, config, 3)
-    assert readout.transform == TRANSFORMS["drive"] == "standardize"
+    assert readout.transform == TRANSFORMS["drive"] == "square-standardize"
+    assert np.allclose(readout.mean, (drive.numpy() ** 2).mean(axis=0), rtol=1e-5)
     assert (readout.predict(drive.numpy()) == labels.numpy()).mean() == 1.0
+
+
+def test_a_drive_readout_fitted_before_the_square_reads_out_as_it_was_fitted(tmp_path):
+    """Checkpoints written before the drive was squared store the transform "standardize":
+    their readouts go on reading the plain drive."""
+    rng = np.random.default_rng(2)
+    labels = np.arange(60) % 3
+    drive = rng.random((60, 6)) + 3 * np.eye(6)[labels * 2]
+    before = LinearReadout.fit(drive, labels, 3, balanced=False, seed=0, transform="standardize")
+    again = LinearReadout.from_tensors(before.to_tensors(), before.metadata())
+    assert again.transform == "standardize"
+    assert np.allclose(again.mean, drive.mean(axis=0), rtol=1e-5)
+    assert np.array_equal(again.predict_proba(drive), before.predict_proba(drive))
 
 
 def test_an_unknown_kind_of_feature_is_a_config_error(tmp_path):
@@ -80,7 +95,7 @@ def drive_run(tmp_path_factory):
 
 def test_train_fits_on_the_drive_and_evaluate_reproduces_it(drive_run):
     stored = ckpt.load(drive_run.checkpoint)
-    assert stored.config.readout_features == "drive" and stored.readout.transform == "standardize"
+    assert stored.config.readout_features == "drive" and stored.readout.transform == TRANSFORMS["drive"]
     evaluated = service.evaluate(Path(drive_run.checkpoint))
     assert evaluated.readout == "linear"
     assert evaluated.scores.linear.accuracy == pytest.approx(drive_run.scores.linear.accuracy)

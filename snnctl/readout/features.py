@@ -5,18 +5,21 @@
   rule, a large ``inh``) an image makes one or two neurons fire: the counts name the
   winners and say little about how well the other receptive fields match.
 * ``drive``: each neuron's input drive with a soft, subtractive competition in place of
-  the winner-take-all one (transform ``standardize``)::
+  the winner-take-all one (transform ``square-standardize``: the features are squared,
+  then standardized)::
 
       d_j = sum_i x_i W_ij                  # x: pixels in [0, 1], W: learned weights
       f_j = max(0, d_j - mean_k d_k)        # k over the layer's neurons
+      z_j = (f_j ** 2 - mean) / scale       # the regression's input
 
   ``d_j`` is, up to the constant ``intensity * time / 1000``, the synaptic input neuron
   j's membrane receives from an image's Poisson spikes on average; subtracting the
   layer's mean and rectifying keeps the neurons that match the image better than the
   average one, each graded by how much. This is the "triangle" encoding of Coates, Lee
-  & Ng (2011) with the drive as similarity, the rectified-drive hidden layer of Krotov &
-  Hopfield (2019) with the mean as threshold. It reads the learned receptive fields
-  without simulating them: deterministic, and as cheap as one product.
+  & Ng (2011) with the drive as similarity, the rectified-power hidden layer of Krotov
+  & Hopfield (2019) with the mean as threshold and the power 2 (chosen on validation
+  splits of the training images: docs/readout.md). It reads the learned receptive
+  fields without simulating them: deterministic, and as cheap as one product.
 
 Both are computed the same way for the training images the readout is fitted on and
 for the images it classifies.
@@ -26,10 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnctl.readout.linear import COUNTS, STANDARDIZE
+from snnctl.readout.linear import COUNTS, SQUARE_STANDARDIZE
 
 # The transform the linear readout applies to each kind of feature before its regression.
-TRANSFORMS = {"counts": COUNTS, "drive": STANDARDIZE}
+# Readouts fitted before the drive was squared keep their stored transform ("standardize").
+TRANSFORMS = {"counts": COUNTS, "drive": SQUARE_STANDARDIZE}
 
 
 def input_drive(pixels: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -9,6 +9,10 @@ L2 penalty ``|W|^2 / (2C)``; scikit-learn's ``LogisticRegression``, solver lbfgs
   ``z = (log1p(x) - mean) / scale`` (``COUNTS``): ``log1p`` tames the long tail of
   the counts of a few busy neurons, standardization puts every neuron on one scale so
   that the one penalty treats them alike;
+* on a layer's input drive (``snnctl.readout.features``) squared, then standardized
+  (``SQUARE_STANDARDIZE``, ``z = (f**2 - mean) / scale``): the rectified power of
+  Krotov & Hopfield's (2019) hidden layer, which lets the few neurons that match an
+  image best outweigh the many that match it a little;
 * or raw pixels, as a baseline beside every result, with standardization only
   (``PIXELS``).
 
@@ -35,8 +39,11 @@ from snnctl.errors import SnnctlError
 
 COUNTS = "log1p-standardize"
 STANDARDIZE = "standardize"
+SQUARE_STANDARDIZE = "square-standardize"
 PIXELS = STANDARDIZE  # the pixel baseline's transform
-TRANSFORMS = (COUNTS, STANDARDIZE)
+# What each transform does to a feature before its standardization.
+ELEMENTWISE = {COUNTS: np.log1p, STANDARDIZE: np.asarray, SQUARE_STANDARDIZE: np.square}
+TRANSFORMS = tuple(ELEMENTWISE)
 
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 MAX_FOLDS = 5
@@ -57,7 +64,7 @@ class LinearReadout:
     very probabilities of the one that was fitted.
     """
 
-    transform: str  # COUNTS or PIXELS
+    transform: str  # one of TRANSFORMS
     mean: np.ndarray  # [features]
     scale: np.ndarray  # [features]
     coef: np.ndarray  # [classes, features]
@@ -103,8 +110,7 @@ class LinearReadout:
         if sizes.min() < 2:
             raise SnnctlError(f"the linear readout needs at least 2 training images of every class "
                               f"to choose its L2 strength; images per class: {sizes.tolist()}")
-        if transform == COUNTS:
-            x = np.log1p(x)
+        x = ELEMENTWISE[transform](x)
         rows = _cv_rows(y, n_classes, seed)
         folds = min(MAX_FOLDS, int(np.bincount(y[rows], minlength=n_classes).min()))
         c = _choose_c(x[rows], y[rows], n_classes, balanced, folds, seed)
@@ -124,9 +130,7 @@ class LinearReadout:
         if x.shape[1] != self.n_features:
             raise SnnctlError(f"the linear readout was fitted on {self.n_features} features, "
                               f"these images have {x.shape[1]}")
-        if self.transform == COUNTS:
-            x = np.log1p(x)
-        z = (x - self.mean.astype(np.float64)) / self.scale.astype(np.float64)
+        z = (ELEMENTWISE[self.transform](x) - self.mean.astype(np.float64)) / self.scale.astype(np.float64)
         logits = z @ self.coef.T.astype(np.float64) + self.intercept.astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)
         odds = np.exp(logits)
