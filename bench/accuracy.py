@@ -11,8 +11,9 @@ MNIST rows train on full MNIST (IDX files in DATA_DIR or DATA_DIR/MNIST/raw) and
 its 10,000 test images; the fashion rows on Fashion-MNIST (--fashion-dir, where the Debian
 package dataset-fashion-mnist installs it by default). Seed k of a row is the parameter
 file's seed + k (k = 0 .. N-1). Prints one table row per configuration, as it finishes:
-both votes, the linear readout and the pixel baseline (fitted on readout_max_train training
-images) on the same test images, as mean +- standard deviation over the seeds; the minutes
+both votes, the linear readout (on the features the row's readout_features names, e.g.
+`--set readout_features=drive`) and the pixel baseline (both fitted on readout_max_train
+training images) on the same test images, as mean +- standard deviation over the seeds; the minutes
 of one run (mean) and the wall time of the whole row, and the training rate. Nothing here chooses a
 setting: the test images are only scored (settings are chosen by `snnctl sweep` on a
 validation split, docs/accuracy.md).
@@ -45,6 +46,7 @@ CONFIGURATIONS = {
     "1600": ("mnist-1600.yaml", "mnist"),
     "6400": ("mnist-6400.yaml", "mnist"),
     "fashion-400": ("fashion-400.yaml", "fashion"),
+    "fashion-1600": ("fashion-1600.yaml", "fashion"),
     "fashion-6400": ("fashion-6400.yaml", "fashion"),
 }
 # torch threads of every run, in this process and in each --parallel worker (spawned fresh)
@@ -108,7 +110,7 @@ def row(name: str, data_dirs: dict[str | None, Path], seeds: int, extra: list[st
         runs = [run_once(one) for one in configs]
     return [f"{name} ({params})", f"{config.n_neurons:,}", str(seeds), f"{runs[0].samples_seen:,}",
             mean_sd([r.all_activity for r in runs]), mean_sd([r.proportion_weighting for r in runs]),
-            mean_sd([r.linear for r in runs]), mean_sd([r.baseline for r in runs]),
+            f"{mean_sd([r.linear for r in runs])} ({config.readout_features})", mean_sd([r.baseline for r in runs]),
             f"{statistics.fmean(r.minutes for r in runs):.1f}", f"{(time.perf_counter() - started) / 60:.1f}",
             f"{statistics.fmean(r.images_per_second for r in runs):,.0f}"]
 

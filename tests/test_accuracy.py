@@ -74,7 +74,7 @@ def test_fashion_without_its_files_is_one_line_naming_them(tmp_path, present):
     assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
 
 
-@pytest.mark.parametrize("name", ["fashion-400.yaml", "fashion-6400.yaml"])
+@pytest.mark.parametrize("name", ["fashion-400.yaml", "fashion-1600.yaml", "fashion-6400.yaml"])
 def test_fashion_parameter_files_load_as_fashion(name):
     config = cfg.load(ROOT / "parameters" / name)
     assert config.task == "FASHION" and config.data_dir == "/usr/share/datasets/fashion-mnist"
