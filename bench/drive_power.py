@@ -1,0 +1,76 @@
+"""Which power of the input drive the linear readout should read, on a validation split.
+
+    python bench/drive_power.py CKPT                          # powers 1, 2, 3; C 0.1 and 1
+    python bench/drive_power.py CKPT --powers 1 2 --c 0.1 1 --data-dir ../shared/data
+    python bench/drive_power.py CKPT --validation 10000       # images held out of the training split
+
+Reads a trained layer's input weights from CKPT, computes the drive of its task's
+training images (n_train of them; ``snnctl.readout.features.input_drive``: ``max(0, d - mean(d))``), and,
+for each power p and each L2 strength C, fits a logistic regression on the standardized
+``f ** p`` of all training images but a seeded, class-stratified validation part, and
+scores it on that part. The test images are never read. This is how the square of
+``readout_features: drive`` (transform ``square-standardize``) was chosen (docs/readout.md).
+Prints one row per power and C: the validation accuracy, the solver's iterations, seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from snnctl import checkpoint as ckpt  # noqa: E402
+from snnctl import data  # noqa: E402
+from snnctl.readout.features import input_drive  # noqa: E402
+from snnctl.service.readouts import readout_seed  # noqa: E402
+
+
+def validation_accuracy(features: np.ndarray, labels: np.ndarray, fit: np.ndarray, held: np.ndarray,
+                        c: float) -> tuple[float, int]:
+    """Accuracy on ``held`` of a logistic regression fitted on the standardized ``fit`` rows."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000)).fit(features[fit], labels[fit])
+    accuracy = float((model.predict(features[held]) == labels[held]).mean())
+    return accuracy, int(model.named_steps["logisticregression"].n_iter_.max())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path, help="a checkpoint written by snnctl train")
+    parser.add_argument("--powers", type=float, nargs="+", default=[1.0, 2.0, 3.0])
+    parser.add_argument("--c", type=float, nargs="+", default=[0.1, 1.0], help="L2 strengths (sklearn's C)")
+    parser.add_argument("--validation", type=int, default=10000, help="training images held out (default 10,000)")
+    parser.add_argument("--data-dir", help="the task's data (default: the checkpoint's data_dir)")
+    args = parser.parse_args()
+    stored = ckpt.load(args.checkpoint)
+    config = stored.config if args.data_dir is None else stored.config.replace(data_dir=args.data_dir)
+    train = data.load_splits(config, lambda notice: print(notice, file=sys.stderr)).train
+    pixels = train.images.flatten(1).float() * data.pixel_scale(train.images)
+    drive = input_drive(pixels.numpy(), stored.tensors.weights.cpu().numpy())
+    fit, held = (part.numpy() for part in data.stratified_split(train.labels, args.validation,
+                                                                 readout_seed(config.seed)))
+    labels = train.labels.numpy()
+    print(f"{args.checkpoint}: {config.n_neurons} neurons, fit on {len(fit):,} training images, "
+          f"validated on {len(held):,} others")
+    print("| power | C | validation accuracy | iterations | seconds |")
+    print("|---|---|---|---|---|")
+    for power in args.powers:
+        features = drive ** power
+        for c in args.c:
+            started = time.perf_counter()
+            accuracy, iterations = validation_accuracy(features, labels, fit, held, c)
+            print(f"| {power:g} | {c:g} | {100 * accuracy:.2f}% | {iterations} | {time.perf_counter() - started:.0f} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
