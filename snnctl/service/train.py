@@ -26,7 +26,7 @@ from snnctl.service.checkpoints import EvaluationResult, evaluation_result
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, mark_failed,
                                    new_directory, no_progress, quiet, score, spike_counts, stop_on_signals)
 from snnctl.service.intervals import IntervalLog, RunningAccuracy
-from snnctl.service.lock import claim_directory
+from snnctl.service.lock import claim_directory, holds_nothing
 from snnctl.service.run_figures import confusion_title, write_run_figures
 from snnctl.service.validation import Validation, validation_splits
 
@@ -343,21 +343,23 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     (``TrainResult.held_out`` says "validation").
 
     The run directory is held (:func:`snnctl.service.lock.claim_directory`) from before
-    the data is loaded until the run ends; an error that ends the run leaves status.json
-    "failed", with the error.
+    the data is loaded until the run ends; an error that ends the run (loading the data
+    included) leaves status.json "failed", with the error, unless nothing was written yet.
     """
     from snnctl import engine as engines
 
     start = _start(config, out, resume, overrides or [], device, force, notice)
     with claim_directory(start.run_dir, notice, empty=start.empty):
-        engine = engines.make_engine(start.config, start.tensors)
-        splits = _splits(start.config, resume, validation, notice)
         try:
+            engine = engines.make_engine(start.config, start.tensors)
+            splits = _splits(start.config, resume, validation, notice)
             return _run(start, engine, splits, "test" if validation is None else "validation", on_progress, notice)
         except Interrupted:
             raise
         except BaseException as exc:
-            mark_failed(start.run_dir, start.checkpoint, str(exc) or type(exc).__name__)
+            # a new run that wrote nothing (its data refused) leaves no directory behind
+            if not holds_nothing(start.run_dir):
+                mark_failed(start.run_dir, start.checkpoint, str(exc) or type(exc).__name__)
             raise
 
 
