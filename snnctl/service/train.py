@@ -186,14 +186,10 @@ class _Training:
         test_counts = spike_counts(self.engine, config, test_set.images, self.held_out, self.held_out,
                                    progress_or_stop)
         test_rate = len(test_set) / max(time.perf_counter() - tested, 1e-9)
-        test_accuracy, votes = score(test_counts, test_set.labels, state, config.n_classes, config.reduction)
-        linear_outputs = readouts.network_outputs(linear, config, weights, test_set.images, test_counts)
-        scores = readouts.score_all(
-            config, train_set.class_names, test_set.labels, vote=readouts.vote_outputs(votes), linear=linear_outputs,
-            baseline=None if baseline is None else readouts.linear_outputs(baseline, test_set.images),
-            fit_images=len(rows))
-        predicted = readouts.predictions(config, votes, linear_outputs)
-        return _Labelled(state, linear, train_accuracy, test_accuracy, scores,
+        tested = readouts.tested_on(config, train_set.class_names, state, linear, weights, test_set.images,
+                                    test_counts, test_set.labels)
+        predicted = tested.predictions()
+        return _Labelled(state, linear, train_accuracy, tested.accuracy, tested.scores_with(baseline, len(rows)),
                          vote.confusion_matrix(predicted, test_set.labels, config.n_classes),
                          vote.accuracy(predicted, test_set.labels), predicted, test_rate)
 
