@@ -27,6 +27,12 @@ from snnctl.seeds import limit_seed
 ImageFile = tuple[str, int, str | None, str | None]
 
 
+def dataset_groups(groups: list[str | None]) -> list[str]:
+    """A :class:`Dataset`'s ``groups`` from its images' groups: all of them when every
+    image has one, else none."""
+    return list(groups) if all(group is not None for group in groups) else []
+
+
 def _data_root(data_dir: str) -> Path:
     root = Path(data_dir)
     if not root.exists():
@@ -107,8 +113,8 @@ def _decode(root: Path, files: list[ImageFile], classes: list[str], config: Conf
         images[len(kept)] = fit(pixels, config.input_size, config.resize)
         kept.append((relative, label, group))
     labels = torch.tensor([label for _, label, _ in kept], dtype=torch.int64)
-    groups = [group for _, _, group in kept] if all(group is not None for _, _, group in kept) else []
-    return Dataset(images[:len(kept)], labels, list(classes), [str(root / relative) for relative, _, _ in kept], groups)
+    return Dataset(images[:len(kept)], labels, list(classes), [str(root / relative) for relative, _, _ in kept],
+                   dataset_groups([group for _, _, group in kept]))
 
 
 def decode_splits(root: Path, lists: dict[str, list[ImageFile]], classes: list[str],
