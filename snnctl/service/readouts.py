@@ -26,8 +26,8 @@ from snnctl.config import Config
 from snnctl.errors import SnnctlError
 from snnctl.readout import PIXELS, LinearReadout, ScoreReport, score, vote_shares
 from snnctl.seeds import readout_seed
-from snnctl.service import common
 from snnctl.service.common import Accuracy, Notice, Result
+from snnctl.service.common import score as score_votes
 
 if TYPE_CHECKING:
     import torch
@@ -197,7 +197,7 @@ def tested_on(config: Config, class_names: list[str], state: "vote.LabelState", 
               labels: "torch.Tensor") -> Tested:
     """The votes of the neurons labelled by ``state`` and the linear ``readout`` (None:
     none) on ``images``, whose spike counts are ``counts`` and classes ``labels``."""
-    accuracy, votes = common.score(counts, labels, state, len(class_names), config.reduction)
+    accuracy, votes = score_votes(counts, labels, state, len(class_names), config.reduction)
     return Tested(config, class_names, images, labels, accuracy, votes,
                   network_outputs(readout, config, weights, images, counts))
 
