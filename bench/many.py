@@ -21,16 +21,14 @@ mean over at least ``--seconds`` of work.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import INTENSITY, mnist_images, table  # noqa: E402  (bench/speed.py: the same images and tables)
+from speed import INTENSITY, load_average, mnist_images, table  # noqa: E402  (bench/speed.py: the same images and tables)
 
 from snnctl import config as cfg  # noqa: E402
 from snnctl import engine as engines  # noqa: E402
@@ -89,7 +87,7 @@ def fast_training(images: torch.Tensor, neurons: int, time_steps: int, seconds: 
     return done / elapsed
 
 
-def trained_tensors(config: cfg.Config, images: torch.Tensor) -> net.NetworkTensors:
+def trained_tensors(config: cfg.Config) -> net.NetworkTensors:
     """A network with normalized columns (as a trained one has), for inference."""
     tensors = net.initial_tensors(config)
     tensors.weights *= config.norm / tensors.weights.sum(0)
@@ -99,7 +97,7 @@ def trained_tensors(config: cfg.Config, images: torch.Tensor) -> net.NetworkTens
 def lockstep_inference(images: torch.Tensor, neurons: int, batch: int, time_steps: int, device: str,
                        current_sum: str, seconds: float) -> float:
     config = config_of(neurons, time_steps, batch)
-    many = ManyNetworks([config], [trained_tensors(config, images)], device, current_sum=current_sum)
+    many = ManyNetworks([config], [trained_tensors(config)], device, current_sum=current_sum)
     position = [0]
 
     def step() -> int:
@@ -114,7 +112,7 @@ def lockstep_inference(images: torch.Tensor, neurons: int, batch: int, time_step
 
 def fast_inference(images: torch.Tensor, neurons: int, batch: int, time_steps: int, seconds: float) -> float:
     config = config_of(neurons, time_steps, batch)
-    engine = engines.FastEngine(config, trained_tensors(config, images))
+    engine = engines.FastEngine(config, trained_tensors(config))
     position = [0]
 
     def step() -> int:
@@ -162,9 +160,8 @@ def main() -> None:
         rows.append([f"inference, {args.infer_neurons} neurons, batch {args.batch}, {current_sum}", f"{many:,.0f}",
                      f"{fast:,.0f}", f"{many / fast:,.2f}x", f">= {TARGET_INFERENCE:,.0f}/s"])
         print("measured:", rows[-1], file=sys.stderr, flush=True)
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     table(f"Many-network engine on {name} vs the fast engine on one CPU core (images/s, time {args.time}; "
-          f"load average {load} on {os.cpu_count()} cores)",
+          f"{load_average()})",
           ["case", f"many ({args.device})", "fast (1 core)", "ratio", "target"], rows)
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -161,6 +162,13 @@ def images_per_second(contenders: list[tuple[object, int]], images: torch.Tensor
     return [count / elapsed for count, elapsed in zip(done, spent)]
 
 
+def load_average() -> str:
+    """The machine's load averages (1, 5, 15 minutes) and cores, for a table's title: what
+    else ran beside a measurement."""
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    return f"load average {load} on {os.cpu_count()} cores"
+
+
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(row[k]) for row in [header, *rows]) for k in range(len(header))]
     line = lambda cells: "  ".join(c.rjust(w) if k else c.ljust(w) for k, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
@@ -216,8 +224,6 @@ def end_to_end(images: torch.Tensor, sizes: Sizes) -> None:
     testing) against ``Engine.present`` image by image; ``service.evaluate`` (learning off,
     counted from its first image to its last) on one worker and on every core, which must
     give the same predictions; and ``make demo``'s parameters (parameters/mnist.yaml)."""
-    import os
-
     from snnctl import service
     from snnctl.engine import worker_count
 
@@ -266,9 +272,8 @@ def end_to_end(images: torch.Tensor, sizes: Sizes) -> None:
         [f"make demo (parameters/mnist.yaml, {demo.samples_seen:,} images)", f"{demo.samples_per_second:,.0f}", "",
          "", ">= 5,000 img/s"],
     ]
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     table(f"End to end: service.train and service.evaluate, the CLI's code path (images/s, time {sizes.time}; "
-          f"train counts its STDP presentations; load average {load} on {os.cpu_count()} cores)",
+          f"train counts its STDP presentations; {load_average()})",
           ["case", "images/s", "against", "ratio", "target"], rows)
 
 
@@ -329,8 +334,6 @@ def one_size(images: torch.Tensor, neurons: int, batch: int, seconds: float) -> 
     """Only the fast engine at ``neurons``, STDP and inference, with images per second of
     wall time and of the process's CPU time: on a shared machine the second is steadier
     (it leaves out the time other work held the core, not the caches it shared)."""
-    import os
-
     rows = []
     for learn in (True, False):
         loop = SnnctlLoop(neurons, FULL.time, batch)
@@ -342,9 +345,8 @@ def one_size(images: torch.Tensor, neurons: int, batch: int, seconds: float) -> 
             done += batch
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         rows.append(["STDP" if learn else "inference", f"{done:,}", f"{done / wall:,.0f}", f"{done / cpu:,.0f}"])
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    table(f"Fast engine, {neurons} neurons, batch {batch} (time {FULL.time}; load average {load} on {os.cpu_count()} "
-          f"cores)", ["case", "images", "images/s", "per CPU second"], rows)
+    table(f"Fast engine, {neurons} neurons, batch {batch} (time {FULL.time}; {load_average()})",
+          ["case", "images", "images/s", "per CPU second"], rows)
 
 
 def main() -> None:

@@ -138,6 +138,11 @@ class Config:
         return self.input_channels * self.n_pixels
 
     @property
+    def grouped(self) -> bool:
+        """Images carry patient groups: ``group`` or ``group_file`` is set."""
+        return self.group is not None or self.group_file is not None
+
+    @property
     def steps(self) -> int:
         """Simulation steps per presentation (BindsNET: ``int(time / dt)``)."""
         return int(self.time / self.dt)

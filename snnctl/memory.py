@@ -7,9 +7,10 @@ fail deep inside an allocation with a C++ traceback, or the machine would start 
 
 from __future__ import annotations
 
+import math
 import os
 
-from snnctl.config import Config, lateral_names
+from snnctl.config import Config
 from snnctl.errors import ConfigError
 
 FLOAT32 = 4
@@ -23,12 +24,13 @@ STATE_PER_NEURON = 4
 
 
 def estimate_bytes(config: Config) -> int:
-    """A rough upper bound on the memory a training run of ``config`` allocates: its weights
-    (Diehl & Cook 2015: input x excitatory, plus the fixed lateral connections) with their
-    copies, and one batch's input and state over its simulation steps."""
-    n, n_inputs = config.n_neurons, config.n_inputs
-    weights = n_inputs * n * WEIGHT_COPIES + n * n * len(lateral_names(config.model))
-    batch_state = config.batch_size * config.steps * (n_inputs + STATE_PER_NEURON * n)
+    """A rough upper bound on the memory a training run of ``config`` allocates: its network
+    tensors (:meth:`Config.tensor_shapes`, Diehl & Cook 2015: input x excitatory weights,
+    with their copies, the fixed lateral connections and the adaptive thresholds), and one
+    batch's input and state over its simulation steps."""
+    sizes = {name: math.prod(shape) for name, shape in config.tensor_shapes().items()}
+    weights = sizes.pop("input_to_exc.weight") * WEIGHT_COPIES + sum(sizes.values())
+    batch_state = config.batch_size * config.steps * (config.n_inputs + STATE_PER_NEURON * config.n_neurons)
     return (weights + batch_state) * FLOAT32
 
 

@@ -327,7 +327,7 @@ def readout_figure(maps: np.ndarray, class_names: list[str], title: str = "") ->
     rows = math.ceil(n_classes / columns)
     figure = new_figure(2.2 * columns + 0.8, 2.2 * rows + 0.8)
     bound = float(np.abs(maps).max()) or 1.0
-    axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel()
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
     shown = None
     for ax, values, name in zip(axes, maps, class_names):
         shown = ax.imshow(values, cmap="RdBu_r", vmin=-bound, vmax=bound)
@@ -347,7 +347,7 @@ def roc_figure(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray, float]]
     """ROC curves: one panel per readout (``curves[readout][class] = (false positive rate,
     true positive rate, AUC)``), one-vs-rest per class, the diagonal as chance."""
     figure = new_figure(4.2 * len(curves) + 0.5, 4.6)
-    axes = np.atleast_1d(figure.subplots(1, len(curves), squeeze=False)).ravel()
+    axes = figure.subplots(1, len(curves), squeeze=False).ravel()
     for ax, (readout, per_class) in zip(axes, curves.items()):
         colors = class_colors(len(per_class))
         for color, (name, (fpr, tpr, area)) in zip(colors, per_class.items()):

@@ -627,6 +627,21 @@ def test_a_failing_tensorboard_writer_is_one_line_and_the_run_failed(run_copy, m
     assert not (run_copy / ".snnctl.lock").exists()
 
 
+def test_a_resume_whose_data_is_unreadable_is_one_line_and_the_run_failed(tmp_path):
+    write_mnist_idx(tmp_path / "data", n_train=24, n_test=8)
+    with pytest.raises(service.Interrupted):
+        service.train(tiny_config(tmp_path, n_train=24, n_test=8, update_interval=12), out=tmp_path / "run",
+                      on_progress=_interrupt_at({8}))
+    damaged = tmp_path / "data" / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
+    damaged.write_bytes(b"not an IDX file")
+    checkpoint = tmp_path / "run" / ckpt.CHECKPOINT_NAME
+    result = runner.invoke(app, ["train", "--resume", str(checkpoint)])
+    assert_one_line_error(result, 1, "t10k-labels-idx1-ubyte", "cannot read IDX file")
+    status = status_of(tmp_path / "run")
+    assert status["state"] == "failed" and "t10k-labels-idx1-ubyte" in status["error"]
+    assert not (tmp_path / "run" / ".snnctl.lock").exists()
+
+
 def test_json_errors_are_a_document_on_stdout(tmp_path):
     result = runner.invoke(app, ["inspect", str(tmp_path / "missing.safetensors"), "--json"])
     assert_one_line_error(result, 1, "no such checkpoint file")

@@ -207,6 +207,9 @@ def test_help_and_version_answer():
     (["evaluate", "x.safetensors", "--jsn"], ["snnctl evaluate: No such option: --jsn", "--json"]),
     (["export", "x.safetensors", "-o", "x.npz"], ["snnctl export: Missing option '--format'"]),
     (["train", "--sett", "epochs=2"], ["snnctl train: No such option: --sett"]),
+    # an option given last without its value: the command and what the value is
+    (["train", "x.yaml", "--set"], ["snnctl train: --set needs a value: KEY=VALUE", "(see snnctl train --help)"]),
+    (["train", "x.yaml", "--out"], ["snnctl train: Option '--out' requires an argument"]),
     (["nosuch"], ["snnctl: No such command 'nosuch'"]),
     # user text is printed as it is, never read as Rich markup
     (["evaluate", "x.safetensors", "--split", "[/x]"], ["'[/x]' is not one of"]),

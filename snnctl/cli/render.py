@@ -99,9 +99,12 @@ class CommandGroup(UntypedFlags, TyperGroup):
             if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command: its help, already rendered
                 sys.stdout.write(exc.format_message())
                 sys.exit(exc.exit_code)
-            command = exc.ctx.command_path if exc.ctx is not None else "snnctl"
-            message = exc.format_message().replace("Value error, ", "").rstrip(".")
-            failed(f"{command}: {message} (see {command} --help)", exc.exit_code, as_json)
+            words = list(sys.argv[1:] if argv is None else argv)
+            path, command = self._command_of(words)
+            if exc.ctx is not None:
+                path = exc.ctx.command_path
+            message = _missing_value(exc, command, words) or exc.format_message().replace("Value error, ", "")
+            failed(f"{path}: {message.rstrip('.')} (see {path} --help)", exc.exit_code, as_json)
             sys.exit(exc.exit_code)
         except ClickException as exc:
             failed(exc.format_message(), exc.exit_code, as_json)
@@ -110,6 +113,27 @@ class CommandGroup(UntypedFlags, TyperGroup):
             failed("aborted", 1, as_json)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+    def _command_of(self, words: list[str]) -> tuple[str, Any]:
+        """The command a command line's words name and its path (``snnctl visualize roc``):
+        a usage error that click raises while parsing options has no context to say it."""
+        names, command = [self.name or "snnctl"], self
+        for word in words:
+            found = getattr(command, "commands", {}).get(word)
+            if found is not None:
+                names.append(word)
+                command = found
+        return " ".join(names), command
+
+
+def _missing_value(exc: Exception, command: Any, words: list[str]) -> str | None:
+    """For an option given last with no value, which its metavar names (``--set``:
+    KEY=VALUE): a line that says so; None for any other usage error."""
+    option = getattr(exc, "option_name", None)
+    if option is None or not words or words[-1] != option:
+        return None
+    wanted = [param.metavar for param in getattr(command, "params", []) if option in param.opts and param.metavar]
+    return f"{option} needs a value: {wanted[0]}" if wanted else None
 
 
 @contextmanager

@@ -26,7 +26,8 @@ EPILOG = render.examples("snnctl train parameters/mnist.yaml",
 def train(
     params: Annotated[Optional[Path], typer.Argument(help="Parameter file (YAML, ours or the original nested layout).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option(
-        "--set", help="Override a parameter: KEY=VALUE (repeatable).", autocompletion=completion.set_keys)] = None,
+        "--set", metavar="KEY=VALUE", help="Override a parameter: KEY=VALUE (repeatable).",
+        autocompletion=completion.set_keys)] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default: log_dir/TASK/NAME).")] = None,
     resume: Annotated[Optional[Path], typer.Option(
         help="Continue the run of this checkpoint, or the study in this directory.",

@@ -52,8 +52,9 @@ def cached(name: str, key: dict[str, str], make: Callable[[], Tensors]) -> Tenso
     return tensors
 
 
-def read_tensors(path: Path, key: dict[str, str]) -> Tensors | None:
-    """The tensors of the safetensors file ``path`` when its metadata is exactly ``key``;
+def read_tensors(path: Path, key: dict[str, str], *, header_only: bool = False) -> Tensors | None:
+    """The tensors of the safetensors file ``path`` when its metadata is exactly ``key``
+    (with ``header_only``, none: {} says the key matches, only the header was read);
     None when the file is missing, does not read, or was made with another key."""
     from safetensors import SafetensorError, safe_open
 
@@ -61,7 +62,7 @@ def read_tensors(path: Path, key: dict[str, str]) -> Tensors | None:
         with safe_open(str(path), framework="pt") as reader:
             if (reader.metadata() or {}) != key:
                 return None
-            return {name: reader.get_tensor(name) for name in reader.keys()}
+            return {} if header_only else {name: reader.get_tensor(name) for name in reader.keys()}
     except (SafetensorError, OSError, RuntimeError, ValueError):
         return None
 

@@ -27,6 +27,12 @@ from snnctl.seeds import limit_seed
 ImageFile = tuple[str, int, str | None, str | None]
 
 
+def dataset_groups(groups: list[str | None]) -> list[str]:
+    """A :class:`Dataset`'s ``groups`` from its images' groups: all of them when every
+    image has one, else none."""
+    return list(groups) if all(group is not None for group in groups) else []
+
+
 def _data_root(data_dir: str) -> Path:
     root = Path(data_dir)
     if not root.exists():
@@ -107,8 +113,8 @@ def _decode(root: Path, files: list[ImageFile], classes: list[str], config: Conf
         images[len(kept)] = fit(pixels, config.input_size, config.resize)
         kept.append((relative, label, group))
     labels = torch.tensor([label for _, label, _ in kept], dtype=torch.int64)
-    groups = [group for _, _, group in kept] if all(group is not None for _, _, group in kept) else []
-    return Dataset(images[:len(kept)], labels, list(classes), [str(root / relative) for relative, _, _ in kept], groups)
+    return Dataset(images[:len(kept)], labels, list(classes), [str(root / relative) for relative, _, _ in kept],
+                   dataset_groups([group for _, _, group in kept]))
 
 
 def decode_splits(root: Path, lists: dict[str, list[ImageFile]], classes: list[str],
@@ -153,7 +159,7 @@ def _counts(labels: torch.Tensor, classes: list[str]) -> str:
 def _with_groups(found: dict[str, list[ImageFile]], classes: list[str], config: Config) -> dict[str, list[ImageFile]]:
     """The file lists with each file's group (and, from a group file, its label) filled
     in; unchanged without ``group`` or ``group_file``."""
-    if config.group is None and config.group_file is None:
+    if not config.grouped:
         return found
     depth = 0 if "all" in found else 1
     every = [file for files in found.values() for file in files]
@@ -181,15 +187,14 @@ def _split_pool(files: list[ImageFile], config: Config, root: Path, classes: lis
     """Split the images of the class folders: by fold or grouped holdout when groups or
     folds are set (:func:`snnctl.data.groups.split_for`), else the stratified holdout."""
     labels = torch.tensor([label for _, label, _, _ in files])
-    grouped = config.group is not None or config.group_file is not None
-    if not grouped:
+    if not config.grouped:
         suggestion = looks_grouped([inside_class_folder(relative, 0) for relative, *_ in files])
         if suggestion:
             notice(f"{root}: the file names look like they carry patient ids, and this split is made without "
                    f"groups, so one patient's images can fall on both sides; set group: '{suggestion}' "
                    f"(or group_file) to keep them together (docs/mammo.md)")
-    if grouped or config.fold is not None:
-        groups = [group for *_, group in files] if grouped else None
+    if config.grouped or config.fold is not None:
+        groups = [group for *_, group in files] if config.grouped else None
         train_idx, test_idx, held = split_for(config, labels, groups)
     else:
         train_idx, test_idx = stratified_split(labels, round(config.test_fraction * len(files)), config.seed)
@@ -201,7 +206,7 @@ def _split_pool(files: list[ImageFile], config: Config, root: Path, classes: lis
 
 def _group_counts(lists: dict[str, list[ImageFile]], config: Config) -> dict[str, object] | None:
     """What split.json records of the groups: where they came from and how many each side has."""
-    if config.group is None and config.group_file is None:
+    if not config.grouped:
         return None
     source = {"regex": config.group} if config.group is not None else {"file": str(Path(config.group_file).resolve())}
     return {**source, **{split: len({group for *_, group in lists[split]}) for split in SPLITS}}

@@ -111,7 +111,7 @@ def fold_of_each(labels: torch.Tensor, groups: list[str], folds: int, seed: int)
     n_groups = len(set(groups))
     if n_groups < folds:
         raise ConfigError(f"folds: {folds} folds need at least {folds} groups, the data has {n_groups}")
-    # a StratifiedGroupKFold seed is a 32-bit integer
+    # a StratifiedGroupKFold seed is a 32-bit integer; a sweep's seed (its space file) may be larger
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed % (2 ** 32))
     assigned = np.empty(len(groups), dtype=np.int64)
     y = labels.numpy()

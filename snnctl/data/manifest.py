@@ -15,7 +15,7 @@ import torch
 from snnctl.config import Config
 from snnctl.data.cache import read_tensors
 from snnctl.data.dataset import SPLITS, Dataset, Notice, Splits
-from snnctl.data.folders import IMAGE_SETTINGS, ImageFile, decode_splits, image_files, image_settings
+from snnctl.data.folders import IMAGE_SETTINGS, ImageFile, dataset_groups, decode_splits, image_files, image_settings
 from snnctl.errors import SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
 
@@ -74,20 +74,9 @@ def write_manifest(run_dir: Path, splits: Splits) -> None:
                for split in SPLITS for part in ("images", "labels")}
     metadata = _split_images_key(manifest, {key: manifest[key] for key in IMAGE_SETTINGS if key in manifest})
     path = Path(run_dir) / SPLIT_IMAGES_NAME
-    if _metadata(path) == metadata:
+    if read_tensors(path, metadata, header_only=True) is not None:
         return  # these images already (a resumed run read them from this file)
     write_atomic(path, save(tensors, metadata=metadata))
-
-
-def _metadata(path: Path) -> dict[str, str] | None:
-    """The metadata of the safetensors file ``path`` (its header only); None if it does not read."""
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as reader:
-            return reader.metadata() or {}
-    except (SafetensorError, OSError, RuntimeError, ValueError):
-        return None
 
 
 # A manifest as read: the document, its data folder, classes and file lists.
@@ -129,10 +118,6 @@ def _read_split_images(path: Path, manifest: dict, config: Config) -> dict[str, 
     return tensors
 
 
-def _all_grouped(files: list[ImageFile]) -> bool:
-    return bool(files) and all(group is not None for *_, group in files)
-
-
 def load_manifest(run_dir: Path, config: Config, notice: Notice) -> Splits | None:
     """The exact training and held-out images of the run in ``run_dir``, from its
     ``split.json``; None when the run has none (MNIST, or not trained by snnctl).
@@ -155,7 +140,7 @@ def _recorded_splits(path: Path, read: Recorded, config: Config, notice: Notice)
     if decoded is not None:
         train, test = (Dataset(decoded[f"{split}.images"], decoded[f"{split}.labels"].long(), classes,
                                [str(root / relative) for relative, *_ in lists[split]],
-                               [group for *_, group in lists[split]] if _all_grouped(lists[split]) else [])
+                               dataset_groups([group for *_, group in lists[split]]))
                        for split in SPLITS)
     else:
         settings = ", ".join(f"{key} {value}" for key, value in image_settings(config).items())

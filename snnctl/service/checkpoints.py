@@ -175,40 +175,34 @@ def check_readout(stored: ckpt.Checkpoint, readout: str, source: Path) -> None:
 
 
 @dataclass
-class Classified:
+class Classified(readouts.Tested):
     """A checkpoint's readouts run on a set of images, learning off: what ``evaluate``
-    scores and ``visualize roc`` draws."""
+    scores and ``visualize roc`` draws (``config``: the checkpoint's, pointed at the data,
+    readout and device asked for)."""
 
     stored: ckpt.Checkpoint
-    config: Config  # the checkpoint's, pointed at the data, readout and device asked for
     dataset: "data.Dataset"
     train: "data.Dataset"  # the same data's training split: the pixel baseline's
     counts: "torch.Tensor"  # [images, neurons]
     samples_per_second: float
-    accuracy: Accuracy
-    votes: "vote.Votes"
-    linear: "readouts.Outputs | None"  # the linear readout's; None without one
-
-    def predictions(self) -> "torch.Tensor":
-        """The class of each image by the readout asked for (``config.readout``; -1: no vote)."""
-        return readouts.predictions(self.config, self.votes, self.linear)
 
     def outputs(self, notice: Notice) -> "tuple[dict[str, readouts.Outputs | None], int]":
         """The outputs of the vote, the linear readout and the pixel baseline (fitted on
         ``train``) on these images, by ``readout.READOUT_NAMES`` key (None: not there),
         and how many training images the regressions are fitted on."""
-        rows = readouts.fit_rows(self.train.labels, self.config)
-        baseline = readouts.fit_pixel_baseline(self.config, self.train.images[rows], self.train.labels[rows],
-                                               len(self.train.class_names), notice)
-        return {"vote": readouts.vote_outputs(self.votes), "linear": self.linear,
-                "baseline": None if baseline is None else readouts.linear_outputs(baseline, self.dataset.images)}, \
-            len(rows)
+        baseline, fit_images = self._baseline(notice)
+        return self.outputs_with(baseline), fit_images
 
     def scores(self, notice: Notice) -> readouts.Scores:
         """Both readouts and the pixel baseline on these images."""
-        outputs, fit_images = self.outputs(notice)
-        return readouts.score_all(self.config, self.stored.class_names, self.dataset.labels, **outputs,
-                                  fit_images=fit_images)
+        return self.scores_with(*self._baseline(notice))
+
+    def _baseline(self, notice: Notice) -> "tuple[LinearReadout | None, int]":
+        """The pixel baseline fitted on ``train`` (None: not there), and how many training
+        images the regressions are fitted on."""
+        rows = readouts.fit_rows(self.train.labels, self.config)
+        return readouts.fit_pixel_baseline(self.config, self.train.images[rows], self.train.labels[rows],
+                                           len(self.train.class_names), notice), len(rows)
 
 
 def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
@@ -232,9 +226,10 @@ def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     started = time.perf_counter()
     counts = spike_counts(engine, config, dataset.images, split, "evaluate", on_progress)
     rate = len(dataset) / max(time.perf_counter() - started, 1e-9)
-    accuracy, votes = score(counts, dataset.labels, stored.labels, len(stored.class_names), config.reduction)
-    linear = readouts.network_outputs(stored.readout, config, stored.tensors.weights, dataset.images, counts)
-    return Classified(stored, config, dataset, opened.splits.train, counts, rate, accuracy, votes, linear)
+    tested = readouts.tested_on(config, stored.class_names, stored.labels, stored.readout, stored.tensors.weights,
+                                dataset.images, counts, dataset.labels)
+    return Classified(**vars(tested), stored=stored, dataset=dataset, train=opened.splits.train, counts=counts,
+                      samples_per_second=rate)
 
 
 def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
@@ -355,10 +350,8 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
     linear = readouts.fit_network_readout(config, weights, label_set.images[rows], label_counts[rows],
                                           label_set.labels[rows], len(class_names), notice)
     eval_counts = spike_counts(engine, config, eval_set.images, "test", "evaluate", on_progress)
-    new_accuracy, votes = score(eval_counts, eval_set.labels, new_state, len(class_names), config.reduction)
-    linear_outputs = readouts.network_outputs(linear, config, weights, eval_set.images, eval_counts)
-    scores = readouts.score_all(config, class_names, eval_set.labels, vote=readouts.vote_outputs(votes),
-                                linear=linear_outputs, fit_images=len(rows))
+    tested = readouts.tested_on(config, class_names, new_state, linear, weights, eval_set.images, eval_counts,
+                                eval_set.labels)
     old_accuracy = changed = None
     if stored.labels is not None and class_names == stored.class_names:
         # the old labels vote with the readout they were made for, as evaluate scored them
@@ -377,8 +370,8 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
         label_split=split, n_label_samples=len(label_set), classes=class_names,
         neurons_per_class=new_state.neurons_per_class(len(class_names)),
         unassigned=int((new_state.assignments < 0).sum()), changed=changed, old_accuracy=old_accuracy,
-        new_accuracy=new_accuracy, eval_split="test", n_eval_samples=len(eval_set), readout=config.readout,
-        scores=scores,
+        new_accuracy=tested.accuracy, eval_split="test", n_eval_samples=len(eval_set), readout=config.readout,
+        scores=tested.scores_with(None, len(rows)),
     )
 
 

@@ -129,6 +129,11 @@ def _acquire(path: Path, notice: Notice) -> dict:
     raise ConfigError(f"{path.parent}: in use by another run (lock file {path})")
 
 
+def holds_nothing(run_dir: Path) -> bool:
+    """``run_dir`` holds nothing but its lock: no run has written there yet."""
+    return all(entry.name == LOCK_NAME for entry in Path(run_dir).iterdir())
+
+
 @contextmanager
 def claim_directory(run_dir: Path, notice: Notice, *, empty: bool) -> Iterator[Path]:
     """Hold ``run_dir`` (created if missing) for one run until the block ends.
@@ -152,7 +157,7 @@ def claim_directory(run_dir: Path, notice: Notice, *, empty: bool) -> Iterator[P
         raise
     path = run_dir / LOCK_NAME
     try:
-        if empty and any(entry.name != LOCK_NAME for entry in run_dir.iterdir()):
+        if empty and not holds_nothing(run_dir):
             raise ConfigError(f"{run_dir}: exists and is not an empty directory (use --force, another name, "
                               f"or --resume)")
         yield run_dir

@@ -5,7 +5,8 @@ what the linear readout reads (:func:`readout_features`), the linear readout
 (:func:`fit_linear`), the pixel baseline (:func:`fit_baseline`) and the :class:`Scores`
 of each from their outputs on the held-out images (:func:`score_all`): Diehl & Cook's vote,
 the linear readout and the baseline side by side, with a plain verdict when the network
-is below the baseline or below chance (docs/readout.md).
+is below the baseline or below chance (docs/readout.md). :func:`tested_on` runs both
+readouts on held-out images, once for every command.
 
 Both regressions are fitted on at most ``readout_max_train`` training images, a seeded,
 class-stratified sample (:func:`fit_rows`, chosen once and handed to both fits): the
@@ -25,7 +26,8 @@ from snnctl.config import Config
 from snnctl.errors import SnnctlError
 from snnctl.readout import PIXELS, LinearReadout, ScoreReport, score, vote_shares
 from snnctl.seeds import readout_seed
-from snnctl.service.common import Notice, Result
+from snnctl.service.common import Accuracy, Notice, Result
+from snnctl.service.common import score as score_votes
 
 if TYPE_CHECKING:
     import torch
@@ -159,6 +161,45 @@ def predictions(config: Config, votes: "vote.Votes", linear: Outputs | None) -> 
     if config.readout == "linear":
         return torch.from_numpy(linear[0])
     return votes.all_activity
+
+
+@dataclass
+class Tested:
+    """A trained layer's readouts on a set of images, learning off, from their spike counts:
+    both votes of its labelled neurons (Diehl & Cook 2015) and its linear readout."""
+
+    config: Config  # whose ``readout`` the predictions follow
+    class_names: list[str]
+    images: "torch.Tensor"
+    labels: "torch.Tensor"
+    accuracy: Accuracy  # both votes'
+    votes: "vote.Votes"
+    linear: Outputs | None  # the linear readout's; None without one
+
+    def predictions(self) -> "torch.Tensor":
+        """The class of each image by the run's readout (``config.readout``; -1: no vote)."""
+        return predictions(self.config, self.votes, self.linear)
+
+    def outputs_with(self, baseline: LinearReadout | None) -> dict[str, Outputs | None]:
+        """The outputs of the vote, the linear readout and the pixel ``baseline`` on these
+        images, by ``readout.READOUT_NAMES`` key (None: not there)."""
+        return {"vote": vote_outputs(self.votes), "linear": self.linear,
+                "baseline": None if baseline is None else linear_outputs(baseline, self.images)}
+
+    def scores_with(self, baseline: LinearReadout | None, fit_images: int | None) -> Scores:
+        """The :class:`Scores` of both readouts and the pixel ``baseline`` on these images."""
+        return score_all(self.config, self.class_names, self.labels, **self.outputs_with(baseline),
+                         fit_images=fit_images)
+
+
+def tested_on(config: Config, class_names: list[str], state: "vote.LabelState", readout: LinearReadout | None,
+              weights: "torch.Tensor", images: "torch.Tensor", counts: "torch.Tensor",
+              labels: "torch.Tensor") -> Tested:
+    """The votes of the neurons labelled by ``state`` and the linear ``readout`` (None:
+    none) on ``images``, whose spike counts are ``counts`` and classes ``labels``."""
+    accuracy, votes = score_votes(counts, labels, state, len(class_names), config.reduction)
+    return Tested(config, class_names, images, labels, accuracy, votes,
+                  network_outputs(readout, config, weights, images, counts))
 
 
 def score_all(config: Config, class_names: list[str], labels: "torch.Tensor", *, vote: Outputs | None,

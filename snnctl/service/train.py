@@ -26,7 +26,7 @@ from snnctl.service.checkpoints import EvaluationResult, evaluation_result
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, mark_failed,
                                    new_directory, no_progress, quiet, score, spike_counts, stop_on_signals)
 from snnctl.service.intervals import IntervalLog, RunningAccuracy
-from snnctl.service.lock import claim_directory
+from snnctl.service.lock import claim_directory, holds_nothing
 from snnctl.service.run_figures import confusion_title, write_run_figures
 from snnctl.service.validation import Validation, validation_splits
 
@@ -186,14 +186,10 @@ class _Training:
         test_counts = spike_counts(self.engine, config, test_set.images, self.held_out, self.held_out,
                                    progress_or_stop)
         test_rate = len(test_set) / max(time.perf_counter() - tested, 1e-9)
-        test_accuracy, votes = score(test_counts, test_set.labels, state, config.n_classes, config.reduction)
-        linear_outputs = readouts.network_outputs(linear, config, weights, test_set.images, test_counts)
-        scores = readouts.score_all(
-            config, train_set.class_names, test_set.labels, vote=readouts.vote_outputs(votes), linear=linear_outputs,
-            baseline=None if baseline is None else readouts.linear_outputs(baseline, test_set.images),
-            fit_images=len(rows))
-        predicted = readouts.predictions(config, votes, linear_outputs)
-        return _Labelled(state, linear, train_accuracy, test_accuracy, scores,
+        tested = readouts.tested_on(config, train_set.class_names, state, linear, weights, test_set.images,
+                                    test_counts, test_set.labels)
+        predicted = tested.predictions()
+        return _Labelled(state, linear, train_accuracy, tested.accuracy, tested.scores_with(baseline, len(rows)),
                          vote.confusion_matrix(predicted, test_set.labels, config.n_classes),
                          vote.accuracy(predicted, test_set.labels), predicted, test_rate)
 
@@ -343,21 +339,23 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     (``TrainResult.held_out`` says "validation").
 
     The run directory is held (:func:`snnctl.service.lock.claim_directory`) from before
-    the data is loaded until the run ends; an error that ends the run leaves status.json
-    "failed", with the error.
+    the data is loaded until the run ends; an error that ends the run (loading the data
+    included) leaves status.json "failed", with the error, unless nothing was written yet.
     """
     from snnctl import engine as engines
 
     start = _start(config, out, resume, overrides or [], device, force, notice)
     with claim_directory(start.run_dir, notice, empty=start.empty):
-        engine = engines.make_engine(start.config, start.tensors)
-        splits = _splits(start.config, resume, validation, notice)
         try:
+            engine = engines.make_engine(start.config, start.tensors)
+            splits = _splits(start.config, resume, validation, notice)
             return _run(start, engine, splits, "test" if validation is None else "validation", on_progress, notice)
         except Interrupted:
             raise
         except BaseException as exc:
-            mark_failed(start.run_dir, start.checkpoint, str(exc) or type(exc).__name__)
+            # a new run that wrote nothing (its data refused) leaves no directory behind
+            if not holds_nothing(start.run_dir):
+                mark_failed(start.run_dir, start.checkpoint, str(exc) or type(exc).__name__)
             raise
 
 
