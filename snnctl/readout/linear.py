@@ -20,7 +20,8 @@ L2 penalty ``|W|^2 / (2C)``; scikit-learn's ``LogisticRegression``, solver lbfgs
 feature never varies). The penalty strength ``C`` is chosen from ``C_GRID`` by
 stratified k-fold cross-validation inside the given training rows only (k = min(5,
 smallest class size), folds shuffled with the given seed, standardization refitted in
-each fold), scored by log loss (class-weighted when ``balanced``); the model is then
+each fold, the grid fitted along its path with warm starts), scored by log loss
+(class-weighted when ``balanced``); the model is then
 refitted on all training rows. Above ``CV_ROWS`` training rows, ``C`` is chosen on a
 seeded, class-stratified sample of ``CV_ROWS`` of them: the grid costs 30 fits, too
 many on 60,000 MNIST images, and a set that large is not where the penalty matters
@@ -198,26 +199,35 @@ def _cv_rows(y: np.ndarray, n_classes: int, seed: int) -> np.ndarray | slice:
 
 
 def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, folds: int, seed: int) -> float:
-    """The C of ``C_GRID`` with the best cross-validated log loss (ties: the stronger penalty)."""
+    """The C of ``C_GRID`` with the best cross-validated log loss (ties: the stronger penalty).
+
+    Each fold standardizes on its own training rows and fits the grid from the strongest
+    penalty to the weakest, each fit starting from the weights of the one before (a warm
+    start along the regularization path): the same optima as fits from zero, in about
+    half the solver's iterations.
+    """
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.metrics import log_loss, make_scorer
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
     from sklearn.utils.class_weight import compute_sample_weight
 
     classes = list(range(n_classes))
-
-    def loss(y_true: np.ndarray, probabilities: np.ndarray) -> float:
-        weights = compute_sample_weight("balanced", y_true) if balanced else None
-        return log_loss(y_true, probabilities, sample_weight=weights, labels=classes)
-
-    search = GridSearchCV(_pipeline(1.0, balanced), {"logisticregression__C": list(C_GRID)},
-                          scoring=make_scorer(loss, response_method="predict_proba", greater_is_better=False),
-                          cv=StratifiedKFold(folds, shuffle=True, random_state=seed), refit=False)
-    with warnings.catch_warnings():
-        # a weak fold's fit that stops early only ranks one C; the final fit still warns
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        search.fit(x, y)
-    return float(search.best_params_["logisticregression__C"])
+    losses = np.zeros(len(C_GRID))
+    for fit_rows, held_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+        scaler = StandardScaler().fit(x[fit_rows])
+        fit_x, held_x = scaler.transform(x[fit_rows]), scaler.transform(x[held_rows])
+        weights = compute_sample_weight("balanced", y[held_rows]) if balanced else None
+        model = LogisticRegression(solver="lbfgs", max_iter=MAX_ITER, warm_start=True,
+                                   class_weight="balanced" if balanced else None)
+        for k, c in enumerate(C_GRID):
+            with warnings.catch_warnings():
+                # a weak fold's fit that stops early only ranks one C; the final fit still warns
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.set_params(C=c).fit(fit_x, y[fit_rows])
+            losses[k] += log_loss(y[held_rows], model.predict_proba(held_x), sample_weight=weights, labels=classes)
+    return float(C_GRID[int(np.argmin(losses))])  # argmin: the first, strongest penalty, on ties
 
 
 def _pipeline(c: float, balanced: bool):
