@@ -56,6 +56,7 @@ class Sizes:
     neurons: tuple[int, int]  # the two comparison sizes (100 and 400)
     batch: int  # the batched comparison (16)
     seconds: float  # each measurement runs at least this long (and at least one batch)
+    rounds: int  # turns the contenders of a measurement take (a batch each at least), to share the load alike
     scaling_neurons: tuple[int, ...]
     scaling_batches: tuple[int, ...]
     memory_images: int
@@ -67,10 +68,10 @@ class Sizes:
     e2e_rounds: int  # turns of each contender
 
 
-FULL = Sizes(time=100, neurons=(100, 400), batch=16, seconds=3.0, scaling_neurons=(100, 400, 1600, 6400),
+FULL = Sizes(time=100, neurons=(100, 400), batch=16, seconds=3.0, rounds=3, scaling_neurons=(100, 400, 1600, 6400),
              scaling_batches=(1, 16, 64), memory_images=256, device_batches=(1, 16, 256), e2e_epochs=5,
              e2e_train=None, e2e_evaluations=2, e2e_evaluate_n=None, e2e_rounds=2)
-QUICK = Sizes(time=20, neurons=(10, 20), batch=4, seconds=0.05, scaling_neurons=(10, 20),
+QUICK = Sizes(time=20, neurons=(10, 20), batch=4, seconds=0.05, rounds=1, scaling_neurons=(10, 20),
               scaling_batches=(1, 4), memory_images=16, device_batches=(1, 4), e2e_epochs=1, e2e_train=40,
              e2e_evaluations=1, e2e_evaluate_n=40, e2e_rounds=1)
 
@@ -138,7 +139,7 @@ class SnnctlLoop:
 
 
 def images_per_second(contenders: list[tuple[object, int]], images: torch.Tensor, batch: int, learn: bool,
-                      seconds: float, rounds: int = 3) -> list[float]:
+                      seconds: float, rounds: int) -> list[float]:
     """Throughput of each (loop, torch threads) contender, after one warm-up batch each.
 
     The contenders take turns, ``rounds`` slices of ``seconds / rounds`` each (at least a
@@ -197,7 +198,7 @@ def compare(images: torch.Tensor, sizes: Sizes) -> None:
     for name, neurons, batch, learn, target in cases:
         contenders = [(BindsNETLoop(neurons, sizes.time), threads) for threads in thread_counts]
         *reference, fast = images_per_second(contenders + [(SnnctlLoop(neurons, sizes.time, batch), 1)], images,
-                                             batch, learn, sizes.seconds)
+                                             batch, learn, sizes.seconds, sizes.rounds)
         best = max(range(len(reference)), key=reference.__getitem__)
         rows.append([name, f"{reference[best]:,.1f}", f"{thread_counts[best]}", f"{fast:,.0f}",
                      f"{fast / reference[best]:,.1f}x", target])
@@ -212,7 +213,7 @@ def scaling(images: torch.Tensor, sizes: Sizes) -> None:
     for neurons in sizes.scaling_neurons:
         for batch in sizes.scaling_batches:
             train, infer = (images_per_second([(SnnctlLoop(neurons, sizes.time, batch), 1)], images, batch, learn,
-                                              sizes.seconds)[0] for learn in (True, False))
+                                              sizes.seconds, sizes.rounds)[0] for learn in (True, False))
             rows.append([f"{neurons}", f"{batch}", f"{train:,.0f}", f"{infer:,.0f}"])
     table(f"Fast engine scaling (images/s, time {sizes.time})", ["neurons", "batch", "STDP", "inference"], rows)
 
@@ -242,7 +243,7 @@ def end_to_end(images: torch.Tensor, sizes: Sizes) -> None:
             train_rates.append(result.samples_per_second)
             runs.append(result)
         checkpoint = Path(runs[-1].checkpoint)
-        infer_kernel = images_per_second([(kernel, 1)], images, 1, False, sizes.seconds)[0]
+        infer_kernel = images_per_second([(kernel, 1)], images, 1, False, sizes.seconds, sizes.rounds)[0]
         rates: dict[str, list[float]] = {"1": [], str(cores): []}
         predictions: dict[str, str] = {}
         for round_ in range(sizes.e2e_rounds):
@@ -288,7 +289,7 @@ def on_device(images: torch.Tensor, sizes: Sizes, device: str) -> None:
             for learn in (True, False):
                 contenders = [(SnnctlLoop(neurons, sizes.time, batch, "bindsnet", device), 1),
                               (SnnctlLoop(neurons, sizes.time, batch), 1)]
-                bindsnet, fast = images_per_second(contenders, images, batch, learn, sizes.seconds)
+                bindsnet, fast = images_per_second(contenders, images, batch, learn, sizes.seconds, sizes.rounds)
                 row += [f"{bindsnet:,.0f}", f"{fast:,.0f}", f"{fast / bindsnet:,.1f}x"]
             rows.append(row)
             # each row as it is measured: a run stopped at a time limit still tells what it measured

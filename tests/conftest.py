@@ -149,8 +149,9 @@ def wait_for(condition, seconds: float, what: str) -> None:
 
 @contextmanager
 def ray_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """The README's cluster recipe on 127.0.0.1: `ray start --head` with 2 CPUs; yields the
-    address for --address and the environment a client needs. Stopped on exit."""
+    """The README's cluster recipe on 127.0.0.1: `ray start --head` with 3 logical CPUs (a
+    study's three folds at once); yields the address for --address and the environment a
+    client needs. Stopped on exit."""
     # Sockets live in Ray's temp dir, whose paths must stay short: not under tmp_path.
     ray_temp = Path(tempfile.mkdtemp(prefix="snnray", dir="/tmp"))
     gcs_port, client_port = free_port(), free_port()
@@ -164,7 +165,7 @@ def ray_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     head_log = open(tmp_path / "head.log", "w")
     # --block: the head node's processes are children of this one command, stopped with it
     head = subprocess.Popen([str(ray), "start", "--head", "--block", "--node-ip-address=127.0.0.1",
-                             f"--port={gcs_port}", f"--ray-client-server-port={client_port}", "--num-cpus=2",
+                             f"--port={gcs_port}", f"--ray-client-server-port={client_port}", "--num-cpus=3",
                              "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={ray_temp}"],
                             stdout=head_log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
@@ -187,6 +188,14 @@ def ray_head(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             head.wait()
         head_log.close()
         shutil.rmtree(ray_temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory) -> Iterator[tuple[str, dict[str, str]]]:
+    """One Ray head node on 127.0.0.1 (:func:`ray_head`) for every test that runs on a
+    cluster: starting and stopping one costs seconds, and each test's client connects anew."""
+    with ray_head(tmp_path_factory.mktemp("ray-head")) as cluster:
+        yield cluster
 
 
 def run_on_ray(command: list[str], env: dict[str, str], output: Path) -> subprocess.CompletedProcess:

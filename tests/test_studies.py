@@ -20,7 +20,7 @@ from snnctl import service
 from snnctl.data import synthetic
 from snnctl.errors import ConfigError, SnnctlError
 
-from conftest import ray_head, run_on_ray
+from conftest import run_on_ray
 
 FOLDS = 3
 PATIENT = re.compile(r"(P\d+)_")
@@ -196,14 +196,14 @@ def test_bad_studies_are_one_clear_error(mammo, tmp_path):
 
 
 @pytest.mark.slow
-def test_folds_on_a_ray_cluster_at_127_0_0_1_give_the_same_table(finished, mammo, tmp_path):
-    with ray_head(tmp_path) as (address, env):
-        params = tmp_path / "study.yaml"
-        params.write_text(cfg.dump_yaml(study_config(mammo, tmp_path)))
-        command = [sys.executable, "-m", "snnctl", "train", str(params), "--folds", str(FOLDS), "--address", address,
-                   "--out", str(tmp_path / "on-ray"), "--json"]
-        done = run_on_ray(command, env, tmp_path / "on-ray")
-        assert done.returncode == 0, done.stderr
+def test_folds_on_a_ray_cluster_at_127_0_0_1_give_the_same_table(finished, mammo, ray_cluster, tmp_path):
+    address, env = ray_cluster
+    params = tmp_path / "study.yaml"
+    params.write_text(cfg.dump_yaml(study_config(mammo, tmp_path)))
+    command = [sys.executable, "-m", "snnctl", "train", str(params), "--folds", str(FOLDS), "--address", address,
+               "--out", str(tmp_path / "on-ray"), "--json"]
+    done = run_on_ray(command, env, tmp_path / "on-ray")
+    assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert document["ran_on"].startswith(f"Ray ({address}")
     assert [fold["metrics"] for fold in document["per_fold"]] == [fold.metrics for fold in finished.per_fold]

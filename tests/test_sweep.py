@@ -28,7 +28,7 @@ from snnctl import service
 from snnctl import space as spaces
 from snnctl.cli import app
 
-from conftest import assert_one_line_error, ray_head, run_on_ray, tiny_config, wait_for, write_mnist_idx
+from conftest import assert_one_line_error, run_on_ray, tiny_config, wait_for, write_mnist_idx
 
 runner = CliRunner()
 N_TRAIN, N_TEST, N_VALIDATION = 120, 40, 40
@@ -195,10 +195,12 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def finished_sweep(local_ray, tmp_path_factory):
-    """A tiny sweep, 4 trials (2 samples x a grid of 2), early stopping on."""
+    """A tiny sweep, 4 trials (2 samples x a grid of 2), early stopping on. Half a CPU each:
+    the four start at once on Ray's 2 CPUs (a trial is one thread, mostly start-up)."""
     root = tmp_path_factory.mktemp("sweep")
     notices: list[str] = []
-    result = service.sweep(cfg.load(_params(root)), _space(root), out=root / "s1", notice=notices.append)
+    result = service.sweep(cfg.load(_params(root)), _space(root, cpus_per_trial=0.5), out=root / "s1",
+                           notice=notices.append)
     return result, notices
 
 
@@ -336,19 +338,19 @@ def test_interrupted_sweep_resumes_where_it_stopped(local_ray, tmp_path):
 
 
 @pytest.mark.slow
-def test_sweep_on_a_ray_cluster_over_loopback(tmp_path):
+def test_sweep_on_a_ray_cluster_over_loopback(ray_cluster, tmp_path):
     """The README's cluster recipe on 127.0.0.1: `ray start --head`, then --address."""
-    with ray_head(tmp_path) as (address, env):
-        params, space = _params(tmp_path), _space(tmp_path, parameters={"inh": {"grid": [60, 120]}}, trials=1,
-                                                  early_stopping="none")
-        command = [sys.executable, "-m", "snnctl", "sweep", str(params), str(space), "--out", str(tmp_path / "s3"),
-                   "--address", address, "--json"]
-        done = run_on_ray(command, env, tmp_path / "s3")
-        assert done.returncode == 0, done.stderr
-        document = json.loads(done.stdout)
-        assert document["ray"].startswith(address)
-        assert {t["status"] for t in document["trials"]} == {"finished"} and len(document["trials"]) == 2
-        assert all(Path(t["run_dir"], "checkpoint.safetensors").exists() for t in document["trials"])
+    address, env = ray_cluster
+    params, space = _params(tmp_path), _space(tmp_path, parameters={"inh": {"grid": [60, 120]}}, trials=1,
+                                              early_stopping="none")
+    command = [sys.executable, "-m", "snnctl", "sweep", str(params), str(space), "--out", str(tmp_path / "s3"),
+               "--address", address, "--json"]
+    done = run_on_ray(command, env, tmp_path / "s3")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["ray"].startswith(address)
+    assert {t["status"] for t in document["trials"]} == {"finished"} and len(document["trials"]) == 2
+    assert all(Path(t["run_dir"], "checkpoint.safetensors").exists() for t in document["trials"])
 
 
 @pytest.mark.slow
