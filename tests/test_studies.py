@@ -9,6 +9,7 @@ import csv
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -232,3 +233,12 @@ def test_study_options_on_a_run_that_is_no_study_are_refused_not_ignored(flags, 
     checkpoint = tmp_path / "run" / "checkpoint.safetensors"  # refused before it is read
     result = CliRunner().invoke(app, ["train", "--resume", str(checkpoint), *flags])
     assert_one_line_error(result, 2, flags[0], "study")
+
+
+def test_a_study_whose_ray_cluster_cannot_be_reached_leaves_no_study_behind(mammo, tmp_path):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(SnnctlError, match=f"--address ray://127.0.0.1:{port}: cannot reach Ray there"):
+        service.study(study_config(mammo, tmp_path), folds=3, out=tmp_path / "study", address=f"ray://127.0.0.1:{port}")
+    assert not (tmp_path / "study").exists()

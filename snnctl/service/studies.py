@@ -14,6 +14,7 @@ through a study.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -28,6 +29,7 @@ from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
+from snnctl.service.cluster import error_line, ray_session, run_on_tune
 import snnctl.service.lockstep as lockstep
 from snnctl.service.common import (Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
                                    with_absolute_data_paths, write_state)
@@ -205,7 +207,6 @@ def _run_folds(config: Config, pending: list[int], study_dir: Path, address: str
         return "this process, one fold after another"
     from ray import tune
 
-    from snnctl.service.cluster import error_line, ray_session, run_on_tune
 
     def make_tuner(trainable: Any, storage: str) -> Any:
         return tune.Tuner(trainable, param_space={"fold": tune.grid_search(pending)},
@@ -290,12 +291,17 @@ def study(config: Config | None = None, *, folds: int | None = None, out: Path |
                                    "them here)")
     if resume is None:
         data.load_splits(config.replace(fold=0), notice)  # the data is there and the folds can be made
-        runs_dir.mkdir(parents=True)
-        _write_state(study_dir, config)
-    pending = [k for k in range(config.folds) if not (fold_dir(runs_dir, k) / FOLD_NAME).exists()]
-    ran_on = "nowhere: every fold had finished"
-    if pending:
-        ran_on = _run_folds(config, pending, study_dir, address, concurrent_folds, notice, on_progress)
+    # Ray is connected before the study directory is made: a cluster that cannot be
+    # reached leaves nothing behind (the folds' own session then reuses this one).
+    on_ray = _on_ray(address, concurrent_folds) and not lockstep.in_lockstep(config)
+    with ray_session(address) if on_ray else contextlib.nullcontext():
+        if resume is None:
+            runs_dir.mkdir(parents=True)
+            _write_state(study_dir, config)
+        pending = [k for k in range(config.folds) if not (fold_dir(runs_dir, k) / FOLD_NAME).exists()]
+        ran_on = "nowhere: every fold had finished"
+        if pending:
+            ran_on = _run_folds(config, pending, study_dir, address, concurrent_folds, notice, on_progress)
     per_fold = [_read_fold(fold_dir(runs_dir, k) / FOLD_NAME) for k in range(config.folds)]
     names = list(dict.fromkeys(name for fold in per_fold for name in fold.metrics))
     summary = {name: summarize([f.metrics[name] for f in per_fold if name in f.metrics]) for name in names}
