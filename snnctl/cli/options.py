@@ -65,8 +65,8 @@ def _debug(shown: bool) -> None:
 DebugOption = Annotated[bool, typer.Option("--debug", callback=_debug, expose_value=False,
                                            help="Show tracebacks of errors.")]
 ReadoutOption = Annotated[Optional[Readout], typer.Option(
-    help="vote (Diehl & Cook's neuron assignment) or linear (logistic regression on the spike counts); "
+    help="vote (Diehl & Cook's neuron assignment) or linear (logistic regression on --features); "
          "default: the checkpoint's.")]
 FeaturesOption = Annotated[Optional[ReadoutFeatures], typer.Option(
     "--features", help="What the linear readout reads: counts (spike counts) or drive (input drive above the "
-                       "layer's mean); default: the checkpoint's readout_features.")]
+                       "layer's mean, squared); default: the checkpoint's readout_features.")]
