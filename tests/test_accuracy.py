@@ -215,8 +215,10 @@ def test_accuracy_benchmark_quick_mode_prints_mean_and_sd_over_seeds(capsys):
     assert header[:3] == ["configuration", "neurons", "seeds"] and "minutes in all" in header
     rows = [dict(zip(header, (cell.strip() for cell in line.strip("|").split("|")))) for line in lines[2:]]
     assert len(rows) == 1 and rows[0]["configuration"] == "subset (mnist.yaml)" and rows[0]["seeds"] == "2"
-    for column in ("all activity", "proportion weighting", "linear readout", "pixel baseline"):
+    for column in ("all activity", "proportion weighting", "pixel baseline"):
         assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d%", rows[0][column]), rows[0]
+    # the linear readout names what it read: mnist.yaml's readout_features
+    assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d% \(drive\)", rows[0]["linear readout"]), rows[0]
     assert float(rows[0]["minutes in all"]) >= float(rows[0]["minutes a run"])
 
 
