@@ -182,6 +182,16 @@ def test_verdict_says_plainly_when_the_network_is_below_the_baseline_or_chance(n
         assert verdict.startswith("the network (linear readout) is") and says in verdict
 
 
+def test_verdict_names_the_other_readout_when_it_is_above_the_baseline():
+    # make demo: the vote below the pixel baseline, the linear readout of the same layer above it
+    scores = readouts.Scores("vote", _report(0.879), _report(0.936), _report(0.901), 0.1, 4000, None)
+    verdict = readouts.verdict(scores)
+    assert verdict == ("the network (vote readout) is below the pixel baseline (87.9% against 90.1% balanced "
+                       "accuracy); the same layer's linear readout reaches 93.6% (--readout linear)")
+    assert "adds nothing" in readouts.verdict(readouts.Scores("vote", _report(0.879), _report(0.89), _report(0.901),
+                                                              0.1, 4000, None))
+
+
 def test_fit_rows_are_a_seeded_stratified_cap():
     labels = torch.tensor([0] * 80 + [1] * 20)
     config = tiny_config(Path("."), readout_max_train=20)

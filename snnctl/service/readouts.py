@@ -225,10 +225,17 @@ def verdict(scores: Scores) -> str | None:
     if network is None:
         return None
     said = []
-    if scores.baseline is not None and network.balanced_accuracy < scores.baseline.balanced_accuracy:
-        said.append(f"below the pixel baseline ({network.balanced_accuracy:.1%} against "
-                    f"{scores.baseline.balanced_accuracy:.1%} balanced accuracy): the spiking layer adds "
-                    f"nothing over the raw pixels")
+    baseline = scores.baseline
+    if baseline is not None and network.balanced_accuracy < baseline.balanced_accuracy:
+        below = (f"below the pixel baseline ({network.balanced_accuracy:.1%} against "
+                 f"{baseline.balanced_accuracy:.1%} balanced accuracy)")
+        # the layer may still carry more than the pixels: the other readout of it says so
+        other, name = (scores.vote, "vote") if scores.readout == "linear" else (scores.linear, "linear")
+        if other is not None and other.balanced_accuracy > baseline.balanced_accuracy:
+            said.append(f"{below}; the same layer's {name} readout reaches {other.balanced_accuracy:.1%} "
+                        f"(--readout {name})")
+        else:
+            said.append(f"{below}: the spiking layer adds nothing over the raw pixels")
     if network.balanced_accuracy <= scores.chance:
         said.append(f"no better than chance ({network.balanced_accuracy:.1%} balanced accuracy, chance "
                     f"{scores.chance:.1%})")
