@@ -5,7 +5,7 @@
     python bench/drive_power.py CKPT --validation 10000       # images held out of the training split
 
 Reads a trained layer's input weights from CKPT, computes the drive of its task's
-training images (n_train of them; ``snnctl.readout.features.input_drive``: ``max(0, d - mean(d))``), and,
+training images (n_train of them; ``snnctl.service.readouts.image_drive``: ``max(0, d - mean(d))``), and,
 for each power p and each L2 strength C, fits a logistic regression on the standardized
 ``f ** p`` of all training images but a seeded, class-stratified validation part, and
 scores it on that part. The test images are never read. This is how the square of
@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from snnctl import checkpoint as ckpt  # noqa: E402
 from snnctl import data  # noqa: E402
-from snnctl.readout.features import input_drive  # noqa: E402
-from snnctl.service.readouts import readout_seed  # noqa: E402
+from snnctl.seeds import readout_seed  # noqa: E402
+from snnctl.service import readouts  # noqa: E402
 
 
 def validation_accuracy(features: np.ndarray, labels: np.ndarray, fit: np.ndarray, held: np.ndarray,
@@ -54,8 +54,7 @@ def main() -> None:
     stored = ckpt.load(args.checkpoint)
     config = stored.config if args.data_dir is None else stored.config.replace(data_dir=args.data_dir)
     train = data.load_splits(config, lambda notice: print(notice, file=sys.stderr)).train
-    pixels = train.images.flatten(1).float() * data.pixel_scale(train.images)
-    drive = input_drive(pixels.numpy(), stored.tensors.weights.cpu().numpy())
+    drive = readouts.image_drive(stored.tensors.weights, train.images).numpy()
     fit, held = (part.numpy() for part in data.stratified_split(train.labels, args.validation,
                                                                  readout_seed(config.seed)))
     labels = train.labels.numpy()

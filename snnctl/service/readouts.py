@@ -69,16 +69,20 @@ def fit_rows(labels: "torch.Tensor", config: Config) -> "torch.Tensor":
 def readout_features(config: Config, weights: "torch.Tensor", images: "torch.Tensor",
                      counts: "torch.Tensor") -> "torch.Tensor":
     """What the linear readout reads for ``images`` [n, inputs] whose spike counts are
-    ``counts`` [n, neurons]: the counts, or (``readout_features: drive``) the input drive
-    through ``weights`` [inputs, neurons] above the layer's mean
+    ``counts`` [n, neurons]: the counts, or (``readout_features: drive``) their
+    :func:`image_drive`."""
+    return counts if config.readout_features == "counts" else image_drive(weights, images)
+
+
+def image_drive(weights: "torch.Tensor", images: "torch.Tensor") -> "torch.Tensor":
+    """The input drive of ``images`` [n, inputs] (pixels scaled to [0, 1]) through
+    ``weights`` [inputs, neurons] above the layer's mean
     (:func:`snnctl.readout.features.input_drive`)."""
     import torch
 
     from snnctl import data
     from snnctl.readout.features import input_drive
 
-    if config.readout_features == "counts":
-        return counts
     pixels = images.flatten(1).float() * data.pixel_scale(images)
     return torch.from_numpy(input_drive(pixels.numpy(), weights.cpu().numpy()))
 
@@ -154,15 +158,6 @@ def vote_outputs(votes: "vote.Votes") -> Outputs:
     return votes.all_activity.numpy(), vote_shares(votes.scores.numpy())
 
 
-def predictions(config: Config, votes: "vote.Votes", linear: Outputs | None) -> "torch.Tensor":
-    """The class of each image by the run's readout (``config.readout``; -1: no vote)."""
-    import torch
-
-    if config.readout == "linear":
-        return torch.from_numpy(linear[0])
-    return votes.all_activity
-
-
 @dataclass
 class Tested:
     """A trained layer's readouts on a set of images, learning off, from their spike counts:
@@ -178,7 +173,9 @@ class Tested:
 
     def predictions(self) -> "torch.Tensor":
         """The class of each image by the run's readout (``config.readout``; -1: no vote)."""
-        return predictions(self.config, self.votes, self.linear)
+        import torch
+
+        return torch.from_numpy(self.linear[0]) if self.config.readout == "linear" else self.votes.all_activity
 
     def outputs_with(self, baseline: LinearReadout | None) -> dict[str, Outputs | None]:
         """The outputs of the vote, the linear readout and the pixel ``baseline`` on these
