@@ -207,7 +207,6 @@ def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, fold
     half the solver's iterations.
     """
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
     from sklearn.model_selection import StratifiedKFold
     from sklearn.preprocessing import StandardScaler
@@ -215,28 +214,33 @@ def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, fold
 
     classes = list(range(n_classes))
     losses = np.zeros(len(C_GRID))
-    for fit_rows, held_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-        scaler = StandardScaler().fit(x[fit_rows])
-        fit_x, held_x = scaler.transform(x[fit_rows]), scaler.transform(x[held_rows])
-        weights = compute_sample_weight("balanced", y[held_rows]) if balanced else None
-        model = LogisticRegression(solver="lbfgs", max_iter=MAX_ITER, warm_start=True,
-                                   class_weight="balanced" if balanced else None)
-        for k, c in enumerate(C_GRID):
-            with warnings.catch_warnings():
-                # a weak fold's fit that stops early only ranks one C; the final fit still warns
-                warnings.simplefilter("ignore", ConvergenceWarning)
+    with warnings.catch_warnings():
+        # a weak fold's fit that stops early only ranks one C; the final fit still warns
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for fit_rows, held_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+            scaler = StandardScaler().fit(x[fit_rows])
+            fit_x, held_x = scaler.transform(x[fit_rows]), scaler.transform(x[held_rows])
+            weights = compute_sample_weight("balanced", y[held_rows]) if balanced else None
+            model = _regression(C_GRID[0], balanced, warm_start=True)
+            for k, c in enumerate(C_GRID):
                 model.set_params(C=c).fit(fit_x, y[fit_rows])
-            losses[k] += log_loss(y[held_rows], model.predict_proba(held_x), sample_weight=weights, labels=classes)
+                losses[k] += log_loss(y[held_rows], model.predict_proba(held_x), sample_weight=weights,
+                                      labels=classes)
     return float(C_GRID[int(np.argmin(losses))])  # argmin: the first, strongest penalty, on ties
 
 
 def _pipeline(c: float, balanced: bool):
-    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return make_pipeline(StandardScaler(), LogisticRegression(
-        C=c, solver="lbfgs", max_iter=MAX_ITER, class_weight="balanced" if balanced else None))
+    return make_pipeline(StandardScaler(), _regression(c, balanced))
+
+
+def _regression(c: float, balanced: bool, warm_start: bool = False):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, solver="lbfgs", max_iter=MAX_ITER, warm_start=warm_start,
+                              class_weight="balanced" if balanced else None)
 
 
 def _as_features(features) -> np.ndarray:
