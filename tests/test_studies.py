@@ -242,3 +242,12 @@ def test_a_study_whose_ray_cluster_cannot_be_reached_leaves_no_study_behind(mamm
     with pytest.raises(SnnctlError, match=f"--address ray://127.0.0.1:{port}: cannot reach Ray there"):
         service.study(study_config(mammo, tmp_path), folds=3, out=tmp_path / "study", address=f"ray://127.0.0.1:{port}")
     assert not (tmp_path / "study").exists()
+
+
+def test_resuming_a_finished_study_on_ray_runs_no_fold_and_connects_to_nothing(finished):
+    with socket.socket() as probe:  # a port nothing listens on: a connection attempt would fail
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    again = service.study(resume=Path(finished.study_dir), address=f"ray://127.0.0.1:{port}")
+    assert again.ran_on == "nowhere: every fold had finished"
+    assert again.summary == finished.summary

@@ -207,7 +207,6 @@ def _run_folds(config: Config, pending: list[int], study_dir: Path, address: str
         return "this process, one fold after another"
     from ray import tune
 
-
     def make_tuner(trainable: Any, storage: str) -> Any:
         return tune.Tuner(trainable, param_space={"fold": tune.grid_search(pending)},
                           tune_config=tune.TuneConfig(max_concurrent_trials=concurrent_folds),
@@ -281,9 +280,10 @@ def study(config: Config | None = None, *, folds: int | None = None, out: Path |
 
     config, study_dir = _set_up(config, folds, out, resume)
     runs_dir = study_dir / RUNS_DIR
+    on_ray = not lockstep.in_lockstep(config) and _on_ray(address, concurrent_folds)
     if lockstep.in_lockstep(config):
         lockstep.check(config, "study")
-    elif _on_ray(address, concurrent_folds):
+    elif on_ray:
         from snnctl import engine
 
         # Ray hides the GPUs from a fold that reserved none
@@ -291,14 +291,13 @@ def study(config: Config | None = None, *, folds: int | None = None, out: Path |
                                    "them here)")
     if resume is None:
         data.load_splits(config.replace(fold=0), notice)  # the data is there and the folds can be made
+    pending = [k for k in range(config.folds) if not (fold_dir(runs_dir, k) / FOLD_NAME).exists()]
     # Ray is connected before the study directory is made: a cluster that cannot be
     # reached leaves nothing behind (the folds' own session then reuses this one).
-    on_ray = _on_ray(address, concurrent_folds) and not lockstep.in_lockstep(config)
-    with ray_session(address) if on_ray else contextlib.nullcontext():
+    with ray_session(address) if on_ray and pending else contextlib.nullcontext():
         if resume is None:
             runs_dir.mkdir(parents=True)
             _write_state(study_dir, config)
-        pending = [k for k in range(config.folds) if not (fold_dir(runs_dir, k) / FOLD_NAME).exists()]
         ran_on = "nowhere: every fold had finished"
         if pending:
             ran_on = _run_folds(config, pending, study_dir, address, concurrent_folds, notice, on_progress)
