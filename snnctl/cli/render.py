@@ -92,14 +92,14 @@ class CommandGroup(UntypedFlags, TyperGroup):
             return super().main(*args, standalone_mode=False, **kwargs)
         # click's main(args=None, ...): the words it parses, sys.argv's when not given
         argv = kwargs.get("args", args[0] if args else None)
-        as_json = asks_for_json(sys.argv[1:] if argv is None else argv)
+        words = list(sys.argv[1:] if argv is None else argv)
+        as_json = asks_for_json(words)
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
         except UsageError as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # a bare command: its help, already rendered
                 sys.stdout.write(exc.format_message())
                 sys.exit(exc.exit_code)
-            words = list(sys.argv[1:] if argv is None else argv)
             path, command = self._command_of(words)
             if exc.ctx is not None:
                 path = exc.ctx.command_path
