@@ -44,6 +44,19 @@ def test_the_fit_sees_only_the_training_rows_and_is_seeded():
     assert first.C == second.C
 
 
+def test_folds_on_threads_choose_the_same_c_and_weights_as_one_after_another():
+    # noisy classes, so that the folds' losses differ and the choice of C is not trivial
+    rng = np.random.default_rng(5)
+    labels = np.arange(300) % 3
+    counts = rng.poisson(3.0, size=(300, 40))
+    counts[np.arange(300), labels] += rng.poisson(2.0, size=300)
+    one = LinearReadout.fit(counts, labels, 3, balanced=True, seed=3, workers=1)
+    threaded = LinearReadout.fit(counts, labels, 3, balanced=True, seed=3, workers=4)
+    assert one.C == threaded.C
+    for name, array in one.to_tensors().items():
+        assert np.array_equal(array, threaded.to_tensors()[name]), name
+
+
 def test_a_class_with_fewer_than_two_training_images_is_named():
     counts, labels = separable_counts(60, 3, seed=2)
     labels[labels == 2] = 0

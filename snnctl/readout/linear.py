@@ -20,7 +20,7 @@ L2 penalty ``|W|^2 / (2C)``; scikit-learn's ``LogisticRegression``, solver lbfgs
 feature never varies). The penalty strength ``C`` is chosen from ``C_GRID`` by
 stratified k-fold cross-validation inside the given training rows only (k = min(5,
 smallest class size), folds shuffled with the given seed, standardization refitted in
-each fold, the grid fitted along its path with warm starts), scored by log loss
+each fold, the grid fitted along its path with warm starts, the folds on threads), scored by log loss
 (class-weighted when ``balanced``); the model is then
 refitted on all training rows. Above ``CV_ROWS`` training rows, ``C`` is chosen on a
 seeded, class-stratified sample of ``CV_ROWS`` of them: the grid costs 30 fits, too
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -84,12 +85,13 @@ class LinearReadout:
 
     @classmethod
     def fit(cls, features, labels, n_classes: int, *, balanced: bool, seed: int,
-            transform: str = COUNTS) -> "LinearReadout":
+            transform: str = COUNTS, workers: int = 1) -> "LinearReadout":
         """Fit on the training rows ``features`` [n, features] with classes ``labels`` [n].
 
         Only these rows are seen: the choice of ``C`` and the final fit both use them
-        and nothing else. Raises SnnctlError when a class has fewer than two rows (too
-        few to cross-validate) or the shapes disagree.
+        and nothing else. The folds that choose ``C`` run on up to ``workers`` threads
+        (the same ``C`` whatever their number). Raises SnnctlError when a class has fewer
+        than two rows (too few to cross-validate) or the shapes disagree.
         """
         from threadpoolctl import threadpool_limits
 
@@ -97,10 +99,12 @@ class LinearReadout:
         # spin against each other and against torch's on a busy machine (a 200-image fit
         # took 30 times longer with two threads than with one on two shared cores).
         with threadpool_limits(limits=1, user_api="blas"):
-            return cls._fit(features, labels, n_classes, balanced=balanced, seed=seed, transform=transform)
+            return cls._fit(features, labels, n_classes, balanced=balanced, seed=seed, transform=transform,
+                            workers=workers)
 
     @classmethod
-    def _fit(cls, features, labels, n_classes: int, *, balanced: bool, seed: int, transform: str) -> "LinearReadout":
+    def _fit(cls, features, labels, n_classes: int, *, balanced: bool, seed: int, transform: str,
+             workers: int) -> "LinearReadout":
         import sklearn
 
         if transform not in TRANSFORMS:
@@ -114,7 +118,7 @@ class LinearReadout:
         x = ELEMENTWISE[transform](x)
         rows = _cv_rows(y, n_classes, seed)
         folds = min(MAX_FOLDS, int(np.bincount(y[rows], minlength=n_classes).min()))
-        c = _choose_c(x[rows], y[rows], n_classes, balanced, folds, seed)
+        c = _choose_c(x[rows], y[rows], n_classes, balanced, Folds(folds, seed, workers))
         model = _pipeline(c, balanced).fit(x, y)
         scaler, regression = model.named_steps["standardscaler"], model.named_steps["logisticregression"]
         coef, intercept = regression.coef_, regression.intercept_
@@ -198,35 +202,58 @@ def _cv_rows(y: np.ndarray, n_classes: int, seed: int) -> np.ndarray | slice:
     return sample if np.bincount(y[sample], minlength=n_classes).min() >= 2 else everything
 
 
-def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, folds: int, seed: int) -> float:
+class Folds(NamedTuple):
+    """How ``C`` is cross-validated: ``count`` stratified folds shuffled with ``seed``, run
+    on up to ``workers`` threads."""
+
+    count: int
+    seed: int
+    workers: int
+
+
+def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, folds: Folds) -> float:
     """The C of ``C_GRID`` with the best cross-validated log loss (ties: the stronger penalty).
 
-    Each fold standardizes on its own training rows and fits the grid from the strongest
+    The folds are independent fits, so they run on threads (lbfgs spends its time in
+    numpy, which releases the GIL: 1.6 times faster on 2 cores); their losses are added
+    in fold order, so the choice does not depend on the number of threads.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import StratifiedKFold
+
+    splits = StratifiedKFold(folds.count, shuffle=True, random_state=folds.seed).split(x, y)
+    with warnings.catch_warnings(), ThreadPoolExecutor(max(1, min(folds.workers, folds.count))) as pool:
+        # a weak fold's fit that stops early only ranks one C; the final fit still warns
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        losses = sum(pool.map(lambda split: _fold_losses(x, y, *split, n_classes, balanced), splits))
+    return float(C_GRID[int(np.argmin(losses))])  # argmin: the first, strongest penalty, on ties
+
+
+def _fold_losses(x: np.ndarray, y: np.ndarray, fit_rows: np.ndarray, held_rows: np.ndarray, n_classes: int,
+                 balanced: bool) -> np.ndarray:
+    """The held-out log loss of each C of ``C_GRID`` fitted on ``fit_rows``.
+
+    The fold standardizes on its own training rows and fits the grid from the strongest
     penalty to the weakest, each fit starting from the weights of the one before (a warm
     start along the regularization path): the same optima as fits from zero, in about
     half the solver's iterations.
     """
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import log_loss
-    from sklearn.model_selection import StratifiedKFold
     from sklearn.preprocessing import StandardScaler
     from sklearn.utils.class_weight import compute_sample_weight
 
-    classes = list(range(n_classes))
+    scaler = StandardScaler().fit(x[fit_rows])
+    fit_x, held_x = scaler.transform(x[fit_rows]), scaler.transform(x[held_rows])
+    weights = compute_sample_weight("balanced", y[held_rows]) if balanced else None
+    model = _regression(C_GRID[0], balanced, warm_start=True)
     losses = np.zeros(len(C_GRID))
-    with warnings.catch_warnings():
-        # a weak fold's fit that stops early only ranks one C; the final fit still warns
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        for fit_rows, held_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-            scaler = StandardScaler().fit(x[fit_rows])
-            fit_x, held_x = scaler.transform(x[fit_rows]), scaler.transform(x[held_rows])
-            weights = compute_sample_weight("balanced", y[held_rows]) if balanced else None
-            model = _regression(C_GRID[0], balanced, warm_start=True)
-            for k, c in enumerate(C_GRID):
-                model.set_params(C=c).fit(fit_x, y[fit_rows])
-                losses[k] += log_loss(y[held_rows], model.predict_proba(held_x), sample_weight=weights,
-                                      labels=classes)
-    return float(C_GRID[int(np.argmin(losses))])  # argmin: the first, strongest penalty, on ties
+    for k, c in enumerate(C_GRID):
+        model.set_params(C=c).fit(fit_x, y[fit_rows])
+        losses[k] = log_loss(y[held_rows], model.predict_proba(held_x), sample_weight=weights,
+                             labels=list(range(n_classes)))
+    return losses
 
 
 def _pipeline(c: float, balanced: bool):

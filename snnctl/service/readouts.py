@@ -94,14 +94,22 @@ def fit_linear(features: "torch.Tensor", labels: "torch.Tensor", config: Config,
     from snnctl.readout.features import TRANSFORMS
 
     return LinearReadout.fit(features.numpy(), labels.numpy(), n_classes, balanced=config.balance,
-                             seed=readout_seed(config.seed), transform=TRANSFORMS[config.readout_features])
+                             seed=readout_seed(config.seed), transform=TRANSFORMS[config.readout_features],
+                             workers=_fit_workers(config))
 
 
 def fit_baseline(images: "torch.Tensor", labels: "torch.Tensor", config: Config, n_classes: int) -> LinearReadout:
     """The pixel baseline: the same regression on the same resized training pixels (the
     rows :func:`fit_rows` chose, ``labels`` theirs)."""
     return LinearReadout.fit(images.flatten(1).numpy(), labels.numpy(), n_classes, balanced=config.balance,
-                             seed=readout_seed(config.seed), transform=PIXELS)
+                             seed=readout_seed(config.seed), transform=PIXELS, workers=_fit_workers(config))
+
+
+def _fit_workers(config: Config) -> int:
+    """Threads for a regression's cross-validation folds: the run's ``workers``."""
+    from snnctl.engine.base import worker_count
+
+    return worker_count(config)
 
 
 def fit_network_readout(config: Config, weights: "torch.Tensor", images: "torch.Tensor", counts: "torch.Tensor",
