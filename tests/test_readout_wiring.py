@@ -224,6 +224,19 @@ def test_baseline_on_pixels_that_tell_the_classes_apart(tmp_path):
     assert scores.vote is None and scores.verdict is None  # no network readout, nothing to compare
 
 
+def test_a_fit_stopped_at_the_iteration_cap_is_one_notice_not_a_warning(tmp_path, monkeypatch, recwarn):
+    from snnctl.readout import linear
+
+    monkeypatch.setattr(linear, "MAX_ITER", 2)  # far too few for lbfgs to converge
+    images, labels = bars(100, 0)
+    notices: list[str] = []
+    baseline = readouts.fit_pixel_baseline(tiny_config(tmp_path), images, labels, 10, notices.append)
+    assert baseline is not None and baseline.n_features == 784
+    assert len(notices) == 1
+    assert "pixel baseline" in notices[0] and "stopped at 2 solver iterations" in notices[0]
+    assert not [w for w in recwarn if "converge" in str(w.message)]
+
+
 @pytest.mark.slow
 def test_the_readout_never_sees_the_test_labels(tmp_path):
     """Two runs whose test labels differ (shuffled) fit the very same readout and baseline."""

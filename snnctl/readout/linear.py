@@ -225,7 +225,7 @@ def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, fold
 
     splits = StratifiedKFold(folds.count, shuffle=True, random_state=folds.seed).split(x, y)
     with warnings.catch_warnings(), ThreadPoolExecutor(max(1, min(folds.workers, folds.count))) as pool:
-        # a weak fold's fit that stops early only ranks one C; the final fit still warns
+        # a weak fold's fit that stops early only ranks one C; the final fit's warning stays (the service notes it)
         warnings.simplefilter("ignore", ConvergenceWarning)
         losses = sum(pool.map(lambda split: _fold_losses(x, y, *split, n_classes, balanced), splits))
     return float(C_GRID[int(np.argmin(losses))])  # argmin: the first, strongest penalty, on ties

@@ -16,6 +16,7 @@ network's training.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ import numpy as np
 from snnctl.config import Config
 from snnctl.errors import SnnctlError
 from snnctl.readout import PIXELS, LinearReadout, ScoreReport, score, vote_shares
+from snnctl.readout import linear as linear_readout
 from snnctl.seeds import readout_seed
 from snnctl.service.common import Accuracy, Notice, Result
 from snnctl.service.common import score as score_votes
@@ -133,14 +135,27 @@ def fit_pixel_baseline(config: Config, images: "torch.Tensor", labels: "torch.Te
 
 def fit_or_skip(fit: Callable[[], LinearReadout], required: bool, what: str, notice: Notice) -> LinearReadout | None:
     """``fit()``, or None with a notice where the training images cannot fit it (a class
-    with fewer than two images) and the run does not depend on it (``required``)."""
+    with fewer than two images) and the run does not depend on it (``required``). A fit
+    that stops at the solver's cap says so in one notice line, not scikit-learn's
+    ten-line warning."""
+    from sklearn.exceptions import ConvergenceWarning
+
     try:
-        return fit()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            readout = fit()
     except SnnctlError as exc:
         if required:
             raise
         notice(f"no {what}: {exc}")
         return None
+    finally:
+        for other in (w for w in caught if not issubclass(w.category, ConvergenceWarning)):
+            warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
+    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+        notice(f"the {what}'s fit stopped at {linear_readout.MAX_ITER} solver iterations before it converged "
+               f"(C = {readout.C:g}); its weights are those of the last iteration")
+    return readout
 
 
 Outputs = tuple[np.ndarray, np.ndarray]  # predictions [n] (-1: none) and class scores [n, classes]
