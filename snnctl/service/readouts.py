@@ -16,6 +16,7 @@ network's training.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -133,6 +134,9 @@ def fit_pixel_baseline(config: Config, images: "torch.Tensor", labels: "torch.Te
     return fit_or_skip(lambda: fit_baseline(images, labels, config, n_classes), False, "pixel baseline", notice)
 
 
+_ONE_FIT_AT_A_TIME = threading.Lock()
+
+
 def fit_or_skip(fit: Callable[[], LinearReadout], required: bool, what: str, notice: Notice) -> LinearReadout | None:
     """``fit()``, or None with a notice where the training images cannot fit it (a class
     with fewer than two images) and the run does not depend on it (``required``). A fit
@@ -141,7 +145,8 @@ def fit_or_skip(fit: Callable[[], LinearReadout], required: bool, what: str, not
     from sklearn.exceptions import ConvergenceWarning
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        # the warnings machinery is the process's: runs in lockstep threads fit one at a time
+        with _ONE_FIT_AT_A_TIME, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             readout = fit()
     except SnnctlError as exc:
