@@ -57,6 +57,16 @@ def test_folds_on_threads_choose_the_same_c_and_weights_as_one_after_another():
         assert np.array_equal(array, threaded.to_tensors()[name]), name
 
 
+def test_a_final_fit_cut_short_by_the_iteration_cap_is_not_converged(monkeypatch, recwarn):
+    from snnctl.readout import linear
+
+    counts, labels = separable_counts(120, 3, seed=6)
+    assert LinearReadout.fit(counts, labels, 3, balanced=False, seed=0).converged
+    monkeypatch.setattr(linear, "MAX_ITER", 2)
+    assert not LinearReadout.fit(counts, labels, 3, balanced=False, seed=0).converged
+    assert not [w for w in recwarn if "converge" in str(w.message)]
+
+
 def test_a_class_with_fewer_than_two_training_images_is_named():
     counts, labels = separable_counts(60, 3, seed=2)
     labels[labels == 2] = 0

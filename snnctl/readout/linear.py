@@ -20,9 +20,9 @@ L2 penalty ``|W|^2 / (2C)``; scikit-learn's ``LogisticRegression``, solver lbfgs
 feature never varies). The penalty strength ``C`` is chosen from ``C_GRID`` by
 stratified k-fold cross-validation inside the given training rows only (k = min(5,
 smallest class size), folds shuffled with the given seed, standardization refitted in
-each fold, the grid fitted along its path with warm starts, the folds on threads), scored by log loss
-(class-weighted when ``balanced``); the model is then
-refitted on all training rows. Above ``CV_ROWS`` training rows, ``C`` is chosen on a
+each fold, the grid fitted along its path with warm starts, the folds on threads),
+scored by log loss (class-weighted when ``balanced``); the model is then refitted on all
+training rows. Above ``CV_ROWS`` training rows, ``C`` is chosen on a
 seeded, class-stratified sample of ``CV_ROWS`` of them: the grid costs 30 fits, too
 many on 60,000 MNIST images, and a set that large is not where the penalty matters
 most. ``balanced`` weights each class by ``n / (classes * n_c)``, so that a rare class
@@ -31,6 +31,7 @@ counts as much as a common one.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -53,6 +54,7 @@ CV_ROWS = 5000
 # lbfgs on standardized features converges in a few hundred steps for the grid's C;
 # the cap only stops a pathological fit.
 MAX_ITER = 1000
+_ONE_FIT_AT_A_TIME = threading.Lock()
 
 TENSOR_NAMES = ("readout.coef", "readout.intercept", "readout.mean", "readout.scale")
 METADATA_NAMES = ("readout.transform", "readout.C", "readout.balanced", "readout.sklearn_version")
@@ -74,6 +76,8 @@ class LinearReadout:
     C: float
     balanced: bool
     sklearn_version: str
+    # the final fit's solver stopped before MAX_ITER; not stored: a reloaded readout is as fitted
+    converged: bool = True
 
     @property
     def n_classes(self) -> int:
@@ -90,15 +94,20 @@ class LinearReadout:
 
         Only these rows are seen: the choice of ``C`` and the final fit both use them
         and nothing else. The folds that choose ``C`` run on up to ``workers`` threads
-        (the same ``C`` whatever their number). Raises SnnctlError when a class has fewer
-        than two rows (too few to cross-validate) or the shapes disagree.
+        (the same ``C`` whatever their number). A final fit that stops at ``MAX_ITER``
+        solver iterations is ``converged`` False, with no warning. Raises SnnctlError when
+        a class has fewer than two rows (too few to cross-validate) or the shapes disagree.
         """
+        from sklearn.exceptions import ConvergenceWarning
         from threadpoolctl import threadpool_limits
 
         # One BLAS thread: these fits are many small products, where OpenBLAS's threads
         # spin against each other and against torch's on a busy machine (a 200-image fit
-        # took 30 times longer with two threads than with one on two shared cores).
-        with threadpool_limits(limits=1, user_api="blas"):
+        # took 30 times longer with two threads than with one on two shared cores). That
+        # limit and the warnings filters are the process's: one fit at a time (runs in
+        # lockstep threads fit side by side). A fold's fit that stops early only ranks one C.
+        with _ONE_FIT_AT_A_TIME, threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
             return cls._fit(features, labels, n_classes, balanced=balanced, seed=seed, transform=transform,
                             workers=workers)
 
@@ -127,7 +136,7 @@ class LinearReadout:
             # softmax of (-w/2, w/2) is that same sigmoid, so both classes get a row.
             coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
         return cls(transform, _f32(scaler.mean_), _f32(scaler.scale_), _f32(coef), _f32(intercept),
-                   float(c), balanced, sklearn.__version__)
+                   float(c), balanced, sklearn.__version__, converged=bool(regression.n_iter_.max() < MAX_ITER))
 
     def predict_proba(self, features) -> np.ndarray:
         """Class probabilities [n, classes] (the softmax above)."""
@@ -220,13 +229,10 @@ def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, fold
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import StratifiedKFold
 
     splits = StratifiedKFold(folds.count, shuffle=True, random_state=folds.seed).split(x, y)
-    with warnings.catch_warnings(), ThreadPoolExecutor(max(1, min(folds.workers, folds.count))) as pool:
-        # a weak fold's fit that stops early only ranks one C; the final fit's warning stays (the service notes it)
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with ThreadPoolExecutor(max(1, min(folds.workers, folds.count))) as pool:
         losses = sum(pool.map(lambda split: _fold_losses(x, y, *split, n_classes, balanced), splits))
     return float(C_GRID[int(np.argmin(losses))])  # argmin: the first, strongest penalty, on ties
 

@@ -16,8 +16,6 @@ network's training.
 
 from __future__ import annotations
 
-import threading
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -134,30 +132,18 @@ def fit_pixel_baseline(config: Config, images: "torch.Tensor", labels: "torch.Te
     return fit_or_skip(lambda: fit_baseline(images, labels, config, n_classes), False, "pixel baseline", notice)
 
 
-_ONE_FIT_AT_A_TIME = threading.Lock()
-
-
 def fit_or_skip(fit: Callable[[], LinearReadout], required: bool, what: str, notice: Notice) -> LinearReadout | None:
     """``fit()``, or None with a notice where the training images cannot fit it (a class
     with fewer than two images) and the run does not depend on it (``required``). A fit
-    that stops at the solver's cap says so in one notice line, not scikit-learn's
-    ten-line warning."""
-    from sklearn.exceptions import ConvergenceWarning
-
+    whose solver stopped at its cap says so in a notice."""
     try:
-        # the warnings machinery is the process's: runs in lockstep threads fit one at a time
-        with _ONE_FIT_AT_A_TIME, warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ConvergenceWarning)
-            readout = fit()
+        readout = fit()
     except SnnctlError as exc:
         if required:
             raise
         notice(f"no {what}: {exc}")
         return None
-    finally:
-        for other in (w for w in caught if not issubclass(w.category, ConvergenceWarning)):
-            warnings.warn_explicit(other.message, other.category, other.filename, other.lineno)
-    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+    if not readout.converged:
         notice(f"the {what}'s fit stopped at {linear_readout.MAX_ITER} solver iterations before it converged "
                f"(C = {readout.C:g}); its weights are those of the last iteration")
     return readout
