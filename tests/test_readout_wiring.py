@@ -162,19 +162,24 @@ def test_readout_map_is_the_weights_through_the_receptive_fields(trained_run):
     np.testing.assert_allclose(maps[2], share + others.reshape(28, 28), rtol=1e-5, atol=1e-6)
 
 
-def _report(balanced: float) -> ScoreReport:
-    return ScoreReport(100, balanced, balanced, {}, 0.5, None, None, {}, 0.95, 1000)
+def _report(balanced: float, interval: tuple[float, float] | None = None) -> ScoreReport:
+    return ScoreReport(100, balanced, balanced, {}, 0.5, None, None, {"balanced_accuracy": interval}, 0.95, 1000)
 
 
-@pytest.mark.parametrize("network, baseline, says", [
-    (0.80, 0.70, None),
-    (0.60, 0.70, "below the pixel baseline (60.0% against 70.0%"),
-    (0.30, None, "no better than chance (30.0% balanced accuracy, chance 33.3%)"),
-    (0.30, 0.45, "below the pixel baseline"),
+@pytest.mark.parametrize("network, interval, baseline, says", [
+    (0.80, None, 0.70, None),
+    (0.60, None, 0.70, "below the pixel baseline (60.0% against 70.0%"),
+    (0.30, None, None, "no better than chance (30.0% balanced accuracy, chance 33.3%)"),
+    (0.30, None, 0.45, "below the pixel baseline"),
+    # 82 test images: a few points above chance, an interval that reaches below it
+    (0.40, (0.30, 0.50), None,
+     "not distinguishable from chance (40.0% balanced accuracy; its 95% interval, 30.0% to 50.0%, includes chance, "
+     "33.3%)"),
+    (0.40, (0.35, 0.45), None, None),
 ])
-def test_verdict_says_plainly_when_the_network_is_below_the_baseline_or_chance(network, baseline, says):
-    scores = readouts.Scores("linear", _report(0.2), _report(network), _report(baseline) if baseline else None,
-                             1 / 3, 100, None)
+def test_verdict_says_plainly_when_the_network_is_below_the_baseline_or_chance(network, interval, baseline, says):
+    scores = readouts.Scores("linear", _report(0.2), _report(network, interval),
+                             _report(baseline) if baseline else None, 1 / 3, 100, None)
     verdict = readouts.verdict(scores)
     if says is None:
         assert verdict is None

@@ -142,6 +142,35 @@ def test_a_study_interrupted_after_two_folds_resumes_and_gives_the_uninterrupted
     assert resumed.summary == finished.summary
 
 
+def _folds(network: list[float], baseline: list[float]) -> list:
+    from snnctl.service import studies
+
+    return [studies.Fold(k, "", "", 20, 5, {"scores/linear/balanced_accuracy": n, "scores/baseline/balanced_accuracy": b,
+                                            "scores/chance": 1 / 3}) for k, (n, b) in enumerate(zip(network, baseline))]
+
+
+@pytest.mark.parametrize("network, baseline, says", [
+    ([0.60, 0.62, 0.58, 0.61, 0.59], [0.45, 0.44, 0.46, 0.43, 0.47], None),
+    ([0.30, 0.32, 0.31, 0.29, 0.33], [0.25, 0.25, 0.25, 0.25, 0.25],
+     "the network (linear readout) is no better than chance (mean balanced accuracy 0.310 over 5 folds, chance 0.333)"),
+    # intervals as scipy.stats.t.interval(0.95, 4, mean, sem) gives them
+    ([0.30, 0.45, 0.36, 0.28, 0.40], [0.25, 0.25, 0.25, 0.25, 0.25],
+     "the network (linear readout) is not distinguishable from chance (mean balanced accuracy 0.358 over 5 folds; "
+     "its 95% interval, 0.271 to 0.445, includes chance, 0.333)"),
+    ([0.50, 0.52, 0.49, 0.51, 0.48], [0.55, 0.56, 0.54, 0.57, 0.55],
+     "the network (linear readout) is below the pixel baseline (0.500 against 0.554 mean balanced accuracy; below it "
+     "in 5 of 5 folds, the mean difference -0.054, 95% interval -0.068 to -0.040)"),
+    ([0.55, 0.56, 0.49, 0.55, 0.50], [0.52, 0.52, 0.52, 0.52, 0.52],
+     "the network (linear readout) is not distinguishable from the pixel baseline (0.530 against 0.520 mean balanced "
+     "accuracy; below it in 2 of 5 folds, the mean difference +0.010, 95% interval -0.030 to +0.050)"),
+])
+def test_the_study_says_plainly_when_its_readout_is_not_clearly_above_chance_and_the_baseline(network, baseline, says):
+    from snnctl.service import studies
+
+    assert studies.verdict(_folds(network, baseline), "linear") == says
+    assert studies.verdict(_folds(network[:1], baseline[:1]), "linear") is None  # one fold judges nothing
+
+
 def test_the_command_line_study_prints_the_table_and_one_json_document(mammo, tmp_path):
     params = tmp_path / "study.yaml"
     params.write_text(cfg.dump_yaml(study_config(mammo, tmp_path, folds=FOLDS)))
@@ -158,6 +187,11 @@ def test_the_command_line_study_prints_the_table_and_one_json_document(mammo, tm
     assert again.returncode == 0, again.stderr
     document = json.loads(again.stdout)
     assert document["folds"] == FOLDS and len(document["per_fold"]) == FOLDS
+    from snnctl.service import studies
+
+    folds = [studies.Fold(**fold) for fold in document["per_fold"]]
+    assert document["verdict"] == studies.verdict(folds, document["readout"])
+    assert document["verdict"] is None or "the network (" in shown.stdout
     assert document["ran_on"].startswith("nowhere")  # every fold had finished
 
 

@@ -99,6 +99,8 @@ def study_tables(result) -> render.Rendering:
         values = [f"{fold.metrics[name]:.3f}" if name in fold.metrics else "" for fold in result.per_fold]
         table.add_row(name, *values, f"{summary.mean:.3f}", f"{summary.sd:.3f}",
                       f"{summary.low:.3f} to {summary.high:.3f}")
+    if result.verdict is not None:
+        table.caption, table.caption_justify = result.verdict, "left"
     files = render.key_values("Files", [("table", result.table_file),
                                         ("TensorBoard", f"tensorboard --logdir {result.tensorboard_logdir}")])
     return [table, files]

@@ -46,7 +46,9 @@ RAY_LOG = "ray.log"
 STATE_FORMAT, FOLD_FORMAT = "snnctl-study", "snnctl-study-fold"
 FORMAT_VERSION = 1
 # Leaves of an evaluation's result that are not figures of merit.
-NOT_METRICS = {"samples_per_second"}
+NOT_METRICS = {"samples_per_second", "level"}
+CHANCE = "scores/chance"
+BASELINE = "scores/baseline/balanced_accuracy"
 
 
 @dataclass
@@ -76,6 +78,8 @@ class StudyResult(Result):
     summary: dict[str, Summary]  # per metric, over the folds
     table_file: str
     tensorboard_logdir: str
+    readout: str  # the readout the study reports first: "vote" or "linear"
+    verdict: str | None  # when that readout is not clearly above chance and the pixel baseline, in words
 
 
 def metrics_of(document: Any, prefix: str = "") -> dict[str, float]:
@@ -105,6 +109,43 @@ def summarize(values: list[float]) -> Summary:
     sd = statistics.stdev(values)
     half = stats.t.ppf(0.975, len(values) - 1) * sd / math.sqrt(len(values))
     return Summary(mean, sd, mean - half, mean + half)
+
+
+def readout_key(readout: str) -> str:
+    """The figure a study judges its readout by: its balanced accuracy."""
+    return f"scores/{readout}/balanced_accuracy"
+
+
+def verdict(per_fold: list[Fold], readout: str) -> str | None:
+    """One plain sentence when the study's ``readout`` is, over its folds, not above
+    chance (1 / classes) by more than the 95% t-interval of its mean balanced accuracy,
+    or below the pixel baseline, or not distinguishable from it (the folds paired: the
+    t-interval of the mean difference includes 0); None when it is clearly above both,
+    or with fewer than two folds to judge by."""
+    network = [fold.metrics.get(readout_key(readout)) for fold in per_fold]
+    if len(per_fold) < 2 or None in network:
+        return None
+    chance = statistics.fmean(fold.metrics[CHANCE] for fold in per_fold)
+    said = []
+    mean = summarize(network)
+    if mean.mean <= chance:
+        said.append(f"no better than chance (mean balanced accuracy {mean.mean:.3f} over {len(network)} folds, "
+                    f"chance {chance:.3f})")
+    elif mean.low <= chance:
+        said.append(f"not distinguishable from chance (mean balanced accuracy {mean.mean:.3f} over {len(network)} "
+                    f"folds; its 95% interval, {mean.low:.3f} to {mean.high:.3f}, includes chance, {chance:.3f})")
+    baseline = [fold.metrics.get(BASELINE) for fold in per_fold]
+    if None not in baseline:
+        difference = summarize([n - b for n, b in zip(network, baseline)])
+        below = sum(n < b for n, b in zip(network, baseline))
+        paired = (f"{mean.mean:.3f} against {statistics.fmean(baseline):.3f} mean balanced accuracy; below it in "
+                  f"{below} of {len(network)} folds, the mean difference {difference.mean:+.3f}, 95% interval "
+                  f"{difference.low:+.3f} to {difference.high:+.3f}")
+        if difference.mean < 0:
+            said.append(f"below the pixel baseline ({paired})")
+        elif difference.low <= 0:
+            said.append(f"not distinguishable from the pixel baseline ({paired})")
+    return f"the network ({readout} readout) is " + "; and ".join(said) if said else None
 
 
 # ---------------------------------------------------------------- one fold
@@ -255,6 +296,8 @@ def _log_table(result: StudyResult, config: Config) -> None:
             for name, value in fold.metrics.items():
                 writer.add_scalar(f"study/{name}", value, fold.fold)
         writer.add_text("study/table", "\n".join(f"| {line} |" for line in markdown), 0)
+        if result.verdict is not None:
+            writer.add_text("study/verdict", result.verdict, 0)
         writer.add_hparams({"folds": config.folds, "encoding": config.encoding, "normalize": config.normalize},
                            {f"hparam/{name}_mean": s.mean for name, s in result.summary.items()}, run_name=".")
 
@@ -305,7 +348,7 @@ def study(config: Config | None = None, *, folds: int | None = None, out: Path |
     names = list(dict.fromkeys(name for fold in per_fold for name in fold.metrics))
     summary = {name: summarize([f.metrics[name] for f in per_fold if name in f.metrics]) for name in names}
     result = StudyResult(str(study_dir), config.folds, ran_on, per_fold, summary, str(study_dir / TABLE_NAME),
-                         str(runs_dir))
+                         str(runs_dir), config.readout, verdict(per_fold, config.readout))
     write_atomic(study_dir / TABLE_NAME, table_text(result).encode())
     _log_table(result, config)
     write_atomic(study_dir / RESULT_NAME, (json.dumps(result.to_dict(), indent=2) + "\n").encode())
