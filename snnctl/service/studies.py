@@ -49,6 +49,7 @@ FORMAT_VERSION = 1
 NOT_METRICS = {"samples_per_second", "level"}
 CHANCE = "scores/chance"
 BASELINE = "scores/baseline/balanced_accuracy"
+LOCKSTEP = "layer/lockstep_share"  # of the neurons that fired on the fold's training images (snnctl.readout.activity)
 
 
 @dataclass
@@ -120,8 +121,9 @@ def verdict(per_fold: list[Fold], readout: str) -> str | None:
     """One plain sentence when the study's ``readout`` is, over its folds, not above
     chance (1 / classes) by more than the 95% t-interval of its mean balanced accuracy,
     or below the pixel baseline, or not distinguishable from it (the folds paired: the
-    t-interval of the mean difference includes 0); None when it is clearly above both,
-    or with fewer than two folds to judge by."""
+    t-interval of the mean difference includes 0); and when it read a layer that fired
+    in lockstep. None when it is clearly above both from a layer not in lockstep, or with
+    fewer than two folds to judge by."""
     network = [fold.metrics.get(readout_key(readout)) for fold in per_fold]
     if len(per_fold) < 2 or None in network:
         return None
@@ -145,6 +147,10 @@ def verdict(per_fold: list[Fold], readout: str) -> str | None:
             said.append(f"below the pixel baseline ({paired})")
         elif difference.low <= 0:
             said.append(f"not distinguishable from the pixel baseline ({paired})")
+    in_lockstep = sum(fold.metrics.get(LOCKSTEP, 0.0) >= 0.5 for fold in per_fold)
+    if in_lockstep:
+        said.append(f"read from a layer that fired in lockstep in {in_lockstep} of {len(per_fold)} folds (one "
+                    f"feature, not one per neuron; neurons compete with one_spike: winner, or weaker input)")
     return f"the network ({readout} readout) is " + "; and ".join(said) if said else None
 
 
@@ -166,8 +172,10 @@ def run_fold(config: Config, fold: int, runs_dir: Path, notice: Notice = quiet,
         return _read_fold(done)
     # training tests the fold and reports what evaluate would: its images are not run again
     trained = train_in(run_dir, config.replace(fold=fold), notice=notice, on_progress=on_progress)
-    result = Fold(fold, str(run_dir), trained.checkpoint, trained.n_train, trained.n_test,
-                  metrics_of(trained.evaluation.to_dict()))
+    metrics = metrics_of(trained.evaluation.to_dict())
+    if trained.activity is not None:
+        metrics[LOCKSTEP] = trained.activity.lockstep_share
+    result = Fold(fold, str(run_dir), trained.checkpoint, trained.n_train, trained.n_test, metrics)
     write_state(done, FOLD_FORMAT, FORMAT_VERSION, result.to_dict())
     return result
 

@@ -20,6 +20,7 @@ from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError
 from snnctl.seeds import presentation_seeds
+from snnctl.readout.activity import LayerActivity, describe, layer_activity
 import snnctl.service.readouts as readouts
 from snnctl.service.checkpointer import Checkpointer
 from snnctl.service.checkpoints import EvaluationResult, evaluation_result
@@ -67,6 +68,8 @@ class TrainResult(Result):
     images_trained: int = 0
     # The vote, the linear readout and the pixel baseline on the held-out images.
     scores: readouts.Scores | None = None
+    # How the trained layer spiked on the training images (silent neurons, neurons in lockstep).
+    activity: LayerActivity | None = None
     # What `evaluate` of the checkpoint reports on the held-out images, from this run's own
     # test (a study's fold uses it); left out of to_dict, whose test_accuracy and scores say it.
     evaluation: "EvaluationResult | None" = None
@@ -174,6 +177,9 @@ class _Training:
 
         config, train_set, test_set = self.config, self.train_set, self.test_set
         train_counts = spike_counts(self.engine, config, train_set.images, "label", "label", progress_or_stop)
+        activity = layer_activity(train_counts.numpy())
+        if (lockstep := describe(activity, "the training images")) is not None:
+            notice(lockstep)
         state = vote.assign(train_counts, train_set.labels, config.n_classes, config.reduction)
         train_accuracy, _ = score(train_counts, train_set.labels, state, config.n_classes, config.reduction)
         rows = readouts.fit_rows(train_set.labels, config)
@@ -191,7 +197,7 @@ class _Training:
         predicted = tested.predictions()
         return _Labelled(state, linear, train_accuracy, tested.accuracy, tested.scores_with(baseline, len(rows)),
                          vote.confusion_matrix(predicted, test_set.labels, config.n_classes),
-                         vote.accuracy(predicted, test_set.labels), predicted, test_rate)
+                         vote.accuracy(predicted, test_set.labels), predicted, test_rate, activity)
 
 
 @dataclass
@@ -208,6 +214,7 @@ class _Labelled:
     accuracy: float
     predicted: "torch.Tensor"  # each held-out image's class by the run's readout (-1: no vote)
     test_rate: float  # held-out images per second, learning off
+    activity: LayerActivity  # how the layer spiked on the training images
 
 
 def _hparams(scores: readouts.Scores, accuracy: Accuracy, held_out: str) -> dict[str, float]:
@@ -392,6 +399,7 @@ def _run(start: _Start, engine: "engines.Engine", splits: "data.Splits", held_ou
         samples_per_second=trained_now / max(train_seconds, 1e-9), train_seconds=train_seconds,
         n_train=len(splits.train), n_test=len(splits.test), data=splits.origin, engine=type(engine).__name__,
         device=str(engine.device), held_out=held_out, images_trained=trained_now, scores=labelled.scores,
+        activity=labelled.activity,
         evaluation=evaluation_result(str(saver.path), config, held_out, splits.train.class_names, splits.test.labels,
                                      labelled.predicted, test_accuracy, labelled.scores, labelled.test_rate),
     )
