@@ -208,3 +208,14 @@ def run_on_ray(command: list[str], env: dict[str, str], output: Path) -> subproc
         assert done.returncode == 1 and not output.exists()
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     return done
+
+
+@pytest.fixture(scope="session")
+def mammo(tmp_path_factory) -> Path:
+    """Synthetic mammogram folders of 15 patients (two to four views each, three classes,
+    32 x 32) for studies and tiny MAMMO runs."""
+    from snnctl.data import synthetic
+
+    root = tmp_path_factory.mktemp("mammo")
+    synthetic.write_folders(root, synthetic.SyntheticMammoSpec(patients=15, size=32, seed=1))
+    return root

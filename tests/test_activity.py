@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from snnctl import config as cfg
 from snnctl import service
 from snnctl.cli import app
-from snnctl.data import synthetic
 from snnctl.readout.activity import MAX_IMAGES, LayerActivity, describe, layer_activity
 
 runner = CliRunner()
@@ -50,13 +49,6 @@ def test_describe_speaks_when_half_of_the_neurons_that_fired_are_in_lockstep():
     assert describe(LayerActivity(neurons=400, images=100, silent=300, in_lockstep=49), "x") is None  # 49 of 100
     assert describe(LayerActivity(neurons=400, images=100, silent=300, in_lockstep=50), "x") is not None
     assert describe(LayerActivity(neurons=400, images=100, silent=399, in_lockstep=0), "x") is None
-
-
-@pytest.fixture(scope="module")
-def mammo(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("mammo")
-    synthetic.write_folders(root, synthetic.SyntheticMammoSpec(patients=15, size=32, seed=1))
-    return root
 
 
 def small(mammo: Path, tmp_path: Path, **changes) -> cfg.Config:

@@ -30,13 +30,6 @@ SMALL = dict(task="MAMMO", n_classes=3, input_size=16, n_neurons=9, time=20, bat
              checkpoint_every=0, one_spike="off", group=r"^(P\d+)_", normalize="percentile", encoding="on-off")
 
 
-@pytest.fixture(scope="module")
-def mammo(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("mammo")
-    synthetic.write_folders(root, synthetic.SyntheticMammoSpec(patients=15, size=32, seed=1))
-    return root
-
-
 def study_config(mammo: Path, tmp_path: Path, **changes) -> cfg.Config:
     return cfg.Config(data_dir=str(mammo), log_dir=str(tmp_path / "logs")).replace(**{**SMALL, **changes})
 
