@@ -12,7 +12,7 @@ says it (:func:`describe`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,6 +20,8 @@ import numpy as np
 LOCKSTEP_CORRELATION = 0.99
 # Enough images to tell neurons apart; bounds the cost at 6,400 neurons and 60,000 images.
 MAX_IMAGES = 2000
+# A layer with this share of its firing neurons in lockstep is said to be in lockstep.
+LOCKSTEP_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,11 @@ class LayerActivity:
         """The share of the neurons that fired which fired in lockstep (0 when none fired)."""
         return self.in_lockstep / self.active if self.active else 0.0
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+
+def mostly_in_lockstep(lockstep_share: float) -> bool:
+    """Whether a layer with this :attr:`LayerActivity.lockstep_share` is to be called in
+    lockstep (a run's notice, a study's verdict)."""
+    return lockstep_share >= LOCKSTEP_SHARE
 
 
 def layer_activity(counts: np.ndarray) -> LayerActivity:
@@ -67,8 +72,8 @@ def layer_activity(counts: np.ndarray) -> LayerActivity:
 
 def describe(activity: LayerActivity, images: str) -> str | None:
     """One plain sentence when at least half of the neurons that fired on ``images`` did
-    so in lockstep; None otherwise."""
-    if activity.active < 2 or activity.lockstep_share < 0.5:
+    so in lockstep (:func:`mostly_in_lockstep`); None otherwise."""
+    if not mostly_in_lockstep(activity.lockstep_share):
         return None
     return (f"{activity.in_lockstep} of the {activity.active} neurons that fired on {images} fired in lockstep "
             f"(their counts follow the layer's mean at a correlation of {LOCKSTEP_CORRELATION} or more): the layer "

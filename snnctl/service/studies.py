@@ -29,6 +29,7 @@ from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
+from snnctl.readout.activity import mostly_in_lockstep
 from snnctl.service.cluster import error_line, ray_session, run_on_tune
 import snnctl.service.lockstep as lockstep
 from snnctl.service.common import (Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
@@ -48,7 +49,6 @@ FORMAT_VERSION = 1
 # Leaves of an evaluation's result that are not figures of merit.
 NOT_METRICS = {"samples_per_second", "level"}
 CHANCE = "scores/chance"
-BASELINE = "scores/baseline/balanced_accuracy"
 LOCKSTEP = "layer/lockstep_share"  # of the neurons that fired on the fold's training images (snnctl.readout.activity)
 
 
@@ -113,7 +113,7 @@ def summarize(values: list[float]) -> Summary:
 
 
 def readout_key(readout: str) -> str:
-    """The figure a study judges its readout by: its balanced accuracy."""
+    """The figure a study judges a readout (or the pixel baseline) by: its balanced accuracy."""
     return f"scores/{readout}/balanced_accuracy"
 
 
@@ -136,7 +136,7 @@ def verdict(per_fold: list[Fold], readout: str) -> str | None:
     elif mean.low <= chance:
         said.append(f"not distinguishable from chance (mean balanced accuracy {mean.mean:.3f} over {len(network)} "
                     f"folds; its 95% interval, {mean.low:.3f} to {mean.high:.3f}, includes chance, {chance:.3f})")
-    baseline = [fold.metrics.get(BASELINE) for fold in per_fold]
+    baseline = [fold.metrics.get(readout_key("baseline")) for fold in per_fold]
     if None not in baseline:
         difference = summarize([n - b for n, b in zip(network, baseline)])
         below = sum(n < b for n, b in zip(network, baseline))
@@ -147,7 +147,7 @@ def verdict(per_fold: list[Fold], readout: str) -> str | None:
             said.append(f"below the pixel baseline ({paired})")
         elif difference.low <= 0:
             said.append(f"not distinguishable from the pixel baseline ({paired})")
-    in_lockstep = sum(fold.metrics.get(LOCKSTEP, 0.0) >= 0.5 for fold in per_fold)
+    in_lockstep = sum(mostly_in_lockstep(fold.metrics.get(LOCKSTEP, 0.0)) for fold in per_fold)
     if in_lockstep:
         said.append(f"read from a layer that fired in lockstep in {in_lockstep} of {len(per_fold)} folds (one "
                     f"feature, not one per neuron; neurons compete with one_spike: winner, or weaker input)")

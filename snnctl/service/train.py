@@ -19,8 +19,8 @@ from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError
-from snnctl.seeds import presentation_seeds
 from snnctl.readout.activity import LayerActivity, describe, layer_activity
+from snnctl.seeds import presentation_seeds
 import snnctl.service.readouts as readouts
 from snnctl.service.checkpointer import Checkpointer
 from snnctl.service.checkpoints import EvaluationResult, evaluation_result
