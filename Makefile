@@ -1,9 +1,14 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both create .venv first.
 # `make test-fast` skips the tests marked slow (Ray sweeps, subprocess runs, benchmarks).
+# The suite runs on up to 4 pytest-xdist workers, a test file per worker at a time (its
+# module fixtures, such as a finished sweep, are built once); `make test PYTEST_WORKERS=0`
+# runs it in one process.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 .PHONY: demo test test-fast bench-speed bench-accuracy device-wheels clean
 
@@ -18,10 +23,10 @@ demo: $(STAMP)
 	$(BIN)/snnctl train parameters/mnist.yaml
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench-speed: $(STAMP)
 	$(BIN)/python bench/speed.py
