@@ -1,5 +1,6 @@
 """A layer whose neurons fire in lockstep (one feature, not one per neuron) is named: the
-summary of the counts, the run's notice and --json, and a study's verdict."""
+summary of the counts, the notice and --json of train, evaluate and assign, and a study's
+verdict."""
 
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ def test_every_neuron_firing_the_same_constant_count_is_in_lockstep():
     # a constant mean has no correlation: equal counts image for image still say lockstep
     assert layer_activity(np.ones((50, 8), dtype=np.int32)).in_lockstep == 8
     assert layer_activity(np.hstack([np.ones((50, 1)), np.zeros((50, 7))])).in_lockstep == 0  # one neuron fired
+    one = np.random.default_rng(2).poisson(2.0, size=(50, 1))
+    assert layer_activity(np.hstack([one, 2 * one, np.zeros((50, 6))])).in_lockstep == 0  # two: too few to call
+    assert layer_activity(np.hstack([one, 2 * one, 3 * one, np.zeros((50, 5))])).in_lockstep == 3
 
 
 def test_a_large_set_is_summarized_on_evenly_spaced_images():
@@ -72,6 +76,25 @@ def test_a_run_in_lockstep_says_so_and_the_winner_rule_breaks_the_lockstep(mammo
     notices: list[str] = []
     winner = service.train(small(mammo, tmp_path, one_spike="winner"), out=tmp_path / "winner", notice=notices.append)
     assert winner.activity.in_lockstep == 0 and not any("lockstep" in n for n in notices)
+
+
+def test_evaluate_and_assign_of_a_layer_in_lockstep_say_so(mammo, tmp_path):
+    trained = service.train(small(mammo, tmp_path), out=tmp_path / "run")
+    evaluated = runner.invoke(app, ["evaluate", trained.checkpoint, "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    document = json.loads(evaluated.stdout)
+    assert document["activity"]["in_lockstep"] == 9 and document["activity"]["images"] == document["n_samples"]
+    assert f"9 of the 9 neurons that fired on the {document['n_samples']} test images fired in lockstep" \
+        in evaluated.stderr
+    notices: list[str] = []
+    assigned = service.assign(Path(trained.checkpoint), readout="linear", notice=notices.append)
+    assert assigned.activity.in_lockstep == 9
+    assert [n for n in notices if f"fired on the {assigned.n_label_samples} train images fired in lockstep" in n]
+
+    notices.clear()
+    winner = service.train(small(mammo, tmp_path, one_spike="winner"), out=tmp_path / "winner")
+    assert service.evaluate(Path(winner.checkpoint), notice=notices.append).activity.in_lockstep == 0
+    assert not any("lockstep" in n for n in notices)
 
 
 def test_a_study_of_a_layer_in_lockstep_says_so_in_its_verdict(mammo, tmp_path):

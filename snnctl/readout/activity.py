@@ -53,13 +53,13 @@ def layer_activity(counts: np.ndarray) -> LayerActivity:
     """Silent neurons and neurons in lockstep in ``counts`` [images, neurons]: a neuron is
     in lockstep when its counts correlate (Pearson) at LOCKSTEP_CORRELATION or more with
     the mean count of the neurons that fired, or equal it image for image (a constant
-    mean has no correlation)."""
+    mean has no correlation). Fewer than three neurons that fired are never in lockstep."""
     counts = np.asarray(counts)
     if len(counts) > MAX_IMAGES:
         counts = counts[np.linspace(0, len(counts) - 1, MAX_IMAGES).astype(np.int64)]
     fired = counts.sum(axis=0) > 0
     active = counts[:, fired].astype(np.float64)
-    if active.shape[1] < 2:  # one neuron is in step with nothing
+    if active.shape[1] < 3:  # the mean of two neurons follows each of them whenever they fire together
         return LayerActivity(counts.shape[1], len(counts), int((~fired).sum()), 0)
     mean = active.mean(axis=1)
     centred, mean_centred = active - active.mean(axis=0), mean - mean.mean()

@@ -15,10 +15,11 @@ from snnctl import checkpoint as ckpt
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import write_atomic
+from snnctl.readout.activity import LayerActivity
 from snnctl.seeds import subset_seed
 import snnctl.service.readouts as readouts
-from snnctl.service.common import (Accuracy, Notice, OnProgress, Result, check_output, no_progress, quiet, score,
-                                   spike_counts)
+from snnctl.service.common import (Accuracy, Notice, OnProgress, Result, check_output, layer_activity_noticed,
+                                   no_progress, quiet, score, spike_counts)
 
 if TYPE_CHECKING:
     import torch
@@ -135,6 +136,9 @@ class EvaluationResult(Result):
     readout: str = "vote"
     # Both readouts and the pixel baseline, with AUC and bootstrap intervals.
     scores: readouts.Scores | None = None
+    # How the layer spiked on these images (silent neurons, neurons in lockstep); None in a
+    # training run's own evaluation, whose TrainResult.activity is on the training images.
+    activity: LayerActivity | None = None
 
 
 def _check_classes(found: list[str], expected: list[str], source: str) -> None:
@@ -185,6 +189,7 @@ class Classified(readouts.Tested):
     train: "data.Dataset"  # the same data's training split: the pixel baseline's
     counts: "torch.Tensor"  # [images, neurons]
     samples_per_second: float
+    activity: LayerActivity  # how the layer spiked on these images
 
     def outputs(self, notice: Notice) -> "tuple[dict[str, readouts.Outputs | None], int]":
         """The outputs of the vote, the linear readout and the pixel baseline (fitted on
@@ -226,10 +231,11 @@ def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     started = time.perf_counter()
     counts = spike_counts(engine, config, dataset.images, split, "evaluate", on_progress)
     rate = len(dataset) / max(time.perf_counter() - started, 1e-9)
+    activity = layer_activity_noticed(counts, f"the {len(dataset)} {split} images", notice)
     tested = readouts.tested_on(config, stored.class_names, stored.labels, stored.readout, stored.tensors.weights,
                                 dataset.images, counts, dataset.labels)
     return Classified(**vars(tested), stored=stored, dataset=dataset, train=opened.splits.train, counts=counts,
-                      samples_per_second=rate)
+                      samples_per_second=rate, activity=activity)
 
 
 def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
@@ -248,6 +254,7 @@ def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     dataset = run.dataset
     result = evaluation_result(str(checkpoint_path), run.config, split, run.stored.class_names, dataset.labels,
                                run.predictions(), run.accuracy, run.scores(notice), run.samples_per_second)
+    result.activity = run.activity
     if predictions is not None:
         _write_predictions(predictions, dataset, run.votes, None if run.linear is None else run.linear[0],
                            run.stored.class_names)
@@ -297,6 +304,8 @@ class AssignResult(Result):
     readout: str = "vote"  # the readout the new checkpoint uses
     # The new labels' vote and the new linear readout on the evaluation split.
     scores: readouts.Scores | None = None
+    # How the layer spiked on the labelled images (silent neurons, neurons in lockstep).
+    activity: LayerActivity | None = None
 
 
 def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None, force: bool) -> Path:
@@ -344,6 +353,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
     config = opened.config.replace(n_classes=len(class_names))
     engine = opened.engine()
     label_counts = spike_counts(engine, config, label_set.images, split, "label", on_progress)
+    activity = layer_activity_noticed(label_counts, f"the {len(label_set)} {split} images", notice)
     new_state = vote.assign(label_counts, label_set.labels, len(class_names), config.reduction)
     rows = readouts.fit_rows(label_set.labels, config)
     weights = stored.tensors.weights
@@ -371,7 +381,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
         neurons_per_class=new_state.neurons_per_class(len(class_names)),
         unassigned=int((new_state.assignments < 0).sum()), changed=changed, old_accuracy=old_accuracy,
         new_accuracy=tested.accuracy, eval_split="test", n_eval_samples=len(eval_set), readout=config.readout,
-        scores=tested.scores_with(None, len(rows)),
+        scores=tested.scores_with(None, len(rows)), activity=activity,
     )
 
 

@@ -30,8 +30,9 @@ from snnctl.seeds import presentation_seeds
 if TYPE_CHECKING:
     import torch
 
-    from snnctl.readout import vote
     from snnctl import engine as engines
+    from snnctl.readout import vote
+    from snnctl.readout.activity import LayerActivity
 
 Notice = Callable[[str], None]
 STATUS_NAME = "status.json"
@@ -121,6 +122,18 @@ def spike_counts(engine: "engines.Engine", config: Config, images: "torch.Tensor
 
 
 # ---------------------------------------------------------------- signals
+
+
+def layer_activity_noticed(counts: "torch.Tensor", images: str, notice: Notice) -> "LayerActivity":
+    """How the layer spiked on ``images`` (their spike ``counts``), with one notice when it
+    fired in lockstep (:func:`snnctl.readout.activity.describe`): every command that runs a
+    trained layer over images says so, since no score shows it."""
+    from snnctl.readout.activity import describe, layer_activity
+
+    activity = layer_activity(counts.numpy())
+    if (lockstep := describe(activity, images)) is not None:
+        notice(lockstep)
+    return activity
 
 
 class Interrupted(SnnctlError):

@@ -19,13 +19,14 @@ from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError
-from snnctl.readout.activity import LayerActivity, describe, layer_activity
+from snnctl.readout.activity import LayerActivity
 from snnctl.seeds import presentation_seeds
 import snnctl.service.readouts as readouts
 from snnctl.service.checkpointer import Checkpointer
 from snnctl.service.checkpoints import EvaluationResult, evaluation_result
-from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result, mark_failed,
-                                   new_directory, no_progress, quiet, score, spike_counts, stop_on_signals)
+from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result,
+                                   layer_activity_noticed, mark_failed, new_directory, no_progress, quiet, score,
+                                   spike_counts, stop_on_signals)
 from snnctl.service.intervals import IntervalLog, RunningAccuracy
 from snnctl.service.lock import claim_directory, holds_nothing
 from snnctl.service.run_figures import confusion_title, write_run_figures
@@ -177,9 +178,7 @@ class _Training:
 
         config, train_set, test_set = self.config, self.train_set, self.test_set
         train_counts = spike_counts(self.engine, config, train_set.images, "label", "label", progress_or_stop)
-        activity = layer_activity(train_counts.numpy())
-        if (lockstep := describe(activity, "the training images")) is not None:
-            notice(lockstep)
+        activity = layer_activity_noticed(train_counts, "the training images", notice)
         state = vote.assign(train_counts, train_set.labels, config.n_classes, config.reduction)
         train_accuracy, _ = score(train_counts, train_set.labels, state, config.n_classes, config.reduction)
         rows = readouts.fit_rows(train_set.labels, config)
