@@ -268,3 +268,15 @@ def test_a_large_training_set_chooses_c_on_a_sample_and_keeps_rare_classes(monke
     labels[[2, 5]] = 2  # a sample of 40 would hold no or one image of class 2: all rows choose C
     rare = LinearReadout.fit(counts, labels, 3, balanced=True, seed=0)
     assert rare.coef.shape == (3, 30)
+
+
+@pytest.mark.parametrize("extra", [1, 2, 3])
+def test_a_training_set_a_few_rows_larger_than_the_sample_chooses_c_on_all_of_them(monkeypatch, extra):
+    # readout_max_train: 5000 can fit on 5,002 images (each class rounded): a sample of
+    # 5,000 would leave fewer rows than classes over, which sklearn refuses to split
+    from snnctl.readout import linear
+
+    monkeypatch.setattr(linear, "CV_ROWS", 40)
+    counts, labels = separable_counts(40 + extra, 5, seed=4)
+    readout = LinearReadout.fit(counts, labels, 5, balanced=False, seed=0)
+    assert readout.coef.shape == (5, counts.shape[1]) and (readout.predict(counts) == labels).mean() >= 0.9

@@ -201,11 +201,12 @@ def tensor_shapes(n_classes: int, n_features: int) -> dict[str, tuple[int, ...]]
 
 def _cv_rows(y: np.ndarray, n_classes: int, seed: int) -> np.ndarray | slice:
     """The rows that choose C: all, or a class-stratified sample of ``CV_ROWS`` (all
-    again if the sample would leave a rare class with fewer than two rows)."""
+    when fewer than one row per class would be left over, or when the sample would leave
+    a rare class with fewer than two rows)."""
     from sklearn.model_selection import train_test_split
 
     everything = slice(None)  # a view: no copy of a large training set
-    if len(y) <= CV_ROWS:
+    if len(y) - CV_ROWS < n_classes:  # a sample would leave too few rows over to split off by class
         return everything
     sample = train_test_split(np.arange(len(y)), train_size=CV_ROWS, stratify=y, random_state=seed)[0]
     return sample if np.bincount(y[sample], minlength=n_classes).min() >= 2 else everything
