@@ -285,6 +285,35 @@ def test_signal_while_labelling_keeps_the_trained_network(short_run, tmp_path):
     assert_same_checkpoint(Path(result.checkpoint), reference)
 
 
+def test_an_error_while_labelling_keeps_the_trained_network_to_resume(short_run, tmp_path, monkeypatch):
+    """A run that saves only at its end (checkpoint_every: 0) and fails after training
+    keeps the trained network: --resume labels and tests it, training nothing again."""
+    from snnctl.service import readouts
+
+    config, reference = short_run
+    config = config.replace(checkpoint_every=0)
+    def failing(*args) -> None:
+        raise SnnctlError("boom")
+
+    fit = readouts.fit_network_readout
+    monkeypatch.setattr(readouts, "fit_network_readout", failing)
+    notices: list[str] = []
+    with pytest.raises(SnnctlError, match="boom"):
+        service.train(config, out=tmp_path / "run", notice=notices.append)
+    saved = tmp_path / "run" / "checkpoint.safetensors"
+    progress = ckpt.load(saved).progress
+    assert (progress.epoch, progress.samples_seen, progress.finished) == (2, 120, False)
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["state"] == "failed"
+    assert f"snnctl train --resume {saved} labels and tests it again" in notices[-1]
+    monkeypatch.setattr(readouts, "fit_network_readout", fit)
+    presented = []
+    result = service.train(resume=saved, on_progress=lambda u: presented.append(u.phase))
+    assert "train" not in presented and result.images_trained == 0
+    tensors, expected = tensors_and_metadata(Path(result.checkpoint))[0], tensors_and_metadata(reference)[0]
+    assert tensors == expected  # the network trained once, labelled and read out as the run never failed
+    assert ckpt.load(Path(result.checkpoint)).info["test_accuracy"] == ckpt.load(reference).info["test_accuracy"]
+
+
 # ---------------------------------------------------------------- full disk
 
 

@@ -216,6 +216,26 @@ class _Labelled:
     activity: LayerActivity  # how the layer spiked on the training images
 
 
+def _label_keeping_the_network(run: _Training, saver: Checkpointer, on_progress: OnProgress,
+                               notice: Notice) -> _Labelled:
+    """``run.label_and_test``; when an error ends it, the trained network is saved first (a
+    run with ``checkpoint_every: 0`` had saved nothing yet), so that ``--resume`` labels and
+    tests again instead of training again. The error stays the run's."""
+    try:
+        return run.label_and_test(on_progress, notice)
+    except Interrupted:
+        raise  # saved where it stopped
+    except BaseException:
+        try:
+            saver.save(run.running.state)
+        except Exception:  # a full disk, say: the error that ended the run is the one to report
+            pass
+        else:
+            notice(f"the trained network is saved in {saver.path}: snnctl train --resume {saver.path} labels and "
+                   f"tests it again")
+        raise
+
+
 def _hparams(scores: readouts.Scores, accuracy: Accuracy, held_out: str) -> dict[str, float]:
     """TensorBoard's hparams of a finished run: both votes, and each readout's and the
     baseline's balanced accuracy and AUC on the held-out images."""
@@ -380,7 +400,7 @@ def _run(start: _Start, engine: "engines.Engine", splits: "data.Splits", held_ou
                               {"data": splits.origin, **_split_facts(splits)}, stop)
         run = _Training(config, engine, splits, progress, start.running, saver, run_log, held_out)
         trained_now, train_seconds = run.learn(on_progress)
-        labelled = run.label_and_test(on_progress, notice)
+        labelled = _label_keeping_the_network(run, saver, on_progress, notice)
         test_accuracy = labelled.test_accuracy
         progress.finished = True
         saver.save(labelled.state, {f"{held_out}_accuracy": asdict(test_accuracy),
