@@ -38,6 +38,29 @@ def test_checkpoint_reads_back_with_tensors_and_metadata(trained_run):
     assert float(stored.tensors.theta.max()) > 0
 
 
+def test_the_weights_image_in_tensorboard_is_matplotlibs_colormap_of_the_final_weights(trained_run):
+    import io
+
+    import numpy as np
+    from matplotlib import colormaps
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from snnctl.logs import receptive_field_grid
+
+    events = EventAccumulator(trained_run.run_dir, size_guidance={"images": 0})
+    events.Reload()
+    last = events.Images("weights")[-1]
+    assert last.step == trained_run.samples_seen
+    with Image.open(io.BytesIO(last.encoded_image_string)) as image:
+        drawn = np.asarray(image)
+    grid = receptive_field_grid(ckpt.load(trained_run.checkpoint).tensors.weights, 28)
+    scaled = ((grid - grid.min()) / (grid.max() - grid.min())).numpy()
+    colors = (colormaps["hot_r"](scaled)[..., :3].astype(np.float32) * 255).clip(0, 255).astype(np.uint8)
+    assert drawn.shape == colors.shape and (last.width, last.height) == (grid.shape[1], grid.shape[0])
+    assert np.array_equal(drawn, colors)
+
+
 def test_run_directory_holds_parameters_and_tensorboard_scalars(trained_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -27,7 +27,7 @@ def write_run_figures(run_log: "RunLog", step: int, weights: "torch.Tensor", ass
     """The input weights (Diehl & Cook 2015's receptive fields), each neuron's class and the
     confusion matrix [true, predicted] of the held-out images, as PNG files in RUN/figures/,
     and the last two as TensorBoard images tagged figures/NAME at ``step`` (the run log
-    already holds the weights, tag "weights"; a 6,400-neuron grid costs seconds to encode).
+    already holds the weights, tag "weights"; a 6,400-neuron grid costs half a second to encode).
     The confusion comes from the counts that labelling and testing already made: no image
     is run again."""
     from snnctl import plots
