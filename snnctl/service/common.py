@@ -121,9 +121,6 @@ def spike_counts(engine: "engines.Engine", config: Config, images: "torch.Tensor
     return counts
 
 
-# ---------------------------------------------------------------- signals
-
-
 def layer_activity_noticed(counts: "torch.Tensor", images: str, notice: Notice) -> "LayerActivity":
     """How the layer spiked on ``images`` (their spike ``counts``), with one notice when it
     fired in lockstep (:func:`snnctl.readout.activity.describe`): every command that runs a
@@ -134,6 +131,9 @@ def layer_activity_noticed(counts: "torch.Tensor", images: str, notice: Notice) 
     if (lockstep := describe(activity, images)) is not None:
         notice(lockstep)
     return activity
+
+
+# ---------------------------------------------------------------- signals
 
 
 class Interrupted(SnnctlError):
