@@ -13,14 +13,14 @@ run); :mod:`.common` holds what they share, :mod:`.cluster` the one path to Ray 
 studies), :mod:`.readouts` the readouts' fitting and scoring (``Scores``).
 """
 
-from snnctl.service.checkpoints import (AssignResult, EvaluationResult, InspectResult, TensorSummary, assign,
-                                        evaluate, inspect)
+from snnctl.service.checkpoints import AssignResult, EvaluationResult, assign, evaluate
 from snnctl.service.cluster import RayInterrupted
 from snnctl.service.common import (STATUS_NAME, Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result,
                                    no_progress, quiet, spike_counts)
 from snnctl.service.export import ExportResult, export
 from snnctl.service.readouts import Scores
 from snnctl.service.figures import FIGURES, FigureResult, visualize
+from snnctl.service.inspection import InspectResult, TensorSummary, inspect
 from snnctl.service.runs import checkpoint_or_latest, finished_checkpoints
 from snnctl.service.studies import Fold, StudyResult, Summary, is_study, study
 from snnctl.service.sweep import SweepResult, Trial, sweep
