@@ -167,6 +167,25 @@ def test_the_study_says_plainly_when_its_readout_is_not_clearly_above_chance_and
     assert studies.verdict(_folds(network[:1], baseline[:1]), "linear") is None  # one fold judges nothing
 
 
+def test_a_figures_interval_stays_within_what_the_figure_can_be():
+    from scipy import stats
+
+    from snnctl.service import studies
+
+    precision = [0.0, 1 / 3, 0.5, 0.0, 0.5]  # a rare class over five folds
+    unbounded = stats.t.interval(0.95, 4, loc=sum(precision) / 5, scale=stats.sem(precision))
+    assert unbounded[0] < 0  # what a plain t-interval says, and no precision can be
+    summary = studies.summarize(precision, studies.PROPORTION)
+    assert summary.low == 0.0 and summary.high == pytest.approx(unbounded[1])
+    assert summary.mean == pytest.approx(sum(precision) / 5) and summary.sd == pytest.approx(stats.tstd(precision))
+    perfect = studies.summarize([1.0, 1.0, 0.9, 1.0, 1.0], studies.PROPORTION)
+    assert perfect.high == 1.0 and perfect.low < 1.0
+    # a difference of two proportions may be negative: without bounds the interval is Student's as it is
+    difference = studies.summarize([-0.2, 0.1, -0.05, 0.0, -0.1])
+    assert (difference.low, difference.high) == pytest.approx(
+        stats.t.interval(0.95, 4, loc=-0.05, scale=stats.sem([-0.2, 0.1, -0.05, 0.0, -0.1])))
+
+
 def test_the_command_line_study_prints_the_table_and_one_json_document(mammo, tmp_path):
     params = tmp_path / "study.yaml"
     params.write_text(cfg.dump_yaml(study_config(mammo, tmp_path, folds=FOLDS)))
