@@ -196,6 +196,36 @@ def test_the_weights_figure_shows_on_and_off_weights_side_by_side(tmp_path):
     assert plots.render(figure, "png").startswith(b"\x89PNG")
 
 
+def test_the_readout_figure_of_on_off_input_shows_each_class_on_and_off_side_by_side(tmp_path):
+    from snnctl import checkpoint, network, service
+    from snnctl.readout import LinearReadout, vote
+    from snnctl.service.figures import readout_maps
+
+    size, n_neurons = 4, 3
+    config = cfg.Config(input_size=size, encoding="on-off", n_neurons=n_neurons, n_classes=2, readout="linear",
+                        readout_features="drive")
+    tensors = network.initial_tensors(config)
+    weights = torch.full((2 * size * size, n_neurons), 0.5)  # a field common to all three neurons...
+    weights[:size * size, 1] += 1.0  # ... and beyond it, neuron 1 ON only
+    weights[size * size:, 2] += 2.0  # neuron 2 OFF only
+    tensors.weights.copy_(weights)
+    one = np.ones(n_neurons, np.float32)
+    readout = LinearReadout("square-standardize", 0 * one, one, np.array([[0, 1, 0], [0, 0, 1]], np.float32),
+                            np.zeros(2, np.float32), 1.0, False, "1.0")
+    labels = vote.assign(torch.eye(n_neurons)[:2], torch.tensor([0, 1]), 2, "sum")
+    path = checkpoint.save(checkpoint.Checkpoint(config, tensors, ["a", "b"], labels, readout=readout),
+                           tmp_path / "on-off.safetensors")
+    maps = readout_maps(checkpoint.load(path))
+    assert maps.shape == (2, size, 2 * size)  # each class: ON | OFF
+    # against the layer's mean field (drive features): class a reads neuron 1, ON above the mean
+    np.testing.assert_allclose(maps[0][:, :size], 2 / 3)
+    np.testing.assert_allclose(maps[0][:, size:], -2 / 3)
+    np.testing.assert_allclose(maps[1][:, :size], -1 / 3)
+    np.testing.assert_allclose(maps[1][:, size:], 4 / 3)
+    result = service.visualize("readout", path, tmp_path / "readout.png")
+    assert (tmp_path / "readout.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "ON | OFF" in result.title
+
+
 def test_exports_of_an_on_off_checkpoint_carry_the_doubled_input(tmp_path):
     import nir
 

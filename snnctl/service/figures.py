@@ -132,19 +132,31 @@ def _figure(what: str, checkpoint_path: Path, run_dir: Path, *, titles: bool, in
         return plots.theta_figure(stored.tensors.theta, stored.config.exc_thresh)
     if what == "readout":
         check_readout(stored, "linear", checkpoint_path)
+        each = " (ON | OFF)" if stored.config.encoding == "on-off" else ""
         return plots.readout_figure(readout_maps(stored), stored.class_names,
-                                    "linear readout: each class's weights over the neurons' receptive fields")
+                                    f"linear readout: each class's weights over the neurons' receptive fields{each}")
     return _spikes_figure(stored, run_dir, index, device, notice)
 
 
 def readout_maps(stored: ckpt.Checkpoint) -> "np.ndarray":
-    """Each class's linear-readout weights carried back onto the input [classes, size, size]:
-    ``sum_j coef[c, j] / scale[j] * W[:, j]``, neuron j's receptive field weighted by how
-    much one more unit of its feature (log1p count, or drive) moves the class's logit."""
-    linear, size = stored.readout, stored.config.input_size
+    """Each class's linear-readout weights carried back onto the input [classes, size,
+    channels * size] (ON/OFF input: the ON and OFF maps side by side, as the weights
+    figure draws them): ``sum_j coef[c, j] / scale[j] * W[:, j]``, neuron j's receptive
+    field weighted by how much one more unit of its feature (log1p count, or drive) moves
+    the class's logit. The drive is measured against the layer's mean drive, so for it
+    each field is taken less the layer's mean field: a pattern common to every field
+    moves no feature, and would otherwise swamp the maps."""
+    import torch
+
+    from snnctl.data.encodings import input_planes
+
+    linear = stored.readout
     per_neuron = linear.coef / linear.scale  # [classes, neurons]
-    maps = per_neuron.astype("float64") @ stored.tensors.weights.double().numpy().T
-    return maps.reshape(len(per_neuron), size, size)
+    fields = stored.tensors.weights.double().numpy()  # [inputs, neurons]
+    if stored.config.readout_features == "drive":
+        fields = fields - fields.mean(axis=1, keepdims=True)
+    maps = per_neuron.astype("float64") @ fields.T
+    return input_planes(torch.from_numpy(maps), stored.config.input_size).numpy()
 
 
 def _confusion_figure(checkpoint_path: Path, device: str | None, notice: Notice, on_progress: OnProgress) -> "Figure":
