@@ -3,6 +3,7 @@
     python bench/drive_power.py CKPT                          # powers 1, 2, 3; C 0.1 and 1
     python bench/drive_power.py CKPT --powers 1 2 --c 0.1 1 --data-dir ../shared/data
     python bench/drive_power.py CKPT --validation 10000       # images held out of the training split
+    python bench/drive_power.py CKPT --fields exemplars       # random training images in place of the fields
 
 Reads a trained layer's input weights from CKPT, computes the drive of its task's
 training images (n_train of them; ``snnctl.service.readouts.image_drive``: ``max(0, d - mean(d))``), and,
@@ -11,6 +12,10 @@ for each power p and each L2 strength C, fits a logistic regression on the stand
 scores it on that part. The test images are never read. This is how the square of
 ``readout_features: drive`` (transform ``square-standardize``) was chosen (docs/readout.md).
 Prints one row per power and C: the validation accuracy, the solver's iterations, seconds.
+
+``--fields exemplars`` asks what STDP adds to this readout: the learned receptive fields
+are replaced by as many training images drawn (seeded) from the fit part, each scaled to
+the sum of the learned field it replaces, and read the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,6 +49,14 @@ def validation_accuracy(features: np.ndarray, labels: np.ndarray, fit: np.ndarra
     return accuracy, int(model.named_steps["logisticregression"].n_iter_.max())
 
 
+def exemplar_fields(images: np.ndarray, fit: np.ndarray, weights: np.ndarray, seed: int) -> np.ndarray:
+    """``weights.shape[1]`` images drawn from the ``fit`` rows without replacement [inputs,
+    neurons], each scaled to the sum of the learned field it stands in for."""
+    rows = np.random.default_rng(seed).choice(fit, size=weights.shape[1], replace=False)
+    fields = images[rows].T.astype(np.float32)
+    return fields * (weights.sum(axis=0) / np.maximum(fields.sum(axis=0), 1e-12))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", type=Path, help="a checkpoint written by snnctl train")
@@ -50,16 +64,21 @@ def main() -> None:
     parser.add_argument("--c", type=float, nargs="+", default=[0.1, 1.0], help="L2 strengths (sklearn's C)")
     parser.add_argument("--validation", type=int, default=10000, help="training images held out (default 10,000)")
     parser.add_argument("--data-dir", help="the task's data (default: the checkpoint's data_dir)")
+    parser.add_argument("--fields", choices=("learned", "exemplars"), default="learned",
+                        help="the checkpoint's learned fields, or as many training images of the fit part")
     args = parser.parse_args()
     stored = ckpt.load(args.checkpoint)
     config = stored.config if args.data_dir is None else stored.config.replace(data_dir=args.data_dir)
     train = data.load_splits(config, lambda notice: print(notice, file=sys.stderr)).train
-    drive = readouts.image_drive(stored.tensors.weights, train.images).numpy()
     fit, held = (part.numpy() for part in data.stratified_split(train.labels, args.validation,
                                                                  readout_seed(config.seed)))
+    weights = stored.tensors.weights.numpy()
+    if args.fields == "exemplars":
+        weights = exemplar_fields(train.images.numpy(), fit, weights, readout_seed(config.seed))
+    drive = readouts.image_drive(torch.from_numpy(weights), train.images).numpy()
     labels = train.labels.numpy()
-    print(f"{args.checkpoint}: {config.n_neurons} neurons, fit on {len(fit):,} training images, "
-          f"validated on {len(held):,} others")
+    print(f"{args.checkpoint}: {config.n_neurons} neurons ({args.fields} fields), fit on {len(fit):,} training "
+          f"images, validated on {len(held):,} others")
     print("| power | C | validation accuracy | iterations | seconds |")
     print("|---|---|---|---|---|")
     for power in args.powers:

@@ -23,8 +23,29 @@ def test_drive_power_prints_a_validation_row_per_power_and_strength(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     fit, held = (int(n.replace(",", "")) for n in re.search(
-        r"20 neurons, fit on ([\d,]+) training images, validated on ([\d,]+) others", result.stdout).groups())
+        r"20 neurons \(learned fields\), fit on ([\d,]+) training images, validated on ([\d,]+) others", result.stdout).groups())
     assert fit + held == 300 and abs(held - 100) <= 1  # the run's training images (n_train), no test image
     rows = re.findall(r"^\| ([\d.]+) \| ([\d.]+) \| ([\d.]+)% \|", result.stdout, re.MULTILINE)
     assert [(power, c) for power, c, _ in rows] == [("1", "0.1"), ("1", "1"), ("2", "0.1"), ("2", "1")]
     assert all(0.0 <= float(accuracy) <= 100.0 for _, _, accuracy in rows)
+
+
+def test_exemplar_fields_are_training_images_of_the_fit_part_scaled_to_the_learned_sums():
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("drive_power", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rng = np.random.default_rng(0)
+    images = rng.random((50, 16), dtype=np.float32)
+    learned = rng.random((16, 6), dtype=np.float32)
+    fit = np.arange(10, 50)
+    fields = module.exemplar_fields(images, fit, learned, seed=3)
+    assert fields.shape == learned.shape
+    np.testing.assert_allclose(fields.sum(axis=0), learned.sum(axis=0), rtol=1e-5)
+    drawn = [int(np.argmin(np.abs(images / images.sum(1, keepdims=True) - column / column.sum()).sum(1)))
+             for column in fields.T]
+    assert len(set(drawn)) == 6 and all(row in fit for row in drawn)  # distinct images, none held out
+    assert np.array_equal(fields, module.exemplar_fields(images, fit, learned, seed=3))
