@@ -197,6 +197,22 @@ def test_verdict_names_the_other_readout_when_it_is_above_the_baseline():
                                                               0.1, 4000, None))
 
 
+def test_verdict_names_the_other_readout_when_it_is_clearly_above_chance():
+    # a mammography fold relabeled for the vote: the vote at chance, the linear readout above it
+    scores = readouts.Scores("vote", _report(0.407, (0.25, 0.556)), _report(0.542, (0.403, 0.676)), None, 1 / 3,
+                             139, None)
+    assert readouts.verdict(scores) == (
+        "the network (vote readout) is not distinguishable from chance (40.7% balanced accuracy; its 95% interval, "
+        "25.0% to 55.6%, includes chance, 33.3%); the same layer's linear readout is clearly above chance, 54.2% "
+        "(--readout linear)")
+    # the other readout at chance as well: nothing to point at
+    both = readouts.Scores("vote", _report(0.407, (0.25, 0.556)), _report(0.45, (0.30, 0.60)), None, 1 / 3, 139, None)
+    assert "the same layer" not in readouts.verdict(both)
+    # named once: below the baseline and at chance, the other readout above the baseline
+    once = readouts.Scores("vote", _report(0.30), _report(0.60), _report(0.50), 1 / 3, 139, None)
+    assert readouts.verdict(once).count("the same layer's linear readout") == 1
+
+
 def test_fit_rows_are_a_seeded_stratified_cap():
     labels = torch.tensor([0] * 80 + [1] * 20)
     config = tiny_config(Path("."), readout_max_train=20)

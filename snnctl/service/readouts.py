@@ -232,23 +232,30 @@ def score_all(config: Config, class_names: list[str], labels: "torch.Tensor", *,
 def verdict(scores: Scores) -> str | None:
     """One plain sentence when the run's readout is below the pixel baseline in balanced
     accuracy, or not above chance (1 / classes) by more than its bootstrap interval's
-    width; None when it is above both."""
+    width; None when it is above both. When the other readout of the same layer does
+    better (above the baseline, or clearly above chance), the sentence names it."""
     network = scores.headline
     if network is None:
         return None
     said = []
+    # the layer may still carry more than this readout shows: the other readout of it says so
+    other, name = (scores.vote, "vote") if scores.readout == "linear" else (scores.linear, "linear")
+    named = False
     baseline = scores.baseline
     if baseline is not None and network.balanced_accuracy < baseline.balanced_accuracy:
         below = (f"below the pixel baseline ({network.balanced_accuracy:.1%} against "
                  f"{baseline.balanced_accuracy:.1%} balanced accuracy)")
-        # the layer may still carry more than the pixels: the other readout of it says so
-        other, name = (scores.vote, "vote") if scores.readout == "linear" else (scores.linear, "linear")
-        if other is not None and other.balanced_accuracy > baseline.balanced_accuracy:
+        named = other is not None and other.balanced_accuracy > baseline.balanced_accuracy
+        if named:
             said.append(f"{below}; the same layer's {name} readout reaches {other.balanced_accuracy:.1%} "
                         f"(--readout {name})")
         else:
             said.append(f"{below}: the spiking layer adds nothing over the raw pixels")
-    said.extend(_against_chance(network, scores.chance))
+    at_chance = _against_chance(network, scores.chance)
+    said.extend(at_chance)
+    if at_chance and not named and other is not None and not _against_chance(other, scores.chance):
+        said[-1] += (f"; the same layer's {name} readout is clearly above chance, {other.balanced_accuracy:.1%} "
+                     f"(--readout {name})")
     return f"the network ({scores.readout} readout) is " + "; and ".join(said) if said else None
 
 
