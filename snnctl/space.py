@@ -20,7 +20,11 @@ from snnctl.validators import integer, one_of, positive, show
 from snnctl.yaml_reader import read_yaml_file, yaml_number
 
 KINDS = ("grid", "choice", "uniform", "loguniform")
-METRICS = ("all_activity", "proportion_weighting")
+# What ranks the trials: the validation accuracy by one of the two votes, or the balanced
+# accuracy of the run's own readout (`readout`: vote or linear), for unbalanced classes.
+VOTE_METRICS = ("all_activity", "proportion_weighting")
+BALANCED = "balanced_accuracy"
+METRICS = (*VOTE_METRICS, BALANCED)
 SEARCHES = ("random", "optuna")
 EARLY_STOPPING = ("asha", "none")
 # A sweep keeps the data, where runs go and the device of its parameter file. seed and

@@ -91,7 +91,7 @@ def test_space_reads_every_kind_and_counts_trials(tmp_path):
      ["parameters.test_fraction: cannot be searched", "draws the held-out test images", "final run's test images"]),
     ({"parameters": {"inh": {"uniform": [-5, 10]}}}, ["inh: -5.0 is out of range"]),
     ({"parameters": {"one_spike": {"choice": ["off", "always"]}}}, ["one_spike: 'always' is not one of"]),
-    ({"metric": "balanced_accuracy"}, ["metric: 'balanced_accuracy' is not one of all_activity, proportion_weighting"]),
+    ({"metric": "auc"}, ["metric: 'auc' is not one of all_activity, proportion_weighting, balanced_accuracy"]),
     ({"search": "optuna"}, ["parameters.time: search optuna does not take a grid, use choice"]),
     ({"validation": 0}, ["validation: 0 is not an integer >= 1"]),
     ({"validation": 500}, ["validation: 500 images", f"the {N_TRAIN} training images"]),
@@ -356,25 +356,37 @@ def test_sweep_on_a_ray_cluster_over_loopback(ray_cluster, tmp_path):
 @pytest.mark.slow
 def test_sweep_scored_by_grouped_cross_validation(local_ray, tmp_path):
     """--folds K: each trial is one run per fold of the training images, patients kept
-    apart, scored by the mean of the folds' validation accuracies."""
+    apart, scored by the mean of the folds' validation figures: here, as a mammography
+    study would rank them, the balanced accuracy of the linear readout."""
     import re
 
     from snnctl.data import synthetic
 
     synthetic.write_folders(tmp_path / "mammo", synthetic.SyntheticMammoSpec(patients=15, size=32, seed=1))
     config = cfg.Config(task="MAMMO", data_dir=str(tmp_path / "mammo"), log_dir=str(tmp_path / "logs"), n_classes=3,
-                        input_size=16, group=r"^(P\d+)_").replace(**{**TRIAL, "n_neurons": 9, "time": 20})
-    space = _space(tmp_path, parameters={"inh": {"grid": [60, 120]}}, trials=1, early_stopping="none", validation=8)
+                        input_size=16, group=r"^(P\d+)_", readout="linear", balance=True,
+                        ).replace(**{**TRIAL, "n_neurons": 9, "time": 20})
+    space = _space(tmp_path, parameters={"inh": {"grid": [60, 120]}}, trials=1, early_stopping="none", validation=8,
+                   metric="balanced_accuracy")
     result = service.sweep(config, space, folds=2, out=tmp_path / "cv")
     assert result.validation_folds == 2 and {t.status for t in result.trials} == {"finished"}
+    scores = [trial.validation_balanced_accuracy for trial in result.trials]
+    assert scores == sorted(scores, reverse=True) and result.best_validation_balanced_accuracy == scores[0]
+    assert "validation balanced accuracy (linear readout)" in Path(result.best_parameters_file).read_text()
+    console = Console(width=250, record=True)
+    console.print(sweep_cli.trials_table(result))
+    assert "validation: balanced accuracy (linear readout) on 2 folds" in " ".join(console.export_text().split())
     patient = re.compile(r"(P\d+)_")
     for trial in result.trials:
-        accuracies = []
+        accuracies, balanced = [], []
         for fold in range(2):
             run_dir = Path(trial.run_dir) / f"fold-{fold}"
             lists = json.loads((run_dir / "split.json").read_text())
             train, held = ({patient.search(e["file"]).group(1) for e in lists[side]} for side in ("train", "test"))
             assert train.isdisjoint(held)
-            accuracies.append(service.inspect(run_dir / "checkpoint.safetensors").info["validation_accuracy"])
+            info = service.inspect(run_dir / "checkpoint.safetensors").info
+            accuracies.append(info["validation_accuracy"])
+            balanced.append(info["validation_scores"]["linear"]["balanced_accuracy"])
         assert trial.validation_accuracy.all_activity == pytest.approx(
             sum(a["all_activity"] for a in accuracies) / 2)
+        assert trial.validation_balanced_accuracy == pytest.approx(sum(balanced) / 2)

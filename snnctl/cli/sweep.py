@@ -53,6 +53,9 @@ def tables(result) -> render.Rendering:
         f"on all {final.n_train} training images, on {final.n_test} test images", [
             ("trial", result.best_trial),
             *render.accuracy_rows("validation accuracy", result.best_validation_accuracy),
+            *([(f"validation balanced accuracy ({result.readout} readout)",
+                f"{result.best_validation_balanced_accuracy:.2%}")]
+              if result.best_validation_balanced_accuracy is not None else []),
             *render.accuracy_rows("test accuracy", final.test_accuracy),
             ("parameters file", result.best_parameters_file),
             ("final run", final.run_dir),
@@ -70,17 +73,19 @@ def _held_out(result) -> str:
 
 
 def trials_table(result) -> Table:
-    """The trials, best first: status, validation accuracy by the sweep's vote, searched values."""
+    """The trials, best first: status, the validation figure that ranks them, searched values."""
+    from snnctl.service.sweep import metric_name
+
     keys = list(result.best_parameters)
-    vote = result.metric.replace("_", " ")
-    table = Table(title=f"Sweep {result.sweep_dir}: {len(result.trials)} trials, best first. validation: accuracy "
-                        f"({vote} vote) on {_held_out(result)}; running: the last "
+    table = Table(title=f"Sweep {result.sweep_dir}: {len(result.trials)} trials, best first. validation: "
+                        f"{metric_name(result.metric, result.readout)} on {_held_out(result)}; running: the last "
                         f"running accuracy of training", title_justify="left")
     for column in ("#", "trial", "status", "validation", "running", *keys):
         # fold, never cut: trial ids name run directories, values are copied into files
         table.add_column(column, justify="left" if column in ("trial", "status") else "right", overflow="fold")
     for rank, trial in enumerate(result.trials, 1):
-        validation = f"{getattr(trial.validation_accuracy, result.metric):.2%}" if trial.validation_accuracy else ""
+        score = trial.score(result.metric)
+        validation = f"{score:.2%}" if score is not None else ""
         running = f"{trial.running_accuracy:.2%}" if trial.running_accuracy is not None else ""
         values = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in (trial.parameters[k] for k in keys)]
         table.add_row(str(rank), trial.trial, trial.status if trial.error is None else escape(f"error: {trial.error}"),

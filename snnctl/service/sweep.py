@@ -118,7 +118,8 @@ def _trial(sampled: dict, *, base: dict, validation: tuple[int, int, int | None]
         results = [train_in(directory, config, validation=split, on_progress=reporter(index))
                    for index, (directory, split) in enumerate(zip(directories, splits))]
     # on the validation images (held_out == "validation"); with folds, their mean
-    mean = {vote: statistics.fmean(getattr(r.test_accuracy, vote) for r in results) for vote in spaces.METRICS}
+    mean = {vote: statistics.fmean(getattr(r.test_accuracy, vote) for r in results) for vote in spaces.VOTE_METRICS}
+    mean[spaces.BALANCED] = statistics.fmean(r.evaluation.balanced_accuracy for r in results)
     tune.report({SCORE: mean[metric], **{VALIDATION[vote]: value for vote, value in mean.items()},
                  "n_validation": results[0].n_test, "samples_seen": sum(r.samples_seen for r in results), **last})
 
@@ -140,6 +141,14 @@ class Trial(Result):
     running_accuracy: float | None  # the last training-time estimate (all-activity vote)
     run_dir: str
     error: str | None = None
+    # the balanced accuracy of the run's readout (vote or linear) on the validation images
+    validation_balanced_accuracy: float | None = None
+
+    def score(self, metric: str) -> float | None:
+        """The validation figure ``metric`` (one of :data:`snnctl.space.METRICS`) ranks by."""
+        if metric == spaces.BALANCED:
+            return self.validation_balanced_accuracy
+        return getattr(self.validation_accuracy, metric) if self.validation_accuracy else None
 
 
 @dataclass
@@ -160,6 +169,16 @@ class SweepResult(Result):
     tensorboard_logdir: str
     # Trials scored by cross-validation on this many folds of the training images (sweep --folds).
     validation_folds: int | None = None
+    # of the best trial's readout (the parameters' `readout`), on the validation images
+    best_validation_balanced_accuracy: float | None = None
+    readout: str = "vote"  # the readout whose balanced accuracy metric balanced_accuracy ranks by
+
+
+def metric_name(metric: str, readout: str) -> str:
+    """What ranks the trials, in words: "accuracy (all activity vote)", "balanced accuracy (linear readout)"."""
+    if metric == spaces.BALANCED:
+        return f"balanced accuracy ({readout} readout)"
+    return f"accuracy ({metric.replace('_', ' ')} vote)"
 
 
 def _trials(grid: Any, space: Space, runs_dir: Path) -> list[Trial]:
@@ -179,11 +198,12 @@ def _trials(grid: Any, space: Space, runs_dir: Path) -> list[Trial]:
         else:  # stopped by ASHA or the time budget, or (time budget) never started
             status = "stopped early" if SCORE in metrics else "not run"
         rows.append(Trial(trial_id, status, parameters, validation, metrics.get(RUNNING), str(runs_dir / trial_id),
-                          error_line(result.error) if result.error is not None else None))
+                          error_line(result.error) if result.error is not None else None,
+                          metrics.get(VALIDATION[spaces.BALANCED])))
     order = {"finished": 0, "stopped early": 1, "not run": 2, "error": 3}
 
     def rank(row: Trial) -> tuple:
-        value = getattr(row.validation_accuracy, space.metric) if row.validation_accuracy else row.running_accuracy
+        value = row.score(space.metric) if row.validation_accuracy else row.running_accuracy
         return order[row.status], -(value if value is not None else -1.0), row.trial
 
     return sorted(rows, key=rank)
@@ -328,8 +348,8 @@ def sweep(config: Config | None = None, space: Space | str | Path | None = None,
 
     best_config = spaces.trial_config(config, best.parameters)
     header = (f"# The best configuration of the sweep in {sweep_dir} (trial {best.trial}):\n"
-              f"# validation accuracy {getattr(best.validation_accuracy, space.metric):.2%} "
-              f"({space.metric.replace('_', ' ')} vote, {n_validation} training images held out).\n")
+              f"# validation {metric_name(space.metric, config.readout)} {best.score(space.metric):.2%} "
+              f"({n_validation} training images held out).\n")
     best_file = sweep_dir / BEST_NAME
     write_atomic(best_file, (header + cfg.dump_yaml(best_config)).encode())
     notice(f"sweep: training the best configuration on the full training split ({best_file})")
@@ -340,8 +360,9 @@ def sweep(config: Config | None = None, space: Space | str | Path | None = None,
         sweep_dir=str(sweep_dir), metric=space.metric, search=space.search, early_stopping=space.early_stopping,
         ray=where, n_validation=n_validation, validation_seed=validation.seed, trials=ranked, best_trial=best.trial,
         best_parameters=best.parameters, best_validation_accuracy=best.validation_accuracy,
+        best_validation_balanced_accuracy=best.validation_balanced_accuracy,
         best_parameters_file=str(best_file), final=final, tensorboard_logdir=str(sweep_dir / RUNS_DIR),
-        validation_folds=validation.folds,
+        validation_folds=validation.folds, readout=config.readout,
     )
     write_atomic(sweep_dir / RESULT_NAME, (json.dumps(result.to_dict(), indent=2, default=str) + "\n").encode())
     return result
