@@ -374,8 +374,12 @@ def test_sweep_scored_by_grouped_cross_validation(local_ray, tmp_path):
     assert scores == sorted(scores, reverse=True) and result.best_validation_balanced_accuracy == scores[0]
     assert "validation balanced accuracy (linear readout)" in Path(result.best_parameters_file).read_text()
     console = Console(width=250, record=True)
-    console.print(sweep_cli.trials_table(result))
-    assert "validation: balanced accuracy (linear readout) on 2 folds" in " ".join(console.export_text().split())
+    for table in sweep_cli.tables(result):
+        console.print(table)
+    text = " ".join(console.export_text().split())
+    assert "validation: balanced accuracy (linear readout) on 2 folds" in text
+    assert f"validation balanced accuracy (linear readout) │ {scores[0]:.2%}" in text
+    assert f"test balanced accuracy (linear readout) │ {result.final.scores.linear.balanced_accuracy:.2%}" in text
     patient = re.compile(r"(P\d+)_")
     for trial in result.trials:
         accuracies, balanced = [], []

@@ -53,16 +53,21 @@ def tables(result) -> render.Rendering:
         f"on all {final.n_train} training images, on {final.n_test} test images", [
             ("trial", result.best_trial),
             *render.accuracy_rows("validation accuracy", result.best_validation_accuracy),
-            *([(f"validation balanced accuracy ({result.readout} readout)",
-                f"{result.best_validation_balanced_accuracy:.2%}")]
-              if result.best_validation_balanced_accuracy is not None else []),
+            *_balanced_row("validation", result.readout, result.best_validation_balanced_accuracy),
             *render.accuracy_rows("test accuracy", final.test_accuracy),
+            *_balanced_row("test", result.readout, final.scores.headline.balanced_accuracy
+                           if final.scores is not None and final.scores.headline is not None else None),
             ("parameters file", result.best_parameters_file),
             ("final run", final.run_dir),
             ("TensorBoard", f"tensorboard --logdir {result.tensorboard_logdir}"),
             ("Ray", result.ray),
         ])
     return [trials_table(result), best]
+
+
+def _balanced_row(images: str, readout: str, value: float | None) -> list[tuple[str, str]]:
+    """The balanced accuracy of the run's readout, as a row (none without one)."""
+    return [(f"{images} balanced accuracy ({readout} readout)", f"{value:.2%}")] if value is not None else []
 
 
 def _held_out(result) -> str:
