@@ -125,6 +125,9 @@ def test_a_sweep_on_cuda_is_refused_before_it_starts(tmp_path):
     (["--address", "ray://127.0.0.1:{port}"], 1, ["--address ray://127.0.0.1:", "cannot reach Ray there"]),
     (["--address", "nonsense"], 2, ["expected auto, ray://HOST:PORT or HOST:PORT"]),
     (["--trials", "0"], 2, []),
+    # --set reaches the trials' parameters as it does train's
+    (["--set", "device=cuda"], 2, ["device: 'cuda'", "cpus_per_trial"]),
+    (["--set", "bogus=1"], 2, ["--set: unknown key 'bogus'"]),
 ])
 def test_bad_options_are_one_line_and_write_nothing(tmp_path, arguments, code, words):
     with socket.socket() as probe:  # a port nothing listens on
@@ -144,6 +147,8 @@ def test_resume_needs_a_sweep_directory(tmp_path):
                           "--resume SWEEP_DIR continues a sweep as it was set up")
     assert_one_line_error(runner.invoke(app, ["sweep", str(_params(tmp_path))]), 2,
                           "give a parameter file and a search space")
+    assert_one_line_error(runner.invoke(app, ["sweep", "--resume", str(tmp_path), "--set", "inh=30"]), 2,
+                          "--resume continues a sweep with the parameters it was set up with")
 
 
 def test_validation_split_is_the_same_for_every_trial_and_no_test_image_runs(tmp_path, monkeypatch):

@@ -53,6 +53,9 @@ DataDirOption = Annotated[Optional[Path], typer.Option("--data-dir", help="Data 
 NOption = Annotated[Optional[int], typer.Option("--n", min=1, help="Use at most N images of the split.")]
 ReductionOption = Annotated[Optional[Reduction], typer.Option(
     help="Readout: sum, mean or max over neurons (default: the checkpoint's).")]
+SetOption = Annotated[Optional[list[str]], typer.Option(
+    "--set", metavar="KEY=VALUE", help="Override a parameter: KEY=VALUE (repeatable).",
+    autocompletion=completion.set_keys)]
 AddressOption = Annotated[Optional[str], typer.Option(
     help="A Ray cluster: auto (the one running here) or ray://HOST:PORT. Default: start Ray on this machine's cores.")]
 

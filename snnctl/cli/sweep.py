@@ -11,13 +11,13 @@ from rich.table import Table
 
 from snnctl import config as cfg
 import snnctl.cli.render as render
-from snnctl.cli.options import AddressOption, DebugOption, JsonOption
+from snnctl.cli.options import AddressOption, DebugOption, JsonOption, SetOption
 
 EPILOG = render.examples(
     "snnctl sweep parameters/mnist.yaml parameters/space.yaml --trials 20",
     "snnctl sweep PARAMS.yaml SPACE.yaml --address ray://head-node:10001 --out sweeps/s1 --json",
     "snnctl sweep --resume sweeps/s1",
-    "snnctl sweep parameters/mammo-study.yaml SPACE.yaml --folds 5",
+    "snnctl sweep parameters/mammo-study.yaml SPACE.yaml --folds 5 --set data_dir=data/mammo",
     note="SPACE.yaml names parameters with a grid, a choice or a uniform / log-uniform range, the metric "
          "and the budget; see docs/sweep.md.")
 
@@ -25,6 +25,7 @@ EPILOG = render.examples(
 def sweep(
     params: Annotated[Optional[Path], typer.Argument(help="Parameter file: the settings every trial starts from.")] = None,
     space: Annotated[Optional[Path], typer.Argument(help="Search space (YAML): parameters, metric, budget.")] = None,
+    set_: SetOption = None,
     trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Samples to draw (overrides SPACE's trials; each runs the whole grid).")] = None,
     folds: Annotated[Optional[int], typer.Option("--folds", min=2, help="Score each trial by K-fold cross-validation on the training images (grouped, stratified) instead of one validation split.")] = None,
     address: AddressOption = None,
@@ -38,7 +39,10 @@ def sweep(
     def call(on_progress):
         from snnctl import service
 
-        config = cfg.load(params) if params is not None else None
+        if set_ and params is None:
+            raise cfg.ConfigError("sweep: --set changes the parameter file; --resume continues a sweep with the "
+                                  "parameters it was set up with")
+        config = cfg.load(params, list(set_ or [])) if params is not None else None
         return service.sweep(config, space, trials=trials, folds=folds, out=out_dir, resume=resume, address=address,
                              notice=render.notice, on_progress=on_progress)
 

@@ -11,7 +11,7 @@ from rich.table import Table
 from snnctl import config as cfg
 import snnctl.cli.completion as completion
 import snnctl.cli.render as render
-from snnctl.cli.options import AddressOption, DebugOption, DeviceOption, JsonOption, value
+from snnctl.cli.options import AddressOption, DebugOption, DeviceOption, JsonOption, SetOption, value
 from snnctl.cli.scores import scores_table
 
 EPILOG = render.examples("snnctl train parameters/mnist.yaml",
@@ -25,9 +25,7 @@ EPILOG = render.examples("snnctl train parameters/mnist.yaml",
 
 def train(
     params: Annotated[Optional[Path], typer.Argument(help="Parameter file (YAML, ours or the original nested layout).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option(
-        "--set", metavar="KEY=VALUE", help="Override a parameter: KEY=VALUE (repeatable).",
-        autocompletion=completion.set_keys)] = None,
+    set_: SetOption = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default: log_dir/TASK/NAME).")] = None,
     resume: Annotated[Optional[Path], typer.Option(
         help="Continue the run of this checkpoint, or the study in this directory.",
