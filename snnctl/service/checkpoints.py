@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-import numpy as np
-
 from snnctl import checkpoint as ckpt
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
@@ -22,6 +20,7 @@ from snnctl.service.common import (Accuracy, Notice, OnProgress, Result, check_o
                                    no_progress, quiet, score, spike_counts)
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from snnctl import data
