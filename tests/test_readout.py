@@ -77,6 +77,54 @@ def test_a_class_with_fewer_than_two_training_images_is_named():
     assert readout.C in (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
+def patients_with_a_look_of_their_own(seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """40 patients of 4 views each, whose features are the patient's own look (the same in
+    every view, plus a little noise) and carry nothing of the class: a model that learns
+    the looks predicts a patient's other views, and nobody new."""
+    rng = np.random.default_rng(seed)
+    patient_class = rng.permutation(np.arange(40) % 3)
+    looks = rng.normal(0.0, 1.0, size=(40, 60))
+    rows = np.repeat(np.arange(40), 4)
+    features = looks[rows] + rng.normal(0.0, 0.1, size=(160, 60))
+    return features, patient_class[rows], [f"P{p:03d}" for p in rows]
+
+
+def test_with_groups_the_penalty_is_chosen_for_new_patients_not_for_other_views_of_known_ones():
+    features, labels, groups = patients_with_a_look_of_their_own(seed=0)
+    by_image = LinearReadout.fit(features, labels, 3, balanced=True, seed=0, transform=PIXELS)
+    by_patient = LinearReadout.fit(features, labels, 3, balanced=True, seed=0, transform=PIXELS, groups=groups)
+    # folds that hold out single views reward memorizing the patients: the weakest penalty wins;
+    # folds that hold out whole patients find nothing to learn: the strongest one wins
+    assert by_image.C >= 1.0
+    assert by_patient.C == 1e-3
+
+
+def test_groups_of_the_folds_that_choose_the_penalty_are_never_split(monkeypatch):
+    from snnctl.readout import linear
+
+    features, labels, groups = patients_with_a_look_of_their_own(seed=1)
+    held_out: list[set[str]] = []
+    fold_losses = linear._fold_losses
+
+    def recording(x, y, fit_rows, held_rows, *rest):
+        held_out.append({groups[i] for i in held_rows})
+        assert held_out[-1].isdisjoint({groups[i] for i in fit_rows})
+        return fold_losses(x, y, fit_rows, held_rows, *rest)
+
+    monkeypatch.setattr(linear, "_fold_losses", recording)
+    LinearReadout.fit(features, labels, 3, balanced=False, seed=0, transform=PIXELS, groups=groups)
+    assert len(held_out) == 5 and set().union(*held_out) == set(groups)
+
+
+def test_a_class_seen_in_fewer_than_two_groups_is_named():
+    features, labels, groups = patients_with_a_look_of_their_own(seed=2)
+    one_patient = [groups[0] if label == 2 else group for label, group in zip(labels, groups)]
+    with pytest.raises(SnnctlError, match=r"at least 2 groups of every class.*\[\d+, \d+, 1\]"):
+        LinearReadout.fit(features, labels, 3, balanced=False, seed=0, transform=PIXELS, groups=one_patient)
+    with pytest.raises(SnnctlError, match="160 images but 3 groups"):
+        LinearReadout.fit(features, labels, 3, balanced=False, seed=0, transform=PIXELS, groups=["a", "b", "c"])
+
+
 @pytest.mark.parametrize("transform", TRANSFORMS)
 def test_tensors_round_trip_gives_the_same_probabilities(transform):
     counts, labels = separable_counts(90, 3, seed=4)

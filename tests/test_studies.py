@@ -104,6 +104,24 @@ def test_a_fold_is_scored_by_its_own_training_run_without_running_its_images_aga
     assert fold.metrics == pytest.approx(finished.per_fold[1].metrics)
 
 
+def test_the_readout_and_the_baseline_choose_their_penalty_on_folds_of_whole_patients(mammo, tmp_path, monkeypatch):
+    from snnctl.readout import LinearReadout
+    from snnctl.service import studies
+
+    fitted: list[tuple[str, list[str]]] = []
+    fit = LinearReadout.fit.__func__
+
+    def recording(cls, *args, **kwargs):
+        fitted.append((kwargs["transform"], kwargs["groups"]))
+        return fit(cls, *args, **kwargs)
+
+    monkeypatch.setattr(LinearReadout, "fit", classmethod(recording))
+    fold = studies.run_fold(study_config(mammo, tmp_path, folds=FOLDS, readout="linear"), 0, tmp_path / "runs")
+    patients = sorted(PATIENT.search(entry["file"]).group(1) for entry in split_lists(fold.run_dir)["train"])
+    assert [transform for transform, _ in fitted] == ["log1p-standardize", "standardize"]  # readout, baseline
+    assert all(sorted(groups) == patients for _, groups in fitted)
+
+
 def test_a_resumed_sweep_trial_keeps_its_recorded_validation_split(mammo, tmp_path):
     data_dir = tmp_path / "data"
     shutil.copytree(mammo, data_dir)

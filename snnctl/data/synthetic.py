@@ -2,7 +2,9 @@
 
 There is no openly licensed mammography set to ship, so snnctl makes folders that have
 what makes real ones hard: breast tissue whose texture is mid-grey and low in contrast,
-patients with two to four views that share their tissue, three unbalanced classes whose
+patients with two to four views, the views of one breast sharing its tissue and its
+finding (as a craniocaudal and a mediolateral view show the same lesion), so that a
+patient's images are alike and a split by image flatters, three unbalanced classes whose
 findings are faint and small, and 8- or 16-bit files. The classes follow the BI-RADS
 lexicon loosely: ``normal`` (tissue only), ``benign`` (a round, well-circumscribed mass
 or a few coarse, scattered calcifications) and ``malignant`` (an irregular, spiculated
@@ -28,6 +30,23 @@ VIEWS = ("L_CC", "L_MLO", "R_CC", "R_MLO")
 # A finding in a patch cut around it is this many times larger, in units of the image,
 # than in a whole view.
 PATCH_SCALE = 2.0
+# How much of a view's tissue texture is its breast's (the rest is the view's own): two
+# projections of one breast overlap the same glands differently.
+SHARED_TISSUE = 0.8
+
+
+@dataclass(frozen=True)
+class Breast:
+    """What the views of one breast share: the noise its tissue texture is made of, and
+    the seed of its finding's kind, size and shape (where in the image it lies is each
+    view's own)."""
+
+    tissue_noise: np.ndarray  # complex [size, size], standard normal parts
+    finding_seed: int
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, size: int) -> "Breast":
+        return cls(_spectrum_noise(rng, size), int(rng.integers(2**63)))
 
 
 @dataclass(frozen=True)
@@ -46,13 +65,21 @@ class SyntheticMammoSpec:
     patches: bool = False
 
 
-def _texture(rng: np.random.Generator, size: int, density: float) -> np.ndarray:
+def _spectrum_noise(rng: np.random.Generator, size: int) -> np.ndarray:
+    return rng.standard_normal((size, size)) + 1j * rng.standard_normal((size, size))
+
+
+def _texture(rng: np.random.Generator, size: int, density: float, breast: Breast | None) -> np.ndarray:
     """Fibroglandular tissue: noise with a power spectrum falling as 1/f^3 (the exponent
-    measured on mammograms, Burgess et al. 2001), scaled to [0, 1]."""
+    measured on mammograms, Burgess et al. 2001), scaled to [0, 1]; ``SHARED_TISSUE`` of
+    its power from the ``breast``'s noise when given."""
     frequencies = np.fft.fftfreq(size)
     radius = np.hypot(*np.meshgrid(frequencies, frequencies, indexing="ij"))
     radius[0, 0] = 1.0 / size
-    spectrum = (rng.standard_normal((size, size)) + 1j * rng.standard_normal((size, size))) * radius ** -1.5
+    noise = _spectrum_noise(rng, size)
+    if breast is not None:
+        noise = np.sqrt(SHARED_TISSUE) * breast.tissue_noise + np.sqrt(1.0 - SHARED_TISSUE) * noise
+    spectrum = noise * radius ** -1.5
     tissue = np.real(np.fft.ifft2(spectrum))
     tissue = (tissue - tissue.min()) / (np.ptp(tissue) + 1e-12)
     return 0.35 + 0.25 * density + 0.2 * (tissue - 0.5)
@@ -102,23 +129,25 @@ def _calcifications(rng: np.random.Generator, size: int, clustered: bool, centre
 
 
 def mammogram(rng: np.random.Generator, spec: SyntheticMammoSpec, label: str, density: float,
-              left: bool) -> np.ndarray:
+              left: bool, breast: Breast | None = None) -> np.ndarray:
     """One view in [0, 1] (a patch of it with ``spec.patches``): tissue of the patient's
-    ``density``, the class's finding, noise."""
+    ``density``, the class's finding, noise. The views of one ``breast`` share most of
+    their tissue and the finding's kind, size and shape; without it, every draw is the view's."""
     size = spec.size
-    image = _texture(rng, size, density)
+    image = _texture(rng, size, density, breast)
     # a patch is cut around its finding, which then fills more of the frame
     centre = (rng.uniform(0.4, 0.6, 2) if spec.patches else rng.uniform(0.3, 0.7, 2)) * size
     scale = PATCH_SCALE if spec.patches else 1.0
+    shape = rng if breast is None else np.random.default_rng(breast.finding_seed)
     if label == "benign":
-        finding = (_mass(rng, size, False, centre, scale) if rng.random() < 0.6
-                   else _calcifications(rng, size, False, centre, scale))
+        finding = (_mass(shape, size, False, centre, scale) if shape.random() < 0.6
+                   else _calcifications(shape, size, False, centre, scale))
         image += spec.contrast * finding
     elif label == "malignant":
-        if rng.random() < 0.6:
-            image += spec.contrast * _mass(rng, size, True, centre, scale)
+        if shape.random() < 0.6:
+            image += spec.contrast * _mass(shape, size, True, centre, scale)
         else:
-            image += 2.0 * spec.contrast * _calcifications(rng, size, True, centre, scale)
+            image += 2.0 * spec.contrast * _calcifications(shape, size, True, centre, scale)
     image += rng.normal(0, 0.01, image.shape)  # quantum noise of the detector
     if not spec.patches:
         image = np.where(_breast_mask(rng, size, left), image, 0.02)
@@ -139,7 +168,8 @@ def write_folders(root: Path, spec: SyntheticMammoSpec = SyntheticMammoSpec()) -
 
     Each patient gets a class (by ``spec.shares``), a breast density, and two to four
     views; in a patient of class benign or malignant every view shows a finding of that
-    class (a simplification: real findings are often visible in some views only)."""
+    class (a simplification: real findings are often visible in some views only), the
+    same one in the views of one breast (:class:`Breast`)."""
     rng = np.random.default_rng(spec.seed)
     counts = {name: 0 for name in CLASSES}
     labels = rng.choice(len(CLASSES), size=spec.patients, p=np.asarray(spec.shares) / sum(spec.shares))
@@ -149,8 +179,9 @@ def write_folders(root: Path, spec: SyntheticMammoSpec = SyntheticMammoSpec()) -
         folder.mkdir(parents=True, exist_ok=True)
         density = rng.uniform(0.0, 1.0)
         bits = spec.bits or int(rng.choice([8, 16]))
+        breasts = {side: Breast.draw(rng, spec.size) for side in "LR"}
         for view in rng.permutation(VIEWS)[: rng.integers(2, len(VIEWS) + 1)]:
-            image = mammogram(rng, spec, label, density, view.startswith("L"))
+            image = mammogram(rng, spec, label, density, view.startswith("L"), breasts[view[0]])
             _write(folder / f"P{patient:04d}_{view}.png", image, bits)
             counts[label] += 1
     return counts

@@ -20,7 +20,10 @@ L2 penalty ``|W|^2 / (2C)``; scikit-learn's ``LogisticRegression``, solver lbfgs
 feature never varies). The penalty strength ``C`` is chosen from ``C_GRID`` by
 stratified k-fold cross-validation inside the given training rows only (k = min(5,
 smallest class size), folds shuffled with the given seed, standardization refitted in
-each fold, the grid fitted along its path with warm starts, the folds on threads),
+each fold, the grid fitted along its path with warm starts, the folds on threads);
+where the rows come in groups (a patient's views), the folds keep each group on one
+side (k = min(5, fewest groups of a class)): a fold that holds out one view of a
+patient and fits on another rewards memorizing patients, and chooses too weak a penalty,
 scored by log loss (class-weighted when ``balanced``); the model is then refitted on all
 training rows. Above ``CV_ROWS`` training rows, ``C`` is chosen on a
 seeded, class-stratified sample of ``CV_ROWS`` of them: the grid costs 30 fits, too
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -89,14 +93,16 @@ class LinearReadout:
 
     @classmethod
     def fit(cls, features, labels, n_classes: int, *, balanced: bool, seed: int,
-            transform: str = COUNTS, workers: int = 1) -> "LinearReadout":
+            transform: str = COUNTS, workers: int = 1, groups: Sequence[str] | None = None) -> "LinearReadout":
         """Fit on the training rows ``features`` [n, features] with classes ``labels`` [n].
 
         Only these rows are seen: the choice of ``C`` and the final fit both use them
-        and nothing else. The folds that choose ``C`` run on up to ``workers`` threads
-        (the same ``C`` whatever their number). A final fit that stops at ``MAX_ITER``
-        solver iterations is ``converged`` False, with no warning. Raises SnnctlError when
-        a class has fewer than two rows (too few to cross-validate) or the shapes disagree.
+        and nothing else. With ``groups`` (one per row, e.g. the patient), the folds that
+        choose ``C`` keep each group on one side. The folds run on up to ``workers``
+        threads (the same ``C`` whatever their number). A final fit that stops at
+        ``MAX_ITER`` solver iterations is ``converged`` False, with no warning. Raises
+        SnnctlError when a class has fewer than two rows, or than two groups (too few to
+        cross-validate), or the shapes disagree.
         """
         from sklearn.exceptions import ConvergenceWarning
         from threadpoolctl import threadpool_limits
@@ -109,11 +115,11 @@ class LinearReadout:
         with _ONE_FIT_AT_A_TIME, threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             return cls._fit(features, labels, n_classes, balanced=balanced, seed=seed, transform=transform,
-                            workers=workers)
+                            workers=workers, groups=groups)
 
     @classmethod
     def _fit(cls, features, labels, n_classes: int, *, balanced: bool, seed: int, transform: str,
-             workers: int) -> "LinearReadout":
+             workers: int, groups: Sequence[str] | None) -> "LinearReadout":
         import sklearn
 
         if transform not in TRANSFORMS:
@@ -126,8 +132,9 @@ class LinearReadout:
                               f"to choose its L2 strength; images per class: {sizes.tolist()}")
         x = ELEMENTWISE[transform](x)
         rows = _cv_rows(y, n_classes, seed)
-        folds = min(MAX_FOLDS, int(np.bincount(y[rows], minlength=n_classes).min()))
-        c = _choose_c(x[rows], y[rows], n_classes, balanced, Folds(folds, seed, workers))
+        row_groups = None if not groups else _as_groups(groups, len(y))[rows]
+        folds = Folds(_fold_count(y[rows], n_classes, row_groups), seed, workers, row_groups)
+        c = _choose_c(x[rows], y[rows], n_classes, balanced, folds)
         model = _pipeline(c, balanced).fit(x, y)
         scaler, regression = model.named_steps["standardscaler"], model.named_steps["logisticregression"]
         coef, intercept = regression.coef_, regression.intercept_
@@ -214,11 +221,26 @@ def _cv_rows(y: np.ndarray, n_classes: int, seed: int) -> np.ndarray | slice:
 
 class Folds(NamedTuple):
     """How ``C`` is cross-validated: ``count`` stratified folds shuffled with ``seed``, run
-    on up to ``workers`` threads."""
+    on up to ``workers`` threads, each of ``groups`` (one per row; None: every row its own)
+    on one side."""
 
     count: int
     seed: int
     workers: int
+    groups: np.ndarray | None = None
+
+
+def _fold_count(y: np.ndarray, n_classes: int, groups: np.ndarray | None) -> int:
+    """``MAX_FOLDS``, or fewer where a class has fewer rows (or groups) than that: every
+    fold then fits on every class."""
+    if groups is None:
+        return min(MAX_FOLDS, int(np.bincount(y, minlength=n_classes).min()))
+    per_class = [len(set(groups[y == label])) for label in range(n_classes)]
+    if min(per_class) < 2:
+        raise SnnctlError(f"the linear readout chooses its L2 strength on folds that keep a group (patient) "
+                          f"on one side, and needs training images of at least 2 groups of every class; "
+                          f"groups per class: {per_class}")
+    return min(MAX_FOLDS, min(per_class))
 
 
 def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, folds: Folds) -> float:
@@ -230,9 +252,12 @@ def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, fold
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-    splits = StratifiedKFold(folds.count, shuffle=True, random_state=folds.seed).split(x, y)
+    if folds.groups is None:
+        splits = StratifiedKFold(folds.count, shuffle=True, random_state=folds.seed).split(x, y)
+    else:
+        splits = StratifiedGroupKFold(folds.count, shuffle=True, random_state=folds.seed).split(x, y, folds.groups)
     with ThreadPoolExecutor(max(1, min(folds.workers, folds.count))) as pool:
         losses = sum(pool.map(lambda split: _fold_losses(x, y, *split, n_classes, balanced), splits))
     return float(C_GRID[int(np.argmin(losses))])  # argmin: the first, strongest penalty, on ties
@@ -258,8 +283,10 @@ def _fold_losses(x: np.ndarray, y: np.ndarray, fit_rows: np.ndarray, held_rows: 
     losses = np.zeros(len(C_GRID))
     for k, c in enumerate(C_GRID):
         model.set_params(C=c).fit(fit_x, y[fit_rows])
-        losses[k] = log_loss(y[held_rows], model.predict_proba(held_x), sample_weight=weights,
-                             labels=list(range(n_classes)))
+        # a grouped fold can fit on fewer classes: those it never saw get probability 0
+        probabilities = np.zeros((len(held_rows), n_classes))
+        probabilities[:, model.classes_] = model.predict_proba(held_x)
+        losses[k] = log_loss(y[held_rows], probabilities, sample_weight=weights, labels=list(range(n_classes)))
     return losses
 
 
@@ -282,6 +309,12 @@ def _as_features(features) -> np.ndarray:
     if x.ndim != 2:
         raise SnnctlError(f"the linear readout takes one row of features per image, got an array of shape {list(x.shape)}")
     return x
+
+
+def _as_groups(groups: Sequence[str], n_rows: int) -> np.ndarray:
+    if len(groups) != n_rows:
+        raise SnnctlError(f"the linear readout got {n_rows} images but {len(groups)} groups")
+    return np.asarray(groups, dtype=object)
 
 
 def _as_labels(labels, n_rows: int, n_classes: int) -> np.ndarray:

@@ -206,7 +206,8 @@ class Classified(readouts.Tested):
         images the regressions are fitted on."""
         rows = readouts.fit_rows(self.train.labels, self.config)
         return readouts.fit_pixel_baseline(self.config, self.train.images[rows], self.train.labels[rows],
-                                           len(self.train.class_names), notice), len(rows)
+                                           len(self.train.class_names), notice,
+                                           readouts.fit_groups(self.train, rows)), len(rows)
 
 
 def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
@@ -357,7 +358,8 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
     rows = readouts.fit_rows(label_set.labels, config)
     weights = stored.tensors.weights
     linear = readouts.fit_network_readout(config, weights, label_set.images[rows], label_counts[rows],
-                                          label_set.labels[rows], len(class_names), notice)
+                                          label_set.labels[rows], len(class_names), notice,
+                                          readouts.fit_groups(label_set, rows))
     eval_counts = spike_counts(engine, config, eval_set.images, "test", "evaluate", on_progress)
     tested = readouts.tested_on(config, class_names, new_state, linear, weights, eval_set.images, eval_counts,
                                 eval_set.labels)

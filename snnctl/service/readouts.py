@@ -11,7 +11,9 @@ readouts on held-out images, once for every command.
 Both regressions are fitted on at most ``readout_max_train`` training images, a seeded,
 class-stratified sample (:func:`fit_rows`, chosen once and handed to both fits): the
 pixel baseline on all 60,000 MNIST images costs ten minutes, far more than a 100-neuron
-network's training.
+network's training. Where the images have patient groups (``group``, ``group_file``),
+both choose their L2 strength on folds that keep a patient's images on one side
+(:func:`fit_groups`), as every split of them does.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from snnctl.service.common import score as score_votes
 if TYPE_CHECKING:
     import torch
 
+    from snnctl.data import Dataset
     from snnctl.readout import vote
 
 
@@ -67,6 +70,12 @@ def fit_rows(labels: "torch.Tensor", config: Config) -> "torch.Tensor":
     return torch.sort(kept).values
 
 
+def fit_groups(dataset: "Dataset", rows: "torch.Tensor") -> list[str] | None:
+    """The patient group of each of ``dataset``'s images at ``rows`` (None where the data
+    set has no groups): what keeps a patient on one side of the regressions' folds."""
+    return [dataset.groups[i] for i in rows.tolist()] if dataset.groups else None
+
+
 def readout_features(config: Config, weights: "torch.Tensor", images: "torch.Tensor",
                      counts: "torch.Tensor") -> "torch.Tensor":
     """What the linear readout reads for ``images`` [n, inputs] whose spike counts are
@@ -88,22 +97,25 @@ def image_drive(weights: "torch.Tensor", images: "torch.Tensor") -> "torch.Tenso
     return torch.from_numpy(input_drive(pixels.numpy(), weights.cpu().numpy()))
 
 
-def fit_linear(features: "torch.Tensor", labels: "torch.Tensor", config: Config, n_classes: int) -> LinearReadout:
+def fit_linear(features: "torch.Tensor", labels: "torch.Tensor", config: Config, n_classes: int,
+               groups: list[str] | None = None) -> LinearReadout:
     """The linear readout on the training images' ``features`` (:func:`readout_features`
-    of the rows :func:`fit_rows` chose, ``labels`` theirs), with the transform of its
-    kind, class-weighted when ``balance`` is true."""
+    of the rows :func:`fit_rows` chose, ``labels`` and ``groups`` theirs), with the
+    transform of its kind, class-weighted when ``balance`` is true."""
     from snnctl.readout.features import TRANSFORMS
 
     return LinearReadout.fit(features.numpy(), labels.numpy(), n_classes, balanced=config.balance,
                              seed=readout_seed(config.seed), transform=TRANSFORMS[config.readout_features],
-                             workers=_fit_workers(config))
+                             workers=_fit_workers(config), groups=groups)
 
 
-def fit_baseline(images: "torch.Tensor", labels: "torch.Tensor", config: Config, n_classes: int) -> LinearReadout:
+def fit_baseline(images: "torch.Tensor", labels: "torch.Tensor", config: Config, n_classes: int,
+                 groups: list[str] | None = None) -> LinearReadout:
     """The pixel baseline: the same regression on the same resized training pixels (the
-    rows :func:`fit_rows` chose, ``labels`` theirs)."""
+    rows :func:`fit_rows` chose, ``labels`` and ``groups`` theirs)."""
     return LinearReadout.fit(images.flatten(1).numpy(), labels.numpy(), n_classes, balanced=config.balance,
-                             seed=readout_seed(config.seed), transform=PIXELS, workers=_fit_workers(config))
+                             seed=readout_seed(config.seed), transform=PIXELS, workers=_fit_workers(config),
+                             groups=groups)
 
 
 def _fit_workers(config: Config) -> int:
@@ -114,22 +126,26 @@ def _fit_workers(config: Config) -> int:
 
 
 def fit_network_readout(config: Config, weights: "torch.Tensor", images: "torch.Tensor", counts: "torch.Tensor",
-                        labels: "torch.Tensor", n_classes: int, notice: Notice) -> LinearReadout | None:
+                        labels: "torch.Tensor", n_classes: int, notice: Notice,
+                        groups: list[str] | None = None) -> LinearReadout | None:
     """A trained layer's linear readout, fitted on the training images ``images`` (the rows
-    :func:`fit_rows` chose; ``counts`` their spike counts, ``labels`` their classes) as
-    ``readout_features`` says; None with a notice where they cannot fit it, unless the run
-    reads out linearly (:func:`fit_or_skip`)."""
-    return fit_or_skip(lambda: fit_linear(readout_features(config, weights, images, counts), labels, config, n_classes),
+    :func:`fit_rows` chose; ``counts`` their spike counts, ``labels`` their classes,
+    ``groups`` their patients) as ``readout_features`` says; None with a notice where they
+    cannot fit it, unless the run reads out linearly (:func:`fit_or_skip`)."""
+    return fit_or_skip(lambda: fit_linear(readout_features(config, weights, images, counts), labels, config, n_classes,
+                                          groups),
                        config.readout == "linear", "linear readout", notice)
 
 
 def fit_pixel_baseline(config: Config, images: "torch.Tensor", labels: "torch.Tensor", n_classes: int,
-                       notice: Notice) -> LinearReadout | None:
+                       notice: Notice, groups: list[str] | None = None) -> LinearReadout | None:
     """The pixel baseline on the training images ``images`` (the rows :func:`fit_rows`
-    chose); None with ``baseline: false``, or with a notice where they cannot fit it."""
+    chose, ``groups`` their patients); None with ``baseline: false``, or with a notice
+    where they cannot fit it."""
     if not config.baseline:
         return None
-    return fit_or_skip(lambda: fit_baseline(images, labels, config, n_classes), False, "pixel baseline", notice)
+    return fit_or_skip(lambda: fit_baseline(images, labels, config, n_classes, groups), False, "pixel baseline",
+                       notice)
 
 
 def fit_or_skip(fit: Callable[[], LinearReadout], required: bool, what: str, notice: Notice) -> LinearReadout | None:

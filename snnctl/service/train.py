@@ -183,10 +183,11 @@ class _Training:
         train_accuracy, _ = score(train_counts, train_set.labels, state, config.n_classes, config.reduction)
         rows = readouts.fit_rows(train_set.labels, config)
         weights = self.engine.sync().weights  # the BindsNET engine keeps its own on the device
+        groups = readouts.fit_groups(train_set, rows)
         linear = readouts.fit_network_readout(config, weights, train_set.images[rows], train_counts[rows],
-                                              train_set.labels[rows], config.n_classes, notice)
+                                              train_set.labels[rows], config.n_classes, notice, groups)
         baseline = readouts.fit_pixel_baseline(config, train_set.images[rows], train_set.labels[rows],
-                                               config.n_classes, notice)
+                                               config.n_classes, notice, groups)
         tested = time.perf_counter()
         test_counts = spike_counts(self.engine, config, test_set.images, self.held_out, self.held_out,
                                    progress_or_stop)
