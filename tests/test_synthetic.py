@@ -6,6 +6,7 @@ import re
 from collections import Counter
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from snnctl import config as cfg
@@ -58,3 +59,24 @@ def test_patches_are_tissue_only_with_the_finding_near_the_centre(tmp_path):
         assert finding.max() > 0.1 and 16 <= row < 48 and 16 <= col < 48  # cut around the finding
     counts = synthetic.write_folders(tmp_path, synthetic.SyntheticMammoSpec(patients=10, size=32, patches=True, seed=2))
     assert sum(counts.values()) == len(list(tmp_path.rglob("P*_*.png")))
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def test_the_views_of_one_breast_share_its_tissue_and_its_finding():
+    spec = synthetic.SyntheticMammoSpec(size=64, patches=True)
+    rng = np.random.default_rng(0)
+    breast, other = synthetic.Breast.draw(rng, spec.size), synthetic.Breast.draw(rng, spec.size)
+    first, second = (synthetic.mammogram(rng, spec, "normal", 0.5, True, breast) for _ in range(2))
+    stranger = synthetic.mammogram(rng, spec, "normal", 0.5, True, other)
+    assert correlation(first, second) > 0.6 > 0.3 > abs(correlation(first, stranger))
+    for seed in range(3):  # a finding's size and shape are the breast's; where it lies, the view's
+        breast = synthetic.Breast.draw(np.random.default_rng(seed), spec.size)
+        findings = []
+        for view in (10 + seed, 20 + seed):
+            plain = synthetic.mammogram(np.random.default_rng(view), spec, "normal", 0.5, True, breast)
+            findings.append(synthetic.mammogram(np.random.default_rng(view), spec, "benign", 0.5, True, breast) - plain)
+        assert not np.allclose(findings[0], findings[1])
+        assert findings[0].sum() == pytest.approx(findings[1].sum(), rel=0.1)
