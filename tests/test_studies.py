@@ -105,8 +105,8 @@ def test_a_fold_is_scored_by_its_own_training_run_without_running_its_images_aga
 
 
 def test_the_readout_and_the_baseline_choose_their_penalty_on_folds_of_whole_patients(mammo, tmp_path, monkeypatch):
+    from snnctl.cli.scores import scores_table
     from snnctl.readout import LinearReadout
-    from snnctl.service import studies
 
     fitted: list[tuple[str, list[str]]] = []
     fit = LinearReadout.fit.__func__
@@ -116,10 +116,13 @@ def test_the_readout_and_the_baseline_choose_their_penalty_on_folds_of_whole_pat
         return fit(cls, *args, **kwargs)
 
     monkeypatch.setattr(LinearReadout, "fit", classmethod(recording))
-    fold = studies.run_fold(study_config(mammo, tmp_path, folds=FOLDS, readout="linear"), 0, tmp_path / "runs")
-    patients = sorted(PATIENT.search(entry["file"]).group(1) for entry in split_lists(fold.run_dir)["train"])
+    result = service.train(study_config(mammo, tmp_path, readout="linear"), out=tmp_path / "run")
+    patients = sorted(PATIENT.search(entry["file"]).group(1) for entry in split_lists(result.run_dir)["train"])
     assert [transform for transform, _ in fitted] == ["log1p-standardize", "standardize"]  # readout, baseline
     assert all(sorted(groups) == patients for _, groups in fitted)
+    assert result.scores.fit_groups == len(set(patients)) and result.to_dict()["scores"]["fit_groups"] > 1
+    caption = str(scores_table(result.scores, "the test images").caption)
+    assert f"of {len(set(patients))} groups (their L2 strength chosen on folds that keep a group on one side)" in caption
 
 
 def test_a_resumed_sweep_trial_keeps_its_recorded_validation_split(mammo, tmp_path):

@@ -194,20 +194,20 @@ class Classified(readouts.Tested):
         """The outputs of the vote, the linear readout and the pixel baseline (fitted on
         ``train``) on these images, by ``readout.READOUT_NAMES`` key (None: not there),
         and how many training images the regressions are fitted on."""
-        baseline, fit_images = self._baseline(notice)
+        baseline, fit_images, _ = self._baseline(notice)
         return self.outputs_with(baseline), fit_images
 
     def scores(self, notice: Notice) -> readouts.Scores:
         """Both readouts and the pixel baseline on these images."""
         return self.scores_with(*self._baseline(notice))
 
-    def _baseline(self, notice: Notice) -> "tuple[LinearReadout | None, int]":
-        """The pixel baseline fitted on ``train`` (None: not there), and how many training
-        images the regressions are fitted on."""
+    def _baseline(self, notice: Notice) -> "tuple[LinearReadout | None, int, list[str] | None]":
+        """The pixel baseline fitted on ``train`` (None: not there), how many training
+        images the regressions are fitted on, and their patient groups."""
         rows = readouts.fit_rows(self.train.labels, self.config)
+        groups = readouts.fit_groups(self.train, rows)
         return readouts.fit_pixel_baseline(self.config, self.train.images[rows], self.train.labels[rows],
-                                           len(self.train.class_names), notice,
-                                           readouts.fit_groups(self.train, rows)), len(rows)
+                                           len(self.train.class_names), notice, groups), len(rows), groups
 
 
 def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | None = None, split: str = "test",
@@ -357,9 +357,9 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
     new_state = vote.assign(label_counts, label_set.labels, len(class_names), config.reduction)
     rows = readouts.fit_rows(label_set.labels, config)
     weights = stored.tensors.weights
+    groups = readouts.fit_groups(label_set, rows)
     linear = readouts.fit_network_readout(config, weights, label_set.images[rows], label_counts[rows],
-                                          label_set.labels[rows], len(class_names), notice,
-                                          readouts.fit_groups(label_set, rows))
+                                          label_set.labels[rows], len(class_names), notice, groups)
     eval_counts = spike_counts(engine, config, eval_set.images, "test", "evaluate", on_progress)
     tested = readouts.tested_on(config, class_names, new_state, linear, weights, eval_set.images, eval_counts,
                                 eval_set.labels)
@@ -382,5 +382,5 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
         neurons_per_class=new_state.neurons_per_class(len(class_names)),
         unassigned=int((new_state.assignments < 0).sum()), changed=changed, old_accuracy=old_accuracy,
         new_accuracy=tested.accuracy, eval_split="test", n_eval_samples=len(eval_set), readout=config.readout,
-        scores=tested.scores_with(None, len(rows)), activity=activity,
+        scores=tested.scores_with(None, len(rows), groups), activity=activity,
     )

@@ -50,6 +50,9 @@ class Scores(Result):
     chance: float  # balanced accuracy of a guess: 1 / classes
     fit_images: int | None  # training images the linear readout and the baseline were fitted on
     verdict: str | None  # when the network is below the baseline or below chance, in words
+    # the patient groups of those images (None: no groups); their L2 strength was chosen on
+    # folds that keep a group on one side
+    fit_groups: int | None = None
 
     @property
     def headline(self) -> ScoreReport | None:
@@ -213,10 +216,14 @@ class Tested:
         return {"vote": vote_outputs(self.votes), "linear": self.linear,
                 "baseline": None if baseline is None else linear_outputs(baseline, self.images)}
 
-    def scores_with(self, baseline: LinearReadout | None, fit_images: int | None) -> Scores:
-        """The :class:`Scores` of both readouts and the pixel ``baseline`` on these images."""
-        return score_all(self.config, self.class_names, self.labels, **self.outputs_with(baseline),
-                         fit_images=fit_images)
+    def scores_with(self, baseline: LinearReadout | None, fit_images: int | None,
+                    fit_groups: list[str] | None = None) -> Scores:
+        """The :class:`Scores` of both readouts and the pixel ``baseline`` on these images
+        (``fit_images`` training images fitted them, of the patients ``fit_groups``)."""
+        scores = score_all(self.config, self.class_names, self.labels, **self.outputs_with(baseline),
+                           fit_images=fit_images)
+        scores.fit_groups = len(set(fit_groups)) if fit_groups else None
+        return scores
 
 
 def tested_on(config: Config, class_names: list[str], state: "vote.LabelState", readout: LinearReadout | None,

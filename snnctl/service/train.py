@@ -195,7 +195,7 @@ class _Training:
         tested = readouts.tested_on(config, train_set.class_names, state, linear, weights, test_set.images,
                                     test_counts, test_set.labels)
         predicted = tested.predictions()
-        return _Labelled(state, linear, train_accuracy, tested.accuracy, tested.scores_with(baseline, len(rows)),
+        return _Labelled(state, linear, train_accuracy, tested.accuracy, tested.scores_with(baseline, len(rows), groups),
                          vote.confusion_matrix(predicted, test_set.labels, config.n_classes),
                          vote.accuracy(predicted, test_set.labels), predicted, test_rate, activity)
 
