@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
+
+from snnctl import config as cfg
 
 from snnctl.errors import SnnctlError
 from snnctl.readout import COUNTS, PIXELS, LinearReadout, metrics
@@ -116,11 +119,21 @@ def test_groups_of_the_folds_that_choose_the_penalty_are_never_split(monkeypatch
     assert len(held_out) == 5 and set().union(*held_out) == set(groups)
 
 
-def test_a_class_seen_in_fewer_than_two_groups_is_named():
+def test_a_class_of_one_group_falls_back_to_folds_of_single_images_and_the_run_says_so(tmp_path):
+    from snnctl.service import readouts
+
     features, labels, groups = patients_with_a_look_of_their_own(seed=2)
+    assert LinearReadout.fit(features, labels, 3, balanced=False, seed=0, transform=PIXELS, groups=groups).grouped
     one_patient = [groups[0] if label == 2 else group for label, group in zip(labels, groups)]
-    with pytest.raises(SnnctlError, match=r"at least 2 groups of every class.*\[\d+, \d+, 1\]"):
-        LinearReadout.fit(features, labels, 3, balanced=False, seed=0, transform=PIXELS, groups=one_patient)
+    fallback = LinearReadout.fit(features, labels, 3, balanced=False, seed=0, transform=PIXELS, groups=one_patient)
+    plain = LinearReadout.fit(features, labels, 3, balanced=False, seed=0, transform=PIXELS)
+    assert not fallback.grouped and not plain.grouped and fallback.C == plain.C
+    notices: list[str] = []
+    config = cfg.Config(log_dir=str(tmp_path))
+    images = torch.from_numpy(features.astype(np.float32))
+    readouts.fit_pixel_baseline(config, images, torch.from_numpy(labels), 3, notices.append, one_patient)
+    assert notices == ["the pixel baseline's L2 strength was chosen on folds of single images, not of whole "
+                       "groups: a class has training images of one group only"]
     with pytest.raises(SnnctlError, match="160 images but 3 groups"):
         LinearReadout.fit(features, labels, 3, balanced=False, seed=0, transform=PIXELS, groups=["a", "b", "c"])
 

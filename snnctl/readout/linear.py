@@ -22,8 +22,9 @@ stratified k-fold cross-validation inside the given training rows only (k = min(
 smallest class size), folds shuffled with the given seed, standardization refitted in
 each fold, the grid fitted along its path with warm starts, the folds on threads);
 where the rows come in groups (a patient's views), the folds keep each group on one
-side (k = min(5, fewest groups of a class)): a fold that holds out one view of a
-patient and fits on another rewards memorizing patients, and chooses too weak a penalty,
+side (k = min(5, fewest groups of a class); where a class has one group only, single
+rows as without groups): a fold that holds out one view of a patient and fits on
+another rewards memorizing patients, and chooses too weak a penalty,
 scored by log loss (class-weighted when ``balanced``); the model is then refitted on all
 training rows. Above ``CV_ROWS`` training rows, ``C`` is chosen on a
 seeded, class-stratified sample of ``CV_ROWS`` of them: the grid costs 30 fits, too
@@ -82,6 +83,8 @@ class LinearReadout:
     sklearn_version: str
     # the final fit's solver stopped before MAX_ITER; not stored: a reloaded readout is as fitted
     converged: bool = True
+    # C was chosen on folds that kept each group on one side; not stored, as converged
+    grouped: bool = False
 
     @property
     def n_classes(self) -> int:
@@ -98,11 +101,12 @@ class LinearReadout:
 
         Only these rows are seen: the choice of ``C`` and the final fit both use them
         and nothing else. With ``groups`` (one per row, e.g. the patient), the folds that
-        choose ``C`` keep each group on one side. The folds run on up to ``workers``
-        threads (the same ``C`` whatever their number). A final fit that stops at
-        ``MAX_ITER`` solver iterations is ``converged`` False, with no warning. Raises
-        SnnctlError when a class has fewer than two rows, or than two groups (too few to
-        cross-validate), or the shapes disagree.
+        choose ``C`` keep each group on one side (``grouped``), unless a class has rows
+        of fewer than two groups: then, as without groups, single rows are held out
+        (``grouped`` False). The folds run on up to ``workers`` threads (the same ``C``
+        whatever their number). A final fit that stops at ``MAX_ITER`` solver iterations
+        is ``converged`` False, with no warning. Raises SnnctlError when a class has fewer
+        than two rows (too few to cross-validate) or the shapes disagree.
         """
         from sklearn.exceptions import ConvergenceWarning
         from threadpoolctl import threadpool_limits
@@ -133,6 +137,8 @@ class LinearReadout:
         x = ELEMENTWISE[transform](x)
         rows = _cv_rows(y, n_classes, seed)
         row_groups = None if not groups else _as_groups(groups, len(y))[rows]
+        if row_groups is not None and min(_groups_per_class(y[rows], n_classes, row_groups)) < 2:
+            row_groups = None  # no fold could fit on that class
         folds = Folds(_fold_count(y[rows], n_classes, row_groups), seed, workers, row_groups)
         c = _choose_c(x[rows], y[rows], n_classes, balanced, folds)
         model = _pipeline(c, balanced).fit(x, y)
@@ -143,7 +149,8 @@ class LinearReadout:
             # softmax of (-w/2, w/2) is that same sigmoid, so both classes get a row.
             coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
         return cls(transform, _f32(scaler.mean_), _f32(scaler.scale_), _f32(coef), _f32(intercept),
-                   float(c), balanced, sklearn.__version__, converged=bool(regression.n_iter_.max() < MAX_ITER))
+                   float(c), balanced, sklearn.__version__, converged=bool(regression.n_iter_.max() < MAX_ITER),
+                   grouped=row_groups is not None)
 
     def predict_proba(self, features) -> np.ndarray:
         """Class probabilities [n, classes] (the softmax above)."""
@@ -230,17 +237,16 @@ class Folds(NamedTuple):
     groups: np.ndarray | None = None
 
 
+def _groups_per_class(y: np.ndarray, n_classes: int, groups: np.ndarray) -> list[int]:
+    return [len(set(groups[y == label])) for label in range(n_classes)]
+
+
 def _fold_count(y: np.ndarray, n_classes: int, groups: np.ndarray | None) -> int:
     """``MAX_FOLDS``, or fewer where a class has fewer rows (or groups) than that: every
     fold then fits on every class."""
     if groups is None:
         return min(MAX_FOLDS, int(np.bincount(y, minlength=n_classes).min()))
-    per_class = [len(set(groups[y == label])) for label in range(n_classes)]
-    if min(per_class) < 2:
-        raise SnnctlError(f"the linear readout chooses its L2 strength on folds that keep a group (patient) "
-                          f"on one side, and needs training images of at least 2 groups of every class; "
-                          f"groups per class: {per_class}")
-    return min(MAX_FOLDS, min(per_class))
+    return min(MAX_FOLDS, *_groups_per_class(y, n_classes, groups))
 
 
 def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, folds: Folds) -> float:

@@ -137,7 +137,7 @@ def fit_network_readout(config: Config, weights: "torch.Tensor", images: "torch.
     cannot fit it, unless the run reads out linearly (:func:`fit_or_skip`)."""
     return fit_or_skip(lambda: fit_linear(readout_features(config, weights, images, counts), labels, config, n_classes,
                                           groups),
-                       config.readout == "linear", "linear readout", notice)
+                       config.readout == "linear", "linear readout", notice, groups is not None)
 
 
 def fit_pixel_baseline(config: Config, images: "torch.Tensor", labels: "torch.Tensor", n_classes: int,
@@ -148,13 +148,15 @@ def fit_pixel_baseline(config: Config, images: "torch.Tensor", labels: "torch.Te
     if not config.baseline:
         return None
     return fit_or_skip(lambda: fit_baseline(images, labels, config, n_classes, groups), False, "pixel baseline",
-                       notice)
+                       notice, groups is not None)
 
 
-def fit_or_skip(fit: Callable[[], LinearReadout], required: bool, what: str, notice: Notice) -> LinearReadout | None:
+def fit_or_skip(fit: Callable[[], LinearReadout], required: bool, what: str, notice: Notice,
+                grouped: bool = False) -> LinearReadout | None:
     """``fit()``, or None with a notice where the training images cannot fit it (a class
     with fewer than two images) and the run does not depend on it (``required``). A fit
-    whose solver stopped at its cap says so in a notice."""
+    whose solver stopped at its cap says so in a notice, and so does one whose images
+    had groups (``grouped``) that its folds could not keep apart."""
     try:
         readout = fit()
     except SnnctlError as exc:
@@ -165,6 +167,9 @@ def fit_or_skip(fit: Callable[[], LinearReadout], required: bool, what: str, not
     if not readout.converged:
         notice(f"the {what}'s fit stopped at {linear_readout.MAX_ITER} solver iterations before it converged "
                f"(C = {readout.C:g}); its weights are those of the last iteration")
+    if grouped and not readout.grouped:
+        notice(f"the {what}'s L2 strength was chosen on folds of single images, not of whole groups: a class "
+               f"has training images of one group only")
     return readout
 
 
