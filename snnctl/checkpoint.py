@@ -207,6 +207,13 @@ class StoredCheckpoint:
     readout: LinearReadout | None = None
 
 
+def locate(path: str | Path) -> Path:
+    """``path``, or the checkpoint of the run directory ``path`` (``CHECKPOINT_NAME`` in
+    it): every command that reads a checkpoint takes either."""
+    path = Path(path)
+    return path / CHECKPOINT_NAME if path.is_dir() and (path / CHECKPOINT_NAME).is_file() else path
+
+
 def read(path: str | Path) -> StoredCheckpoint:
     """Read and check a checkpoint; every problem is one :class:`SnnctlError` line."""
     from safetensors import SafetensorError, safe_open
@@ -214,8 +221,8 @@ def read(path: str | Path) -> StoredCheckpoint:
     path = Path(path)
     source = str(path)
     if path.is_dir():
-        raise SnnctlError(f"{source}: is a directory, not a checkpoint file (a run directory's is "
-                          f"{path / CHECKPOINT_NAME})")
+        raise SnnctlError(f"{source}: is a directory without a checkpoint (a run directory holds "
+                          f"{CHECKPOINT_NAME})")
     if not path.is_file():
         raise SnnctlError(f"{source}: no such checkpoint file")
     try:

@@ -215,7 +215,7 @@ def _not_safetensors(path: Path, tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("make, message", [
     (lambda p, t: t / "missing.safetensors", "no such checkpoint file"),
-    (lambda p, t: t, "is a directory, not a checkpoint file (a run directory's is"),
+    (lambda p, t: t, "is a directory without a checkpoint (a run directory holds checkpoint.safetensors)"),
     (_not_safetensors, "not a readable safetensors file"),
     (_truncated, "safetensors"),
     (_foreign, "not an snnctl checkpoint"),
@@ -228,6 +228,25 @@ def test_bad_checkpoints_are_one_line_exit_1_and_write_nothing(checkpoint_copy, 
     result = run(command, path)
     assert_one_line_error(result, 1, message)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_every_checkpoint_command_takes_a_run_directory_as_it_takes_its_checkpoint(checkpoint_copy, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    checkpoint = run_dir / "checkpoint.safetensors"
+    checkpoint.write_bytes(checkpoint_copy.read_bytes())
+    for command in (["inspect", "--json"], ["evaluate", "--json", "--n", "50"]):
+        by_file, by_dir = (run(command[0], source, *command[1:]) for source in (checkpoint, run_dir))
+        assert by_dir.exit_code == 0, by_dir.output
+        same = [{k: v for k, v in json.loads(r.stdout).items() if k != "samples_per_second"} for r in (by_dir, by_file)]
+        assert same[0] == same[1] and same[0]["checkpoint"] == str(checkpoint)
+    exported = run("export", run_dir, "--format", "npz", "--output", tmp_path / "layer.npz")
+    assert exported.exit_code == 0, exported.output
+    assert np.load(tmp_path / "layer.npz")["exc.theta"].shape == (100,)
+    relabeled = run("assign", run_dir, "--n", "200", "--out", tmp_path / "relabeled.safetensors")
+    assert relabeled.exit_code == 0, relabeled.output
+    assert (tmp_path / "relabeled.safetensors").is_file() and sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoint.safetensors"]
 
 
 def test_debug_shows_the_traceback(tmp_path):

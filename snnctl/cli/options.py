@@ -44,7 +44,8 @@ WorkersOption = Annotated[Optional[str], typer.Option(
     help="Threads for the images (learning off): auto (every core) or a number; same results for any.")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
 CheckpointArgument = Annotated[Optional[Path], typer.Argument(
-    help="A checkpoint (.safetensors) written by snnctl train (default: the newest finished run under --log-dir).",
+    help="A checkpoint (.safetensors) written by snnctl train, or the run directory holding it (default: the "
+    "newest finished run under --log-dir).",
     metavar="CKPT", autocompletion=completion.checkpoints)]
 LogDirOption = Annotated[Optional[Path], typer.Option(
     "--log-dir", help="Where to look for the newest finished run when no checkpoint is given (default: ./logs).")]

@@ -214,7 +214,9 @@ def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
              n: int | None = None, reduction: str | None = None, readout: str | None = None,
              device: str | None = None, workers: str | None = None, notice: Notice = quiet,
              on_progress: OnProgress = no_progress) -> Classified:
-    """Run the images of ``split`` through the checkpoint's network, learning off, and vote."""
+    """Run the images of ``split`` through the checkpoint's network (a file, or a run
+    directory's), learning off, and vote."""
+    checkpoint_path = ckpt.locate(checkpoint_path)
 
     def check(stored: ckpt.Checkpoint, config: Config) -> None:
         check_readout(stored, config.readout, checkpoint_path)
@@ -249,6 +251,7 @@ def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     after training this reproduces the test scores that ``train`` reported.
     """
     check_output(predictions, force)
+    checkpoint_path = ckpt.locate(checkpoint_path)
     run = classify(checkpoint_path, task=task, data_dir=data_dir, split=split, n=n, reduction=reduction,
                    readout=readout, device=device, workers=workers, notice=notice, on_progress=on_progress)
     dataset = run.dataset
@@ -340,7 +343,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
     """
     from snnctl.readout import vote
 
-    checkpoint_path = Path(checkpoint_path)
+    checkpoint_path = ckpt.locate(checkpoint_path)
 
     def choose_output(stored: ckpt.Checkpoint, config: Config) -> None:
         nonlocal output  # refused (an existing file without --force) before any image is read

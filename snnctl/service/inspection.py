@@ -50,7 +50,9 @@ class InspectResult(Result):
 
 
 def inspect(checkpoint_path: Path) -> InspectResult:
-    """What a checkpoint holds, read without torch so that it answers at once."""
+    """What a checkpoint (a file, or a run directory's) holds, read without torch so that
+    it answers at once."""
+    checkpoint_path = ckpt.locate(checkpoint_path)
     stored = ckpt.read(checkpoint_path)
     summaries = []
     for name in sorted(stored.arrays):
