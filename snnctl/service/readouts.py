@@ -225,10 +225,8 @@ class Tested:
                     fit_groups: list[str] | None = None) -> Scores:
         """The :class:`Scores` of both readouts and the pixel ``baseline`` on these images
         (``fit_images`` training images fitted them, of the patients ``fit_groups``)."""
-        scores = score_all(self.config, self.class_names, self.labels, **self.outputs_with(baseline),
-                           fit_images=fit_images)
-        scores.fit_groups = len(set(fit_groups)) if fit_groups else None
-        return scores
+        return score_all(self.config, self.class_names, self.labels, **self.outputs_with(baseline),
+                         fit_images=fit_images, fit_groups=len(set(fit_groups)) if fit_groups else None)
 
 
 def tested_on(config: Config, class_names: list[str], state: "vote.LabelState", readout: LinearReadout | None,
@@ -242,7 +240,8 @@ def tested_on(config: Config, class_names: list[str], state: "vote.LabelState", 
 
 
 def score_all(config: Config, class_names: list[str], labels: "torch.Tensor", *, vote: Outputs | None,
-              linear: Outputs | None, baseline: Outputs | None = None, fit_images: int | None = None) -> Scores:
+              linear: Outputs | None, baseline: Outputs | None = None, fit_images: int | None = None,
+              fit_groups: int | None = None) -> Scores:
     """The :class:`Scores` of the vote, the linear readout and the baseline from their
     outputs on the same images (None: that one is not there)."""
     targets = labels.numpy()
@@ -252,7 +251,7 @@ def score_all(config: Config, class_names: list[str], labels: "torch.Tensor", *,
         return None if outputs is None else score(outputs[0], targets, outputs[1], class_names, seed=seed)
 
     scores = Scores(config.readout, report(vote), report(linear), report(baseline), 1 / len(class_names),
-                    fit_images, None)
+                    fit_images, None, fit_groups)
     scores.verdict = verdict(scores)
     return scores
 
