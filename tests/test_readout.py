@@ -341,3 +341,45 @@ def test_a_training_set_a_few_rows_larger_than_the_sample_chooses_c_on_all_of_th
     counts, labels = separable_counts(40 + extra, 5, seed=4)
     readout = LinearReadout.fit(counts, labels, 5, balanced=False, seed=0)
     assert readout.coef.shape == (5, counts.shape[1]) and (readout.predict(counts) == labels).mean() >= 0.9
+
+
+def winner_counts(n: int, n_classes: int, seed: int, n_neurons: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of a large layer under the winner rule: two or three neurons fire per image,
+    mostly among those of the image's class, so nearly every count is zero."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % n_classes
+    counts = np.zeros((n, n_neurons), dtype=np.int64)
+    per_class = n_neurons // n_classes
+    for row, label in enumerate(labels):
+        own = rng.integers(label * per_class, (label + 1) * per_class, size=2)
+        counts[row, own] += rng.integers(1, 4, size=2)
+        counts[row, rng.integers(n_neurons)] += 1  # a neuron of any class
+    return counts, labels
+
+
+def test_mostly_zero_counts_fit_sparse_to_the_readout_of_the_centred_fit(monkeypatch):
+    from snnctl.readout import linear
+
+    counts, labels = winner_counts(400, 3, seed=0)
+    designs: list[bool] = []
+    design = linear.Standardized.design
+
+    def recording(self, x):
+        designs.append(self.sparse)
+        return design(self, x)
+
+    monkeypatch.setattr(linear.Standardized, "design", recording)
+    sparse = LinearReadout.fit(counts[:300], labels[:300], 3, balanced=False, seed=0)
+    assert designs and all(designs)
+    monkeypatch.setattr(linear, "SPARSE_SHARE", 0.0)
+    designs.clear()
+    dense = LinearReadout.fit(counts[:300], labels[:300], 3, balanced=False, seed=0)
+    assert designs and not any(designs)
+    # the same optimum, stored as the centred readout: the same statistics, weights and probabilities
+    assert sparse.C == dense.C
+    np.testing.assert_allclose(sparse.mean, dense.mean)
+    np.testing.assert_allclose(sparse.scale, dense.scale)
+    # up to where lbfgs stops, which differs between the two
+    np.testing.assert_allclose(sparse.predict_proba(counts[300:]), dense.predict_proba(counts[300:]), atol=0.03)
+    assert (sparse.predict(counts[300:]) == dense.predict(counts[300:])).all()
+    assert (sparse.predict(counts[300:]) == labels[300:]).mean() >= 0.9

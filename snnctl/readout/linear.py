@@ -31,6 +31,14 @@ seeded, class-stratified sample of ``CV_ROWS`` of them: the grid costs 30 fits, 
 many on 60,000 MNIST images, and a set that large is not where the penalty matters
 most. ``balanced`` weights each class by ``n / (classes * n_c)``, so that a rare class
 counts as much as a common one.
+
+Features that are mostly zero (``SPARSE_SHARE``: the spike counts of a large layer under
+the winner rule, where 11 of 6,400 neurons fire for an MNIST image) are fitted as a
+sparse matrix, divided by ``scale`` but not centred, which keeps the zeros: the same
+optimum, since the unpenalized intercept absorbs the mean (``w . (x - m) / s + b`` is
+``w . x / s + (b - w . m / s)``), and the stored readout is the centred one. The
+solver's products then skip the zeros: a 6,400-neuron layer's readout fits in a quarter
+of the time.
 """
 
 from __future__ import annotations
@@ -56,6 +64,8 @@ TRANSFORMS = tuple(ELEMENTWISE)
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 MAX_FOLDS = 5
 CV_ROWS = 5000
+# Features with fewer nonzero values than this share are fitted as a sparse matrix.
+SPARSE_SHARE = 0.05
 # lbfgs on standardized features converges in a few hundred steps for the grid's C;
 # the cap only stops a pathological fit.
 MAX_ITER = 1000
@@ -139,16 +149,17 @@ class LinearReadout:
         row_groups = None if not groups else _as_groups(groups, len(y))[rows]
         if row_groups is not None and min(_groups_per_class(y[rows], n_classes, row_groups)) < 2:
             row_groups = None  # no fold could fit on that class
+        sparse = np.count_nonzero(x) < SPARSE_SHARE * x.size
         folds = Folds(_fold_count(y[rows], n_classes, row_groups), seed, workers, row_groups)
-        c = _choose_c(x[rows], y[rows], n_classes, balanced, folds)
-        model = _pipeline(c, balanced).fit(x, y)
-        scaler, regression = model.named_steps["standardscaler"], model.named_steps["logisticregression"]
-        coef, intercept = regression.coef_, regression.intercept_
+        c = _choose_c(x[rows], y[rows], n_classes, balanced, folds, sparse)
+        standardized = Standardized.of(x, sparse)
+        regression = _regression(c, balanced).fit(standardized.design(x), y)
+        coef, intercept = regression.coef_, standardized.centred_intercept(regression)
         if n_classes == 2:
             # sklearn keeps one weight vector w for two classes, p(1) = sigmoid(w.z + b); the
             # softmax of (-w/2, w/2) is that same sigmoid, so both classes get a row.
             coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
-        return cls(transform, _f32(scaler.mean_), _f32(scaler.scale_), _f32(coef), _f32(intercept),
+        return cls(transform, _f32(standardized.mean), _f32(standardized.scale), _f32(coef), _f32(intercept),
                    float(c), balanced, sklearn.__version__, converged=bool(regression.n_iter_.max() < MAX_ITER),
                    grouped=row_groups is not None)
 
@@ -249,7 +260,36 @@ def _fold_count(y: np.ndarray, n_classes: int, groups: np.ndarray | None) -> int
     return min(MAX_FOLDS, *_groups_per_class(y, n_classes, groups))
 
 
-def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, folds: Folds) -> float:
+class Standardized(NamedTuple):
+    """The training rows' ``mean`` and ``scale`` (1 where a feature never varies), and
+    whether the regression sees its rows ``sparse``: ``x / scale``, zeros kept, in place
+    of ``(x - mean) / scale`` (the same optimum, its intercept shifted by
+    :meth:`centred_intercept`)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    sparse: bool
+
+    @classmethod
+    def of(cls, x: np.ndarray, sparse: bool) -> "Standardized":
+        from sklearn.preprocessing import StandardScaler
+
+        scaler = StandardScaler().fit(x)
+        return cls(scaler.mean_, scaler.scale_, sparse)
+
+    def design(self, x: np.ndarray):
+        """The rows ``x`` as the regression sees them."""
+        from scipy.sparse import csr_matrix, diags
+
+        return (csr_matrix(x) @ diags(1.0 / self.scale)).tocsr() if self.sparse else (x - self.mean) / self.scale
+
+    def centred_intercept(self, regression) -> np.ndarray:
+        """The intercept of ``regression`` (fitted on :meth:`design`) for centred rows."""
+        shift = regression.coef_ @ (self.mean / self.scale) if self.sparse else 0.0
+        return regression.intercept_ + shift
+
+
+def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, folds: Folds, sparse: bool) -> float:
     """The C of ``C_GRID`` with the best cross-validated log loss (ties: the stronger penalty).
 
     The folds are independent fits, so they run on threads (lbfgs spends its time in
@@ -265,25 +305,25 @@ def _choose_c(x: np.ndarray, y: np.ndarray, n_classes: int, balanced: bool, fold
     else:
         splits = StratifiedGroupKFold(folds.count, shuffle=True, random_state=folds.seed).split(x, y, folds.groups)
     with ThreadPoolExecutor(max(1, min(folds.workers, folds.count))) as pool:
-        losses = sum(pool.map(lambda split: _fold_losses(x, y, *split, n_classes, balanced), splits))
+        losses = sum(pool.map(lambda split: _fold_losses(x, y, *split, n_classes, balanced, sparse), splits))
     return float(C_GRID[int(np.argmin(losses))])  # argmin: the first, strongest penalty, on ties
 
 
 def _fold_losses(x: np.ndarray, y: np.ndarray, fit_rows: np.ndarray, held_rows: np.ndarray, n_classes: int,
-                 balanced: bool) -> np.ndarray:
+                 balanced: bool, sparse: bool) -> np.ndarray:
     """The held-out log loss of each C of ``C_GRID`` fitted on ``fit_rows``.
 
-    The fold standardizes on its own training rows and fits the grid from the strongest
+    The fold standardizes on its own training rows (:class:`Standardized`, ``sparse`` or
+    not) and fits the grid from the strongest
     penalty to the weakest, each fit starting from the weights of the one before (a warm
     start along the regularization path): the same optima as fits from zero, in about
     half the solver's iterations.
     """
     from sklearn.metrics import log_loss
-    from sklearn.preprocessing import StandardScaler
     from sklearn.utils.class_weight import compute_sample_weight
 
-    scaler = StandardScaler().fit(x[fit_rows])
-    fit_x, held_x = scaler.transform(x[fit_rows]), scaler.transform(x[held_rows])
+    standardized = Standardized.of(x[fit_rows], sparse)
+    fit_x, held_x = standardized.design(x[fit_rows]), standardized.design(x[held_rows])
     weights = compute_sample_weight("balanced", y[held_rows]) if balanced else None
     model = _regression(C_GRID[0], balanced, warm_start=True)
     losses = np.zeros(len(C_GRID))
@@ -294,13 +334,6 @@ def _fold_losses(x: np.ndarray, y: np.ndarray, fit_rows: np.ndarray, held_rows: 
         probabilities[:, model.classes_] = model.predict_proba(held_x)
         losses[k] = log_loss(y[held_rows], probabilities, sample_weight=weights, labels=list(range(n_classes)))
     return losses
-
-
-def _pipeline(c: float, balanced: bool):
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    return make_pipeline(StandardScaler(), _regression(c, balanced))
 
 
 def _regression(c: float, balanced: bool, warm_start: bool = False):
