@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from snnctl import checkpoint as ckpt
 from snnctl import service
 from snnctl.cli import app
+from snnctl.data import CACHE_DIR_VARIABLE
 from snnctl.readout import ScoreReport
 from snnctl.service import readouts
 
@@ -256,6 +257,50 @@ def test_a_fit_stopped_at_the_iteration_cap_is_one_notice_not_a_warning(tmp_path
     assert len(notices) == 1
     assert "pixel baseline" in notices[0] and "stopped at 2 solver iterations" in notices[0]
     assert not [w for w in recwarn if "converge" in str(w.message)]
+
+
+def test_the_pixel_baseline_of_the_same_rows_is_fitted_once_and_read_back_as_fitted(tmp_path, monkeypatch):
+    from snnctl.readout import LinearReadout
+
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
+    fits: list[int] = []
+    fit = LinearReadout.fit.__func__
+
+    def counting(cls, features, *args, **kwargs):
+        fits.append(len(features))
+        return fit(cls, features, *args, **kwargs)
+
+    monkeypatch.setattr(LinearReadout, "fit", classmethod(counting))
+    config = tiny_config(tmp_path)
+    images, labels = bars(100, 0)
+    first = readouts.fit_baseline(images, labels, config, 10)
+    again = readouts.fit_baseline(images, labels, config, 10)
+    assert fits == [100]  # the second came from the cache
+    for name, array in first.to_tensors().items():
+        np.testing.assert_array_equal(array, again.to_tensors()[name], err_msg=name)
+    assert (again.C, again.balanced, again.converged, again.grouped) == (first.C, first.balanced, first.converged,
+                                                                         first.grouped)
+    assert len(list((tmp_path / "cache").glob("pixel-baseline-*.safetensors"))) == 1
+
+    # other rows, other labels, other groups or other settings are fits of their own
+    readouts.fit_baseline(images[:90], labels[:90], config, 10)
+    readouts.fit_baseline(images, labels.roll(1), config, 10)
+    readouts.fit_baseline(images, labels, config, 10, groups=[f"P{k // 2}" for k in range(100)])
+    readouts.fit_baseline(images, labels, config.replace(seed=config.seed + 1), 10)
+    readouts.fit_baseline(images, labels, config.replace(balance=True), 10)
+    assert fits == [100, 90, 100, 100, 100, 100]
+
+
+def test_a_baseline_cache_that_does_not_read_is_fitted_again(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
+    config = tiny_config(tmp_path)
+    images, labels = bars(100, 1)
+    first = readouts.fit_baseline(images, labels, config, 10)
+    [stored] = (tmp_path / "cache").glob("pixel-baseline-*.safetensors")
+    stored.write_bytes(stored.read_bytes()[:100])
+    again = readouts.fit_baseline(images, labels, config, 10)
+    np.testing.assert_array_equal(first.coef, again.coef)
+    assert stored.stat().st_size > 100  # made again and replaced
 
 
 @pytest.mark.slow

@@ -115,10 +115,14 @@ def fit_linear(features: "torch.Tensor", labels: "torch.Tensor", config: Config,
 def fit_baseline(images: "torch.Tensor", labels: "torch.Tensor", config: Config, n_classes: int,
                  groups: list[str] | None = None) -> LinearReadout:
     """The pixel baseline: the same regression on the same resized training pixels (the
-    rows :func:`fit_rows` chose, ``labels`` and ``groups`` theirs)."""
-    return LinearReadout.fit(images.flatten(1).numpy(), labels.numpy(), n_classes, balanced=config.balance,
-                             seed=readout_seed(config.seed), transform=PIXELS, workers=_fit_workers(config),
-                             groups=groups)
+    rows :func:`fit_rows` chose, ``labels`` and ``groups`` theirs), fitted once for every
+    run, ``evaluate`` and ``assign`` on those rows (:mod:`snnctl.readout.fit_cache`)."""
+    from snnctl.readout.fit_cache import cached_fit
+
+    pixels, classes, seed = images.flatten(1).numpy(), labels.numpy(), readout_seed(config.seed)
+    return cached_fit("pixel-baseline", pixels, classes, groups, transform=PIXELS, balanced=config.balance, seed=seed,
+                      fit=lambda: LinearReadout.fit(pixels, classes, n_classes, balanced=config.balance, seed=seed,
+                                                    transform=PIXELS, workers=_fit_workers(config), groups=groups))
 
 
 def _fit_workers(config: Config) -> int:
