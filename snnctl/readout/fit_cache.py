@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,21 +31,22 @@ FORMAT = "1"
 C_NAME, CONVERGED_NAME, GROUPED_NAME = "fit.C", "fit.converged", "fit.grouped"
 
 
-def cached_fit(kind: str, features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None, *,
-               transform: str, balanced: bool, seed: int, fit: Callable[[], LinearReadout]) -> LinearReadout:
-    """``fit()`` (a :meth:`LinearReadout.fit` of ``features``, ``labels`` and ``groups``
-    with these settings), or the readout it made before on the very same rows and
-    settings. A fit that raises is not kept."""
+def cached_fit(kind: str, features: np.ndarray, labels: np.ndarray, n_classes: int, *, balanced: bool, seed: int,
+               transform: str, workers: int, groups: Sequence[str] | None) -> LinearReadout:
+    """:meth:`LinearReadout.fit` of these rows with these settings (``workers`` changes
+    nothing but its speed), or the readout such a fit made before, kept as ``kind``. A
+    fit that raises is not kept."""
     import sklearn
     import torch
 
     from snnctl.data.cache import cached
 
-    digest = _digest(kind, features, labels, groups, transform, balanced, seed)
+    digest = _digest(kind, features, labels, n_classes, groups, transform, balanced, seed)
     key = {"format": FORMAT, "kind": kind, "digest": digest, "sklearn": sklearn.__version__, "numpy": np.__version__}
 
     def make() -> dict[str, torch.Tensor]:
-        readout = fit()
+        readout = LinearReadout.fit(features, labels, n_classes, balanced=balanced, seed=seed, transform=transform,
+                                    workers=workers, groups=groups)
         tensors = {name: torch.from_numpy(array) for name, array in readout.to_tensors().items()}
         tensors[C_NAME] = torch.tensor(readout.C, dtype=torch.float64)
         tensors[CONVERGED_NAME] = torch.tensor(readout.converged)
@@ -59,11 +60,11 @@ def cached_fit(kind: str, features: np.ndarray, labels: np.ndarray, groups: Sequ
     return dataclasses.replace(readout, converged=bool(tensors[CONVERGED_NAME]), grouped=bool(tensors[GROUPED_NAME]))
 
 
-def _digest(kind: str, features: np.ndarray, labels: np.ndarray, groups: Sequence[str] | None, transform: str,
-            balanced: bool, seed: int) -> str:
+def _digest(kind: str, features: np.ndarray, labels: np.ndarray, n_classes: int, groups: Sequence[str] | None,
+            transform: str, balanced: bool, seed: int) -> str:
     """SHA-256 over everything a fit's outcome depends on."""
     digest = hashlib.sha256()
-    settings = (kind, transform, balanced, seed, linear.C_GRID, linear.MAX_FOLDS, linear.CV_ROWS, linear.MAX_ITER,
+    settings = (kind, n_classes, transform, balanced, seed, linear.C_GRID, linear.MAX_FOLDS, linear.CV_ROWS, linear.MAX_ITER,
                 linear.SPARSE_SHARE)
     digest.update(repr(settings).encode())
     digest.update(Path(linear.__file__).read_bytes())

@@ -327,8 +327,9 @@ def _fold_losses(x: np.ndarray, y: np.ndarray, fit_rows: np.ndarray, held_rows: 
     from sklearn.metrics import log_loss
     from sklearn.utils.class_weight import compute_sample_weight
 
-    standardized = Standardized.of(x[fit_rows], sparse)
-    fit_x, held_x = standardized.design(x[fit_rows]), standardized.design(x[held_rows])
+    fit_part = x[fit_rows]
+    standardized = Standardized.of(fit_part, sparse)
+    fit_x, held_x = standardized.design(fit_part), standardized.design(x[held_rows])
     weights = compute_sample_weight("balanced", y[held_rows]) if balanced else None
     model = _regression(C_GRID[0], balanced, warm_start=True)
     losses = np.zeros(len(C_GRID))

@@ -119,10 +119,8 @@ def fit_baseline(images: "torch.Tensor", labels: "torch.Tensor", config: Config,
     run, ``evaluate`` and ``assign`` on those rows (:mod:`snnctl.readout.fit_cache`)."""
     from snnctl.readout.fit_cache import cached_fit
 
-    pixels, classes, seed = images.flatten(1).numpy(), labels.numpy(), readout_seed(config.seed)
-    return cached_fit("pixel-baseline", pixels, classes, groups, transform=PIXELS, balanced=config.balance, seed=seed,
-                      fit=lambda: LinearReadout.fit(pixels, classes, n_classes, balanced=config.balance, seed=seed,
-                                                    transform=PIXELS, workers=_fit_workers(config), groups=groups))
+    return cached_fit("pixel-baseline", images.flatten(1).numpy(), labels.numpy(), n_classes, balanced=config.balance,
+                      seed=readout_seed(config.seed), transform=PIXELS, workers=_fit_workers(config), groups=groups)
 
 
 def _fit_workers(config: Config) -> int:
