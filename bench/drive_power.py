@@ -75,7 +75,7 @@ def main() -> None:
     weights = stored.tensors.weights.numpy()
     if args.fields == "exemplars":
         weights = exemplar_fields(train.images.numpy(), fit, weights, readout_seed(config.seed))
-    drive = readouts.image_drive(torch.from_numpy(weights), train.images).numpy()
+    drive = readouts.image_drive(config, torch.from_numpy(weights), train.images).numpy()
     labels = train.labels.numpy()
     print(f"{args.checkpoint}: {config.n_neurons} neurons ({args.fields} fields), fit on {len(fit):,} training "
           f"images, validated on {len(held):,} others")

@@ -122,6 +122,12 @@ class Config:
     # What the linear readout reads: the spike counts, or each neuron's input drive above
     # the layer's mean (a soft competition in place of the winner-take-all; docs/readout.md).
     readout_features: str = "counts"
+    # Receptive fields smaller than the image (snnctl.data.windows): each excitatory neuron
+    # sees a patch_size x patch_size window, learns on random windows and reads an image by
+    # sliding over it; null: the whole image, as Diehl & Cook.
+    patch_size: int | None = None
+    # With patch_size: the random windows each training image gives per epoch.
+    windows_per_image: int = 16
 
     @property
     def n_pixels(self) -> int:
@@ -133,8 +139,18 @@ class Config:
         """Input populations per pixel: two for ``on-off`` (ON and OFF), else one."""
         return 2 if self.encoding == "on-off" else 1
     @property
+    def field_size(self) -> int:
+        """The side of a neuron's receptive field: ``patch_size``, or the whole image."""
+        return self.patch_size or self.input_size
+
+    @property
     def n_inputs(self) -> int:
-        """Input neurons: ``input_channels`` x ``input_size`` squared."""
+        """Input neurons: ``input_channels`` x ``field_size`` squared."""
+        return self.input_channels * self.field_size * self.field_size
+
+    @property
+    def n_image_inputs(self) -> int:
+        """Input values of one whole image: ``input_channels`` x ``input_size`` squared."""
         return self.input_channels * self.n_pixels
 
     @property
@@ -222,6 +238,8 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "fold": (0, True),
     "readout_max_train": (2, True),
     "networks_per_device": (1, True),
+    "patch_size": (2, True),
+    "windows_per_image": (1, True),
 }
 # (key, exclusive upper bound): NumPy seeds its generators with unsigned 32-bit integers
 UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0, "seed": 2**32}
@@ -326,6 +344,9 @@ def validate(config: Config, source: str) -> Config:
         # rank-order coding rescales any input to fill the window: a retry's higher rate changes no spike
         raise ConfigError(f"{source}: min_spikes: {values['min_spikes']!r} retries at a higher rate, which "
                           f"RankOrderEncoder ignores; set min_spikes: 0 or another encoder")
+    if values["patch_size"] is not None and values["patch_size"] > values["input_size"]:
+        raise ConfigError(f"{source}: patch_size: {values['patch_size']!r} is larger than the image (input_size: "
+                          f"{values['input_size']!r}); a window lies inside the image")
     _check_groups_and_folds(values, source)
     return Config(**values)
 

@@ -108,7 +108,7 @@ class RunLog:
 
     def weights(self, step: int, weights: torch.Tensor) -> None:
         """The receptive fields (:func:`receptive_field_grid`), colored, as image "weights"."""
-        grid = receptive_field_grid(weights.cpu(), self.config.input_size)
+        grid = receptive_field_grid(weights.cpu(), self.config.field_size)
         self.image("weights", png_bytes(colorize(grid)), step)
 
     def image(self, tag: str, png: bytes, step: int) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 
 # Which images a presentation belongs to: part of its seed, so that labelling,
 # testing and validating never draw the training images' input again.
-SPLIT_CODES = {"train": 1, "test": 2, "all": 3, "label": 4, "validation": 5, "readout": 6}
+SPLIT_CODES = {"train": 1, "test": 2, "all": 3, "label": 4, "validation": 5, "readout": 6, "window": 7}
 
 
 def presentation_seed(seed: int, split: str, *position: int) -> int:

@@ -163,13 +163,19 @@ def inspect(checkpoint: CheckpointArgument = None, log_dir: LogDirOption = None,
     render.run(call, _inspection_tables, as_json)
 
 
+def _input(parameters: dict) -> str:
+    """The input a checkpoint's neurons see: the image, or windows of it (``patch_size``)."""
+    size, patch = parameters["input_size"], parameters.get("patch_size")
+    text = f"input {size}x{size}" + (f", receptive fields {patch}x{patch} windows" if patch else "")
+    return text + (" ON and OFF" if parameters.get("encoding") == "on-off" else "")
+
+
 def _inspection_tables(result) -> render.Rendering:
     per_class = (", ".join(f"{c}: {k}" for c, k in result.neurons_per_class.items())
                  + f", unassigned: {result.unassigned}") if result.neurons_per_class else "no label state"
     summary = render.key_values(f"Checkpoint {result.checkpoint}", [
         ("format version", result.format_version),
-        ("model", f"{result.model}, {result.parameters['n_neurons']} neurons, input {result.parameters['input_size']}x{result.parameters['input_size']}"
-                  + (" ON and OFF" if result.parameters.get("encoding") == "on-off" else "")),
+        ("model", f"{result.model}, {result.parameters['n_neurons']} neurons, {_input(result.parameters)}"),
         ("task", f"{result.parameters['task']} ({', '.join(result.classes)})"),
         ("trained", f"{result.samples_seen} samples, {result.epochs} epoch(s), {'finished' if result.finished else 'in progress'}"),
         ("neurons per class", per_class),

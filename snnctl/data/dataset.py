@@ -121,10 +121,17 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 def training_order(dataset: Dataset, config: Config, epoch: int) -> torch.Tensor:
     """Indices of one training epoch: a seeded shuffle, or with ``balance`` an
     interleaving of the classes so that every batch draws them equally (smaller classes
-    are repeated, each class in its own seeded shuffle)."""
+    are repeated, each class in its own seeded shuffle). With ``patch_size`` an epoch is
+    ``windows_per_image`` such passes, each image giving one random window per pass."""
+    passes = config.windows_per_image if config.patch_size else 1
+    return torch.cat([_one_pass(dataset, config, epoch * passes + number) for number in range(passes)])
+
+
+def _one_pass(dataset: Dataset, config: Config, shuffle: int) -> torch.Tensor:
+    """One pass over ``dataset`` in the order of :func:`training_order`, seeded by ``shuffle``."""
     if not config.balance:
-        return epoch_order(len(dataset), config.seed, epoch)
-    generator = torch.Generator().manual_seed(epoch_seed(config.seed, epoch))
+        return epoch_order(len(dataset), config.seed, shuffle)
+    generator = torch.Generator().manual_seed(epoch_seed(config.seed, shuffle))
     classes = [torch.nonzero(dataset.labels == c).flatten() for c in range(len(dataset.class_names))]
     classes = [members[torch.randperm(len(members), generator=generator)] for members in classes if len(members)]
     per_class = max(len(members) for members in classes)

@@ -113,7 +113,7 @@ def _read_split_images(path: Path, manifest: dict, config: Config) -> dict[str, 
         return None
     for split in SPLITS:
         images, labels = tensors.get(f"{split}.images"), tensors.get(f"{split}.labels")
-        if images is None or labels is None or tuple(images.shape) != (len(manifest[split]), config.n_inputs):
+        if images is None or labels is None or tuple(images.shape) != (len(manifest[split]), config.n_image_inputs):
             return None
     return tensors
 

@@ -21,6 +21,12 @@
   splits of the training images: docs/readout.md). It reads the learned receptive
   fields without simulating them: deterministic, and as cheap as one product.
 
+With ``patch_size`` (receptive fields smaller than the image, :mod:`snnctl.data.windows`)
+the drive is that of every window, sliding by one pixel, and each neuron's feature its
+largest over the image (:func:`window_drive`): global max pooling, as Kheradpisheh et
+al. (2018) read out their convolutional STDP layer, so that a neuron that detects a
+speck reports it wherever it lies.
+
 Both are computed the same way for the training images the readout is fitted on and
 for the images it classifies.
 """
@@ -28,6 +34,7 @@ for the images it classifies.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from snnctl.readout.linear import COUNTS, SQUARE_STANDARDIZE
 
@@ -42,3 +49,25 @@ def input_drive(pixels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     # float32, as the weights are stored: 60,000 MNIST images stay a few hundred MB
     drive = np.asarray(pixels, dtype=np.float32) @ np.asarray(weights, dtype=np.float32)
     return np.maximum(drive - drive.mean(axis=1, keepdims=True), 0.0)
+
+
+# Images per convolution in window_drive: its drive maps are [images, neurons, rows, cols].
+WINDOW_DRIVE_IMAGES = 16
+
+
+def window_drive(pixels: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+    """:func:`input_drive` of every window of ``pixels`` [n, channels * size^2] (in [0, 1]),
+    sliding by one pixel, its largest value over the image for each neuron: [n, neurons].
+    ``weights`` [channels * P^2, neurons] are receptive fields of P x P windows."""
+    n_neurons = weights.shape[1]
+    channels = pixels.shape[1] // (size * size)
+    patch_size = int(round((weights.shape[0] / channels) ** 0.5))
+    kernels = torch.from_numpy(np.ascontiguousarray(weights.T, dtype=np.float32)).reshape(
+        n_neurons, channels, patch_size, patch_size)
+    pooled = np.empty((len(pixels), n_neurons), np.float32)
+    for start in range(0, len(pixels), WINDOW_DRIVE_IMAGES):
+        chunk = torch.from_numpy(np.asarray(pixels[start:start + WINDOW_DRIVE_IMAGES], dtype=np.float32))
+        drive = torch.nn.functional.conv2d(chunk.reshape(-1, channels, size, size), kernels)
+        above = (drive - drive.mean(dim=1, keepdim=True)).clamp_(min=0.0)
+        pooled[start:start + len(chunk)] = above.amax(dim=(2, 3)).numpy()
+    return pooled

@@ -93,6 +93,27 @@ def spike_counts(engine: "engines.Engine", config: Config, images: "torch.Tensor
                  phase: str = "evaluate", on_progress: OnProgress = no_progress) -> "torch.Tensor":
     """Run ``images`` with learning off; spike counts [n_images, n_neurons].
 
+    With ``patch_size`` the network runs on every window of each image at
+    :func:`snnctl.data.windows.spiking_stride`, and an image's counts are the sum over its
+    windows: the layer's activity over the whole image."""
+    if not config.patch_size:
+        return _counts(engine, config, images, split, phase, on_progress)
+    from snnctl.data import windows
+
+    per_image = windows.sliding_windows(images, config.input_size, config.patch_size,
+                                        windows.spiking_stride(config.patch_size))
+    n, count = per_image.shape[:2]
+
+    def in_images(update: ProgressUpdate) -> None:
+        on_progress(ProgressUpdate(update.phase, update.done // count, n, update.samples_per_second / count))
+
+    return _counts(engine, config, per_image.flatten(0, 1), split, phase, in_images).reshape(n, count, -1).sum(1)
+
+
+def _counts(engine: "engines.Engine", config: Config, images: "torch.Tensor", split: str, phase: str,
+            on_progress: OnProgress) -> "torch.Tensor":
+    """Spike counts of ``images`` as the network's input, learning off.
+
     Images are independent with learning off: units of them run on the engine's
     ``workers`` threads, each batch seeded by its position, so the counts are those of
     one thread. Progress is reported unit by unit, in order."""

@@ -12,7 +12,7 @@ from snnctl.files import write_atomic
 from snnctl.readout import READOUT_NAMES
 from snnctl.seeds import presentation_seed
 from snnctl.service.checkpoints import check_readout, classify, data_config, load_split
-from snnctl.service.common import Notice, OnProgress, Result, check_output, no_progress, quiet
+from snnctl.service.common import Notice, OnProgress, Result, check_output, no_progress, quiet, spike_counts
 from snnctl.service.run_figures import confusion_title
 
 if TYPE_CHECKING:
@@ -55,9 +55,10 @@ def _require_labels(stored: ckpt.Checkpoint, path: Path, what: str) -> "vote.Lab
 def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: str | None,
                    notice: Notice) -> "Figure":
     """One held-out image, its Poisson input and the excitatory raster, learning off."""
-    from snnctl import plots
-    from snnctl.readout import vote
     from snnctl import engine as engines
+    from snnctl import plots
+    from snnctl.data import windows
+    from snnctl.readout import vote
 
     config = data_config(stored.config, None, None, None, device, notice)
     dataset, _ = load_split(config, "test", None, run_dir, True, notice)
@@ -66,16 +67,25 @@ def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: s
     image = dataset.images[index:index + 1]
     seed = presentation_seed(config.seed, "test", index)
     engine = engines.make_engine(config, stored.tensors)
-    input_spikes = engines.encode(config, image.float() * engines.rate_per_unit(config, image), seed, engine.device)
+    shown_input, what = image, "test image"
+    if config.patch_size:  # the raster of the window at the centre; the vote reads every window
+        corner = (config.input_size - config.patch_size) // 2
+        shown_input = windows.planes(image, config.input_size)[:, :, corner:corner + config.patch_size,
+                                                               corner:corner + config.patch_size].flatten(1)
+        what = f"the centre {config.patch_size}x{config.patch_size} window of test image"
+    input_spikes = engines.encode(config, shown_input.float() * engines.rate_per_unit(config, shown_input), seed,
+                                  engine.device)
     shown = engine.present_spikes(input_spikes, learn=False, seed=seed, record=True)
     input_spikes = input_spikes.cpu()
     predicted = "no label state"
     if stored.labels is not None:
-        winner = int(vote.vote(shown.counts, stored.labels, len(stored.class_names), config.reduction).all_activity[0])
+        counts = spike_counts(engine, config, image, "test") if config.patch_size else shown.counts
+        winner = int(vote.vote(counts, stored.labels, len(stored.class_names), config.reduction).all_activity[0])
         predicted = stored.class_names[winner] if winner >= 0 else "none (no assigned neuron fired)"
     true = dataset.class_names[int(dataset.labels[index])]
-    title = f"test image {dataset.source(index)}: true class {true}, predicted {predicted} (all-activity vote)"
-    return plots.spikes_figure(image[0], input_spikes[:, 0], shown.spikes[:, 0], config.input_size, config.dt, title)
+    title = f"{what} {dataset.source(index)}: true class {true}, predicted {predicted} (all-activity vote)"
+    return plots.spikes_figure(shown_input[0], input_spikes[:, 0], shown.spikes[:, 0], config.field_size, config.dt,
+                               title)
 
 
 def visualize(what: str, source: Path, output: Path | None = None, force: bool = False, *, titles: bool = False,
@@ -124,7 +134,7 @@ def _figure(what: str, checkpoint_path: Path, run_dir: Path, *, titles: bool, in
     stored = ckpt.load(checkpoint_path)
     if what == "weights":
         assignments = _require_labels(stored, checkpoint_path, "--titles").assignments if titles else None
-        return plots.weights_figure(stored.tensors.weights, stored.config.input_size, assignments, stored.class_names)
+        return plots.weights_figure(stored.tensors.weights, stored.config.field_size, assignments, stored.class_names)
     if what == "assignments":
         return plots.assignments_figure(_require_labels(stored, checkpoint_path, "the assignments figure")
                                         .assignments, stored.class_names)
@@ -156,7 +166,7 @@ def readout_maps(stored: ckpt.Checkpoint) -> "np.ndarray":
     if stored.config.readout_features == "drive":
         fields = fields - fields.mean(axis=1, keepdims=True)
     maps = per_neuron.astype("float64") @ fields.T
-    return input_planes(torch.from_numpy(maps), stored.config.input_size).numpy()
+    return input_planes(torch.from_numpy(maps), stored.config.field_size).numpy()
 
 
 def _confusion_figure(checkpoint_path: Path, device: str | None, notice: Notice, on_progress: OnProgress) -> "Figure":

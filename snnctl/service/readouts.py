@@ -84,20 +84,23 @@ def readout_features(config: Config, weights: "torch.Tensor", images: "torch.Ten
     """What the linear readout reads for ``images`` [n, inputs] whose spike counts are
     ``counts`` [n, neurons]: the counts, or (``readout_features: drive``) their
     :func:`image_drive`."""
-    return counts if config.readout_features == "counts" else image_drive(weights, images)
+    return counts if config.readout_features == "counts" else image_drive(config, weights, images)
 
 
-def image_drive(weights: "torch.Tensor", images: "torch.Tensor") -> "torch.Tensor":
+def image_drive(config: Config, weights: "torch.Tensor", images: "torch.Tensor") -> "torch.Tensor":
     """The input drive of ``images`` [n, inputs] (pixels scaled to [0, 1]) through
     ``weights`` [inputs, neurons] above the layer's mean
-    (:func:`snnctl.readout.features.input_drive`)."""
+    (:func:`snnctl.readout.features.input_drive`); with ``patch_size``, each neuron's
+    largest over the windows of the image (:func:`snnctl.readout.features.window_drive`)."""
     import torch
 
     from snnctl import data
-    from snnctl.readout.features import input_drive
+    from snnctl.readout.features import input_drive, window_drive
 
-    pixels = images.flatten(1).float() * data.pixel_scale(images)
-    return torch.from_numpy(input_drive(pixels.numpy(), weights.cpu().numpy()))
+    pixels = (images.flatten(1).float() * data.pixel_scale(images)).numpy()
+    fields = weights.cpu().numpy()
+    drive = window_drive(pixels, fields, config.input_size) if config.patch_size else input_drive(pixels, fields)
+    return torch.from_numpy(drive)
 
 
 def fit_linear(features: "torch.Tensor", labels: "torch.Tensor", config: Config, n_classes: int,

@@ -33,7 +33,7 @@ def write_run_figures(run_log: "RunLog", step: int, weights: "torch.Tensor", ass
     from snnctl import plots
 
     figures = {
-        "weights": plots.weights_figure(weights, run_log.config.input_size),
+        "weights": plots.weights_figure(weights, run_log.config.field_size),
         "assignments": plots.assignments_figure(assignments, class_names),
         "confusion": plots.confusion_figure(confusion.numpy(), class_names, confusion_caption),
     }

@@ -159,11 +159,25 @@ class _Training:
         starts = progress.position + np.arange(0, len(chunk), config.batch_size)
         seeds = presentation_seeds(config.seed, "train", (progress.epoch,), starts)
         tick = time.perf_counter()
-        counts = self.engine.present_sequence(self.train_set.images[chunk], True, seeds)
+        counts = self.engine.present_sequence(self._training_input(chunk), True, seeds)
         self.log.simulated += time.perf_counter() - tick
         progress.position += len(chunk)
         progress.samples_seen += len(chunk)
         return self.running.add(counts, self.train_set.labels[chunk])
+
+    def _training_input(self, chunk: "torch.Tensor") -> "torch.Tensor":
+        """The images of ``chunk``; with ``patch_size`` a random window of each, drawn by
+        its place in the epoch."""
+        import numpy as np
+
+        from snnctl.data import windows
+
+        config, progress = self.config, self.progress
+        images = self.train_set.images[chunk]
+        if not config.patch_size:
+            return images
+        seeds = presentation_seeds(config.seed, "window", (progress.epoch,), progress.position + np.arange(len(chunk)))
+        return windows.random_windows(images, config.input_size, config.patch_size, seeds)
 
     def label_and_test(self, on_progress: OnProgress, notice: Notice) -> "_Labelled":
         """Labels and the linear readout from the training images only, learning off; then
