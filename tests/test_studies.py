@@ -280,10 +280,11 @@ def test_folds_on_a_ray_cluster_at_127_0_0_1_give_the_same_table(finished, mammo
     assert [fold["metrics"] for fold in document["per_fold"]] == [fold.metrics for fold in finished.per_fold]
 
 
-def test_parameters_mammo_study_yaml_is_a_grouped_five_fold_study_of_on_off_input():
+def test_parameters_mammo_study_yaml_is_a_grouped_five_fold_study_of_windows_read_out_linearly():
     config = cfg.load(Path(__file__).resolve().parents[1] / "parameters" / "mammo-study.yaml")
     assert (config.task, config.folds, config.fold, config.group) == ("MAMMO", 5, None, r"^(P\d+)_")
-    assert (config.normalize, config.encoding, config.n_inputs) == ("percentile", "on-off", 2 * 64 * 64)
+    assert (config.input_size, config.patch_size, config.n_inputs) == (64, 12, 12 * 12)
+    assert (config.readout, config.readout_features, config.baseline) == ("linear", "drive", True)
     assert service.is_study(config, None, None)
 
 
