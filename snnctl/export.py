@@ -229,7 +229,7 @@ def nir_graph(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={
         "source": "snnctl", "model": config.model, "dt": step, "time_unit": options.time_unit,
         "voltage_zero": options.voltage_zero, "threshold": options.threshold, "delays": options.delays,
-        "one_step": config.one_step,
+        "one_step": config.one_step, "patch_size": config.patch_size or 0, "input_size": config.input_size,
     })
 
 
@@ -248,6 +248,11 @@ def to_nir(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -> E
     if options.delays == "implicit" and not checkpoint.config.one_step:
         notes.append("BindsNET's one-step delay on the connections into each layer: only the loop's way back "
                      "waits a step (--nir-delays explicit keeps them as Delay nodes)")
+    if checkpoint.config.patch_size:
+        size = checkpoint.config.patch_size
+        notes.append(f"receptive fields of {size}x{size} windows: the graph is the network on one window; sliding it "
+                     f"over a {checkpoint.config.input_size}x{checkpoint.config.input_size} image and the readout's "
+                     f"maximum over the windows are snnctl's (patch_size in the graph's metadata)")
     if checkpoint.config.one_spike != "off":
         notes.append(f"one_spike rule {checkpoint.config.one_spike!r}: kept in the exc node's metadata only")
     return Exported(buffer.getvalue(), sorted(checkpoint.tensors.named()), notes)

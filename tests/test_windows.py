@@ -163,3 +163,12 @@ def test_the_figures_that_read_the_fields_draw_a_layer_of_windows(window_run, tm
     result = runner.invoke(app, ["visualize", figure, window_run["checkpoint"], "--output", str(output)])
     assert result.exit_code == 0, result.output
     assert output.stat().st_size > 0
+
+
+def test_the_nir_export_of_a_layer_of_windows_says_what_the_graph_leaves_out(window_run):
+    from snnctl import export
+
+    exported = export.to_nir(ckpt.load(window_run["checkpoint"]))
+    assert any("6x6 windows" in note and "24x24 image" in note for note in exported.notes)
+    graph = export.nir_graph(ckpt.load(window_run["checkpoint"]))
+    assert graph.metadata["patch_size"] == 6 and graph.nodes["input"].input_type["input"].tolist() == [36]
