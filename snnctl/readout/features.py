@@ -34,7 +34,6 @@ for the images it classifies.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from snnctl.readout.linear import COUNTS, SQUARE_STANDARDIZE
 
@@ -59,6 +58,8 @@ def window_drive(pixels: np.ndarray, weights: np.ndarray, size: int) -> np.ndarr
     """:func:`input_drive` of every window of ``pixels`` [n, channels * size^2] (in [0, 1]),
     sliding by one pixel, its largest value over the image for each neuron: [n, neurons].
     ``weights`` [channels * P^2, neurons] are receptive fields of P x P windows."""
+    import torch  # here, not above: the counts' readout needs no torch
+
     n_neurons = weights.shape[1]
     channels = pixels.shape[1] // (size * size)
     patch_size = int(round((weights.shape[0] / channels) ** 0.5))
