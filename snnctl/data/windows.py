@@ -43,10 +43,16 @@ def sliding_windows(images: torch.Tensor, size: int, patch_size: int, stride: in
     return tiles.permute(0, 2, 3, 1, 4, 5).reshape(n, rows * cols, channels * patch_size * patch_size)
 
 
+def windows_at(images: torch.Tensor, size: int, patch_size: int, corners: np.ndarray) -> torch.Tensor:
+    """The window of each image whose top-left corner is its row of ``corners`` [n, 2]
+    (row, column): ``[n, channels * P * P]``."""
+    image_planes = planes(images, size)
+    return torch.stack([image_planes[k, :, r:r + patch_size, c:c + patch_size].reshape(-1)
+                        for k, (r, c) in enumerate(corners)]) if len(corners) else images[:0, :0]
+
+
 def random_windows(images: torch.Tensor, size: int, patch_size: int, seeds: np.ndarray) -> torch.Tensor:
     """One window of each image ``[n, channels * P * P]``, its corner drawn uniformly by a
     generator seeded with the image's entry of ``seeds`` (so a resumed run draws the same)."""
     corners = np.array([np.random.default_rng(int(seed)).integers(0, size - patch_size + 1, 2) for seed in seeds])
-    image_planes = planes(images, size)
-    return torch.stack([image_planes[k, :, r:r + patch_size, c:c + patch_size].reshape(-1)
-                        for k, (r, c) in enumerate(corners)]) if len(corners) else images[:0, :0]
+    return windows_at(images, size, patch_size, corners)

@@ -55,6 +55,8 @@ def _require_labels(stored: ckpt.Checkpoint, path: Path, what: str) -> "vote.Lab
 def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: str | None,
                    notice: Notice) -> "Figure":
     """One held-out image, its Poisson input and the excitatory raster, learning off."""
+    import numpy as np
+
     from snnctl import engine as engines
     from snnctl import plots
     from snnctl.data import windows
@@ -70,8 +72,7 @@ def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: s
     shown_input, what = image, "test image"
     if config.patch_size:  # the raster of the window at the centre; the vote reads every window
         corner = (config.input_size - config.patch_size) // 2
-        shown_input = windows.planes(image, config.input_size)[:, :, corner:corner + config.patch_size,
-                                                               corner:corner + config.patch_size].flatten(1)
+        shown_input = windows.windows_at(image, config.input_size, config.patch_size, np.array([[corner, corner]]))
         what = f"the centre {config.patch_size}x{config.patch_size} window of test image"
     input_spikes = engines.encode(config, shown_input.float() * engines.rate_per_unit(config, shown_input), seed,
                                   engine.device)
