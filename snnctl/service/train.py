@@ -158,8 +158,9 @@ class _Training:
         config, progress = self.config, self.progress
         starts = progress.position + np.arange(0, len(chunk), config.batch_size)
         seeds = presentation_seeds(config.seed, "train", (progress.epoch,), starts)
+        images = self._training_input(chunk)
         tick = time.perf_counter()
-        counts = self.engine.present_sequence(self._training_input(chunk), True, seeds)
+        counts = self.engine.present_sequence(images, True, seeds)
         self.log.simulated += time.perf_counter() - tick
         progress.position += len(chunk)
         progress.samples_seen += len(chunk)
