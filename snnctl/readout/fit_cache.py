@@ -54,8 +54,7 @@ def cached_fit(kind: str, features: np.ndarray, labels: np.ndarray, n_classes: i
         return tensors
 
     tensors = {name: tensor.numpy() for name, tensor in cached(f"{kind}-{digest[:24]}", key, make).items()}
-    metadata = {"readout.transform": transform, "readout.C": repr(float(tensors[C_NAME])),
-                "readout.balanced": "true" if balanced else "false", "readout.sklearn_version": sklearn.__version__}
+    metadata = linear.settings_metadata(transform, float(tensors[C_NAME]), balanced, sklearn.__version__)
     readout = LinearReadout.from_tensors(tensors, metadata, f"the cached {kind}")
     return dataclasses.replace(readout, converged=bool(tensors[CONVERGED_NAME]), grouped=bool(tensors[GROUPED_NAME]))
 

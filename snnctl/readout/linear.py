@@ -189,8 +189,7 @@ class LinearReadout:
 
     def metadata(self) -> dict[str, str]:
         """The settings as strings (``METADATA_NAMES``), for a checkpoint's metadata."""
-        values = (self.transform, repr(self.C), "true" if self.balanced else "false", self.sklearn_version)
-        return dict(zip(METADATA_NAMES, values))
+        return settings_metadata(self.transform, self.C, self.balanced, self.sklearn_version)
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, np.ndarray], metadata: dict[str, str],
@@ -219,6 +218,11 @@ class LinearReadout:
         except ValueError:
             raise SnnctlError(f"{source}: readout.C is {metadata['readout.C'][:40]!r}, not a number") from None
         return cls(transform, mean, scale, coef, intercept, c, balanced == "true", metadata["readout.sklearn_version"])
+
+
+def settings_metadata(transform: str, c: float, balanced: bool, sklearn_version: str) -> dict[str, str]:
+    """A readout's settings as the strings (``METADATA_NAMES``) that :meth:`LinearReadout.from_tensors` reads."""
+    return dict(zip(METADATA_NAMES, (transform, repr(float(c)), "true" if balanced else "false", sklearn_version)))
 
 
 def tensor_shapes(n_classes: int, n_features: int) -> dict[str, tuple[int, ...]]:
