@@ -1,7 +1,8 @@
 """Typed parameters: defaults, the two YAML layouts, ``--set`` overrides and validation.
 
 The checks of one value are in :mod:`snnctl.validators`, the YAML reader in
-:mod:`snnctl.yaml_reader`.
+:mod:`snnctl.yaml_reader`, the original project's nested layout in
+:mod:`snnctl.original_layout`.
 
 Defaults for the keys of the original README table are that table's values; the other
 keys are documented in docs/parameters.md. Every error names the file, the key, the bad
@@ -11,7 +12,6 @@ value and what is allowed, and is raised as :class:`ConfigError` (exit code 2).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 import re
@@ -22,6 +22,8 @@ from typing import Any
 import yaml
 
 from snnctl.errors import ConfigError, SnnctlError
+from snnctl import validators
+from snnctl.original_layout import ENCODERS, flatten_original
 from snnctl.validators import one_of, show
 from snnctl.yaml_reader import parse_yaml, read_yaml_file, yaml_number
 
@@ -37,9 +39,6 @@ READOUTS = ("vote", "linear")
 # What the linear readout reads for each image (snnctl.readout.features, docs/readout.md).
 READOUT_FEATURES = ("counts", "drive")
 RESIZE_MODES = ("squash", "pad")
-# Encoders are accepted by class name only: a parameter file never imports a module.
-ENCODERS = ("PoissonEncoder", "BernoulliEncoder", "RankOrderEncoder")
-ENCODER_MODULE = "bindsnet.encoding"
 # How gray values become rates (snnctl.data.encodings, docs/mammo.md).
 NORMALIZATIONS = ("none", "percentile")
 ENCODINGS = ("rate", "on-off")
@@ -372,57 +371,7 @@ def _check_groups_and_folds(values: dict[str, Any], source: str) -> None:
 
 def unknown_key(key: str, source: str, known: tuple[str, ...] = KEYS) -> ConfigError:
     """The error for a key that is not a parameter, with the nearest one as a hint."""
-    near = difflib.get_close_matches(key, known, n=1)
-    hint = f" (did you mean {near[0]!r}?)" if near else ""
-    return ConfigError(f"{source}: unknown key {show(key)}{hint}")
-
-
-def _flatten_original(document: dict[str, Any], source: str) -> dict[str, Any]:
-    """Map the original project's nested layout (time, dt, name, training, encoder).
-
-    Its one ``reduction`` key fed BindsNET's learning rule, and its README described it
-    as the readout: it sets both ``reduction`` and ``stdp_reduction``. The original
-    run.py built ``DiehlAndCook2015v2`` and ran it in BindsNET's one-step mode.
-    """
-    flat: dict[str, Any] = {"model": "diehl-cook-2015-v2", "one_step": True}
-    for key, value in document.items():
-        if key == "training":
-            if not isinstance(value, dict):
-                raise ConfigError(f"{source}: training: expected a mapping, got {show(value)}")
-            flat.update(value)
-        elif key == "encoder":
-            flat.update(_encoder_block(value, source))
-        else:
-            flat[key] = value
-    if "reduction" in flat and "stdp_reduction" not in flat:
-        flat["stdp_reduction"] = flat["reduction"]
-    return flat
-
-
-def _encoder_block(block: Any, source: str) -> dict[str, Any]:
-    """Accept a BindsNET encoder named by class; never import what a file names."""
-    if not isinstance(block, dict):
-        raise ConfigError(f"{source}: encoder: expected a mapping, got {show(block)}")
-    module = block.get("module_name", ENCODER_MODULE)
-    if module != ENCODER_MODULE:
-        raise ConfigError(f"{source}: encoder.module_name: {show(module)} is not allowed, only {ENCODER_MODULE!r}")
-    name = block.get("class_name", "PoissonEncoder")
-    if name not in ENCODERS:
-        raise ConfigError(f"{source}: encoder.class_name: {show(name)} is not one of {', '.join(ENCODERS)}")
-    unknown = set(block) - {"module_name", "class_name", "params"}
-    if unknown:
-        raise unknown_key(f"encoder.{sorted(unknown)[0]}", source)
-    params = block.get("params") or {}
-    if not isinstance(params, dict):
-        raise ConfigError(f"{source}: encoder.params: expected a mapping, got {show(params)}")
-    flat: dict[str, Any] = {"encoder": name}
-    for key, value in params.items():
-        if key not in ("time", "dt"):
-            # a key is shown as written, unless it holds characters a terminal would act on
-            name = key if isinstance(key, str) and key.isprintable() else show(key)
-            raise ConfigError(f"{source}: encoder.params.{name}: not supported, only time and dt")
-        flat[key] = value
-    return flat
+    return validators.unknown_key(key, source, known)
 
 
 def from_mapping(document: Any, source: str) -> Config:
@@ -432,7 +381,7 @@ def from_mapping(document: Any, source: str) -> Config:
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: expected a mapping of parameters, got {type(document).__name__}")
     if "training" in document or isinstance(document.get("encoder"), dict):
-        document = _flatten_original(document, source)
+        document = flatten_original(document, source, KEYS)
     for key in document:
         if not isinstance(key, str) or key not in FIELD_TYPES:
             raise unknown_key(str(key), source)

@@ -5,6 +5,7 @@ or raises a :class:`ConfigError` (exit code 2) that names where it was found.
 
 from __future__ import annotations
 
+import difflib
 import math
 import reprlib
 from typing import Any
@@ -42,3 +43,10 @@ def positive(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{where}: {show(value)} is not a number > 0")
     return float(value)
+
+
+def unknown_key(key: str, source: str, known: tuple[str, ...]) -> ConfigError:
+    """The error for a key that is not one of ``known``, with the nearest one as a hint."""
+    near = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return ConfigError(f"{source}: unknown key {show(key)}{hint}")

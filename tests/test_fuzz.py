@@ -26,6 +26,7 @@ from typer.testing import CliRunner
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl import network as net
+from snnctl import original_layout
 from snnctl import service
 from snnctl.cli import app
 from snnctl.errors import ConfigError, SnnctlError
@@ -66,7 +67,7 @@ yaml_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                            | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
 flat_documents = st.dictionaries(st.sampled_from(cfg.KEYS) | st.text(max_size=10), yaml_values, max_size=6)
 encoder_blocks = st.fixed_dictionaries({}, optional={
-    "module_name": st.sampled_from([cfg.ENCODER_MODULE, "os", "subprocess", "builtins", "bindsnet"]) | st.text(max_size=8),
+    "module_name": st.sampled_from([original_layout.ENCODER_MODULE, "os", "subprocess", "builtins", "bindsnet"]) | st.text(max_size=8),
     "class_name": st.sampled_from(cfg.ENCODERS + ("system", "Popen", "__import__")) | st.text(max_size=8),
     "params": st.dictionaries(st.sampled_from(["time", "dt", "intensity"]) | st.text(max_size=5), yaml_values, max_size=3),
 })
