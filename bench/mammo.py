@@ -67,6 +67,8 @@ def main() -> None:
     parser.add_argument("--bits", type=int, choices=(0, 8, 16), default=defaults.bits, help="0: a mix of 8 and 16")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--patches", action="store_true", help="patches of tissue around the finding, not whole views")
+    parser.add_argument("--exposure", type=float, default=defaults.exposure,
+                        help="how much films differ in brightness and contrast (0: alike, 1: as real sites do)")
     parser.add_argument("--train", action="store_true", help="then train on it and compare the readouts")
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE for the training run (repeatable)")
     args = parser.parse_args()
@@ -75,7 +77,8 @@ def main() -> None:
         parser.error(f"{args.root}: exists and is not empty")
     if not exists:
         spec = synthetic.SyntheticMammoSpec(patients=args.patients, size=args.size, contrast=args.contrast,
-                                            bits=args.bits, seed=args.seed, patches=args.patches)
+                                            bits=args.bits, seed=args.seed, patches=args.patches,
+                                            exposure=args.exposure)
         counts = synthetic.write_folders(args.root, spec)
         print(", ".join(f"{name}: {count}" for name, count in counts.items()), f"images in {args.root}")
     if args.train:

@@ -276,6 +276,23 @@ def test_unreadable_images_are_skipped_by_name_and_counted_or_stop_with_strict(t
         data.load_image_folders(mammo_config(tmp_path, root, strict=True), notice)
 
 
+def test_sixteen_bit_files_holding_twelve_bit_values_get_a_notice_unless_stretched(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("benign", "malignant"):
+        for k in range(8):
+            write_png(tmp_path / "dim" / name / f"{k}.png", rng.integers(0, 4096, (12, 12)).astype(np.uint16))
+    messages, notice = collect()
+    data.load_image_folders(mammo_config(tmp_path, tmp_path / "dim"), notice)
+    dim = [m for m in messages if "brightest pixels reach only" in m]
+    assert len(dim) == 1 and "dim" in dim[0] and "12- or 14-bit" in dim[0] and "percentile" in dim[0]
+    messages, notice = collect()
+    data.load_image_folders(mammo_config(tmp_path, tmp_path / "dim", normalize="percentile"), notice)
+    assert not any("brightest pixels" in m for m in messages)
+    messages, notice = collect()
+    data.load_image_folders(mammo_config(tmp_path, class_folders(tmp_path / "bright", {"a": 8, "b": 8})), notice)
+    assert not any("brightest pixels" in m for m in messages)
+
+
 # ---------------------------------------------------------------- the run's manifest
 
 

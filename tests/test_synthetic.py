@@ -80,3 +80,31 @@ def test_the_views_of_one_breast_share_its_tissue_and_its_finding():
             findings.append(synthetic.mammogram(np.random.default_rng(view), spec, "benign", 0.5, True, breast) - plain)
         assert not np.allclose(findings[0], findings[1])
         assert findings[0].sum() == pytest.approx(findings[1].sum(), rel=0.1)
+
+
+def test_exposure_changes_brightness_between_patients_not_within_an_examination(tmp_path):
+    image = np.linspace(0.0, 1.0, 64).reshape(8, 8)
+    assert np.array_equal(synthetic.expose(image, np.random.default_rng(3), 0.0), image)
+    film = synthetic.expose(image, np.random.default_rng(3), 1.0)
+    assert np.array_equal(film, synthetic.expose(image, np.random.default_rng(3), 1.0))
+    assert 0.0 <= film.min() and film.max() <= 1.0
+    assert np.all(np.diff(film.ravel()) >= 0)  # grey levels keep their order
+    assert not np.allclose(film, synthetic.expose(image, np.random.default_rng(4), 1.0))
+
+    def mean_grey(exposure: float) -> dict[str, list[float]]:
+        root = tmp_path / f"exposure-{exposure}"
+        synthetic.write_folders(root, synthetic.SyntheticMammoSpec(patients=24, size=32, bits=16, seed=2,
+                                                                   patches=True, exposure=exposure))
+        by_patient: dict[str, list[float]] = {}
+        for path in root.rglob("*.png"):
+            by_patient.setdefault(path.name[:5], []).append(np.asarray(Image.open(path)).mean() / 65535)
+        return by_patient
+
+    def spread_between_and_within(by_patient: dict[str, list[float]]) -> tuple[float, float]:
+        means = [np.mean(views) for views in by_patient.values()]
+        return float(np.std(means)), float(np.mean([np.std(views) for views in by_patient.values()]))
+
+    plain_between, plain_within = spread_between_and_within(mean_grey(0.0))
+    exposed_between, exposed_within = spread_between_and_within(mean_grey(1.0))
+    assert exposed_between > 1.25 * plain_between  # films of different patients differ
+    assert exposed_within < exposed_between / 2  # the views of one examination share their film

@@ -25,6 +25,9 @@ from snnctl.seeds import limit_seed
 # One image file: path relative to the data folder, label, format (None: found when read),
 # patient group (None: no groups).
 ImageFile = tuple[str, int, str | None, str | None]
+# Below this brightest grey level (the median image's), a notice: 16-bit files holding
+# 14-bit values reach 0.25 at most, 12-bit ones 0.0625.
+DIM_IMAGE = 0.25
 
 
 def dataset_groups(groups: list[str | None]) -> list[str]:
@@ -117,6 +120,19 @@ def _decode(root: Path, files: list[ImageFile], classes: list[str], config: Conf
                    dataset_groups([group for _, _, group in kept]))
 
 
+def _notice_dim_images(train: Dataset, root: Path, config: Config, notice: Notice) -> None:
+    """Says so when the training images' brightest pixels stay low in the grey range, as
+    16-bit files holding 12- or 14-bit values do (read as a fraction of 65535): grey levels
+    go in as they are, so every input then spikes rarely."""
+    if len(train) == 0:
+        return
+    brightest = float(train.images.amax(dim=1).median())
+    if brightest < DIM_IMAGE:
+        notice(WarningText(f"{root}: the training images' brightest pixels reach only {brightest:.3f} of the grey "
+                           f"range (16-bit files holding 12- or 14-bit values?), so no input spikes faster than "
+                           f"{brightest * config.intensity:.0f} Hz; normalize: percentile stretches each image"))
+
+
 def decode_splits(root: Path, lists: dict[str, list[ImageFile]], classes: list[str],
                   config: Config, notice: Notice) -> tuple[Dataset, Dataset, list[str]]:
     """Both splits decoded and encoded (:mod:`snnctl.data.encodings`), with one closing
@@ -125,8 +141,10 @@ def decode_splits(root: Path, lists: dict[str, list[ImageFile]], classes: list[s
     total = sum(len(files) for files in lists.values())
     notice(f"decoding {total} images from {root}")
     skipped: list[str] = []
-    train, test = (encode_dataset(_decode(root, lists[split], classes, config, notice, skipped), config)
-                   for split in SPLITS)
+    decoded = [_decode(root, lists[split], classes, config, notice, skipped) for split in SPLITS]
+    if config.normalize == "none":
+        _notice_dim_images(decoded[0], root, config, notice)
+    train, test = (encode_dataset(dataset, config) for dataset in decoded)
     if skipped:
         notice(WarningText(f"skipped {len(skipped)} of {total} images that could not be read "
                            f"(strict: true makes them errors)"))

@@ -54,7 +54,10 @@ class SyntheticMammoSpec:
     """What to generate. ``shares``: the fraction of patients in each class (unbalanced,
     as screening data is); ``contrast``: a finding's peak brightness over the tissue, in
     units of the image's grey range; ``bits``: 8, 16, or 0 for a mix of both;
-    ``patches``: patches of tissue around the finding instead of whole views."""
+    ``patches``: patches of tissue around the finding instead of whole views;
+    ``exposure``: how much each patient's films differ in brightness and contrast
+    (:func:`expose`; 0: every film exposed alike, 1: about as much as scanned films of
+    different sites and years do)."""
 
     patients: int = 60
     size: int = 128
@@ -63,6 +66,7 @@ class SyntheticMammoSpec:
     bits: int = 0
     seed: int = 0
     patches: bool = False
+    exposure: float = 0.0
 
 
 def _spectrum_noise(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -163,6 +167,17 @@ def _write(path: Path, image: np.ndarray, bits: int) -> None:
         Image.fromarray(np.round(image * 65535).astype(np.uint16)).save(path)
 
 
+def expose(image: np.ndarray, rng: np.random.Generator, exposure: float) -> np.ndarray:
+    """A film's own exposure and development: a gain, an offset and a gamma of the grey
+    levels, drawn around none by ``exposure`` (at 1: gain 0.7 to 1.3, offset -0.1 to 0.1, gamma
+    0.75 to 1.33). The views of one examination share them; other patients' films do not,
+    so a grey level means different tissue in different patients."""
+    gain = 1.0 + exposure * rng.uniform(-0.3, 0.3)
+    offset = exposure * rng.uniform(-0.1, 0.1)
+    gamma = np.exp(exposure * rng.uniform(-np.log(4 / 3), np.log(4 / 3)))
+    return (offset + gain * image.clip(0.0, 1.0) ** gamma).clip(0.0, 1.0)
+
+
 def write_folders(root: Path, spec: SyntheticMammoSpec = SyntheticMammoSpec()) -> dict[str, int]:
     """Write a class-folder data set under ``root``; returns the number of images per class.
 
@@ -180,8 +195,12 @@ def write_folders(root: Path, spec: SyntheticMammoSpec = SyntheticMammoSpec()) -
         density = rng.uniform(0.0, 1.0)
         bits = spec.bits or int(rng.choice([8, 16]))
         breasts = {side: Breast.draw(rng, spec.size) for side in "LR"}
+        # drawn only with exposure, so that sets made without it stay as they were
+        film_seed = int(rng.integers(2**63)) if spec.exposure else None
         for view in rng.permutation(VIEWS)[: rng.integers(2, len(VIEWS) + 1)]:
             image = mammogram(rng, spec, label, density, view.startswith("L"), breasts[view[0]])
+            if film_seed is not None:
+                image = expose(image, np.random.default_rng(film_seed), spec.exposure)
             _write(folder / f"P{patient:04d}_{view}.png", image, bits)
             counts[label] += 1
     return counts
