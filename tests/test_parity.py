@@ -358,6 +358,37 @@ def test_off_and_bindsnet_rules_on_the_same_hand_made_case(engine_class):
     assert picks == {0, 1}  # drawn at random, from the presentation's seed
 
 
+def test_membrane_update_is_bindsnets_arithmetic_bit_for_bit():
+    """``neurons.diehl_cook_update``, compiled to vector instructions, against the operations
+    of ``DiehlAndCookNodes.forward`` in torch: neurons in and out of their refractory
+    period, below and above threshold, a length that leaves a remainder after the vectors."""
+    from snnctl.engine.kernels.neurons import diehl_cook_update
+    from snnctl.engine.params import kernel_params
+
+    lif = kernel_params(configure()).exc.lif
+    generator = np.random.default_rng(0)
+    n = 1003
+    v = generator.uniform(-66.0, -50.0, n).astype(np.float32)
+    refrac = generator.choice([-3.0, -1.0, 0.0, 0.5, 1.0, 5.0], n).astype(np.float32)
+    theta = generator.uniform(0.0, 2.0, n).astype(np.float32)
+    current = np.where(generator.random(n) < 0.2, 0.0, generator.uniform(0.0, 3.0, n)).astype(np.float32)
+    expected_v, expected_refrac = torch.from_numpy(v.copy()), torch.from_numpy(refrac.copy())
+    expected_v.sub_(lif.rest).mul_(lif.decay).add_(lif.rest)
+    expected_v.add_((expected_refrac <= 0).float() * torch.from_numpy(current))
+    expected_refrac.sub_(lif.dt)
+    expected_spiked = expected_v >= lif.thresh + torch.from_numpy(theta)
+    assert 0 < int(expected_spiked.sum()) < n
+
+    spiked = np.zeros(n, np.bool_)
+    assert diehl_cook_update(v, refrac, theta, current, spiked, lif)
+    assert np.array_equal(v.view(np.uint32), expected_v.numpy().view(np.uint32))
+    assert np.array_equal(refrac.view(np.uint32), expected_refrac.numpy().view(np.uint32))
+    assert np.array_equal(spiked, expected_spiked.numpy())
+    assert not diehl_cook_update(np.full(n, lif.rest), np.zeros(n, np.float32), theta, np.zeros(n, np.float32),
+                                 spiked, lif)
+    assert not spiked.any()
+
+
 # ---------------------------------------------------------------- input, retries, engines
 
 

@@ -103,9 +103,8 @@ def note_input_spikes(pre, b, now, t) -> None:
 def excitatory_step(exc, b, current, theta, params, one_spike, rng, n_risen) -> int:
     """One step of element b's excitatory layer (``DiehlAndCookNodes.forward``) under
     ``current``. Returns the new number of neurons in ``exc.risen``."""
-    n_crossed = diehl_cook_update(exc.v[b], exc.refrac[b], theta, current, exc.spiked[b], params.lif)
     exc.n_spiked[b] = 0
-    if n_crossed:
+    if diehl_cook_update(exc.v[b], exc.refrac[b], theta, current, exc.spiked[b], params.lif):
         exc.n_spiked[b], n_risen = resolve_crossings(exc.v[b], exc.refrac[b], theta, exc.spiked[b], exc.spikers[b],
                                                      exc.rises, exc.risen, n_risen, params.lif, one_spike,
                                                      rng[b:b + 1])
