@@ -4,6 +4,7 @@ and, with --train, train on it and compare the vote, the linear readout and the 
     python bench/mammo.py data/synthetic-mammo                  # 60 patients, 128 x 128, mixed 8/16 bits
     python bench/mammo.py data/m --patients 300 --seed 2 --contrast 0.2
     python bench/mammo.py data/p --patients 100 --patches     # patches of tissue around the finding
+    python bench/mammo.py data/e --patients 100 --patches --exposure 1   # films exposed differently
     python bench/mammo.py data/m --patients 300 --train         # then train (an existing set is reused)
 
 --train runs parameters/mnist.yaml's network (225 neurons, one image at a time, the
