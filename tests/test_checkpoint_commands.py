@@ -253,3 +253,32 @@ def test_debug_shows_the_traceback(tmp_path):
     result = runner.invoke(app, ["--debug", "inspect", str(tmp_path / "missing.safetensors")])
     assert result.exit_code != 0
     assert isinstance(result.exception, Exception) and "no such checkpoint" in str(result.exception)
+
+
+def test_assign_untrained_reads_out_the_layer_training_started_from(checkpoint_copy):
+    from snnctl import network as net
+
+    before = checkpoint_copy.read_bytes()
+    result = run("assign", checkpoint_copy, "--readout", "linear", "--untrained", "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["untrained"] is True and document["output"].endswith("-untrained.safetensors")
+    assert checkpoint_copy.read_bytes() == before
+    trained, control = ckpt.load(checkpoint_copy), ckpt.load(Path(document["output"]))
+    initial = net.initial_tensors(trained.config).weights
+    assert torch.allclose(control.tensors.weights, initial * trained.config.norm / initial.sum(0))
+    assert torch.allclose(control.tensors.weights.sum(0), torch.full((trained.config.n_neurons,), trained.config.norm))
+    assert not torch.allclose(control.tensors.weights, trained.tensors.weights)
+    assert torch.count_nonzero(control.tensors.theta) == 0
+    assert control.progress.samples_seen == 0 and control.info["labels"]["untrained"] is True
+    assert control.readout is not None and 0.0 <= document["scores"]["linear"]["balanced_accuracy"] <= 1.0
+    table = run("assign", checkpoint_copy, "--readout", "linear", "--untrained", "--force")
+    assert table.exit_code == 0 and "untrained: the weights training started from" in table.stdout
+    assert "n/a (untrained layer)" in table.stdout
+    refused = run("assign", checkpoint_copy, "--untrained", "--in-place")
+    assert_one_line_error(refused, 2, "--untrained writes a new file", "replace the trained layer")
+    assert checkpoint_copy.read_bytes() == before
+    evaluated = run("evaluate", document["output"], "--readout", "linear", "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["scores"]["linear"]["balanced_accuracy"] == pytest.approx(
+        document["scores"]["linear"]["balanced_accuracy"])

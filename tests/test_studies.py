@@ -322,3 +322,22 @@ def test_resuming_a_finished_study_on_ray_runs_no_fold_and_connects_to_nothing(f
     again = service.study(resume=Path(finished.study_dir), address=f"ray://127.0.0.1:{port}")
     assert again.ran_on == "nowhere: every fold had finished"
     assert again.summary == finished.summary
+
+
+def test_the_untrained_control_reads_out_each_folds_initial_layer_beside_its_trained_one(finished, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("control", Path(__file__).parents[1] / "bench" / "control.py")
+    control = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(control)
+    rows = control.control(Path(finished.study_dir))
+    assert [fold for fold, _, _ in rows] == list(range(FOLDS))
+    from snnctl.service import studies
+
+    for (fold, trained, untrained), reference in zip(rows, finished.per_fold):
+        assert trained == reference.metrics[studies.readout_key("linear")]
+        assert 0.0 <= untrained <= 1.0
+        written = list(Path(reference.run_dir).glob("checkpoint.*-untrained.safetensors"))
+        assert len(written) == 1  # beside the fold's checkpoint, which stays as it was
+    with pytest.raises(SnnctlError, match="no result.json"):
+        control.control(Path(finished.study_dir) / "runs")

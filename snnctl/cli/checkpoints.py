@@ -91,6 +91,7 @@ def _confusion_table(classes: list[str], confusion: list[list[int]], readout: st
 ASSIGN_EPILOG = render.examples(
     "snnctl assign CKPT --reduction mean --out relabeled.safetensors",
     "snnctl assign CKPT --readout linear",
+    "snnctl assign CKPT --readout linear --untrained",
     "snnctl assign CKPT --in-place",
     "snnctl assign mnist.safetensors --task MAMMO --data-dir data/mammo --out on-mammo.safetensors")
 
@@ -107,6 +108,7 @@ def assign(
     out_path: Annotated[Optional[Path], typer.Option("--out", help="New checkpoint (default: CKPT.TASK-REDUCTION.safetensors, CKPT.TASK-linear.safetensors with --readout linear).")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the input checkpoint (atomically).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    untrained: Annotated[bool, typer.Option("--untrained", help="Relabel the layer training started from (the weights its seed draws), not the trained one: the control that shows what STDP added.")] = False,
     device: DeviceOption = None,
     workers: WorkersOption = None,
     log_dir: LogDirOption = None,
@@ -123,18 +125,20 @@ def assign(
         return service.assign(
             service.checkpoint_or_latest(checkpoint, log_dir, render.notice), reduction=value(reduction), readout=value(readout), features=value(features), task=value(task), data_dir=str(data_dir) if data_dir else None,
             split=split.value, n=n, output=out_path, in_place=in_place, force=force, device=value(device),
-            workers=workers, notice=render.notice, on_progress=on_progress)
+            workers=workers, untrained=untrained, notice=render.notice, on_progress=on_progress)
 
     render.run(call, _assignment_table, as_json)
 
 
 def _assignment_table(result) -> render.Rendering:
     rows: list[tuple[str, object]] = [
+        ("layer", "untrained: the weights training started from (--untrained)" if result.untrained else "trained"),
         ("labels from", f"{result.n_label_samples} {result.task} images ({result.label_split} split), "
                         f"readout {result.readout}, reduction {result.reduction}"),
         ("neurons per class", ", ".join(f"{c}: {k}" for c, k in zip(result.classes, result.neurons_per_class))),
         ("unassigned neurons", result.unassigned),
-        ("neurons that changed class", "n/a (other classes)" if result.changed is None else result.changed),
+        ("neurons that changed class", result.changed if result.changed is not None
+         else "n/a (untrained layer)" if result.untrained else "n/a (other classes)"),
     ]
     if result.old_accuracy is not None:
         rows += render.accuracy_rows(f"old labels on {result.n_eval_samples} test images", result.old_accuracy)

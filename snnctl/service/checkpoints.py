@@ -5,7 +5,7 @@ share: the data config of a checkpoint (:func:`data_config`), loading its split
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -309,16 +309,35 @@ class AssignResult(Result):
     scores: readouts.Scores | None = None
     # How the layer spiked on the labelled images (silent neurons, neurons in lockstep).
     activity: LayerActivity | None = None
+    untrained: bool = False  # the layer training started from, not the trained one
 
 
-def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None, force: bool) -> Path:
+def as_untrained(stored: ckpt.Checkpoint) -> ckpt.Checkpoint:
+    """``stored`` as it was before learning: the initial weights its parameters' seed
+    draws (:func:`snnctl.network.initial_tensors`, where training starts), each neuron's
+    scaled to sum to ``norm`` as the first presentation leaves them with or without STDP
+    (BindsNET's ``Connection.normalize``), thresholds at zero; no labels, no readout, no
+    progress."""
+    from snnctl import network as net
+
+    initial = net.initial_tensors(stored.config)
+    weights = initial.weights * (stored.config.norm / initial.weights.sum(0))  # initial weights are positive
+    return replace(stored, tensors=replace(initial, weights=weights), labels=None, readout=None,
+                   progress=ckpt.Progress(), window=None)
+
+
+def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None, force: bool,
+                      untrained: bool = False) -> Path:
     """Where assign writes, checked: ``output``, by default CKPT.TASK-REDUCTION.safetensors
     (CKPT.TASK-linear.safetensors for the linear readout, CKPT.TASK-linear-drive.safetensors
-    for one on the input drive); never the input checkpoint (that takes --in-place)."""
+    for one on the input drive, ending -untrained for the untrained layer); never the input
+    checkpoint (that takes --in-place)."""
     if output is None:
         way = "linear" if config.readout == "linear" else config.reduction
         if config.readout == "linear" and config.readout_features != "counts":
             way += f"-{config.readout_features}"
+        if untrained:
+            way += "-untrained"
         output = checkpoint_path.with_name(f"{checkpoint_path.stem}.{config.task.lower()}-{way}.safetensors")
     output = Path(output)
     if output.resolve() == checkpoint_path.resolve():
@@ -331,11 +350,14 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
            features: str | None = None, task: str | None = None,
            data_dir: str | None = None, split: str = "train", n: int | None = None, output: Path | None = None,
            in_place: bool = False, force: bool = False, device: str | None = None, workers: str | None = None,
-           notice: Notice = quiet, on_progress: OnProgress = no_progress) -> AssignResult:
+           untrained: bool = False, notice: Notice = quiet, on_progress: OnProgress = no_progress) -> AssignResult:
     """Recompute which class each excitatory neuron stands for and refit the linear
     readout, from labelled images (learning off), and store both in a new checkpoint
     whose ``readout`` parameter is ``readout`` (default: the checkpoint's), and whose
     ``readout_features`` is ``features`` (default: the checkpoint's).
+
+    With ``untrained`` the layer is the one training started from (:func:`as_untrained`),
+    labelled and read out the same way: the control that shows what STDP added.
 
     On another task (a layer trained on MNIST, assigned on a MAMMO folder) the new
     checkpoint takes that task's class names, data and readout, ready to evaluate there.
@@ -343,14 +365,18 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
     """
     from snnctl.readout import vote
 
+    if untrained and in_place:
+        raise ConfigError("assign: --untrained writes a new file; with --in-place it would replace the trained layer")
     checkpoint_path = ckpt.locate(checkpoint_path)
 
     def choose_output(stored: ckpt.Checkpoint, config: Config) -> None:
         nonlocal output  # refused (an existing file without --force) before any image is read
-        output = checkpoint_path if in_place else _relabeled_output(checkpoint_path, config, output, force)
+        output = checkpoint_path if in_place else _relabeled_output(checkpoint_path, config, output, force, untrained)
 
     opened = on_data(checkpoint_path, split, n, task=task, data_dir=data_dir, reduction=reduction, readout=readout,
                      device=device, workers=workers, notice=notice, before_loading=choose_output, features=features)
+    if untrained:
+        opened = replace(opened, stored=as_untrained(opened.stored))
     stored, label_set, eval_set = opened.stored, opened.dataset, opened.splits.test
     class_names = label_set.class_names
     config = opened.config.replace(n_classes=len(class_names))
@@ -374,7 +400,8 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
         changed = int((stored.labels.assignments != new_state.assignments).sum())
     info = {**stored.info, "labels": {"from": str(checkpoint_path), "split": split, "task": config.task,
                                       "data_dir": config.data_dir, "reduction": config.reduction,
-                                      "readout": config.readout, "n_samples": len(label_set)}}
+                                      "readout": config.readout, "n_samples": len(label_set),
+                                      "untrained": untrained}}
     # the device it ran on now is not the training's
     relabelled = config.replace(device=stored.config.device, workers=stored.config.workers)
     ckpt.save(ckpt.Checkpoint(relabelled, stored.tensors, class_names, new_state, stored.progress, None, info,
@@ -385,5 +412,5 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
         neurons_per_class=new_state.neurons_per_class(len(class_names)),
         unassigned=int((new_state.assignments < 0).sum()), changed=changed, old_accuracy=old_accuracy,
         new_accuracy=tested.accuracy, eval_split="test", n_eval_samples=len(eval_set), readout=config.readout,
-        scores=tested.scores_with(None, len(rows), groups), activity=activity,
+        scores=tested.scores_with(None, len(rows), groups), activity=activity, untrained=untrained,
     )
