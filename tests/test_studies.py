@@ -188,6 +188,21 @@ def test_the_study_says_plainly_when_its_readout_is_not_clearly_above_chance_and
     assert studies.verdict(_folds(network[:1], baseline[:1]), "linear") is None  # one fold judges nothing
 
 
+def test_the_study_says_when_its_linear_readout_does_no_better_than_its_layer_before_learning():
+    from snnctl.service import studies
+
+    folds = _folds([0.82, 0.84, 0.83, 0.79, 0.80], [0.49, 0.50, 0.48, 0.49, 0.47])
+    assert studies.verdict(folds, "linear") is None
+    for fold, untrained in zip(folds, [0.89, 0.94, 0.94, 0.81, 0.92]):
+        fold.metrics[studies.readout_key(studies.UNTRAINED)] = untrained
+    says = studies.verdict(folds, "linear")
+    assert says.startswith("the network (linear readout) is below its own layer before learning (0.816 against "
+                           "0.900 mean balanced accuracy; below it in 5 of 5 folds")
+    for fold, untrained in zip(folds, [0.70, 0.88, 0.80, 0.85, 0.75]):
+        fold.metrics[studies.readout_key(studies.UNTRAINED)] = untrained
+    assert "not distinguishable from its own layer before learning" in studies.verdict(folds, "linear")
+
+
 def test_a_figures_interval_stays_within_what_the_figure_can_be():
     from scipy import stats
 
@@ -324,20 +339,16 @@ def test_resuming_a_finished_study_on_ray_runs_no_fold_and_connects_to_nothing(f
     assert again.summary == finished.summary
 
 
-def test_the_untrained_control_reads_out_each_folds_initial_layer_beside_its_trained_one(finished, capsys):
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location("control", Path(__file__).parents[1] / "bench" / "control.py")
-    control = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(control)
-    rows = control.control(Path(finished.study_dir))
-    assert [fold for fold, _, _ in rows] == list(range(FOLDS))
-    from snnctl.service import studies
+def test_a_linear_readout_study_reads_each_folds_layer_before_learning_as_its_control(mammo, tmp_path):
+    from snnctl.service import checkpoints, studies
 
-    for (fold, trained, untrained), reference in zip(rows, finished.per_fold):
-        assert trained == reference.metrics[studies.readout_key("linear")]
-        assert 0.0 <= untrained <= 1.0
-        written = list(Path(reference.run_dir).glob("checkpoint.*-untrained.safetensors"))
-        assert len(written) == 1  # beside the fold's checkpoint, which stays as it was
-    with pytest.raises(SnnctlError, match="no result.json"):
-        control.control(Path(finished.study_dir) / "runs")
+    result = service.study(study_config(mammo, tmp_path, readout="linear", readout_features="drive"), folds=FOLDS,
+                           out=tmp_path / "study", concurrent_folds=1)
+    key = studies.readout_key(studies.UNTRAINED)
+    for fold in result.per_fold:
+        control = checkpoints.assign(Path(fold.checkpoint), readout="linear", untrained=True, force=True)
+        assert fold.metrics[key] == pytest.approx(control.scores.linear.balanced_accuracy)
+    assert key in result.summary and key in Path(result.table_file).read_text().splitlines()[0]
+    vote = service.study(study_config(mammo, tmp_path), folds=2, out=tmp_path / "vote-study", concurrent_folds=1)
+    assert not any(name.startswith("scores/untrained/") for name in vote.summary)  # the vote's studies have none

@@ -49,6 +49,8 @@ FORMAT_VERSION = 1
 # Leaves of an evaluation's result that are not figures of merit.
 NOT_METRICS = {"samples_per_second", "level"}
 CHANCE = "scores/chance"
+# A linear readout study's control: the same readout of each fold's layer before learning.
+UNTRAINED = "untrained"
 LOCKSTEP = "layer/lockstep_share"  # of the neurons that fired on the fold's training images (snnctl.readout.activity)
 # Every figure of a fold is a proportion (accuracy, precision, recall, AUC, a share of neurons).
 PROPORTION = (0.0, 1.0)
@@ -127,7 +129,8 @@ def readout_key(readout: str) -> str:
 def verdict(per_fold: list[Fold], readout: str) -> str | None:
     """One plain sentence when the study's ``readout`` is, over its folds, not above
     chance (1 / classes) by more than the 95% t-interval of its mean balanced accuracy,
-    or below the pixel baseline, or not distinguishable from it (the folds paired: the
+    or below the pixel baseline or its own layer before learning (the untrained control of
+    a linear readout study), or not distinguishable from either (the folds paired: the
     t-interval of the mean difference includes 0); and when it read a layer that fired
     in lockstep. None when it is clearly above both from a layer not in lockstep, or with
     fewer than two folds to judge by."""
@@ -143,22 +146,33 @@ def verdict(per_fold: list[Fold], readout: str) -> str | None:
     elif mean.low <= chance:
         said.append(f"not distinguishable from chance (mean balanced accuracy {mean.mean:.3f} over {len(network)} "
                     f"folds; its 95% interval, {mean.low:.3f} to {mean.high:.3f}, includes chance, {chance:.3f})")
-    baseline = [fold.metrics.get(readout_key("baseline")) for fold in per_fold]
-    if None not in baseline:
-        difference = summarize([n - b for n, b in zip(network, baseline)])
-        below = sum(n < b for n, b in zip(network, baseline))
-        paired = (f"{mean.mean:.3f} against {statistics.fmean(baseline):.3f} mean balanced accuracy; below it in "
-                  f"{below} of {len(network)} folds, the mean difference {difference.mean:+.3f}, 95% interval "
-                  f"{difference.low:+.3f} to {difference.high:+.3f}")
-        if difference.mean < 0:
-            said.append(f"below the pixel baseline ({paired})")
-        elif difference.low <= 0:
-            said.append(f"not distinguishable from the pixel baseline ({paired})")
+    for other, name in (("baseline", "the pixel baseline"), (UNTRAINED, "its own layer before learning")):
+        compared = _compared(network, [fold.metrics.get(readout_key(other)) for fold in per_fold], name)
+        if compared is not None:
+            said.append(compared)
     in_lockstep = sum(mostly_in_lockstep(fold.metrics.get(LOCKSTEP, 0.0)) for fold in per_fold)
     if in_lockstep:
         said.append(f"read from a layer that fired in lockstep in {in_lockstep} of {len(per_fold)} folds (one "
                     f"feature, not one per neuron; neurons compete with one_spike: winner, or weaker input)")
     return f"the network ({readout} readout) is " + "; and ".join(said) if said else None
+
+
+def _compared(network: list[float], other: list[float | None], name: str) -> str | None:
+    """A clause when the ``network``'s balanced accuracy over the folds is below ``other``'s
+    (the folds paired) or not distinguishable from it (the 95% t-interval of the mean
+    difference includes 0); None when it is clearly above, or ``other`` is missing."""
+    if None in other:
+        return None
+    difference = summarize([n - o for n, o in zip(network, other)])
+    below = sum(n < o for n, o in zip(network, other))
+    paired = (f"{statistics.fmean(network):.3f} against {statistics.fmean(other):.3f} mean balanced accuracy; below "
+              f"it in {below} of {len(network)} folds, the mean difference {difference.mean:+.3f}, 95% interval "
+              f"{difference.low:+.3f} to {difference.high:+.3f}")
+    if difference.mean < 0:
+        return f"below {name} ({paired})"
+    if difference.low <= 0:
+        return f"not distinguishable from {name} ({paired})"
+    return None
 
 
 # ---------------------------------------------------------------- one fold
@@ -180,11 +194,23 @@ def run_fold(config: Config, fold: int, runs_dir: Path, notice: Notice = quiet,
     # training tests the fold and reports what evaluate would: its images are not run again
     trained = train_in(run_dir, config.replace(fold=fold), notice=notice, on_progress=on_progress)
     metrics = metrics_of(trained.evaluation.to_dict())
+    if config.readout == "linear":
+        metrics.update(_untrained_control(Path(trained.checkpoint), notice))
     if trained.activity is not None:
         metrics[LOCKSTEP] = trained.activity.lockstep_share
     result = Fold(fold, str(run_dir), trained.checkpoint, trained.n_train, trained.n_test, metrics)
     write_state(done, FOLD_FORMAT, FORMAT_VERSION, result.to_dict())
     return result
+
+
+def _untrained_control(checkpoint: Path, notice: Notice) -> dict[str, float]:
+    """The fold's control: the layer its training started from, labelled and read out as
+    the trained one (:func:`snnctl.service.checkpoints.assign` with ``untrained``); its
+    linear readout's figures under ``scores/untrained/``."""
+    from snnctl.service.checkpoints import assign
+
+    control = assign(checkpoint, readout="linear", untrained=True, force=True, notice=notice)
+    return metrics_of(control.to_dict()["scores"]["linear"], f"scores/{UNTRAINED}/")
 
 
 def _read_fold(path: Path) -> Fold:
