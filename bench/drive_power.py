@@ -4,14 +4,16 @@
     python bench/drive_power.py CKPT --powers 1 2 --c 0.1 1 --data-dir ../shared/data
     python bench/drive_power.py CKPT --validation 10000       # images held out of the training split
     python bench/drive_power.py CKPT --fields exemplars       # random training images in place of the fields
+    python bench/drive_power.py CKPT --powers 2 --shifts 0 1 2  # the drive of the image shifted (readout_shift)
 
 Reads a trained layer's input weights from CKPT, computes the drive of its task's
 training images (n_train of them; ``snnctl.service.readouts.image_drive``: ``max(0, d - mean(d))``), and,
 for each power p and each L2 strength C, fits a logistic regression on the standardized
 ``f ** p`` of all training images but a seeded, class-stratified validation part, and
 scores it on that part. The test images are never read. This is how the square of
-``readout_features: drive`` (transform ``square-standardize``) was chosen (docs/readout.md).
-Prints one row per power and C: the validation accuracy, the solver's iterations, seconds.
+``readout_features: drive`` (transform ``square-standardize``) and ``readout_shift`` were
+chosen (docs/readout.md). Prints one row per shift, power and C: the validation accuracy,
+the solver's iterations, seconds.
 
 ``--fields exemplars`` asks what STDP adds to this readout: the learned receptive fields
 are replaced by as many training images drawn (seeded) from the fit part, each scaled to
@@ -66,6 +68,8 @@ def main() -> None:
     parser.add_argument("--data-dir", help="the task's data (default: the checkpoint's data_dir)")
     parser.add_argument("--fields", choices=("learned", "exemplars"), default="learned",
                         help="the checkpoint's learned fields, or as many training images of the fit part")
+    parser.add_argument("--shifts", type=int, nargs="+", default=[0],
+                        help="readout_shift: each neuron's largest drive over the image shifted by up to this many pixels")
     args = parser.parse_args()
     stored = ckpt.load(args.checkpoint)
     config = stored.config if args.data_dir is None else stored.config.replace(data_dir=args.data_dir)
@@ -75,19 +79,21 @@ def main() -> None:
     weights = stored.tensors.weights.numpy()
     if args.fields == "exemplars":
         weights = exemplar_fields(train.images.numpy(), fit, weights, readout_seed(config.seed))
-    drive = readouts.image_drive(config, torch.from_numpy(weights), train.images).numpy()
     labels = train.labels.numpy()
     print(f"{args.checkpoint}: {config.n_neurons} neurons ({args.fields} fields), fit on {len(fit):,} training "
           f"images, validated on {len(held):,} others")
-    print("| power | C | validation accuracy | iterations | seconds |")
-    print("|---|---|---|---|---|")
-    for power in args.powers:
-        features = drive ** power
-        for c in args.c:
-            started = time.perf_counter()
-            accuracy, iterations = validation_accuracy(features, labels, fit, held, c)
-            print(f"| {power:g} | {c:g} | {100 * accuracy:.2f}% | {iterations} | {time.perf_counter() - started:.0f} |",
-                  flush=True)
+    print("| shift | power | C | validation accuracy | iterations | seconds |")
+    print("|---|---|---|---|---|---|")
+    for shift in args.shifts:
+        shifted = config.replace(readout_features="drive", readout_shift=shift)
+        drive = readouts.image_drive(shifted, torch.from_numpy(weights), train.images).numpy()
+        for power in args.powers:
+            features = drive ** power
+            for c in args.c:
+                started = time.perf_counter()
+                accuracy, iterations = validation_accuracy(features, labels, fit, held, c)
+                print(f"| {shift} | {power:g} | {c:g} | {100 * accuracy:.2f}% | {iterations} | "
+                      f"{time.perf_counter() - started:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

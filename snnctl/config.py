@@ -121,6 +121,9 @@ class Config:
     # What the linear readout reads: the spike counts, or each neuron's input drive above
     # the layer's mean (a soft competition in place of the winner-take-all; docs/readout.md).
     readout_features: str = "counts"
+    # With readout_features drive: each neuron's largest drive over the image shifted by up to
+    # this many pixels each way (docs/readout.md, Shifts); 0: the image where it lies.
+    readout_shift: int = 0
     # Receptive fields smaller than the image (snnctl.data.windows): each excitatory neuron
     # sees a patch_size x patch_size window, learns on random windows and reads an image by
     # sliding over it; null: the whole image, as Diehl & Cook.
@@ -238,6 +241,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "readout_max_train": (2, True),
     "networks_per_device": (1, True),
     "patch_size": (2, True),
+    "readout_shift": (0, True),
     "windows_per_image": (1, True),
 }
 # (key, exclusive upper bound): NumPy seeds its generators with unsigned 32-bit integers
@@ -346,6 +350,9 @@ def validate(config: Config, source: str) -> Config:
     if values["patch_size"] is not None and values["patch_size"] > values["input_size"]:
         raise ConfigError(f"{source}: patch_size: {values['patch_size']!r} is larger than the image (input_size: "
                           f"{values['input_size']!r}); a window lies inside the image")
+    if values["readout_shift"] and values["readout_features"] != "drive":
+        raise ConfigError(f"{source}: readout_shift: {values['readout_shift']!r} shifts the input drive; "
+                          f"it needs readout_features: drive (it is {show(values['readout_features'])})")
     _check_groups_and_folds(values, source)
     return Config(**values)
 

@@ -15,7 +15,7 @@ from snnctl import checkpoint as ckpt
 from snnctl import service
 from snnctl.cli import app
 from snnctl.errors import ConfigError
-from snnctl.readout.features import TRANSFORMS, input_drive
+from snnctl.readout.features import TRANSFORMS, input_drive, window_drive
 from snnctl.readout.linear import LinearReadout
 from snnctl.service import readouts
 from snnctl.service.checkpoints import classify
@@ -126,3 +126,51 @@ def test_every_kind_of_feature_has_its_transform():
     from snnctl.readout.features import TRANSFORMS
 
     assert set(TRANSFORMS) == set(READOUT_FEATURES)
+
+
+def test_a_shift_reads_the_drive_of_the_image_moved_by_up_to_that_many_pixels():
+    rng = np.random.default_rng(2)
+    images = rng.random((3, 10, 10)).astype(np.float32)
+    fields = rng.random((100, 6)).astype(np.float32)  # whole-image fields, 6 neurons
+    moved = []
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            padded = np.pad(images, ((0, 0), (1, 1), (1, 1)))  # zeros come in at the edge
+            moved.append(padded[:, 1 - dy:11 - dy, 1 - dx:11 - dx].reshape(3, -1))
+    expected = np.max([input_drive(image, fields) for image in moved], axis=0)
+    np.testing.assert_allclose(window_drive(images.reshape(3, -1), fields, 10, shift=1), expected, atol=1e-5)
+    np.testing.assert_allclose(window_drive(images.reshape(3, -1), fields, 10), input_drive(images.reshape(3, -1), fields),
+                               atol=1e-5)
+    # a digit drawn a pixel off centre keeps the feature of its centred self
+    centred = np.zeros((1, 10, 10), np.float32)
+    centred[0, 3:7, 4:6] = 1.0
+    off_centre = np.roll(centred, 1, axis=2)
+    fields = np.stack([centred.ravel(), rng.random(100).astype(np.float32) * 0.2], 1)
+    both = np.concatenate([centred, off_centre]).reshape(2, -1)
+    shifted = window_drive(both, fields, 10, shift=1)
+    assert shifted[0, 0] == pytest.approx(shifted[1, 0])
+    assert window_drive(both, fields, 10)[1, 0] < shifted[1, 0]
+
+
+def test_readout_shift_needs_the_drive(tmp_path):
+    with pytest.raises(ConfigError, match="readout_shift: 2 .*readout_features: drive"):
+        tiny_config(tmp_path, readout_shift=2)
+    assert tiny_config(tmp_path, readout_features="drive", readout_shift=2).readout_shift == 2
+
+
+def test_assign_with_a_shift_writes_its_own_file_and_evaluate_reproduces_it(drive_run, tmp_path):
+    source = tmp_path / "run.safetensors"
+    source.write_bytes(Path(drive_run.checkpoint).read_bytes())
+    result = runner.invoke(app, ["assign", str(source), "--shift", "1", "--n", "200", "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert Path(document["output"]).name == "run.mnist-linear-drive-shift1.safetensors"
+    shifted = ckpt.load(document["output"])
+    assert (shifted.config.readout_features, shifted.config.readout_shift) == ("drive", 1)
+    evaluated = service.evaluate(Path(document["output"]))
+    assert evaluated.scores.linear.accuracy == pytest.approx(document["scores"]["linear"]["accuracy"])
+    # the counts take no shift: back to counts drops it, asking for one is one error line
+    counted = service.assign(Path(document["output"]), features="counts", n=200)
+    assert ckpt.load(counted.output).config.readout_shift == 0
+    refused = runner.invoke(app, ["assign", str(source), "--features", "counts", "--shift", "1", "--n", "200"])
+    assert refused.exit_code != 0 and "readout_shift: 1" in refused.output

@@ -11,7 +11,7 @@ from rich.table import Table
 
 import snnctl.cli.render as render
 from snnctl.cli.options import (CheckpointArgument, DataDirOption, DebugOption, DeviceOption, FeaturesOption,
-                                JsonOption, LogDirOption, NOption, ReadoutOption, ReductionOption, Split, TaskOption, WorkersOption,
+                                JsonOption, LogDirOption, NOption, ReadoutOption, ReductionOption, ShiftOption, Split, TaskOption, WorkersOption,
                                 value)
 from snnctl.cli.scores import percent, scores_table
 from snnctl.errors import ConfigError
@@ -101,6 +101,7 @@ def assign(
     reduction: ReductionOption = None,
     readout: ReadoutOption = None,
     features: FeaturesOption = None,
+    shift: ShiftOption = None,
     task: TaskOption = None,
     data_dir: DataDirOption = None,
     split: Annotated[Split, typer.Option(help="Labelled images to assign from.")] = Split("train"),
@@ -123,7 +124,7 @@ def assign(
         if in_place and out_path is not None:
             raise ConfigError("assign: give --out or --in-place, not both")
         return service.assign(
-            service.checkpoint_or_latest(checkpoint, log_dir, render.notice), reduction=value(reduction), readout=value(readout), features=value(features), task=value(task), data_dir=str(data_dir) if data_dir else None,
+            service.checkpoint_or_latest(checkpoint, log_dir, render.notice), reduction=value(reduction), readout=value(readout), features=value(features), shift=shift, task=value(task), data_dir=str(data_dir) if data_dir else None,
             split=split.value, n=n, output=out_path, in_place=in_place, force=force, device=value(device),
             workers=workers, untrained=untrained, notice=render.notice, on_progress=on_progress)
 

@@ -74,3 +74,6 @@ ReadoutOption = Annotated[Optional[Readout], typer.Option(
 FeaturesOption = Annotated[Optional[ReadoutFeatures], typer.Option(
     "--features", help="What the linear readout reads: counts (spike counts) or drive (input drive above the "
                        "layer's mean, squared); default: the checkpoint's readout_features.")]
+ShiftOption = Annotated[Optional[int], typer.Option(
+    "--shift", min=0, help="With --features drive: each neuron's largest drive over the image shifted by up to "
+                           "this many pixels each way; default: the checkpoint's readout_shift (0 for other features).")]

@@ -27,6 +27,12 @@ largest over the image (:func:`window_drive`): global max pooling, as Kheradpish
 al. (2018) read out their convolutional STDP layer, so that a neuron that detects a
 speck reports it wherever it lies.
 
+With ``readout_shift: S`` the drive is also read from the image shifted by up to S
+pixels each way (zeros come in at the edge) and each neuron's feature is its largest over
+the (2S + 1)^2 shifts: the same max pooling over positions, so that a field that matches a
+digit drawn a pixel or two off centre reports the match. Chosen on a validation split of
+the training images at 6,400 neurons (docs/readout.md, *Shifts*).
+
 Both are computed the same way for the training images the readout is fitted on and
 for the images it classifies.
 """
@@ -50,14 +56,17 @@ def input_drive(pixels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.maximum(drive - drive.mean(axis=1, keepdims=True), 0.0)
 
 
-# Images per convolution in window_drive: its drive maps are [images, neurons, rows, cols].
-WINDOW_DRIVE_IMAGES = 16
+# Drive values per convolution in window_drive (its maps are [images, neurons, rows, cols]):
+# some 64 MB of float32, whatever the layer's size and the number of windows.
+WINDOW_DRIVE_VALUES = 16_000_000
 
 
-def window_drive(pixels: np.ndarray, weights: np.ndarray, size: int) -> np.ndarray:
+def window_drive(pixels: np.ndarray, weights: np.ndarray, size: int, shift: int = 0) -> np.ndarray:
     """:func:`input_drive` of every window of ``pixels`` [n, channels * size^2] (in [0, 1]),
     sliding by one pixel, its largest value over the image for each neuron: [n, neurons].
-    ``weights`` [channels * P^2, neurons] are receptive fields of P x P windows."""
+    ``weights`` [channels * P^2, neurons] are receptive fields of P x P windows (P may be
+    ``size``). ``shift`` pads each side of the image with that many zero pixels first, so
+    the windows also read the image shifted by up to ``shift`` pixels each way."""
     import torch  # here, not above: the counts' readout needs no torch
 
     n_neurons = weights.shape[1]
@@ -65,10 +74,13 @@ def window_drive(pixels: np.ndarray, weights: np.ndarray, size: int) -> np.ndarr
     patch_size = int(round((weights.shape[0] / channels) ** 0.5))
     kernels = torch.from_numpy(np.ascontiguousarray(weights.T, dtype=np.float32)).reshape(
         n_neurons, channels, patch_size, patch_size)
+    windows_per_image = (size + 2 * shift - patch_size + 1) ** 2
+    images_per_chunk = max(1, WINDOW_DRIVE_VALUES // (n_neurons * windows_per_image))
     pooled = np.empty((len(pixels), n_neurons), np.float32)
-    for start in range(0, len(pixels), WINDOW_DRIVE_IMAGES):
-        chunk = torch.from_numpy(np.asarray(pixels[start:start + WINDOW_DRIVE_IMAGES], dtype=np.float32))
-        drive = torch.nn.functional.conv2d(chunk.reshape(-1, channels, size, size), kernels)
+    for start in range(0, len(pixels), images_per_chunk):
+        chunk = torch.from_numpy(np.asarray(pixels[start:start + images_per_chunk], dtype=np.float32))
+        images = torch.nn.functional.pad(chunk.reshape(-1, channels, size, size), (shift,) * 4)
+        drive = torch.nn.functional.conv2d(images, kernels)
         above = (drive - drive.mean(dim=1, keepdim=True)).clamp_(min=0.0)
         pooled[start:start + len(chunk)] = above.amax(dim=(2, 3)).numpy()
     return pooled

@@ -90,8 +90,9 @@ def readout_features(config: Config, weights: "torch.Tensor", images: "torch.Ten
 def image_drive(config: Config, weights: "torch.Tensor", images: "torch.Tensor") -> "torch.Tensor":
     """The input drive of ``images`` [n, inputs] (pixels scaled to [0, 1]) through
     ``weights`` [inputs, neurons] above the layer's mean
-    (:func:`snnctl.readout.features.input_drive`); with ``patch_size``, each neuron's
-    largest over the windows of the image (:func:`snnctl.readout.features.window_drive`)."""
+    (:func:`snnctl.readout.features.input_drive`); with ``patch_size`` or
+    ``readout_shift``, each neuron's largest over the windows of the image, or over its
+    shifts (:func:`snnctl.readout.features.window_drive`)."""
     import torch
 
     from snnctl import data
@@ -99,7 +100,10 @@ def image_drive(config: Config, weights: "torch.Tensor", images: "torch.Tensor")
 
     pixels = (images.flatten(1).float() * data.pixel_scale(images)).numpy()
     fields = weights.cpu().numpy()
-    drive = window_drive(pixels, fields, config.input_size) if config.patch_size else input_drive(pixels, fields)
+    if config.patch_size or config.readout_shift:
+        drive = window_drive(pixels, fields, config.input_size, config.readout_shift)
+    else:
+        drive = input_drive(pixels, fields)
     return torch.from_numpy(drive)
 
 
