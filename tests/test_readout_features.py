@@ -107,12 +107,18 @@ def test_train_fits_on_the_drive_and_evaluate_reproduces_it(drive_run):
     assert (stored.readout.predict(test.counts.numpy()) != expected).any()
 
 
-def test_assign_switches_the_features_into_a_new_file(drive_run, tmp_path):
+def assign_a_copy(drive_run, tmp_path: Path, *options: str) -> tuple[Path, dict]:
+    """``snnctl assign`` with ``options`` on a copy of the drive run's checkpoint (run.safetensors
+    in ``tmp_path``): the copy's path and the command's --json document."""
     source = tmp_path / "run.safetensors"
     source.write_bytes(Path(drive_run.checkpoint).read_bytes())
-    result = runner.invoke(app, ["assign", str(source), "--features", "counts", "--n", "200", "--json"])
+    result = runner.invoke(app, ["assign", str(source), *options, "--n", "200", "--json"])
     assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
+    return source, json.loads(result.stdout)
+
+
+def test_assign_switches_the_features_into_a_new_file(drive_run, tmp_path):
+    source, document = assign_a_copy(drive_run, tmp_path, "--features", "counts")
     assert Path(document["output"]).name == "run.mnist-linear.safetensors"
     relabeled = ckpt.load(document["output"])
     assert relabeled.config.readout_features == "counts" and relabeled.readout.transform == "log1p-standardize"
@@ -159,11 +165,7 @@ def test_readout_shift_needs_the_drive(tmp_path):
 
 
 def test_assign_with_a_shift_writes_its_own_file_and_evaluate_reproduces_it(drive_run, tmp_path):
-    source = tmp_path / "run.safetensors"
-    source.write_bytes(Path(drive_run.checkpoint).read_bytes())
-    result = runner.invoke(app, ["assign", str(source), "--shift", "1", "--n", "200", "--json"])
-    assert result.exit_code == 0, result.output
-    document = json.loads(result.stdout)
+    source, document = assign_a_copy(drive_run, tmp_path, "--shift", "1")
     assert Path(document["output"]).name == "run.mnist-linear-drive-shift1.safetensors"
     shifted = ckpt.load(document["output"])
     assert (shifted.config.readout_features, shifted.config.readout_shift) == ("drive", 1)
