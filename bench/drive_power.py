@@ -5,15 +5,18 @@
     python bench/drive_power.py CKPT --validation 10000       # images held out of the training split
     python bench/drive_power.py CKPT --fields exemplars       # random training images in place of the fields
     python bench/drive_power.py CKPT --powers 2 --shifts 0 1 2  # the drive of the image shifted (readout_shift)
+    python bench/drive_power.py CKPT --powers 2 --shifts 2 --augment 0 1 2  # distorted copies (readout_augment)
 
 Reads a trained layer's input weights from CKPT, computes the drive of its task's
 training images (n_train of them; ``snnctl.service.readouts.image_drive``: ``max(0, d - mean(d))``), and,
 for each power p and each L2 strength C, fits a logistic regression on the standardized
 ``f ** p`` of all training images but a seeded, class-stratified validation part, and
-scores it on that part. The test images are never read. This is how the square of
-``readout_features: drive`` (transform ``square-standardize``) and ``readout_shift`` were
-chosen (docs/readout.md). Prints one row per shift, power and C: the validation accuracy,
-the solver's iterations, seconds.
+scores it on that part. With ``--augment N`` the fit part also has N distorted copies of
+each of its images (``readout_augment``; the validation part none). The test images are
+never read. This is how the square of ``readout_features: drive`` (transform
+``square-standardize``), ``readout_shift`` and ``readout_augment`` were chosen
+(docs/readout.md). Prints one row per shift, number of copies, power and C: the
+validation accuracy, the solver's iterations, seconds.
 
 ``--fields exemplars`` asks what STDP adds to this readout: the learned receptive fields
 are replaced by as many training images drawn (seeded) from the fit part, each scaled to
@@ -70,6 +73,8 @@ def main() -> None:
                         help="the checkpoint's learned fields, or as many training images of the fit part")
     parser.add_argument("--shifts", type=int, nargs="+", default=[0],
                         help="readout_shift: each neuron's largest drive over the image shifted by up to this many pixels")
+    parser.add_argument("--augment", type=int, nargs="+", default=[0],
+                        help="readout_augment: distorted copies of each fit image the regression also sees")
     args = parser.parse_args()
     stored = ckpt.load(args.checkpoint)
     config = stored.config if args.data_dir is None else stored.config.replace(data_dir=args.data_dir)
@@ -82,18 +87,27 @@ def main() -> None:
     labels = train.labels.numpy()
     print(f"{args.checkpoint}: {config.n_neurons} neurons ({args.fields} fields), fit on {len(fit):,} training "
           f"images, validated on {len(held):,} others")
-    print("| shift | power | C | validation accuracy | iterations | seconds |")
-    print("|---|---|---|---|---|---|")
+    print("| shift | copies | power | C | validation accuracy | iterations | seconds |")
+    print("|---|---|---|---|---|---|---|")
     for shift in args.shifts:
         shifted = config.replace(readout_features="drive", readout_shift=shift)
         drive = readouts.image_drive(shifted, torch.from_numpy(weights), train.images).numpy()
-        for power in args.powers:
-            features = drive ** power
-            for c in args.c:
-                started = time.perf_counter()
-                accuracy, iterations = validation_accuracy(features, labels, fit, held, c)
-                print(f"| {shift} | {power:g} | {c:g} | {100 * accuracy:.2f}% | {iterations} | "
-                      f"{time.perf_counter() - started:.0f} |", flush=True)
+        for copies in args.augment:
+            fit_images, fit_labels, _ = readouts.with_distorted_copies(
+                shifted.replace(readout_augment=copies), train.images[fit], train.labels[fit], None)
+            copied = (readouts.image_drive(shifted, torch.from_numpy(weights), fit_images[len(fit):]).numpy()
+                      if copies else np.empty((0, drive.shape[1]), drive.dtype))
+            # rows: the training images, then the copies of the fit part's
+            rows = np.concatenate([drive, copied])
+            rows_labels = np.concatenate([labels, fit_labels[len(fit):].numpy()])
+            rows_fit = np.concatenate([fit, len(labels) + np.arange(len(copied))])
+            for power in args.powers:
+                features = rows ** power
+                for c in args.c:
+                    started = time.perf_counter()
+                    accuracy, iterations = validation_accuracy(features, rows_labels, rows_fit, held, c)
+                    print(f"| {shift} | {copies} | {power:g} | {c:g} | {100 * accuracy:.2f}% | {iterations} | "
+                          f"{time.perf_counter() - started:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

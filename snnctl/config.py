@@ -124,6 +124,10 @@ class Config:
     # With readout_features drive: each neuron's largest drive over the image shifted by up to
     # this many pixels each way (docs/readout.md, Shifts); 0: the image where it lies.
     readout_shift: int = 0
+    # With readout_features drive: the linear readout and the pixel baseline are also fitted on
+    # this many seeded, slightly rotated, scaled and sheared copies of each training image they
+    # fit on (docs/readout.md, Distorted copies); the layer never learns from them.
+    readout_augment: int = 0
     # Receptive fields smaller than the image (snnctl.data.windows): each excitatory neuron
     # sees a patch_size x patch_size window, learns on random windows and reads an image by
     # sliding over it; null: the whole image, as Diehl & Cook.
@@ -242,6 +246,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "networks_per_device": (1, True),
     "patch_size": (2, True),
     "readout_shift": (0, True),
+    "readout_augment": (0, True),
     "windows_per_image": (1, True),
 }
 # (key, exclusive upper bound): NumPy seeds its generators with unsigned 32-bit integers
@@ -353,6 +358,10 @@ def validate(config: Config, source: str) -> Config:
     if values["readout_shift"] and values["readout_features"] != "drive":
         raise ConfigError(f"{source}: readout_shift: {values['readout_shift']!r} shifts the input drive; "
                           f"it needs readout_features: drive (it is {show(values['readout_features'])})")
+    if values["readout_augment"] and values["readout_features"] != "drive":
+        raise ConfigError(f"{source}: readout_augment: {values['readout_augment']!r} fits the readout on distorted "
+                          f"copies of the images, read through their drive; it needs readout_features: drive (it is "
+                          f"{show(values['readout_features'])})")
     _check_groups_and_folds(values, source)
     return Config(**values)
 

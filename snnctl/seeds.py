@@ -12,7 +12,8 @@ import numpy as np
 
 # Which images a presentation belongs to: part of its seed, so that labelling,
 # testing and validating never draw the training images' input again.
-SPLIT_CODES = {"train": 1, "test": 2, "all": 3, "label": 4, "validation": 5, "readout": 6, "window": 7}
+SPLIT_CODES = {"train": 1, "test": 2, "all": 3, "label": 4, "validation": 5, "readout": 6, "window": 7,
+                "distortion": 8}
 
 
 def presentation_seed(seed: int, split: str, *position: int) -> int:
@@ -41,6 +42,12 @@ def readout_seed(seed: int) -> int:
     """Seed of the training images the linear readout and the pixel baseline are fitted on
     (``readout_max_train``), of their cross-validation folds and of the bootstrap."""
     return seed + SPLIT_CODES["readout"]
+
+
+def distortion_seed(seed: int) -> int:
+    """Seed of the distorted copies of the training images the readouts are fitted on
+    (``readout_augment``)."""
+    return presentation_seed(seed, "distortion")
 
 
 # numpy's SeedSequence (O'Neill's seed_seq, numpy/random/bit_generator.pyx): its hash

@@ -15,19 +15,20 @@ from conftest import tiny_config
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "drive_power.py"
 
 
-def test_drive_power_prints_a_validation_row_per_shift_power_and_strength(tmp_path):
+def test_drive_power_prints_a_validation_row_per_shift_copies_power_and_strength(tmp_path):
     run = service.train(tiny_config(tmp_path, name="layer", n_train=300, n_test=50, n_neurons=20, time=40,
                                     update_interval=100, baseline=False))
     result = subprocess.run([sys.executable, str(SCRIPT), str(run.checkpoint), "--validation", "100",
-                             "--powers", "1", "2", "--c", "0.1", "1", "--shifts", "0", "1"],
+                             "--powers", "1", "2", "--c", "0.1", "1", "--shifts", "0", "1", "--augment", "0", "1"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     fit, held = (int(n.replace(",", "")) for n in re.search(
         r"20 neurons \(learned fields\), fit on ([\d,]+) training images, validated on ([\d,]+) others", result.stdout).groups())
     assert fit + held == 300 and abs(held - 100) <= 1  # the run's training images (n_train), no test image
-    rows = re.findall(r"^\| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+)% \|", result.stdout, re.MULTILINE)
-    assert [(shift, power, c) for shift, power, c, _ in rows] == [
-        (shift, power, c) for shift in ("0", "1") for power in ("1", "2") for c in ("0.1", "1")]
+    rows = re.findall(r"^\| (\d+) \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+)% \|", result.stdout, re.MULTILINE)
+    assert [(shift, copies, power, c) for shift, copies, power, c, _ in rows] == [
+        (shift, copies, power, c) for shift in ("0", "1") for copies in ("0", "1") for power in ("1", "2")
+        for c in ("0.1", "1")]
     assert all(0.0 <= float(accuracy) <= 100.0 for *_, accuracy in rows)
 
 

@@ -176,3 +176,20 @@ def test_assign_with_a_shift_writes_its_own_file_and_evaluate_reproduces_it(driv
     assert ckpt.load(counted.output).config.readout_shift == 0
     refused = runner.invoke(app, ["assign", str(source), "--features", "counts", "--shift", "1", "--n", "200"])
     assert refused.exit_code != 0 and "readout_shift: 1" in refused.output
+
+
+def test_assign_with_distorted_copies_fits_on_them_and_evaluate_reproduces_it(drive_run, tmp_path):
+    source, document = assign_a_copy(drive_run, tmp_path, "--augment", "2")
+    assert Path(document["output"]).name == "run.mnist-linear-drive-aug2.safetensors"
+    augmented = ckpt.load(document["output"])
+    assert augmented.config.readout_augment == 2
+    assert document["scores"]["fit_images"] == 200 and document["scores"]["fit_copies"] == 2
+    # fitted on more rows than the plain refit of the same 200 images: another readout
+    plain = service.assign(source, n=200, output=tmp_path / "plain.safetensors")
+    assert not np.array_equal(ckpt.load(plain.output).readout.coef, augmented.readout.coef)
+    evaluated = service.evaluate(Path(document["output"]))
+    assert evaluated.scores.linear.accuracy == pytest.approx(document["scores"]["linear"]["accuracy"])
+    table = runner.invoke(app, ["assign", str(source), "--augment", "1", "--n", "200"])
+    assert table.exit_code == 0 and "fitted on 200 training images and 1 distorted copy of each" in table.output
+    refused = runner.invoke(app, ["assign", str(source), "--features", "counts", "--augment", "1", "--n", "200"])
+    assert refused.exit_code != 0 and "readout_augment: 1" in refused.output

@@ -77,3 +77,6 @@ FeaturesOption = Annotated[Optional[ReadoutFeatures], typer.Option(
 ShiftOption = Annotated[Optional[int], typer.Option(
     "--shift", min=0, help="With --features drive: each neuron's largest drive over the image shifted by up to "
                            "this many pixels each way; default: the checkpoint's readout_shift (0 for other features).")]
+AugmentOption = Annotated[Optional[int], typer.Option(
+    "--augment", min=0, help="With --features drive: also fit the linear readout on this many distorted copies of "
+                             "each labelled image; default: the checkpoint's readout_augment (0 for other features).")]

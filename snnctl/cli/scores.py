@@ -38,6 +38,8 @@ def scores_table(scores, images: str) -> Table:
         label = READOUT_NAMES[name] + (" (this run's)" if name == scores.readout else "")
         table.add_row(*_row(label, report, two_classes))
     fitted = f", fitted on {scores.fit_images} training images" if scores.fit_images is not None else ""
+    if scores.fit_images is not None and scores.fit_copies:
+        fitted += f" and {scores.fit_copies} distorted {'copy' if scores.fit_copies == 1 else 'copies'} of each"
     if scores.fit_images is not None and scores.fit_groups:
         fitted += (f" of {scores.fit_groups} groups (their L2 strength chosen on folds that keep a group on "
                    f"one side)")

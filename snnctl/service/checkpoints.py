@@ -98,19 +98,24 @@ class OnData:
 def on_data(checkpoint_path: Path, split: str, n: int | None, *, task: str | None, data_dir: str | None,
             reduction: str | None, readout: str | None, device: str | None, workers: str | None, notice: Notice,
             before_loading: Callable[[ckpt.Checkpoint, Config], None], features: str | None = None,
-            shift: int | None = None) -> OnData:
+            shift: int | None = None, augment: int | None = None) -> OnData:
     """Load the checkpoint, point its parameters at the data asked for (:func:`data_config`)
-    and at the ``readout_features`` and ``readout_shift`` asked for (other features than
-    the checkpoint's drop its shift unless one is asked for), let ``before_loading`` refuse
-    what it must before an image is read, then load the images of ``split``
-    (:func:`load_split`; the run's own split when the data is the run's)."""
+    and at the ``readout_features``, ``readout_shift`` and ``readout_augment`` asked for
+    (other features than the checkpoint's drop its shift and copies unless asked for),
+    let ``before_loading`` refuse what it must before an image is read, then load the
+    images of ``split`` (:func:`load_split`; the run's own split when the data is the
+    run's)."""
     stored = ckpt.load(checkpoint_path)
     config = data_config(stored.config, task, data_dir, reduction, device, notice, readout, workers)
-    if features is not None or shift is not None:
+    if features is not None or shift is not None or augment is not None:
         features = features or config.readout_features
-        if shift is None:
-            shift = config.readout_shift if features == config.readout_features else 0
-        config = config.replace(readout_features=features, readout_shift=shift)
+        same = features == config.readout_features
+
+        def asked_or_kept(asked: int | None, kept: int) -> int:
+            return asked if asked is not None else kept if same else 0
+
+        config = config.replace(readout_features=features, readout_shift=asked_or_kept(shift, config.readout_shift),
+                                readout_augment=asked_or_kept(augment, config.readout_augment))
     before_loading(stored, config)
     same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
     dataset, splits = load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
@@ -335,15 +340,17 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
                       untrained: bool = False) -> Path:
     """Where assign writes, checked: ``output``, by default CKPT.TASK-REDUCTION.safetensors
     (CKPT.TASK-linear.safetensors for the linear readout, CKPT.TASK-linear-drive.safetensors
-    for one on the input drive, -drive-shiftS with a shift, ending -untrained for the
-    untrained layer); never the input
-    checkpoint (that takes --in-place)."""
+    for one on the input drive, -drive-shiftS with a shift, -augN with N distorted copies,
+    ending -untrained for the untrained layer); never the input checkpoint (that takes
+    --in-place)."""
     if output is None:
         way = "linear" if config.readout == "linear" else config.reduction
         if config.readout == "linear" and config.readout_features != "counts":
             way += f"-{config.readout_features}"
         if config.readout == "linear" and config.readout_shift:
             way += f"-shift{config.readout_shift}"
+        if config.readout == "linear" and config.readout_augment:
+            way += f"-aug{config.readout_augment}"
         if untrained:
             way += "-untrained"
         output = checkpoint_path.with_name(f"{checkpoint_path.stem}.{config.task.lower()}-{way}.safetensors")
@@ -355,15 +362,16 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
 
 
 def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str | None = None,
-           features: str | None = None, shift: int | None = None, task: str | None = None,
-           data_dir: str | None = None, split: str = "train", n: int | None = None, output: Path | None = None,
-           in_place: bool = False, force: bool = False, device: str | None = None, workers: str | None = None,
-           untrained: bool = False, notice: Notice = quiet, on_progress: OnProgress = no_progress) -> AssignResult:
+           features: str | None = None, shift: int | None = None, augment: int | None = None,
+           task: str | None = None, data_dir: str | None = None, split: str = "train", n: int | None = None,
+           output: Path | None = None, in_place: bool = False, force: bool = False, device: str | None = None,
+           workers: str | None = None, untrained: bool = False, notice: Notice = quiet,
+           on_progress: OnProgress = no_progress) -> AssignResult:
     """Recompute which class each excitatory neuron stands for and refit the linear
     readout, from labelled images (learning off), and store both in a new checkpoint
     whose ``readout`` parameter is ``readout`` (default: the checkpoint's), and whose
-    ``readout_features`` is ``features`` and ``readout_shift`` is ``shift`` (default: the
-    checkpoint's).
+    ``readout_features`` is ``features``, ``readout_shift`` is ``shift`` and
+    ``readout_augment`` is ``augment`` (default: the checkpoint's).
 
     With ``untrained`` the layer is the one training started from (:func:`as_untrained`),
     labelled and read out the same way: the control that shows what STDP added.
@@ -384,7 +392,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
 
     opened = on_data(checkpoint_path, split, n, task=task, data_dir=data_dir, reduction=reduction, readout=readout,
                      device=device, workers=workers, notice=notice, before_loading=choose_output, features=features,
-                     shift=shift)
+                     shift=shift, augment=augment)
     if untrained:
         opened = replace(opened, stored=as_untrained(opened.stored))
     stored, label_set, eval_set = opened.stored, opened.dataset, opened.splits.test

@@ -13,7 +13,8 @@ class-stratified sample (:func:`fit_rows`, chosen once and handed to both fits):
 pixel baseline on all 60,000 MNIST images costs ten minutes, far more than a 100-neuron
 network's training. Where the images have patient groups (``group``, ``group_file``),
 both choose their L2 strength on folds that keep a patient's images on one side
-(:func:`fit_groups`), as every split of them does.
+(:func:`fit_groups`), as every split of them does. With ``readout_augment`` both are also
+fitted on distorted copies of those images (:func:`with_distorted_copies`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class Scores(Result):
     # the patient groups of those images (None: no groups); their L2 strength was chosen on
     # folds that keep a group on one side
     fit_groups: int | None = None
+    # distorted copies of each of those images they were fitted on as well (readout_augment)
+    fit_copies: int = 0
 
     @property
     def headline(self) -> ScoreReport | None:
@@ -137,16 +140,41 @@ def _fit_workers(config: Config) -> int:
     return worker_count(config)
 
 
+def with_distorted_copies(config: Config, images: "torch.Tensor", labels: "torch.Tensor",
+                          groups: list[str] | None) -> tuple["torch.Tensor", "torch.Tensor", list[str] | None]:
+    """The training images a regression is fitted on, their labels and groups; with
+    ``readout_augment: N``, followed by N seeded, distorted copies of each
+    (:func:`snnctl.data.distortions.distorted_copies`) with its label and group. Without
+    patient groups each image and its copies are a group, so that the folds that choose
+    the L2 strength never score a copy of an image they were fitted on."""
+    import torch
+
+    from snnctl.data.distortions import distorted_copies
+    from snnctl.seeds import distortion_seed
+
+    copies = config.readout_augment
+    if not copies:
+        return images, labels, groups
+    distorted = distorted_copies(images, config.input_size, copies, distortion_seed(config.seed))
+    own = groups if groups is not None else [str(row) for row in range(len(images))]
+    return torch.cat([images, distorted]), labels.repeat(copies + 1), own * (copies + 1)
+
+
 def fit_network_readout(config: Config, weights: "torch.Tensor", images: "torch.Tensor", counts: "torch.Tensor",
                         labels: "torch.Tensor", n_classes: int, notice: Notice,
                         groups: list[str] | None = None) -> LinearReadout | None:
     """A trained layer's linear readout, fitted on the training images ``images`` (the rows
     :func:`fit_rows` chose; ``counts`` their spike counts, ``labels`` their classes,
-    ``groups`` their patients) as ``readout_features`` says; None with a notice where they
-    cannot fit it, unless the run reads out linearly (:func:`fit_or_skip`)."""
-    return fit_or_skip(lambda: fit_linear(readout_features(config, weights, images, counts), labels, config, n_classes,
-                                          groups),
-                       config.readout == "linear", "linear readout", notice, groups is not None)
+    ``groups`` their patients; with their distorted copies, :func:`with_distorted_copies`)
+    as ``readout_features`` says; None with a notice where they cannot fit it, unless the
+    run reads out linearly (:func:`fit_or_skip`)."""
+    def fit() -> LinearReadout:
+        if not config.readout_augment:
+            return fit_linear(readout_features(config, weights, images, counts), labels, config, n_classes, groups)
+        fit_images, fit_labels, fit_groups = with_distorted_copies(config, images, labels, groups)
+        return fit_linear(image_drive(config, weights, fit_images), fit_labels, config, n_classes, fit_groups)
+
+    return fit_or_skip(fit, config.readout == "linear", "linear readout", notice, groups is not None)
 
 
 def fit_pixel_baseline(config: Config, images: "torch.Tensor", labels: "torch.Tensor", n_classes: int,
@@ -156,8 +184,9 @@ def fit_pixel_baseline(config: Config, images: "torch.Tensor", labels: "torch.Te
     where they cannot fit it."""
     if not config.baseline:
         return None
-    return fit_or_skip(lambda: fit_baseline(images, labels, config, n_classes, groups), False, "pixel baseline",
-                       notice, groups is not None)
+    fit_images, fit_labels, fit_groups = with_distorted_copies(config, images, labels, groups)
+    return fit_or_skip(lambda: fit_baseline(fit_images, fit_labels, config, n_classes, fit_groups), False,
+                       "pixel baseline", notice, groups is not None)
 
 
 def fit_or_skip(fit: Callable[[], LinearReadout], required: bool, what: str, notice: Notice,
@@ -260,7 +289,7 @@ def score_all(config: Config, class_names: list[str], labels: "torch.Tensor", *,
         return None if outputs is None else score(outputs[0], targets, outputs[1], class_names, seed=seed)
 
     scores = Scores(config.readout, report(vote), report(linear), report(baseline), 1 / len(class_names),
-                    fit_images, None, fit_groups)
+                    fit_images, None, fit_groups, config.readout_augment if fit_images is not None else 0)
     scores.verdict = verdict(scores)
     return scores
 
