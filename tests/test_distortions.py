@@ -78,3 +78,19 @@ def test_readout_augment_needs_the_drive(tmp_path):
         tiny_config(tmp_path, readout_augment=1)
     with pytest.raises(ConfigError, match="readout_augment"):
         tiny_config(tmp_path, readout_features="drive", readout_augment=-1)
+
+
+def test_a_patch_of_tissue_stays_tissue_where_a_copy_reads_past_its_edge():
+    grey = torch.full((1, 32 * 32), 100, dtype=torch.uint8)
+    reflected = distortions.distorted_copies(grey, 32, copies=20, seed=6, outside="reflection")
+    assert (reflected == 100).all()
+    # zeros would give a scaled-down or rotated patch dark corners: what a digit's page has
+    zeroed = distortions.distorted_copies(grey, 32, copies=20, seed=6)
+    assert (zeroed.reshape(20, 32, 32)[:, 0, 0] < 100).sum() >= 10
+
+
+def test_every_task_says_what_lies_outside_its_images():
+    from snnctl.config import TASKS
+
+    assert set(readouts.OUTSIDE_THE_IMAGE) == set(TASKS)
+    assert readouts.OUTSIDE_THE_IMAGE["MAMMO"] == "reflection" and readouts.OUTSIDE_THE_IMAGE["MNIST"] == "zeros"

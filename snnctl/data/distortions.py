@@ -1,16 +1,15 @@
 """Seeded small affine distortions of images: more training rows for the linear readout
 (``readout_augment``).
 
-Each copy of an image is resampled (bilinear, zeros outside the image) through its own
-random affine map: a rotation of up to ``MAX_ROTATION`` degrees, a scaling by up to
-``MAX_SCALE`` either way and a shear of up to ``MAX_SHEAR`` degrees, drawn from a seeded
-generator. Simard, Steinkraus & Platt (2003) lowered the error of classifiers fitted on
-MNIST with such distorted copies of the training digits. snnctl gives them only to the
-regressions that read a trained layer out (and to the pixel baseline, so that the two
-stay comparable): the layer never learns from them, and the held-out images are never
-distorted. The amounts are those chosen on a validation split of the training images
-(docs/readout.md, *Distorted copies*).
-"""
+Each copy of an image is resampled (bilinear; outside the image zeros or its reflection)
+through its own random affine map: a rotation of up to ``MAX_ROTATION`` degrees, a
+scaling by up to ``MAX_SCALE`` either way and a shear of up to ``MAX_SHEAR`` degrees,
+drawn from a seeded generator. Simard, Steinkraus & Platt (2003) lowered the error of
+classifiers fitted on MNIST with such distorted copies of the training digits. snnctl
+gives them only to the regressions that read a trained layer out (and to the pixel
+baseline, so that the two stay comparable): the layer never learns from them, and the
+held-out images are never distorted. The amounts are those chosen on a validation split
+of the training images (docs/readout.md, *Distorted copies*)."""
 
 from __future__ import annotations
 
@@ -38,10 +37,13 @@ def affine_maps(count: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(maps).float()
 
 
-def distorted_copies(images: torch.Tensor, size: int, copies: int, seed: int) -> torch.Tensor:
+def distorted_copies(images: torch.Tensor, size: int, copies: int, seed: int,
+                     outside: str = "zeros") -> torch.Tensor:
     """``copies`` distorted copies of ``images`` [n, channels * size^2]: [copies * n, ...]
     (all images' first copies, then their second ones), in the units and dtype of
-    ``images`` (integer pixels rounded), each channel of an image through the same map."""
+    ``images`` (integer pixels rounded), each channel of an image through the same map.
+    Where a map reads outside the image, ``outside`` says what it finds: ``zeros`` (a
+    digit's black page) or ``reflection`` (tissue that goes on past a patch's edge)."""
     n = len(images)
     channels = images[0].numel() // (size * size) if n else 1
     maps = affine_maps(copies * n, seed)
@@ -52,7 +54,7 @@ def distorted_copies(images: torch.Tensor, size: int, copies: int, seed: int) ->
     for start in range(0, copies * n, chunk):
         rows = torch.arange(start, min(start + chunk, copies * n))
         grid = torch.nn.functional.affine_grid(maps[rows], [len(rows), channels, size, size], align_corners=False)
-        out[rows] = torch.nn.functional.grid_sample(pixels[rows % n], grid, mode="bilinear", padding_mode="zeros",
+        out[rows] = torch.nn.functional.grid_sample(pixels[rows % n], grid, mode="bilinear", padding_mode=outside,
                                                     align_corners=False)
     out = out.reshape(copies * n, *images.shape[1:])
     if images.dtype.is_floating_point:

@@ -140,6 +140,12 @@ def _fit_workers(config: Config) -> int:
     return worker_count(config)
 
 
+# What a distorted copy finds where it reads past the image's edge: a digit lies on a black
+# page; the tissue of a mammogram patch goes on (zeros there made dark corners that the
+# drive of a layer of windows reads, docs/readout.md, *Distorted copies*).
+OUTSIDE_THE_IMAGE = {"MNIST": "zeros", "FASHION": "zeros", "MAMMO": "reflection"}
+
+
 def with_distorted_copies(config: Config, images: "torch.Tensor", labels: "torch.Tensor",
                           groups: list[str] | None) -> tuple["torch.Tensor", "torch.Tensor", list[str] | None]:
     """The training images a regression is fitted on, their labels and groups; with
@@ -155,7 +161,8 @@ def with_distorted_copies(config: Config, images: "torch.Tensor", labels: "torch
     copies = config.readout_augment
     if not copies:
         return images, labels, groups
-    distorted = distorted_copies(images, config.input_size, copies, distortion_seed(config.seed))
+    distorted = distorted_copies(images, config.input_size, copies, distortion_seed(config.seed),
+                                 OUTSIDE_THE_IMAGE[config.task])
     own = groups if groups is not None else [str(row) for row in range(len(images))]
     return torch.cat([images, distorted]), labels.repeat(copies + 1), own * (copies + 1)
 
