@@ -249,6 +249,9 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "readout_augment": (0, True),
     "windows_per_image": (1, True),
 }
+# Keys that act on the linear readout's input drive, and what each does: an error with other features.
+DRIVE_ONLY_KEYS = {"readout_shift": "shifts the input drive",
+                   "readout_augment": "fits the readout on distorted copies of the images, read through their drive"}
 # (key, exclusive upper bound): NumPy seeds its generators with unsigned 32-bit integers
 UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0, "seed": 2**32}
 
@@ -355,13 +358,10 @@ def validate(config: Config, source: str) -> Config:
     if values["patch_size"] is not None and values["patch_size"] > values["input_size"]:
         raise ConfigError(f"{source}: patch_size: {values['patch_size']!r} is larger than the image (input_size: "
                           f"{values['input_size']!r}); a window lies inside the image")
-    if values["readout_shift"] and values["readout_features"] != "drive":
-        raise ConfigError(f"{source}: readout_shift: {values['readout_shift']!r} shifts the input drive; "
-                          f"it needs readout_features: drive (it is {show(values['readout_features'])})")
-    if values["readout_augment"] and values["readout_features"] != "drive":
-        raise ConfigError(f"{source}: readout_augment: {values['readout_augment']!r} fits the readout on distorted "
-                          f"copies of the images, read through their drive; it needs readout_features: drive (it is "
-                          f"{show(values['readout_features'])})")
+    for key, what_it_does in DRIVE_ONLY_KEYS.items():
+        if values[key] and values["readout_features"] != "drive":
+            raise ConfigError(f"{source}: {key}: {values[key]!r} {what_it_does}; it needs readout_features: drive "
+                              f"(it is {show(values['readout_features'])})")
     _check_groups_and_folds(values, source)
     return Config(**values)
 

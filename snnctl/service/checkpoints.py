@@ -345,12 +345,13 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
     --in-place)."""
     if output is None:
         way = "linear" if config.readout == "linear" else config.reduction
-        if config.readout == "linear" and config.readout_features != "counts":
-            way += f"-{config.readout_features}"
-        if config.readout == "linear" and config.readout_shift:
-            way += f"-shift{config.readout_shift}"
-        if config.readout == "linear" and config.readout_augment:
-            way += f"-aug{config.readout_augment}"
+        if config.readout == "linear":
+            if config.readout_features != "counts":
+                way += f"-{config.readout_features}"
+            if config.readout_shift:
+                way += f"-shift{config.readout_shift}"
+            if config.readout_augment:
+                way += f"-aug{config.readout_augment}"
         if untrained:
             way += "-untrained"
         output = checkpoint_path.with_name(f"{checkpoint_path.stem}.{config.task.lower()}-{way}.safetensors")
