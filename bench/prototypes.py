@@ -34,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from snnctl import config as cfg  # noqa: E402
-from snnctl.data.encodings import encode  # noqa: E402
 from snnctl.errors import ConfigError  # noqa: E402
 from snnctl.service.validation import Validation, validation_splits  # noqa: E402
 
@@ -84,7 +83,8 @@ def main() -> None:
         except ConfigError as error:
             sys.exit(f"error: {error}")
         started = time.perf_counter()
-        fit, held = (unit_rows(encode(split.images, config).numpy()) for split in (splits.train, splits.test))
+        # the loaders hand the images over encoded (on-off, windowed): the network's input
+        fit, held = (unit_rows(split.images.numpy()) for split in (splits.train, splits.test))
         accuracy = kmeans_accuracy(fit, splits.train.labels.numpy(), held, splits.test.labels.numpy(),
                                    config.n_neurons, config.n_classes, config.seed)
         print(f"| {path} | {config.n_neurons:,} | {len(fit):,} | {len(held):,} | {accuracy:.2%} | "
