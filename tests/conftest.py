@@ -44,6 +44,18 @@ def pytest_configure(config):
     config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
+def bench_module(name: str):
+    """bench/NAME.py imported as the module NAME, once per session; registered in
+    sys.modules because dataclasses look their module up there."""
+    if name not in sys.modules:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "bench" / f"{name}.py")
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name]
+
+
 def tiny_config(tmp_path: Path, **changes) -> cfg.Config:
     """A small MNIST config whose data and logs live under ``tmp_path``."""
     values = {**TINY, "data_dir": str(tmp_path / "data"), "log_dir": str(tmp_path / "logs"), **changes}

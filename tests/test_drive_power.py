@@ -10,7 +10,7 @@ from pathlib import Path
 
 from snnctl import service
 
-from conftest import tiny_config
+from conftest import bench_module, tiny_config
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "drive_power.py"
 
@@ -33,13 +33,9 @@ def test_drive_power_prints_a_validation_row_per_shift_copies_power_and_strength
 
 
 def test_exemplar_fields_are_training_images_of_the_fit_part_scaled_to_the_learned_sums():
-    import importlib.util
-
     import numpy as np
 
-    spec = importlib.util.spec_from_file_location("drive_power", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = bench_module("drive_power")
     rng = np.random.default_rng(0)
     images = rng.random((50, 16), dtype=np.float32)
     learned = rng.random((16, 6), dtype=np.float32)

@@ -7,9 +7,7 @@ same learned layer as the original project ran it, DiehlAndCook2015v2 in one-ste
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections import deque
 from pathlib import Path
 
@@ -24,21 +22,12 @@ from snnctl import engine as engines
 from snnctl import network as net
 from snnctl.cli import app
 
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, bench_module
 from snnctl.errors import ConfigError
 
 runner = CliRunner()
 N_IMAGES = 4
 N_CLASSIFIED = 100  # images each NIR consumer classifies
-
-
-def _bench_module():
-    """bench/nir_check.py, whose runners load a graph in each NIR consumer."""
-    if "nir_check" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("nir_check", Path(__file__).parent.parent / "bench" / "nir_check.py")
-        sys.modules["nir_check"] = importlib.util.module_from_spec(spec)  # its dataclasses look their module up
-        spec.loader.exec_module(sys.modules["nir_check"])
-    return sys.modules["nir_check"]
 
 
 @pytest.fixture(scope="module")
@@ -329,7 +318,7 @@ def test_norse_runs_the_default_export_as_nir_reads_it(source, tmp_path):
 def test_nir_consumers_classify_like_snnctl(trained_run, consumer):
     """The round trip users make: export, load in the NIR tool, present Poisson digits,
     vote with the exported assignments; within a few points of snnctl on the same spikes."""
-    nir_check = _bench_module()
+    nir_check = bench_module("nir_check")  # its runners load a graph in each NIR consumer
     stored = ckpt.load(trained_run.checkpoint)
     config = stored.config.replace(one_spike="off")
     test = data.load_splits(config, lambda message: None).test

@@ -3,7 +3,6 @@ is compared with on a sweep's validation split."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -12,15 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import bench_module
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "bench" / "prototypes.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("prototypes", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("encoding", ["rate", "on-off"])
@@ -50,7 +44,7 @@ def test_a_layer_of_windows_is_refused_naming_the_file_and_key(tmp_path):
 
 
 def test_centroids_are_named_by_their_members_majority_and_images_scaled_to_unit_length():
-    module = _module()
+    module = bench_module("prototypes")
     named = module.majority_labels(np.array([0, 0, 0, 2, 2]), np.array([1, 1, 3, 0, 0]), 4, 5)
     assert named.tolist() == [1, -1, 0, -1]  # clusters 1 and 3 have no member
     rows = module.unit_rows(np.array([[[3.0, 4.0]], [[0.0, 0.0]]]))
