@@ -94,6 +94,23 @@ def test_a_patch_of_tissue_without_air_is_filtered_whole():
                        encodings.on_off(pixels, SIZE))
 
 
+def test_thin_strokes_on_a_black_page_are_not_taken_for_a_breast_on_air():
+    rows, cols = np.mgrid[0:SIZE, 0:SIZE]
+    radius = np.hypot(rows - SIZE / 2, cols - SIZE / 2)
+    digit = ((radius >= 6) & (radius < 8)).astype(float)  # a handwritten 0: a 2-pixel ring on black
+    pixels = torch.from_numpy(digit).float().reshape(1, -1)
+    assert encodings.breast_inside(pixels, SIZE) is None  # the outline band would swallow the strokes
+    rates = encodings.encode(pixels, cfg.Config(input_size=SIZE, encoding="on-off"))
+    assert torch.equal(rates, encodings.on_off(pixels, SIZE))
+    on = rates[0, :SIZE * SIZE].reshape(SIZE, SIZE).numpy()
+    assert on[digit > 0].mean() > 0.5  # the strokes fire
+    view = hand_made_image()
+    view[:, :5] = 0.02  # beside it, a breast on air keeps its mask
+    both = torch.from_numpy(np.stack([digit, view])).float().reshape(2, -1)
+    inside = encodings.breast_inside(both, SIZE)
+    assert inside[0].all() and inside[1, :, :5 + encodings.OUTLINE_WIDTH].sum() == 0
+
+
 def test_percentile_window_maps_the_1st_and_99th_percentiles_to_0_and_1():
     rng = np.random.default_rng(0)
     tissue = rng.normal(0.5, 0.03, (SIZE, SIZE)).clip(0.03, 1)

@@ -54,6 +54,10 @@ AIR_BLACK = 0.05
 MIN_AIR_SHARE = 0.05
 # Pixels of breast this close to the air (in pixels) send no ON/OFF input: the outline.
 OUTLINE_WIDTH = 2
+# A breast on air keeps most of its pixels inside that band; thin shapes on a black page
+# (a handwritten digit) keep few, and such an image is filtered unmasked: its strokes'
+# edges are what it has to say.
+MIN_INSIDE_SHARE = 0.5
 
 
 def is_plain(config: Config) -> bool:
@@ -128,7 +132,9 @@ def breast_inside(images: torch.Tensor, input_size: int) -> torch.Tensor | None:
     band of ``OUTLINE_WIDTH`` pixels along the air; None when no image has air (patches
     of tissue): pixels within ``AIR_LEVEL`` of the gray range above an image's darkest
     value are air when that value is black (``AIR_BLACK``) and they are at least
-    ``MIN_AIR_SHARE`` of the image."""
+    ``MIN_AIR_SHARE`` of the image. An image whose band would take more than half its
+    non-air pixels (``MIN_INSIDE_SHARE``: strokes on a black page, not a breast) is left
+    whole."""
     low, high = images.min(dim=1, keepdim=True).values, images.max(dim=1, keepdim=True).values
     air = (images <= low + AIR_LEVEL * (high - low)) & (low <= AIR_BLACK)
     air &= air.float().mean(dim=1, keepdim=True) >= MIN_AIR_SHARE
@@ -137,7 +143,11 @@ def breast_inside(images: torch.Tensor, input_size: int) -> torch.Tensor | None:
     width = 2 * OUTLINE_WIDTH + 1
     near_air = torch.nn.functional.max_pool2d(air.float().reshape(-1, 1, input_size, input_size), width, stride=1,
                                               padding=OUTLINE_WIDTH)
-    return near_air.squeeze(1) == 0
+    inside = near_air.squeeze(1) == 0
+    solid = inside.flatten(1).sum(dim=1) >= MIN_INSIDE_SHARE * (~air).sum(dim=1)
+    if not solid.any():
+        return None
+    return inside | ~solid.view(-1, 1, 1)
 
 
 @functools.cache
