@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
     from snnctl.data import Dataset
     from snnctl.readout import vote
-    from snnctl.service.background import Beside
 
 
 @dataclass
@@ -124,16 +123,14 @@ def fit_linear(features: "torch.Tensor", labels: "torch.Tensor", config: Config,
 
 
 def fit_baseline(images: "torch.Tensor", labels: "torch.Tensor", config: Config, n_classes: int,
-                 groups: list[str] | None = None, workers: int | None = None) -> LinearReadout:
+                 groups: list[str] | None = None) -> LinearReadout:
     """The pixel baseline: the same regression on the same resized training pixels (the
     rows :func:`fit_rows` chose, ``labels`` and ``groups`` theirs), fitted once for every
-    run, ``evaluate`` and ``assign`` on those rows (:mod:`snnctl.readout.fit_cache`), its
-    folds on ``workers`` threads (the run's ``workers`` by default; the same fit on any number)."""
+    run, ``evaluate`` and ``assign`` on those rows (:mod:`snnctl.readout.fit_cache`)."""
     from snnctl.readout.fit_cache import cached_fit
 
     return cached_fit("pixel-baseline", images.flatten(1).numpy(), labels.numpy(), n_classes, balanced=config.balance,
-                      seed=readout_seed(config.seed), transform=PIXELS, workers=workers or _fit_workers(config),
-                      groups=groups)
+                      seed=readout_seed(config.seed), transform=PIXELS, workers=_fit_workers(config), groups=groups)
 
 
 def _fit_workers(config: Config) -> int:
@@ -188,33 +185,15 @@ def fit_network_readout(config: Config, weights: "torch.Tensor", images: "torch.
 
 
 def fit_pixel_baseline(config: Config, images: "torch.Tensor", labels: "torch.Tensor", n_classes: int,
-                       notice: Notice, groups: list[str] | None = None,
-                       workers: int | None = None) -> LinearReadout | None:
+                       notice: Notice, groups: list[str] | None = None) -> LinearReadout | None:
     """The pixel baseline on the training images ``images`` (the rows :func:`fit_rows`
     chose, ``groups`` their patients); None with ``baseline: false``, or with a notice
     where they cannot fit it."""
     if not config.baseline:
         return None
     fit_images, fit_labels, fit_groups = with_distorted_copies(config, images, labels, groups)
-    return fit_or_skip(lambda: fit_baseline(fit_images, fit_labels, config, n_classes, fit_groups, workers), False,
+    return fit_or_skip(lambda: fit_baseline(fit_images, fit_labels, config, n_classes, fit_groups), False,
                        "pixel baseline", notice, groups is not None)
-
-
-def pixel_baseline_beside_training(config: Config, train_set: "Dataset") -> "Beside[LinearReadout | None]":
-    """:func:`fit_pixel_baseline` on ``train_set``'s rows that :func:`fit_rows` chooses,
-    fitted on a spare core while the layer trains (:mod:`snnctl.service.background`),
-    its folds on one thread fewer than the run's ``workers``: the training keeps its core.
-    Without a spare core (``workers: 1``) it is fitted when collected, as before."""
-    from snnctl.service.background import Beside
-
-    rows = fit_rows(train_set.labels, config)
-    images, labels, groups = train_set.images[rows], train_set.labels[rows], fit_groups(train_set, rows)
-    workers = _fit_workers(config)
-
-    def fit(notice: Notice) -> LinearReadout | None:
-        return fit_pixel_baseline(config, images, labels, config.n_classes, notice, groups, max(1, workers - 1))
-
-    return Beside(fit, spare_core=config.baseline and workers > 1)
 
 
 def fit_or_skip(fit: Callable[[], LinearReadout], required: bool, what: str, notice: Notice,

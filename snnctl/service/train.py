@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from snnctl import engine as engines
     from snnctl.logs import RunLog
     from snnctl.readout import LinearReadout, vote
-    from snnctl.service.background import Beside
 
 
 @dataclass
@@ -181,11 +180,9 @@ class _Training:
         seeds = presentation_seeds(config.seed, "window", (progress.epoch,), progress.position + np.arange(len(chunk)))
         return windows.random_windows(images, config.input_size, config.patch_size, seeds)
 
-    def label_and_test(self, on_progress: OnProgress, notice: Notice,
-                       baseline_fit: "Beside[LinearReadout | None]") -> "_Labelled":
+    def label_and_test(self, on_progress: OnProgress, notice: Notice) -> "_Labelled":
         """Labels and the linear readout from the training images only, learning off; then
-        the held-out images, scored by both readouts and the pixel baseline (``baseline_fit``,
-        started beside the training).
+        the held-out images, scored by both readouts and the pixel baseline.
 
         A stop here keeps the trained network: resuming labels and tests afresh."""
         from snnctl.readout import vote
@@ -204,7 +201,8 @@ class _Training:
         groups = readouts.fit_groups(train_set, rows)
         linear = readouts.fit_network_readout(config, weights, train_set.images[rows], train_counts[rows],
                                               train_set.labels[rows], config.n_classes, notice, groups)
-        baseline = baseline_fit.result(notice)
+        baseline = readouts.fit_pixel_baseline(config, train_set.images[rows], train_set.labels[rows],
+                                               config.n_classes, notice, groups)
         tested = time.perf_counter()
         test_counts = spike_counts(self.engine, config, test_set.images, self.held_out, self.held_out,
                                    progress_or_stop)
@@ -234,13 +232,13 @@ class _Labelled:
     activity: LayerActivity  # how the layer spiked on the training images
 
 
-def _label_keeping_the_network(run: _Training, saver: Checkpointer, on_progress: OnProgress, notice: Notice,
-                               baseline_fit: "Beside[LinearReadout | None]") -> _Labelled:
+def _label_keeping_the_network(run: _Training, saver: Checkpointer, on_progress: OnProgress,
+                               notice: Notice) -> _Labelled:
     """``run.label_and_test``; when an error ends it, the trained network is saved first (a
     run with ``checkpoint_every: 0`` had saved nothing yet), so that ``--resume`` labels and
     tests again instead of training again. The error stays the run's."""
     try:
-        return run.label_and_test(on_progress, notice, baseline_fit)
+        return run.label_and_test(on_progress, notice)
     except Interrupted:
         raise  # saved where it stopped
     except BaseException:
@@ -417,9 +415,8 @@ def _run(start: _Start, engine: "engines.Engine", splits: "data.Splits", held_ou
         saver = Checkpointer(config, start.checkpoint, engine, splits.train.class_names, progress, start.running,
                               {"data": splits.origin, **_split_facts(splits)}, stop)
         run = _Training(config, engine, splits, progress, start.running, saver, run_log, held_out)
-        baseline_fit = readouts.pixel_baseline_beside_training(config, splits.train)
         trained_now, train_seconds = run.learn(on_progress)
-        labelled = _label_keeping_the_network(run, saver, on_progress, notice, baseline_fit)
+        labelled = _label_keeping_the_network(run, saver, on_progress, notice)
         test_accuracy = labelled.test_accuracy
         progress.finished = True
         saver.save(labelled.state, {f"{held_out}_accuracy": asdict(test_accuracy),
