@@ -432,6 +432,26 @@ def test_fast_poisson_generator_agrees_in_distribution_with_bindsnet():
         assert distance < 1.95 * ((len(a) + len(b)) / (len(a) * len(b))) ** 0.5, f"level {levels[k]}"
 
 
+def test_cdf_tables_carried_from_image_to_image_change_no_input_spike():
+    """present_sequence keeps one set of CDF tables for all its images: each image's events
+    are those drawn with fresh tables, also when the images hold more distinct values
+    than the tables have slots (values evict each other) and when the intensity changes
+    between calls (as a retry's does)."""
+    generator = np.random.default_rng(5)
+    images = generator.random((24, 784), dtype=np.float32)  # images 8 to 15: some 2,500 distinct values
+    eight_bit = np.r_[0:8, 16:24]
+    images[eight_bit] = np.round(images[eight_bit] * 255) / 255
+    images[generator.random(images.shape) < 0.6] = 0.0
+    tables = kernels.cdf_tables(100, np.float32(128.0), 1.0)
+    for k, intensity in enumerate([128.0] * 16 + [256.0] * 4 + [128.0] * 4):
+        image, rate = images[k:k + 1], np.float32(intensity)
+        carried = kernels.poisson_events(image, rate, 100, 1.0, kernels.rng_states(k, 1), tables)
+        fresh = kernels.poisson_events(image, rate, 100, 1.0, kernels.rng_states(k, 1))
+        assert len(carried[1]) > 500, "the image makes input spikes"
+        np.testing.assert_array_equal(carried[0], fresh[0])
+        np.testing.assert_array_equal(carried[1], fresh[1])
+
+
 class RecordingEngine(engines.FastEngine):
     """The fast engine, noting the size and intensity of each presentation."""
 

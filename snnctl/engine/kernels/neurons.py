@@ -11,16 +11,16 @@ neuron crossed its threshold look at the crossings."""
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from snnctl.config import ONE_SPIKE_RULES
+from snnctl.engine.kernels.compile import no_refcounts
 from snnctl.engine.kernels.rng import uniform
 
 # one_spike rules as the kernels' integer codes: positions in config.ONE_SPIKE_RULES
 ONE_SPIKE_BINDSNET = ONE_SPIKE_RULES.index("bindsnet")
 ONE_SPIKE_WINNER = ONE_SPIKE_RULES.index("winner")
 
-@njit(cache=True)
+@no_refcounts
 def add_rows(target: np.ndarray, matrix: np.ndarray, rows: np.ndarray) -> None:
     """target += sum of ``matrix[rows]``: a spike vector times a weight matrix (Connection.compute).
 
@@ -48,7 +48,7 @@ def add_rows(target: np.ndarray, matrix: np.ndarray, rows: np.ndarray) -> None:
             k += 1
 
 
-@njit(cache=True)
+@no_refcounts
 def lif_step(v, refrac, current, awake, lif, spikers) -> int:
     """``bindsnet.network.nodes.LIFNodes.forward`` of the inhibitory layer, one element.
 
@@ -81,7 +81,7 @@ def lif_step(v, refrac, current, awake, lif, spikers) -> int:
     return n_spikes
 
 
-@njit(cache=True)
+@no_refcounts
 def drive_inhibitory(current, exc_to_inh, spikers, awake, is_awake, n_awake) -> int:
     """Input current of one element's inhibitory layer from the excitatory neurons
     ``spikers`` (``Connection.compute``), kept for its ``awake`` neurons only: those that
@@ -101,7 +101,7 @@ def drive_inhibitory(current, exc_to_inh, spikers, awake, is_awake, n_awake) -> 
     return n_awake
 
 
-@njit(cache=True)
+@no_refcounts
 def diehl_cook_update(v, refrac, theta, current, spiked, lif) -> bool:
     """The membrane of ``bindsnet.network.nodes.DiehlAndCookNodes.forward`` for one batch
     element: leaky integration toward rest, input ``current`` only outside the
@@ -127,7 +127,7 @@ def diehl_cook_update(v, refrac, theta, current, spiked, lif) -> bool:
     return any_crossed
 
 
-@njit(cache=True)
+@no_refcounts
 def resolve_crossings(v, refrac, theta, spiked, spikers, rises, risen, n_risen, lif, one_spike,
                       state) -> tuple[int, int]:
     """The crossings of a step of ``DiehlAndCookNodes.forward`` for one batch element.
@@ -170,7 +170,7 @@ def resolve_crossings(v, refrac, theta, spiked, spikers, rises, risen, n_risen, 
     return k, n_risen
 
 
-@njit(cache=True)
+@no_refcounts
 def decay_trace(trace, spiked, active, decay) -> None:
     """Spike trace of ``bindsnet.network.nodes.Nodes.forward``: decay, set to 1 on a spike.
     Only the ``active`` neurons (those that have spiked) have a trace to update."""
@@ -178,7 +178,7 @@ def decay_trace(trace, spiked, active, decay) -> None:
         trace[j] = np.float32(1.0) if spiked[j] else trace[j] * decay
 
 
-@njit(cache=True)
+@no_refcounts
 def add_active(spikers, active, is_active, n_active) -> int:
     """Append the neurons ``spikers`` that spiked for the first time to ``active``; returns its length."""
     for j in spikers:

@@ -11,16 +11,27 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from snnctl.engine.kernels.compile import no_refcounts
 from snnctl.engine.kernels.rng import uniform
 
-# Poisson CDF tables kept per call, direct-mapped by pixel value: MNIST's take 256 values.
-_TABLE_SLOTS = 256
+# Poisson CDF tables, one per pixel value, kept across the images of a call (a table depends
+# only on the value, the intensity and dt). Open addressing: MNIST's 255 values hash to 160
+# of 256 direct-mapped slots, and the values sharing a slot rebuilt each other's table.
+_TABLE_SLOTS = 1024
+_PROBES = 8
 
 
-@njit(cache=True)
-def _table_slot(bits: np.uint32) -> int:
-    """Slot of a pixel value (by its float32 bits) in the tables: Knuth's multiplicative hash."""
-    return ((np.int64(bits) * 2654435761) & 0xFFFFFFFF) >> 24
+@no_refcounts
+def _table_slot(keys: np.ndarray, value: np.float32, bits: np.uint32) -> int:
+    """Slot of a pixel value (its float32 ``bits`` hashed by Knuth's multiplicative hash,
+    then up to _PROBES slots on): the one that holds ``value``, else the first empty one
+    (key -1), else, all probed slots taken by other values, the first, to be rebuilt."""
+    home = ((np.int64(bits) * 2654435761) & 0xFFFFFFFF) >> 22
+    for probe in range(_PROBES):
+        slot = (home + probe) & (_TABLE_SLOTS - 1)
+        if keys[slot] == value or keys[slot] < 0:
+            return slot
+    return home
 
 
 # Width of the window of CDF entries, from 8 below the mode, that an interval is first
@@ -39,7 +50,7 @@ def _extend_table(cdf, built, p, mean, reciprocals, upto) -> tuple[int, float]:
     return built, p
 
 
-@njit(cache=True)
+@no_refcounts
 def _poisson_element(pixels, bits, intensity, steps, dt, state, tables, times, inputs) -> int:
     """One batch element's spike trains, the algorithm of ``bindsnet.encoding.poisson``.
 
@@ -49,17 +60,17 @@ def _poisson_element(pixels, bits, intensity, steps, dt, state, tables, times, i
     drawn per spike instead of per (step, input). Each interval is one uniform draw
     u by inverse transform sampling: the smallest k with u < CDF(k), counted without
     branches in a window around the mode, else searched from the window's edge. CDF
-    tables are built lazily and kept per pixel value (``tables``); beyond the window
-    they never go past ``steps``, as a longer interval ends the train whatever its
-    length. Writes (step, input) pairs, input by input; returns their number.
+    tables are built lazily and kept per pixel value (``tables``, :func:`cdf_tables`);
+    beyond the window they never go past ``steps``, as a longer interval ends the train
+    whatever its length. Writes (step, input) pairs, input by input; returns their number.
     """
-    keys, built_to, last_p, cdf, reciprocals = tables
+    keys, built_to, last_p, cdf, reciprocals = tables[:5]
     n_events = 0
     for i in range(pixels.shape[0]):
         rate = pixels[i] * intensity  # float32, as torch scales the images
         if not rate > 0:
             continue
-        slot = _table_slot(bits[i])
+        slot = _table_slot(keys, pixels[i], bits[i])
         table = cdf[slot]
         mean = 1000.0 / (np.float64(rate) * dt)
         if keys[slot] != pixels[i]:
@@ -116,12 +127,32 @@ def _group_by_step(times, inputs, start, pointers_row, indices) -> None:
 
 
 @njit(cache=True)
+def cdf_tables(steps: int, intensity: np.float32, dt: float) -> tuple:
+    """Empty CDF tables for :func:`poisson_events` at ``intensity`` and ``dt``, to be shared
+    by its calls on the images of one presentation sequence: ``(keys, built_to, last_p,
+    cdf, reciprocals, drawn_at)``, a table per pixel value (key -1: an empty slot)."""
+    width = steps + _WINDOW  # the window may reach past the last step
+    reciprocals = np.empty(width)
+    reciprocals[1:] = 1.0 / np.arange(1, width)  # reciprocals 1 / k, off the dependency chain
+    return (np.full(_TABLE_SLOTS, -1.0, np.float32), np.empty(_TABLE_SLOTS, np.int64), np.empty(_TABLE_SLOTS),
+            np.empty((_TABLE_SLOTS, width)), reciprocals, np.array([intensity, dt]))
+
+
+@njit(cache=True)
 def poisson_events(pixels: np.ndarray, intensity: np.float32, steps: int, dt: float,
-                   states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                   states: np.ndarray, tables=None) -> tuple[np.ndarray, np.ndarray]:
     """Poisson spike trains of images [batch, inputs] at ``pixel * intensity`` Hz, as events.
 
-    Element b draws from generator ``states[b]``. Returns ``(pointers, indices)``.
+    Element b draws from generator ``states[b]``. ``tables`` (:func:`cdf_tables`) carry
+    the CDF tables from one call to the next; for tables made for another intensity, dt
+    or fewer steps, the call uses fresh ones. The events never depend on the tables
+    passed. Returns ``(pointers, indices)``.
     """
+    if tables is None:
+        tables = cdf_tables(steps, intensity, dt)
+    drawn_at = tables[5]
+    if drawn_at[0] != intensity or drawn_at[1] != dt or tables[3].shape[1] < steps + _WINDOW:
+        tables = cdf_tables(steps, intensity, dt)
     batch, n_inputs = pixels.shape
     most_active, expected = 0, 0.0
     for b in range(batch):
@@ -138,10 +169,6 @@ def poisson_events(pixels: np.ndarray, intensity: np.float32, steps: int, dt: fl
     inputs = np.empty(most_active * steps, np.int32)
     indices = np.empty(int(1.25 * expected) + 1024, np.int32)
     pointers = np.empty((batch, steps + 1), np.int64)
-    width = steps + _WINDOW  # the window may reach past the last step
-    tables = (np.full(_TABLE_SLOTS, -1.0, np.float32), np.empty(_TABLE_SLOTS, np.int64),
-              np.empty(_TABLE_SLOTS), np.empty((_TABLE_SLOTS, width)), np.empty(width))
-    tables[4][1:] = 1.0 / np.arange(1, width)  # reciprocals 1 / k, off the dependency chain
     bits = pixels.view(np.uint32)
     total = 0
     for b in range(batch):

@@ -10,7 +10,8 @@ from numba import njit
 
 from snnctl.engine.kernels.neurons import (add_active, add_rows, decay_trace, diehl_cook_update, drive_inhibitory,
                                            lif_step, resolve_crossings)
-from snnctl.engine.kernels.poisson import poisson_events
+from snnctl.engine.kernels.compile import no_refcounts
+from snnctl.engine.kernels.poisson import cdf_tables, poisson_events
 from snnctl.engine.kernels.rng import rng_states
 from snnctl.engine.kernels.stdp import (NEEDS_CLAMP, NEEDS_NORM, REDUCE_MAX, InputTraces, PostSpikes, clamp_columns,
                                         flagged, max_scratch, normalize_columns, post_pre_update)
@@ -137,7 +138,7 @@ def normalize_changed(weights, column_flags, active, columns, norm, absolute) ->
     to ``norm``; they may now lie outside the bounds, clipped at the next first step."""
     for j in active:
         column_flags[j] |= NEEDS_NORM
-    changed = flagged(column_flags, NEEDS_NORM, columns)
+    changed = columns[:flagged(column_flags, NEEDS_NORM, columns)]
     normalize_columns(weights, changed, norm, absolute)
     for j in changed:
         column_flags[j] = NEEDS_CLAMP
@@ -172,23 +173,41 @@ def present(events, rng, state, params, options, out) -> None:
     by float rounding at most. Costs then grow with the neurons that spike, not with
     the size of the weight matrix.
     """
+    pointers = events[0]
+    weights, column_flags = state[0], state[2]
+    exc_params, inh_params, stdp = named_params(params)
+    two_layer, _, _, reduction, learn = options
+    batch, steps = pointers.shape[0], pointers.shape[1] - 1
+    n_inputs, n = weights.shape
+    exc, inh = at_rest(batch, n, exc_params.lif.rest, inh_params.rest)
+    layers = (exc, inh, input_traces(batch, n_inputs, steps, stdp.trace_decay))
+    active, columns = np.empty(n, np.int32), np.empty(n, np.int32)
+    learned = (np.zeros((batch, n), np.float32), np.zeros(n, np.int32), active, np.zeros(n, np.bool_), columns,
+               max_scratch(pointers, n_inputs, learn and reduction == REDUCE_MAX))
+    # the steps run without reference counting (:func:`no_refcounts`): every array is made here
+    n_active = _steps(events, rng, state, params, options, out, layers, learned)
+    if learn:
+        normalize_changed(weights, column_flags, active[:n_active], columns, stdp.norm, not two_layer)
+
+
+@no_refcounts
+def _steps(events, rng, state, params, options, out, layers, learned) -> int:
+    """The steps of :func:`present`, from rest: ``layers`` are the excitatory and
+    inhibitory layers (:func:`at_rest`) and the input traces (:func:`input_traces`);
+    ``learned`` holds the post traces [batch, n], the spikes of each neuron at a step,
+    the neurons that have spiked (``active``, in order, and as a mask), a work list of
+    columns and the max reduction's scratch. Returns the number of ``active`` neurons."""
     pointers, indices = events
     weights, theta, column_flags, lateral_a, lateral_b = state
     exc_params, inh_params, stdp = named_params(params)
     two_layer, one_step, one_spike, reduction, learn = options
     counts, record = out
+    exc, inh, pre = layers
+    post_trace, post_count, active, is_active, columns, scratch = learned
     batch, steps = pointers.shape[0], pointers.shape[1] - 1
-    n_inputs, n = weights.shape
-    exc, inh = at_rest(batch, n, exc_params.lif.rest, inh_params.rest)
-    pre = input_traces(batch, n_inputs, steps, stdp.trace_decay)
-    post_trace = np.zeros((batch, n), np.float32)
-    post_count = np.zeros(n, np.int32)
-    active = np.empty(n, np.int32)  # neurons that have spiked in this presentation, in any element
-    is_active = np.zeros(n, np.bool_)
+    n = weights.shape[1]
     n_active = 0
-    columns = np.empty(n, np.int32)
-    scratch = max_scratch(pointers, n_inputs, learn and reduction == REDUCE_MAX)
-    empty = np.empty(0, np.int32)
+    empty = indices[:0]
 
     for t in range(steps):
         n_risen = 0
@@ -228,7 +247,8 @@ def present(events, rng, state, params, options, out) -> None:
                 counts[b, j] += 1
                 post_count[j] += 1
             if record.shape[0] > 0:
-                record[t, b, :] = exc.spiked[b]
+                for j in range(n):  # a loop: an array assignment would allocate
+                    record[t, b, j] = exc.spiked[b, j]
             if two_layer:
                 inhibitory_step(inh, b, lateral_a, spikers, inh_params, one_step)
 
@@ -237,13 +257,12 @@ def present(events, rng, state, params, options, out) -> None:
             post = PostSpikes(post_trace, active[:n_active], exc.spiked, exc.spikers, exc.n_spiked, post_count)
             post_pre_update(weights, events, t, post, pre, stdp, reduction, scratch)
             if t == 0:
-                clamp_columns(weights, flagged(column_flags, NEEDS_CLAMP, columns), stdp.wmin, stdp.wmax,
+                clamp_columns(weights, columns[:flagged(column_flags, NEEDS_CLAMP, columns)], stdp.wmin, stdp.wmax,
                               column_flags)
         for q in range(n_risen):
             exc.rises[exc.risen[q]] = 0
             post_count[exc.risen[q]] = 0
-    if learn:
-        normalize_changed(weights, column_flags, active[:n_active], columns, stdp.norm, not two_layer)
+    return n_active
 
 
 @njit(cache=True, nogil=True)
@@ -262,11 +281,12 @@ def present_sequence(pixels, batch_size, seeds, rates, min_spikes, timing, state
     steps, dt = timing
     no_record = np.zeros((0, 0, 0), np.bool_)
     n_images = pixels.shape[0]
+    tables = cdf_tables(steps, rates[0], dt)
     for k in range(seeds.shape[0]):
         start, stop = k * batch_size, min((k + 1) * batch_size, n_images)
         block = pixels[start:stop]
         rng = rng_states(seeds[k], stop - start)
-        present(poisson_events(block, rates[0], steps, dt, rng), rng, state, params, options,
+        present(poisson_events(block, rates[0], steps, dt, rng, tables), rng, state, params, options,
                 (counts[start:stop], no_record))
         for retry in range(1, rates.shape[0] if min_spikes > 0 else 0):
             silent = np.flatnonzero(counts[start:stop].sum(axis=1) < min_spikes)

@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit
 
 from snnctl.config import REDUCTIONS
+from snnctl.engine.kernels.compile import no_refcounts
 
 # stdp_reduction as the kernels' integer codes: positions in config.REDUCTIONS
 REDUCE_MEAN = REDUCTIONS.index("mean")
@@ -41,18 +42,19 @@ NEEDS_CLAMP = np.uint8(1)  # normalized since last clipped: may lie outside [wmi
 NEEDS_NORM = np.uint8(2)  # changed since last normalized
 
 
-@njit(cache=True)
-def flagged(flags, flag, out) -> np.ndarray:
-    """Indices of the columns whose ``flags`` have ``flag`` set, written into ``out``."""
+@no_refcounts
+def flagged(flags, flag, out) -> int:
+    """The indices of the columns whose ``flags`` have ``flag`` set, written into the start
+    of ``out``; returns their number."""
     k = 0
     for j in range(flags.shape[0]):
         if flags[j] & flag:
             out[k] = j
             k += 1
-    return out[:k]
+    return k
 
 
-@njit(cache=True)
+@no_refcounts
 def clamp_columns(weights, columns, low, high, flags) -> None:
     """Clip ``columns`` to [low, high]; a column that this changes needs normalizing again."""
     for i in range(weights.shape[0]):
@@ -66,7 +68,7 @@ def clamp_columns(weights, columns, low, high, flags) -> None:
         flags[j] &= ~NEEDS_CLAMP
 
 
-@njit(cache=True)
+@no_refcounts
 def _depress_max(weights, events, t, post_trace, active, nu_pre, scratch) -> None:
     """Depression with the batch combined by max: each input that spiked in some
     elements loses ``nu_pre * max`` of those elements' post traces (the max of the
@@ -106,7 +108,7 @@ def _depress_max(weights, events, t, post_trace, active, nu_pre, scratch) -> Non
         owner_count[i] = 0
 
 
-@njit(cache=True)
+@no_refcounts
 def _potentiate_max(weights, t, post, pre, nu_post, scratch) -> None:
     """Potentiation with the batch combined by max: each neuron that spiked in some
     elements gains ``nu_post * max`` of those elements' input traces."""
@@ -136,7 +138,7 @@ def _potentiate_max(weights, t, post, pre, nu_post, scratch) -> None:
             column_max[i] = -1.0
 
 
-@njit(cache=True)
+@no_refcounts
 def post_pre_update(weights, events, t, post, pre, stdp, reduction, max_scratch) -> None:
     """``bindsnet.learning.PostPre`` (Morrison et al. 2008, eqs. 13-14) for one step.
 
