@@ -56,6 +56,17 @@ class Inhibitory(NamedTuple):
     n_spiked: np.ndarray  # [batch]
 
 
+class Plasticity(NamedTuple):
+    """What learning keeps during a presentation, made before its steps."""
+
+    post_trace: np.ndarray  # float32 [batch, n]: the excitatory traces x_post
+    post_count: np.ndarray  # int32 [n]: each neuron's spikes at this step, over the batch
+    active: np.ndarray  # int32 [n]: neurons that have spiked in this presentation, in any element, active[:n_active]
+    is_active: np.ndarray  # bool [n]
+    columns: np.ndarray  # int32 [n]: a work list of columns to clip or normalize
+    scratch: tuple  # the max reduction's work arrays (stdp.max_scratch)
+
+
 @njit(cache=True)
 def named_params(params) -> KernelParams:
     """:class:`~snnctl.engine.params.KernelParams` from ``params``, the same values as a plain
@@ -181,22 +192,20 @@ def present(events, rng, state, params, options, out) -> None:
     n_inputs, n = weights.shape
     exc, inh = at_rest(batch, n, exc_params.lif.rest, inh_params.rest)
     layers = (exc, inh, input_traces(batch, n_inputs, steps, stdp.trace_decay))
-    active, columns = np.empty(n, np.int32), np.empty(n, np.int32)
-    learned = (np.zeros((batch, n), np.float32), np.zeros(n, np.int32), active, np.zeros(n, np.bool_), columns,
-               max_scratch(pointers, n_inputs, learn and reduction == REDUCE_MAX))
+    learned = Plasticity(np.zeros((batch, n), np.float32), np.zeros(n, np.int32), np.empty(n, np.int32),
+                         np.zeros(n, np.bool_), np.empty(n, np.int32),
+                         max_scratch(pointers, n_inputs, learn and reduction == REDUCE_MAX))
     # the steps run without reference counting (:func:`no_refcounts`): every array is made here
     n_active = _steps(events, rng, state, params, options, out, layers, learned)
     if learn:
-        normalize_changed(weights, column_flags, active[:n_active], columns, stdp.norm, not two_layer)
+        normalize_changed(weights, column_flags, learned.active[:n_active], learned.columns, stdp.norm, not two_layer)
 
 
 @no_refcounts
 def _steps(events, rng, state, params, options, out, layers, learned) -> int:
     """The steps of :func:`present`, from rest: ``layers`` are the excitatory and
     inhibitory layers (:func:`at_rest`) and the input traces (:func:`input_traces`);
-    ``learned`` holds the post traces [batch, n], the spikes of each neuron at a step,
-    the neurons that have spiked (``active``, in order, and as a mask), a work list of
-    columns and the max reduction's scratch. Returns the number of ``active`` neurons."""
+    ``learned`` is :class:`Plasticity`. Returns the number of ``active`` neurons."""
     pointers, indices = events
     weights, theta, column_flags, lateral_a, lateral_b = state
     exc_params, inh_params, stdp = named_params(params)
