@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -290,6 +292,35 @@ def test_a_resample_scores_as_its_images_repeated(n_classes):
                                 (metrics.balanced_accuracy, predictions)):
             expected = metric(outputs[repeated], labels[repeated])
             assert metric(outputs, labels, weights)[row] == pytest.approx(expected), metric.__name__
+
+
+def _ranked_with_ties(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Labels of three classes, scores rounded to make ties, their stable order and the first
+    place of each distinct score."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    score = np.round(rng.random(n) + 0.3 * (labels == 1), 2)
+    order = np.argsort(score, kind="stable")
+    ranked = score[order]
+    return labels, score, order, np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1], True])
+
+
+def test_the_compiled_resampled_auc_is_numpys_bit_for_bit():
+    from snnctl.readout.mann_whitney import resampled_auc
+
+    labels, _, order, starts = _ranked_with_ties(3000, 11)
+    weights = np.ascontiguousarray(metrics._draw_counts(np.random.default_rng(12), 50, 3000).T, dtype=np.float64)
+    compiled = resampled_auc(weights, order, starts, labels == 1)
+    assert np.array_equal(compiled, metrics.resampled_auc_numpy(weights, order, starts, labels == 1))
+    assert len(np.unique(compiled)) > 10 and 0.6 < compiled.mean() < 0.9  # the shifted class ranks higher
+
+
+def test_auc_intervals_without_numba_are_the_compiled_ones(monkeypatch):
+    labels, score, _, _ = _ranked_with_ties(600, 13)
+    scores = np.stack([1 - score, score, np.zeros_like(score)], axis=1)
+    compiled = metrics.bootstrap_interval(metrics.roc_auc, scores, labels, seed=4, n_resamples=200)
+    monkeypatch.setitem(sys.modules, "snnctl.readout.mann_whitney", None)  # as if numba failed to import
+    assert metrics.bootstrap_interval(metrics.roc_auc, scores, labels, seed=4, n_resamples=200) == compiled
 
 
 def test_score_report_for_two_classes():

@@ -74,6 +74,57 @@ def test_proportion_weighting_uses_each_neurons_share():
     assert votes.proportion_weighting.tolist() == [1]
 
 
+def _sparse_layer(n_images: int = 3000, n_neurons: int = 400, n_classes: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """Counts as a large layer under the winner rule makes them: a few neurons per image."""
+    generator = torch.Generator().manual_seed(5)
+    counts = torch.zeros(n_images, n_neurons, dtype=torch.int32)
+    rows = torch.arange(n_images).repeat_interleave(6)
+    columns = torch.randint(0, n_neurons, (len(rows),), generator=generator)
+    counts[rows, columns] = torch.randint(1, 4, (len(rows),), generator=generator, dtype=torch.int32)
+    return counts, torch.randint(0, n_classes, (n_images,), generator=generator)
+
+
+def _reduce(values: torch.Tensor, dim: int, reduction: str) -> torch.Tensor:
+    return {"sum": values.sum, "mean": values.mean, "max": values.amax}[reduction](dim)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean", "max"])
+def test_sparse_sums_equal_the_dense_definition(reduction):
+    counts, labels = _sparse_layer()
+    dense = counts.float()
+    rates = torch.stack([_reduce(dense[labels == label], 0, reduction) for label in range(10)], 1)
+    state = vote.assign(counts, labels, 10, reduction)
+    assert torch.equal(state.rates, rates)  # whole counts: exact in any order
+    for weighted in (False, True):
+        expected = torch.zeros(len(counts), 10)
+        for label in range(10):
+            members = state.assignments == label
+            if not members.any():  # a class no neuron stands for scores 0
+                continue
+            votes = dense[:, members] * (state.proportions[members, label] if weighted else 1)
+            expected[:, label] = _reduce(votes, 1, reduction)
+        scores = vote.class_scores(counts, state, 10, reduction, weighted)
+        assert torch.allclose(scores, expected, rtol=1e-6, atol=0)
+        assert torch.equal(vote.predict(scores), vote.predict(expected))
+
+
+def test_the_mean_vote_is_bindsnets_all_activity_and_proportion_weighting():
+    from bindsnet.evaluation import all_activity, proportion_weighting
+
+    counts, labels = _sparse_layer(n_images=1000, n_neurons=100)
+    state = vote.assign(counts, labels, 10, "mean")
+    spikes = counts[:, None, :]  # BindsNET sums [images, time, neurons] over time
+    votes = vote.vote(counts, state, 10, "mean")
+    for ours, theirs, weighted in ((votes.all_activity, all_activity(spikes, state.assignments, 10), False),
+                                   (votes.proportion_weighting,
+                                    proportion_weighting(spikes, state.assignments, state.proportions, 10), True)):
+        scores = vote.class_scores(counts, state, 10, "mean", weighted)
+        top_two = scores.topk(2, dim=1).values
+        decided = top_two[:, 0] > top_two[:, 1] * (1 + 1e-5)  # BindsNET breaks ties by its sort's order
+        assert decided.sum() > 500
+        assert torch.equal(ours[decided], theirs[decided])
+
+
 def test_metrics_by_hand():
     predictions = torch.tensor([0, 0, 1, 1, -1, 1])
     targets = torch.tensor([0, 0, 0, 1, 1, 1])
