@@ -78,6 +78,9 @@ class Config:
     nu_pre: float = 1e-4
     nu_post: float = 1e-2
     nu_decay: float = 1.0
+    # A neuron's potentiation rate falls as its threshold rises: nu_post / (1 + theta / nu_post_theta),
+    # half of nu_post once theta has risen by nu_post_theta mV (online k-means' step; docs/accuracy.md).
+    nu_post_theta: float | None = None
     norm: float = 78.4
     wmin: float = 0.0
     wmax: float = 1.0
@@ -232,6 +235,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "nu_pre": (0, True),
     "nu_post": (0, True),
     "nu_decay": (0, False),
+    "nu_post_theta": (0, False),
     "norm": (0, False),
     "tc_theta_decay": (0, False),
     "update_interval": (1, True),
@@ -259,8 +263,8 @@ UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0, "seed": 2**32}
 # trains and how fast it learns, where it logs and on what it runs. Every other key shapes a
 # tensor, builds the network, draws the random numbers or picks the images the checkpoint
 # was trained on, so changing it would continue a different run from this one's state.
-RESUMABLE_KEYS = ("epochs", "nu_pre", "nu_post", "nu_decay", "checkpoint_every", "log_dir", "device", "engine",
-                  "download", "strict", "workers", "networks_per_device")
+RESUMABLE_KEYS = ("epochs", "nu_pre", "nu_post", "nu_decay", "nu_post_theta", "checkpoint_every", "log_dir", "device",
+                  "engine", "download", "strict", "workers", "networks_per_device")
 
 
 def check_resume_changes(stored: "Config", wanted: "Config", source: str) -> None:

@@ -176,12 +176,15 @@ def test_a_study_in_lockstep_gives_the_table_of_folds_run_one_after_another(tmp_
     assert Path(together.table_file).read_text() == Path(alone.table_file).read_text()
 
 
-def test_a_study_in_lockstep_refuses_batches_before_it_starts(tmp_path):
+@pytest.mark.parametrize("change, refusal", [({"batch_size": 4}, "batch_size is 4"),
+                                              ({"batch_size": 1, "nu_post_theta": 10.0},
+                                               "nu_post_theta runs on the fast engine only")])
+def test_a_study_in_lockstep_refuses_what_it_cannot_run_before_it_starts(tmp_path, change, refusal):
     from snnctl import service
     from snnctl.errors import ConfigError
 
-    config = cfg.Config(log_dir=str(tmp_path / "logs")).replace(batch_size=4, networks_per_device=4, folds=3)
-    with pytest.raises(ConfigError, match="batch_size is 4"):
+    config = cfg.Config(log_dir=str(tmp_path / "logs")).replace(networks_per_device=4, folds=3, **change)
+    with pytest.raises(ConfigError, match=refusal):
         service.study(config, out=tmp_path / "s")
     assert not (tmp_path / "s").exists()
 

@@ -223,6 +223,34 @@ def test_learning_rates_set_between_presentations_as_bindsnet(model):
     assert (unchanged.sync().weights - fast.sync().weights).abs().max() > 100 * WEIGHT_TOLERANCE
 
 
+@pytest.mark.parametrize("batch, reduction", [(1, "sum"), (4, "max")])
+@pytest.mark.parametrize("model", MODELS)
+def test_nu_post_theta_potentiates_as_bindsnet_at_the_rate_it_names(model, batch, reduction):
+    # Thresholds held at theta (theta_plus 0): each neuron potentiates at nu_post / (1 + theta /
+    # nu_post_theta), a third of nu_post here, which is what BindsNET does with that nu_post.
+    theta, halved_at = 0.5, 0.25
+    config = configure(model=model, one_step=True, n_neurons=10, time=50, batch_size=batch, stdp_reduction=reduction,
+                       theta_plus=0.0, nu_post_theta=halved_at)
+    tensors = normalized(config)
+    tensors.theta.fill_(theta)
+    every_rate_alike = config.replace(nu_post_theta=None)
+    reference = engines.BindsNETEngine(every_rate_alike, tensors.clone(), CPU)
+    reference.set_learning_rates(config.nu_pre, config.nu_post / (1 + theta / halved_at))
+    fast = engines.FastEngine(config, tensors.clone())
+    plain = engines.FastEngine(every_rate_alike, tensors.clone())
+    n_spikes = 0
+    for k, spikes in enumerate(poisson_inputs(config, batch, 3, seed=7)):
+        expected = reference.present_spikes(spikes, True, seed=k, record=True)
+        assert torch.equal(fast.present_spikes(spikes, True, seed=k, record=True).spikes, expected.spikes)
+        plain.present_spikes(spikes, True, seed=k)
+        n_spikes += int(expected.counts.sum())
+    assert n_spikes > 10
+    assert_same_state(fast.sync(), reference.sync())
+    assert (plain.sync().weights - fast.sync().weights).abs().max() > 100 * WEIGHT_TOLERANCE
+    with pytest.raises(ConfigError, match="nu_post_theta runs on the fast engine only"):
+        engines.BindsNETEngine(config, tensors, CPU)
+
+
 def test_learning_off_leaves_weights_alone_where_bindsnet_renormalizes():
     # The one intended difference: Network.run normalizes the input weights after every
     # run, learning or not; the fast engine changes nothing when nothing learns. On a

@@ -30,13 +30,17 @@ from snnctl.errors import ConfigError, SnnctlError
 
 def check_lockstep(config: Config, source: str) -> None:
     """What a lockstep run needs: one image at a time (batch 1, the point of running many
-    networks at once) and Poisson input (the fast engine's events)."""
+    networks at once), Poisson input (the fast engine's events) and one potentiation rate
+    for every neuron."""
     if config.batch_size != 1:
         raise ConfigError(f"{source}: networks_per_device: networks learn one image at a time in lockstep; "
                           f"batch_size is {config.batch_size} (set batch_size: 1)")
     if config.encoder != "PoissonEncoder":
         raise ConfigError(f"{source}: networks_per_device: only the PoissonEncoder runs in lockstep, not "
                           f"{config.encoder!r}")
+    if config.nu_post_theta is not None:
+        raise ConfigError(f"{source}: networks_per_device: nu_post_theta runs on the fast engine only, not in "
+                          f"lockstep (set networks_per_device: 1)")
 
 
 @dataclass

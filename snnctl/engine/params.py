@@ -52,7 +52,8 @@ class ExcitatoryParams(NamedTuple):
 
 
 class StdpParams(NamedTuple):
-    """``PostPre`` (Morrison et al. 2008): rates, trace decay per step, weight bounds, column norm."""
+    """``PostPre`` (Morrison et al. 2008): rates, trace decay per step, weight bounds, column
+    norm, and ``nu_post_theta`` (infinity where null: every neuron potentiates at ``nu_post``)."""
 
     nu_pre: np.float32
     nu_post: np.float32
@@ -60,6 +61,7 @@ class StdpParams(NamedTuple):
     wmin: np.float32
     wmax: np.float32
     norm: np.float32
+    nu_post_theta: np.float32
 
 
 class KernelParams(NamedTuple):
@@ -101,6 +103,7 @@ def kernel_params(config: Config) -> KernelParams:
     stdp = StdpParams(
         nu_pre=f32(config.nu_pre), nu_post=f32(config.nu_post), trace_decay=decay(config.dt, TC_TRACE),
         wmin=f32(config.wmin), wmax=f32(config.wmax), norm=f32(config.norm),
+        nu_post_theta=f32(np.inf if config.nu_post_theta is None else config.nu_post_theta),
     )
     return KernelParams(exc, inh, stdp)
 

@@ -21,6 +21,9 @@ class BindsNETEngine(Engine):
         if config.one_spike == "winner":
             raise ConfigError("one_spike: 'winner' runs on the fast engine only (on the CPU); for the BindsNET "
                               "engine (engine: bindsnet, or device: cuda) set one_spike: bindsnet or off")
+        if config.nu_post_theta is not None:
+            raise ConfigError("nu_post_theta runs on the fast engine only (BindsNET's PostPre has one nu_post for "
+                              "every neuron); for the BindsNET engine set nu_post_theta: null")
         self.network = net.build_bindsnet(config, tensors, device)
         self.exc_name = net.EXC_LAYER[config.model]
         # recorded where the network runs: a monitor on the CPU would copy from the GPU,

@@ -264,7 +264,7 @@ def _steps(events, rng, state, params, options, out, layers, learned) -> int:
         if learn:
             adapt_thresholds(theta, exc, n_risen, exc_params.theta_plus)
             post = PostSpikes(post_trace, active[:n_active], exc.spiked, exc.spikers, exc.n_spiked, post_count)
-            post_pre_update(weights, events, t, post, pre, stdp, reduction, scratch)
+            post_pre_update(weights, events, t, post, pre, stdp, reduction, scratch, theta)
             if t == 0:
                 clamp_columns(weights, columns[:flagged(column_flags, NEEDS_CLAMP, columns)], stdp.wmin, stdp.wmax,
                               column_flags)

@@ -109,9 +109,19 @@ def _depress_max(weights, events, t, post_trace, active, nu_pre, scratch) -> Non
 
 
 @no_refcounts
-def _potentiate_max(weights, t, post, pre, nu_post, scratch) -> None:
+def potentiation_factor(theta_j, nu_post_theta):
+    """What neuron j's potentiation is multiplied by, ``1 / (1 + theta_j / nu_post_theta)``:
+    the more it has won (its threshold ``theta_j`` risen), the less an image moves its
+    weights, as online k-means moves a centroid by 1 / (its images so far) (MacQueen 1967).
+    Exactly 1 where ``nu_post_theta`` is infinite (null), so the rule is then PostPre's."""
+    return np.float32(1.0) / (np.float32(1.0) + theta_j / nu_post_theta)
+
+
+@no_refcounts
+def _potentiate_max(weights, t, post, pre, nu_post, theta, nu_post_theta, scratch) -> None:
     """Potentiation with the batch combined by max: each neuron that spiked in some
-    elements gains ``nu_post * max`` of those elements' input traces."""
+    elements gains ``nu_post`` times the max of those elements' input traces (times its
+    :func:`potentiation_factor`)."""
     spiked, post_count = post.spiked, post.count
     last_spike, seen, n_seen, decay_powers = pre
     column_max, union = scratch[4:]
@@ -132,19 +142,22 @@ def _potentiate_max(weights, t, post, pre, nu_post, scratch) -> None:
                     n_union += 1
                 else:
                     column_max[i] = max(column_max[i], x)
+        factor = potentiation_factor(theta[j], nu_post_theta)
         for q in range(n_union):
             i = union[q]
-            weights[i, j] += nu_post * column_max[i]
+            weights[i, j] += nu_post * column_max[i] * factor
             column_max[i] = -1.0
 
 
 @no_refcounts
-def post_pre_update(weights, events, t, post, pre, stdp, reduction, max_scratch) -> None:
+def post_pre_update(weights, events, t, post, pre, stdp, reduction, max_scratch, theta) -> None:
     """``bindsnet.learning.PostPre`` (Morrison et al. 2008, eqs. 13-14) for one step.
 
     Depression on each presynaptic spike: ``w[i, :] -= nu_pre * x_post``; potentiation
-    on each postsynaptic spike: ``w[:, j] += nu_post * x_pre``; updates of the batch
-    combined by sum, mean or max; then the changed weights clipped to [wmin, wmax].
+    on each postsynaptic spike: ``w[:, j] += nu_post * x_pre`` (with ``nu_post_theta``,
+    neuron j's rate falls as its threshold ``theta[j]`` rises: :func:`potentiation_factor`);
+    updates of the batch combined by sum, mean or max; then the changed weights clipped to
+    [wmin, wmax].
     ``events`` are the input spikes (``Events``), ``post`` the excitatory side
     (:class:`PostSpikes`), ``pre`` the input traces (:class:`InputTraces`). Only the
     ``active`` neurons (those that spiked in this presentation) have a non-zero trace,
@@ -171,7 +184,7 @@ def post_pre_update(weights, events, t, post, pre, stdp, reduction, max_scratch)
         return
     if reduction == REDUCE_MAX:
         _depress_max(weights, events, t, post_trace, active, nu_pre, max_scratch)
-        _potentiate_max(weights, t, post, pre, nu_post, max_scratch)
+        _potentiate_max(weights, t, post, pre, nu_post, theta, stdp.nu_post_theta, max_scratch)
     else:
         for b in range(batch):
             for e in range(pointers[b, t], pointers[b, t + 1]):
@@ -181,9 +194,10 @@ def post_pre_update(weights, events, t, post, pre, stdp, reduction, max_scratch)
         for b in range(batch):
             if n_spiked[b]:
                 for j in spikers[b, :n_spiked[b]]:
+                    factor = potentiation_factor(theta[j], stdp.nu_post_theta)
                     for q in range(n_seen[b]):
                         i = seen[b, q]
-                        weights[i, j] += decay_powers[t - last_spike[b, i]] * nu_post
+                        weights[i, j] += decay_powers[t - last_spike[b, i]] * nu_post * factor
     for b in range(batch):
         for e in range(pointers[b, t], pointers[b, t + 1]):
             row = weights[indices[e]]
