@@ -1,10 +1,11 @@
 """The Mann-Whitney U statistic of many bootstrap resamples at once, compiled.
 
-A resample is a row of weights (how often each image was drawn). The AUC of one resample
-is ``U / (P N)``, with ``U`` the sum over the distinct scores, in ascending order, of the
-positive weight at that score times the negative weight below it plus half the negative
-weight at it (ties count half; Hanley & McNeil 1982), ``P`` and ``N`` the total positive
-and negative weight. Bootstrap weights are whole counts, so every sum here is a whole
+A resample is a column of ``image_weights`` [images, resamples]: how often each image was
+drawn (the metrics' rows of weights, transposed so that one image's draws lie together).
+The AUC of one resample is ``U / (P N)``, with ``U`` the sum over the distinct scores, in
+ascending order, of the positive weight at that score times the negative weight below it
+plus half the negative weight at it (ties count half; Hanley & McNeil 1982), ``P`` and
+``N`` the total positive and negative weight. Bootstrap weights are whole counts, so every sum here is a whole
 number (or a half) far below 2**53: exact in float64 in any order, the same figures as
 numpy's ``add.reduceat`` and ``cumsum`` over the same sort, without the [images,
 resamples] arrays those make for each class: the interval of one readout's AUC on 10,000
