@@ -401,7 +401,7 @@ def test_sweep_scored_by_grouped_cross_validation(local_ray, tmp_path):
         assert trial.validation_balanced_accuracy == pytest.approx(sum(balanced) / 2)
 
 
-@pytest.mark.parametrize("name", ["mnist-100", "mnist-400", "mnist-1600", "fashion-400", "fashion-6400"])
+@pytest.mark.parametrize("name", ["mnist-100", "mnist-400", "mnist-1600", "mnist-6400", "fashion-400", "fashion-6400"])
 def test_the_shipped_spaces_search_their_files_own_setting_on_a_fixed_split(name):
     """Each parameters/NAME-space.yaml is the sweep that chose NAME.yaml: it loads, every
     value it searches is valid in that file, the file's own value is among them, and the
