@@ -109,6 +109,10 @@ class Config:
     normalize: str = "none"
     clahe: bool = False
     encoding: str = "rate"
+    # Each image's input rates scaled to this Euclidean length after the encodings, so that a
+    # faint image drives the layer as hard as a bright one (k-means' unit-length images;
+    # docs/accuracy.md); null: the rates as they are.
+    input_length: float | None = None
     # Threads that run images with learning off (labelling, testing, evaluate, assign):
     # "auto" (every core this process may use) or a number; results are the same for any.
     workers: str = "auto"
@@ -236,6 +240,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "nu_post": (0, True),
     "nu_decay": (0, False),
     "nu_post_theta": (0, False),
+    "input_length": (0, False),
     "norm": (0, False),
     "tc_theta_decay": (0, False),
     "update_interval": (1, True),

@@ -143,6 +143,44 @@ def test_encode_applies_window_clahe_and_encoding_in_order_and_plain_keeps_the_i
     assert encodings.encode((images * 255).round().to(torch.uint8), plain.replace(normalize="percentile")).dtype == torch.float32
 
 
+def test_input_length_scales_each_image_to_that_length_after_the_encodings_and_a_blank_stays_blank():
+    image = torch.from_numpy(hand_made_image()).float().reshape(1, -1)
+    images = torch.cat([image, 0.25 * image, torch.zeros_like(image)])
+    config = cfg.Config(input_size=SIZE, input_length=5.0)
+    encoded = encodings.encode(images, config)
+    lengths = torch.linalg.vector_norm(encoded, dim=1)
+    assert lengths[:2].tolist() == pytest.approx([5.0, 5.0], rel=1e-6) and lengths[2] == 0
+    # the direction is the image's: a faint copy and the bright one give the same rates
+    assert torch.allclose(encoded[0], encoded[1], atol=1e-6)
+    eight_bit = (images * 255).round().to(torch.uint8)
+    assert torch.allclose(encodings.encode(eight_bit, config), encodings.encode(eight_bit.float() / 255, config))
+    assert torch.allclose(encoded[0], image[0] * 5.0 / image.norm(), atol=1e-3)
+    with_on_off = config.replace(encoding="on-off")
+    expected = encodings.on_off(image, SIZE)
+    assert torch.allclose(encodings.encode(image, with_on_off), expected * 5.0 / expected.norm(), atol=1e-6)
+    assert encodings.encode(image, config.replace(input_length=None)) is image
+
+
+def test_idx_images_load_at_input_length_and_image_folders_are_decoded_again_for_another(tmp_path):
+    from conftest import tiny_config, write_mnist_idx
+
+    write_mnist_idx(tmp_path / "data", n_train=30, n_test=10)
+    splits = data.load_splits(tiny_config(tmp_path, n_train=None, n_test=None, input_length=9.0), lambda m: None)
+    assert torch.linalg.vector_norm(splits.train.images, dim=1).tolist() == pytest.approx([9.0] * 30, rel=1e-6)
+    synthetic.write_folders(tmp_path / "mammo", synthetic.SyntheticMammoSpec(patients=8, size=32, seed=2))
+    config = cfg.Config(task="MAMMO", data_dir=str(tmp_path / "mammo"), n_classes=3, input_size=16, input_length=4.0)
+    splits = data.load_splits(config, lambda message: None)
+    assert splits.manifest["input_length"] == 4.0
+    (tmp_path / "run").mkdir()
+    data.write_manifest(tmp_path / "run", splits)
+    notices: list[str] = []
+    assert torch.equal(data.load_manifest(tmp_path / "run", config, notices.append).train.images, splits.train.images)
+    assert not any("decoding" in n for n in notices)
+    again = data.load_manifest(tmp_path / "run", config.replace(input_length=2.0), notices.append)
+    assert any("decoding" in n for n in notices), "images of another length are not reused"
+    assert torch.linalg.vector_norm(again.train.images, dim=1).max() == pytest.approx(2.0, rel=1e-6)
+
+
 def test_on_off_doubles_the_input_of_the_network_and_the_checkpoint_shapes():
     config = cfg.Config(input_size=SIZE, encoding="on-off", n_neurons=9)
     assert config.n_inputs == 2 * SIZE * SIZE and config.input_channels == 2

@@ -61,8 +61,19 @@ MIN_INSIDE_SHARE = 0.5
 
 
 def is_plain(config: Config) -> bool:
-    """True when the images go in as they are (no window, no CLAHE, rate coding)."""
-    return config.normalize == "none" and not config.clahe and config.encoding == "rate"
+    """True when the images go in as they are (no window, no CLAHE, rate coding, no length)."""
+    return (config.normalize == "none" and not config.clahe and config.encoding == "rate"
+            and config.input_length is None)
+
+
+def scaled_to_length(rates: torch.Tensor, length: float) -> torch.Tensor:
+    """Rates [n, n_inputs] with each row scaled to Euclidean ``length`` (a row of zeros stays
+    zero). The first spike of a trained layer goes to the neuron with the largest cosine
+    between its weights and the image (docs/accuracy.md), but STDP moves the winner toward
+    the image's own rates, so bright images pull the fields harder than faint ones; k-means
+    on images of unit length (Coates & Ng 2011) weighs every image alike."""
+    lengths = torch.linalg.vector_norm(rates, dim=1, keepdim=True)
+    return torch.where(lengths > 0, rates * (length / lengths.clamp(min=torch.finfo(rates.dtype).tiny)), rates)
 
 
 def percentile_window(images: torch.Tensor) -> torch.Tensor:
@@ -170,8 +181,9 @@ def on_off(images: torch.Tensor, input_size: int, inside: torch.Tensor | None = 
 
 
 def encode(images: torch.Tensor, config: Config) -> torch.Tensor:
-    """Images [n, input_size^2] (float in [0, 1] or uint8) as the network's input rates in
-    [0, 1], [n, n_inputs]: window, CLAHE and encoding in that order, as ``config`` says."""
+    """Images [n, input_size^2] (float in [0, 1] or uint8) as the network's input rates,
+    [n, n_inputs]: window, CLAHE, encoding and length in that order, as ``config`` says
+    (in [0, 1] but with ``input_length``, which may scale a faint image's rates above 1)."""
     if is_plain(config):
         return images
     rates = images.float() * pixel_scale(images)
@@ -182,6 +194,8 @@ def encode(images: torch.Tensor, config: Config) -> torch.Tensor:
         rates = clahe(rates, config.input_size)
     if config.encoding == "on-off":
         rates = on_off(rates, config.input_size, inside)
+    if config.input_length is not None:
+        rates = scaled_to_length(rates, config.input_length)
     return rates.contiguous()
 
 
