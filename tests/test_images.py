@@ -289,6 +289,9 @@ def test_sixteen_bit_files_holding_twelve_bit_values_get_a_notice_unless_stretch
     data.load_image_folders(mammo_config(tmp_path, tmp_path / "dim", normalize="percentile"), notice)
     assert not any("brightest pixels" in m for m in messages)
     messages, notice = collect()
+    data.load_image_folders(mammo_config(tmp_path, tmp_path / "dim", input_length=10.0), notice)
+    assert not any("brightest pixels" in m for m in messages)
+    messages, notice = collect()
     data.load_image_folders(mammo_config(tmp_path, class_folders(tmp_path / "bright", {"a": 8, "b": 8})), notice)
     assert not any("brightest pixels" in m for m in messages)
 

@@ -130,7 +130,8 @@ def _notice_dim_images(train: Dataset, root: Path, config: Config, notice: Notic
     if brightest < DIM_IMAGE:
         notice(WarningText(f"{root}: the training images' brightest pixels reach only {brightest:.3f} of the grey "
                            f"range (16-bit files holding 12- or 14-bit values?), so no input spikes faster than "
-                           f"{brightest * config.intensity:.0f} Hz; normalize: percentile stretches each image"))
+                           f"{brightest * config.intensity:.0f} Hz; normalize: percentile stretches each image, "
+                           f"input_length scales it"))
 
 
 def decode_splits(root: Path, lists: dict[str, list[ImageFile]], classes: list[str],
@@ -142,7 +143,7 @@ def decode_splits(root: Path, lists: dict[str, list[ImageFile]], classes: list[s
     notice(f"decoding {total} images from {root}")
     skipped: list[str] = []
     decoded = [_decode(root, lists[split], classes, config, notice, skipped) for split in SPLITS]
-    if config.normalize == "none":
+    if config.normalize == "none" and config.input_length is None:  # either brings dim images up
         _notice_dim_images(decoded[0], root, config, notice)
     train, test = (encode_dataset(dataset, config) for dataset in decoded)
     if skipped:
