@@ -217,6 +217,10 @@ def test_accuracy_benchmark_quick_mode_prints_mean_and_sd_over_seeds(capsys):
     assert len(rows) == 1 and rows[0]["configuration"] == "subset (mnist.yaml)" and rows[0]["seeds"] == "2"
     for column in ("all activity", "proportion weighting", "pixel baseline"):
         assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d%", rows[0][column]), rows[0]
+    # each seed's vote, in seed order, whose mean is the column beside it
+    by_seed = [float(value.rstrip("%")) for value in rows[0]["proportion weighting by seed"].split(" / ")]
+    assert len(by_seed) == 2
+    assert abs(sum(by_seed) / 2 - float(rows[0]["proportion weighting"].split(" ± ")[0])) < 0.011
     # the linear readout names what it read: mnist.yaml's readout_features
     assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d% \(drive\)", rows[0]["linear readout"]), rows[0]
     assert float(rows[0]["minutes in all"]) >= float(rows[0]["minutes a run"])
