@@ -29,30 +29,31 @@ def receptive_field_grid(weights: torch.Tensor, input_size: int) -> torch.Tensor
     return grid.reshape(side * height, side * width)
 
 
-def colorize(image: torch.Tensor, colormap: str = "hot_r") -> np.ndarray:
-    """A [h, w] array scaled to its range, as an 8-bit RGB [h, w, 3] image through the
-    colormap's table of colors, indexed as matplotlib indexes it (``floor(x * N)``, 1.0 in
-    the last entry): the colors matplotlib draws, looked up once per entry of the table
-    rather than once per pixel (a second per 6,400-neuron grid)."""
-    from matplotlib import colormaps
+def colormap_png(image: torch.Tensor, colormap: str = "hot_r") -> bytes:
+    """A [h, w] array scaled to its range and drawn through a colormap, as a PNG.
 
-    table = colormaps[colormap]
-    low, high = float(image.min()), float(image.max())
-    scaled = ((image - low) / (high - low) if high > low else torch.zeros_like(image)).float().numpy()
-    index = np.minimum((scaled * np.float32(table.N)).astype(np.int64), table.N - 1)
-    colors = (table(np.arange(table.N))[:, :3].astype(np.float32) * 255).clip(0, 255).astype(np.uint8)
-    return colors[index]
-
-
-def png_bytes(pixels: np.ndarray) -> bytes:
-    """An 8-bit [h, w, 3] image as PNG, compressed quickly: zlib level 3 writes a
-    6,400-neuron grid in a third of the time of the default level 6, 15% larger."""
+    Each pixel is the index of its color in the colormap's table, indexed as matplotlib
+    indexes it (``floor(x * N)``, 1.0 in the last entry), and the PNG carries the table as
+    its palette: the colors matplotlib draws, one byte a pixel instead of three, so a
+    6,400-neuron grid is encoded (zlib level 3) about four times faster, and TensorBoard's
+    writer, which checksums every record in pure Python, has less to read (mnist-6400.yaml's
+    event file: 30.6 MB instead of 53.4 MB)."""
     import io
 
+    from matplotlib import colormaps
     from PIL import Image
 
+    table = colormaps[colormap]
+    if table.N > 256:
+        raise ValueError(f"colormap {colormap!r} has {table.N} colors; a PNG palette holds 256")
+    low, high = float(image.min()), float(image.max())
+    scaled = ((image - low) / (high - low) if high > low else torch.zeros_like(image)).float().numpy()
+    index = np.minimum((scaled * np.float32(table.N)).astype(np.int64), table.N - 1).astype(np.uint8)
+    colors = (table(np.arange(table.N))[:, :3].astype(np.float32) * 255).clip(0, 255).astype(np.uint8)
+    drawn = Image.fromarray(index)
+    drawn.putpalette(colors.tobytes())  # the 8-bit grey image becomes a palette image
     encoded = io.BytesIO()
-    Image.fromarray(pixels).save(encoded, format="PNG", compress_level=3)
+    drawn.save(encoded, format="PNG", compress_level=3)
     return encoded.getvalue()
 
 
@@ -109,7 +110,7 @@ class RunLog:
     def weights(self, step: int, weights: torch.Tensor) -> None:
         """The receptive fields (:func:`receptive_field_grid`), colored, as image "weights"."""
         grid = receptive_field_grid(weights.cpu(), self.config.field_size)
-        self.image("weights", png_bytes(colorize(grid)), step)
+        self.image("weights", colormap_png(grid), step)
 
     def image(self, tag: str, png: bytes, step: int) -> None:
         """A PNG image as a TensorBoard image, stored as it is (SummaryWriter.add_image
@@ -120,7 +121,8 @@ class RunLog:
         from tensorboard.compat.proto.summary_pb2 import Summary
 
         with Image.open(io.BytesIO(png)) as header:  # reads the size and mode, not the pixels
-            (width, height), channels = header.size, len(header.getbands())
+            # a palette image is drawn in RGB
+            (width, height), channels = header.size, 3 if header.mode == "P" else len(header.getbands())
         image = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=png)
         with self._written():
             self.writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)

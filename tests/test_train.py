@@ -53,7 +53,7 @@ def test_the_weights_image_in_tensorboard_is_matplotlibs_colormap_of_the_final_w
     last = events.Images("weights")[-1]
     assert last.step == trained_run.samples_seen
     with Image.open(io.BytesIO(last.encoded_image_string)) as image:
-        drawn = np.asarray(image)
+        drawn = np.asarray(image.convert("RGB"))  # the colors a viewer draws
     grid = receptive_field_grid(ckpt.load(trained_run.checkpoint).tensors.weights, 28)
     scaled = ((grid - grid.min()) / (grid.max() - grid.min())).numpy()
     colors = (colormaps["hot_r"](scaled)[..., :3].astype(np.float32) * 255).clip(0, 255).astype(np.uint8)
