@@ -171,6 +171,56 @@ def test_kill_9_during_training_leaves_a_checkpoint_to_resume(long_run, tmp_path
     assert_same_checkpoint(checkpoint, reference)
 
 
+def _saved_during_training(config: cfg.Config, out: Path, monkeypatch, slow: bool) -> list[tuple]:
+    """Train; what each save wrote: samples seen, weights, theta, the running window. With
+    ``slow``, every save first waits 0.2 s (a slow disk) while training goes on; without,
+    periodic saves are written before training goes on, as before they had a thread."""
+    from concurrent.futures import Future
+
+    from snnctl.service import checkpointer
+
+    class WriteNow:  # an executor that runs the save in the caller, at once
+        def __init__(self, **_) -> None:
+            pass
+
+        def submit(self, write, *args) -> Future:
+            done = Future()
+            done.set_result(write(*args))
+            return done
+
+        def shutdown(self) -> None:
+            pass
+
+    saved, real_save = [], ckpt.save
+
+    def recording_save(checkpoint: ckpt.Checkpoint, path) -> Path:
+        if slow:
+            time.sleep(0.2)
+        window = checkpoint.window[0].clone() if checkpoint.window is not None else None
+        saved.append((checkpoint.progress.samples_seen, checkpoint.tensors.weights.clone(),
+                      checkpoint.tensors.theta.clone(), window))
+        return real_save(checkpoint, path)
+
+    monkeypatch.setattr(ckpt, "save", recording_save)
+    if not slow:
+        monkeypatch.setattr(checkpointer, "ThreadPoolExecutor", WriteNow)
+    service.train(config, out=out)
+    monkeypatch.undo()
+    return saved
+
+
+def test_a_checkpoint_written_while_training_goes_on_holds_the_run_at_its_image(tmp_path, monkeypatch):
+    write_mnist_idx(tmp_path / "data", n_train=60, n_test=20)
+    config = tiny_config(tmp_path, n_train=60, n_test=20, epochs=2, update_interval=16, checkpoint_every=12, time=100)
+    behind = _saved_during_training(config, tmp_path / "slow", monkeypatch, slow=True)
+    at_once = _saved_during_training(config, tmp_path / "now", monkeypatch, slow=False)
+    assert [saved[0] for saved in behind] == [12, 24, 36, 48, 60, 72, 84, 96, 108, 120, 120]
+    for (samples, *tensors), (_, *expected) in zip(behind, at_once, strict=True):
+        for got, want in zip(tensors, expected):
+            assert (got is None and want is None) or torch.equal(got, want), samples
+    assert behind[-1][0] == ckpt.load(tmp_path / "slow" / ckpt.CHECKPOINT_NAME).progress.samples_seen
+
+
 def _save_forever(checkpoint: ckpt.Checkpoint, path: Path, first: int) -> None:
     """The child of a fork: save ever newer checkpoints until killed."""
     try:

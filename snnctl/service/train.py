@@ -411,9 +411,9 @@ def _run(start: _Start, engine: "engines.Engine", splits: "data.Splits", held_ou
     if config.task == "MAMMO":
         data.write_manifest(start.run_dir, splits)
     # signals are noted until the log is closed: a second Ctrl-C cannot cut its last write short
-    with stop_on_signals() as stop, RunLog(start.run_dir, config, start.resumed_at) as run_log:
-        saver = Checkpointer(config, start.checkpoint, engine, splits.train.class_names, progress, start.running,
-                              {"data": splits.origin, **_split_facts(splits)}, stop)
+    with stop_on_signals() as stop, RunLog(start.run_dir, config, start.resumed_at) as run_log, \
+            Checkpointer(config, start.checkpoint, engine, splits.train.class_names, progress, start.running,
+                         {"data": splits.origin, **_split_facts(splits)}, stop) as saver:
         run = _Training(config, engine, splits, progress, start.running, saver, run_log, held_out)
         trained_now, train_seconds = run.learn(on_progress)
         labelled = _label_keeping_the_network(run, saver, on_progress, notice)
