@@ -61,6 +61,35 @@ def test_the_weights_image_in_tensorboard_is_matplotlibs_colormap_of_the_final_w
     assert np.array_equal(drawn, colors)
 
 
+def test_weights_images_are_drawn_from_the_weights_as_they_were_when_logged(tmp_path):
+    # drawn on a thread of its own: training goes on changing the tensor it was handed
+    import io
+
+    import numpy as np
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from snnctl.logs import RunLog, colormap_png, receptive_field_grid
+
+    config = cfg.Config().replace(n_neurons=16)
+    weights = torch.rand(config.n_inputs, 16, generator=torch.Generator().manual_seed(3))
+    logged = [weights.clone()]
+    with RunLog(tmp_path / "run", config) as run_log:
+        run_log.weights(1, weights)
+        weights.mul_(0.5).add_(torch.eye(config.n_inputs, 16))  # as STDP would, right after the call
+        logged.append(weights.clone())
+        run_log.weights(2, weights)
+        weights.zero_()
+    events = EventAccumulator(str(tmp_path / "run"), size_guidance={"images": 0})
+    events.Reload()
+    drawn = {image.step: image.encoded_image_string for image in events.Images("weights")}
+    assert sorted(drawn) == [1, 2]
+    for step, expected in zip((1, 2), logged):
+        with Image.open(io.BytesIO(drawn[step])) as image, \
+                Image.open(io.BytesIO(colormap_png(receptive_field_grid(expected, 28)))) as reference:
+            assert np.array_equal(np.asarray(image.convert("RGB")), np.asarray(reference.convert("RGB"))), step
+
+
 def test_run_directory_holds_parameters_and_tensorboard_scalars(trained_run):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
