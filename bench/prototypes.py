@@ -19,6 +19,12 @@ image gets the label of its nearest centroid. The test images are never read.
 Prints one row per parameter file: the centroids, the images fitted and validated, the
 validation accuracy, seconds. Compare with the vote of the sweep's trial of the same file
 (docs/accuracy.md, "The vote against k-means").
+
+``--neighbours`` prints instead the k-nearest-neighbour classifier with every fitted
+image a prototype (cosine similarity on the same unit-length rows; k = 1, 3, 5 and 10, a
+tie going to the class of the nearest of the tied images): what a nearest-prototype vote
+approaches as its prototypes grow to the whole training set, a ceiling for a layer of
+``n_neurons``.
 """
 
 from __future__ import annotations
@@ -62,6 +68,30 @@ def kmeans_accuracy(fit: np.ndarray, fit_labels: np.ndarray, held: np.ndarray, h
     return float((named[model.predict(held)] == held_labels).mean())
 
 
+NEIGHBOURS = (1, 3, 5, 10)
+
+
+def neighbour_accuracies(fit: np.ndarray, fit_labels: np.ndarray, held: np.ndarray, held_labels: np.ndarray,
+                         n_classes: int, ks: tuple[int, ...] = NEIGHBOURS, chunk: int = 1000) -> dict[int, float]:
+    """Accuracy on ``held`` of the majority class of its ``k`` most similar rows of ``fit``
+    (cosine: all rows of unit length), for each ``k`` of ``ks``; a tie goes to the class of
+    the most similar row among the tied classes'."""
+    largest = min(max(ks), len(fit))
+    correct = dict.fromkeys(ks, 0)
+    for start in range(0, len(held), chunk):
+        similarity = held[start:start + chunk] @ fit.T
+        nearest = np.argpartition(-similarity, largest - 1, axis=1)[:, :largest]
+        by_similarity = np.argsort(-np.take_along_axis(similarity, nearest, axis=1), axis=1, kind="stable")
+        classes = fit_labels[np.take_along_axis(nearest, by_similarity, axis=1)]  # [chunk, largest], nearest first
+        rows = np.arange(len(classes))[:, None]
+        for k in ks:
+            votes = np.zeros((len(classes), n_classes))
+            # one vote each, plus 2**-(rank+1), under 1 in all: a tie goes to the class of the nearer row
+            np.add.at(votes, (rows, classes[:, :k]), 1.0 + 0.5 ** np.arange(1, k + 1))
+            correct[k] += int((votes.argmax(axis=1) == held_labels[start:start + chunk]).sum())
+    return {k: correct[k] / len(held) for k in ks}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("parameters", type=Path, nargs="+", help="parameter files (n_neurons, task, data, seed)")
@@ -69,9 +99,13 @@ def main() -> None:
     parser.add_argument("--data-dir", help="the task's data (default: each file's data_dir)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a parameter of every file, as snnctl train --set")
+    parser.add_argument("--neighbours", action="store_true",
+                        help="the k-nearest-neighbour classifier on every fitted image instead of k-means")
     args = parser.parse_args()
     overrides = args.overrides + ([f"data_dir={args.data_dir}"] if args.data_dir else [])
-    print("| parameters | centroids | fitted | validated | k-means accuracy | seconds |")
+    reference = (f"{'-NN / '.join(map(str, NEIGHBOURS))}-NN accuracy" if args.neighbours
+                 else "k-means accuracy")
+    print(f"| parameters | {'neurons' if args.neighbours else 'centroids'} | fitted | validated | {reference} | seconds |")
     print("|---|---|---|---|---|---|")
     for path in args.parameters:
         try:
@@ -85,9 +119,13 @@ def main() -> None:
         started = time.perf_counter()
         # the loaders hand the images over encoded (on-off, windowed): the network's input
         fit, held = (unit_rows(split.images.numpy()) for split in (splits.train, splits.test))
-        accuracy = kmeans_accuracy(fit, splits.train.labels.numpy(), held, splits.test.labels.numpy(),
-                                   config.n_neurons, config.n_classes, config.seed)
-        print(f"| {path} | {config.n_neurons:,} | {len(fit):,} | {len(held):,} | {accuracy:.2%} | "
+        fit_labels, held_labels = splits.train.labels.numpy(), splits.test.labels.numpy()
+        if args.neighbours:
+            accuracies = neighbour_accuracies(fit, fit_labels, held, held_labels, config.n_classes)
+            shown = " / ".join(f"{accuracy:.2%}" for accuracy in accuracies.values())
+        else:
+            shown = f"{kmeans_accuracy(fit, fit_labels, held, held_labels, config.n_neurons, config.n_classes, config.seed):.2%}"
+        print(f"| {path} | {config.n_neurons:,} | {len(fit):,} | {len(held):,} | {shown} | "
               f"{time.perf_counter() - started:.0f} |", flush=True)
 
 

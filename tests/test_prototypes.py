@@ -46,3 +46,31 @@ def test_centroids_are_named_by_their_members_majority_and_images_scaled_to_unit
     assert named.tolist() == [1, -1, 0, -1]  # clusters 1 and 3 have no member
     rows = module.unit_rows(np.array([[[3.0, 4.0]], [[0.0, 0.0]]]))
     np.testing.assert_allclose(rows, [[0.6, 0.8], [0.0, 0.0]])
+
+
+def test_neighbours_vote_by_majority_of_the_most_similar_rows_ties_going_to_the_nearest():
+    module = bench_module("prototypes")
+    angles = np.array([0.0, 0.1, 0.2, 1.0, 1.1])  # rows on the unit circle
+    fit = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    fit_labels = np.array([2, 1, 1, 0, 0])
+    held = np.array([[1.0, 0.0]])  # nearest: 2, then 1, 1, then 0, 0
+    accuracies = {label: module.neighbour_accuracies(fit, fit_labels, held, np.array([label]), 3, ks=(1, 2, 3, 5))
+                  for label in (2, 1)}
+    assert accuracies[2] == {1: 1.0, 2: 1.0, 3: 0.0, 5: 0.0}  # k=2: a tie, the nearest's class 2
+    assert accuracies[1] == {1: 0.0, 2: 0.0, 3: 1.0, 5: 1.0}  # k=5: classes 1 and 0 tie at two, 1 is nearer
+
+
+def test_neighbours_agree_with_scikit_learns_cosine_classifier():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    module = bench_module("prototypes")
+    rng = np.random.default_rng(0)
+    # two classes, odd k: no ties, which scikit-learn breaks towards the lowest class
+    rows = module.unit_rows(rng.random((260, 12)) + np.repeat(np.eye(2, 12) * 0.6, 130, axis=0))
+    labels = np.repeat(np.arange(2), 130)
+    fit, held, fit_labels, held_labels = rows[::2], rows[1::2], labels[::2], labels[1::2]
+    ours = module.neighbour_accuracies(fit, fit_labels, held, held_labels, 2, ks=(1, 3), chunk=7)
+    assert 0.6 < ours[1] < 1.0
+    for k in (1, 3):
+        theirs = KNeighborsClassifier(k, metric="cosine", algorithm="brute").fit(fit, fit_labels).score(held, held_labels)
+        assert ours[k] == pytest.approx(theirs)
