@@ -38,7 +38,7 @@ sparse matrix, divided by ``scale`` but not centred, which keeps the zeros: the 
 optimum, since the unpenalized intercept absorbs the mean (``w . (x - m) / s + b`` is
 ``w . x / s + (b - w . m / s)``), and the stored readout is the centred one. The
 solver's products then skip the zeros: a 6,400-neuron layer's readout fits in a quarter
-of the time. The solver's products run in float32 (``FIT_DTYPE``), the precision the
+of the time. Its predictions on such rows skip them too (``LinearReadout._logits``). The solver's products run in float32 (``FIT_DTYPE``), the precision the
 readout is stored in, at half the time of float64.
 """
 
