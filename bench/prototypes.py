@@ -75,7 +75,7 @@ def neighbour_accuracies(fit: np.ndarray, fit_labels: np.ndarray, held: np.ndarr
                          n_classes: int, ks: tuple[int, ...] = NEIGHBOURS, chunk: int = 1000) -> dict[int, float]:
     """Accuracy on ``held`` of the majority class of its ``k`` most similar rows of ``fit``
     (cosine: all rows of unit length), for each ``k`` of ``ks``; a tie goes to the class of
-    the most similar row among the tied classes'."""
+    the most similar row among the tied classes."""
     largest = min(max(ks), len(fit))
     correct = dict.fromkeys(ks, 0)
     for start in range(0, len(held), chunk):
