@@ -465,6 +465,7 @@ override_values = st.one_of(st.integers(-3, 3000), st.floats(-2, 1e6, allow_nan=
 
 @settings(FUZZ, max_examples=25)
 @given(overrides=st.lists(st.tuples(st.sampled_from(cfg.KEYS), override_values), min_size=1, max_size=3))
+@example(overrides=[("device", "cuda")])  # on a machine without CUDA: refused before the run is touched
 def test_resume_with_random_overrides_runs_only_resumable_changes(resumable_run, overrides):
     """``train --resume CKPT --set ...``: a change to a key that is not resumable is one line
     (exit 2) and leaves the run's files as they were; training starts only when every

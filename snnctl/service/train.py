@@ -322,6 +322,7 @@ def _start(config: Config | None, out: Path | None, resume: Path | None, overrid
     checkpoint's, as may the ``overrides`` of resumable keys. Nothing is written yet."""
     from snnctl import memory
     from snnctl import network as net
+    from snnctl.engine import choose_engine, resolve_device
 
     if resume is not None:
         previous = ckpt.load(resume)
@@ -331,6 +332,9 @@ def _start(config: Config | None, out: Path | None, resume: Path | None, overrid
     else:
         config = with_parameters(config, overrides, device)
     memory.check_fits(config)
+    # a device this machine lacks is a config error: refused before the run directory is
+    # made or a resumed run's status.json is marked failed
+    resolve_device(config, choose_engine(config))
     if resume is None or out is not None:
         run_dir = new_directory(config, out, force=force)
         checkpoint, empty = run_dir / ckpt.CHECKPOINT_NAME, not force
