@@ -20,6 +20,7 @@ the machines here are shared and noisy.
     .venv/bin/python bench/speed.py --quick    # tiny sizes, seconds: checks the script works
     .venv/bin/python bench/speed.py --device cuda   # BindsNET on the GPU vs the fast engine
     .venv/bin/python bench/speed.py --neurons 6400 --seconds 20   # only the fast engine at one size
+    .venv/bin/python bench/speed.py --params parameters/mnist-6400.yaml   # ... on that file's network
 
 ``--device`` measures what ``engine: auto`` runs with ``device: cuda``: snnctl's BindsNET
 engine (the real network, batched on that device) at batch 1, 16 and 256, STDP and
@@ -124,12 +125,16 @@ class BindsNETLoop:
         return counts
 
 
+# The BindsNET loop's network in snnctl's terms; --params measures a parameter file's instead.
+COMPARED = cfg.Config(model="diehl-cook-2015-v2", one_step=True, intensity=INTENSITY)
+
+
 class SnnctlLoop:
     """The same network through an snnctl engine: the fast one, or BindsNET on a device."""
 
-    def __init__(self, n_neurons: int, time_steps: int, batch: int, engine: str = "fast", device: str = "cpu") -> None:
-        config = cfg.Config(model="diehl-cook-2015-v2", one_step=True, n_neurons=n_neurons, time=time_steps,
-                            batch_size=batch, intensity=INTENSITY, engine=engine, device=device)
+    def __init__(self, n_neurons: int, time_steps: int, batch: int, engine: str = "fast", device: str = "cpu",
+                 network: cfg.Config = COMPARED) -> None:
+        config = network.replace(n_neurons=n_neurons, time=time_steps, batch_size=batch, engine=engine, device=device)
         self.engine = engines.make_engine(config, net.initial_tensors(config))
         self.seed = 0
 
@@ -331,13 +336,15 @@ def memory(images: torch.Tensor, sizes: Sizes, quick: bool) -> None:
           ["path", "peak RSS", "RSS at 1/4", "RSS at end", "growth"], rows)
 
 
-def one_size(images: torch.Tensor, neurons: int, batch: int, seconds: float) -> None:
-    """Only the fast engine at ``neurons``, STDP and inference, with images per second of
-    wall time and of the process's CPU time: on a shared machine the second is steadier
-    (it leaves out the time other work held the core, not the caches it shared)."""
+def one_size(images: torch.Tensor, network: cfg.Config, seconds: float, named: str) -> None:
+    """Only the fast engine on ``network`` (its ``n_neurons``, ``time`` and ``batch_size``), STDP and
+    inference, with images per second of wall time and of the process's CPU time: on a
+    shared machine the second is steadier (it leaves out the time other work held the
+    core, not the caches it shared)."""
     rows = []
+    neurons, batch = network.n_neurons, network.batch_size
     for learn in (True, False):
-        loop = SnnctlLoop(neurons, FULL.time, batch)
+        loop = SnnctlLoop(neurons, network.time, batch, network=network)
         loop.present(images[:batch], learn)  # numba's cache
         stream = batches(images, batch, sys.maxsize)
         done, wall, cpu = 0, time.perf_counter(), time.process_time()
@@ -346,7 +353,7 @@ def one_size(images: torch.Tensor, neurons: int, batch: int, seconds: float) -> 
             done += batch
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         rows.append(["STDP" if learn else "inference", f"{done:,}", f"{done / wall:,.0f}", f"{done / cpu:,.0f}"])
-    table(f"Fast engine, {neurons} neurons, batch {batch} (time {FULL.time}; {load_average()})",
+    table(f"Fast engine, {named}, {neurons} neurons, batch {batch} (time {network.time}; {load_average()})",
           ["case", "images", "images/s", "per CPU second"], rows)
 
 
@@ -355,8 +362,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few images (the test suite's run)")
     parser.add_argument("--device", help="only the BindsNET engine on this device (cuda, cuda:1, cpu) against the fast engine")
     parser.add_argument("--neurons", type=int, help="only the fast engine at this many neurons (STDP and inference)")
-    parser.add_argument("--batch", type=int, default=1, help="batch size of --neurons (default 1)")
+    parser.add_argument("--batch", type=int, help="batch size of --neurons (default 1) or --params (default the file's)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds of each --neurons measurement (default 10)")
+    parser.add_argument("--params", help="only the fast engine on this parameter file's network (its model, run mode, "
+                                         "one-spike rule, time, intensity and learning; fresh weights); --neurons and "
+                                         "--batch override its own")
     parser.add_argument("--memory-of", nargs=2, metavar=("PATH", "IMAGES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
@@ -364,8 +374,14 @@ def main() -> None:
         memory_child(*args.memory_of, sizes)
         return
     images = mnist_images()
+    if args.params:
+        network = cfg.load(args.params)
+        network = network.replace(n_neurons=args.neurons or network.n_neurons, batch_size=args.batch or network.batch_size)
+        one_size(images, network, args.seconds, args.params)
+        return
     if args.neurons:
-        one_size(images, args.neurons, args.batch, args.seconds)
+        one_size(images, COMPARED.replace(n_neurons=args.neurons, time=FULL.time, batch_size=args.batch or 1), args.seconds,
+                 "the compared network")
         return
     if args.device:
         on_device(images, sizes, args.device)

@@ -389,32 +389,107 @@ def test_off_and_bindsnet_rules_on_the_same_hand_made_case(engine_class):
 def test_membrane_update_is_bindsnets_arithmetic_bit_for_bit():
     """``neurons.diehl_cook_update``, compiled to vector instructions, against the operations
     of ``DiehlAndCookNodes.forward`` in torch: neurons in and out of their refractory
-    period, below and above threshold, a length that leaves a remainder after the vectors."""
+    period, below and above threshold, a length that leaves a remainder after the vectors,
+    theta decayed first (a learning step) or left as it is (factor 1)."""
     from snnctl.engine.kernels.neurons import diehl_cook_update
     from snnctl.engine.params import kernel_params
 
     lif = kernel_params(configure()).exc.lif
     generator = np.random.default_rng(0)
     n = 1003
-    v = generator.uniform(-66.0, -50.0, n).astype(np.float32)
-    refrac = generator.choice([-3.0, -1.0, 0.0, 0.5, 1.0, 5.0], n).astype(np.float32)
-    theta = generator.uniform(0.0, 2.0, n).astype(np.float32)
-    current = np.where(generator.random(n) < 0.2, 0.0, generator.uniform(0.0, 3.0, n)).astype(np.float32)
-    expected_v, expected_refrac = torch.from_numpy(v.copy()), torch.from_numpy(refrac.copy())
-    expected_v.sub_(lif.rest).mul_(lif.decay).add_(lif.rest)
-    expected_v.add_((expected_refrac <= 0).float() * torch.from_numpy(current))
-    expected_refrac.sub_(lif.dt)
-    expected_spiked = expected_v >= lif.thresh + torch.from_numpy(theta)
-    assert 0 < int(expected_spiked.sum()) < n
+    for theta_decay in (np.float32(0.97), np.float32(1.0)):
+        v = generator.uniform(-66.0, -50.0, n).astype(np.float32)
+        refrac = generator.choice([-3.0, -1.0, 0.0, 0.5, 1.0, 5.0], n).astype(np.float32)
+        theta = generator.uniform(0.0, 2.0, n).astype(np.float32)
+        current = np.where(generator.random(n) < 0.2, 0.0, generator.uniform(0.0, 3.0, n)).astype(np.float32)
+        expected_v, expected_refrac = torch.from_numpy(v.copy()), torch.from_numpy(refrac.copy())
+        expected_theta = torch.from_numpy(theta.copy()).mul_(float(theta_decay))
+        expected_v.sub_(lif.rest).mul_(lif.decay).add_(lif.rest)
+        expected_v.add_((expected_refrac <= 0).float() * torch.from_numpy(current))
+        expected_refrac.sub_(lif.dt)
+        expected_spiked = expected_v >= lif.thresh + expected_theta
+        assert 0 < int(expected_spiked.sum()) < n
 
-    spiked = np.zeros(n, np.bool_)
-    assert diehl_cook_update(v, refrac, theta, current, spiked, lif)
-    assert np.array_equal(v.view(np.uint32), expected_v.numpy().view(np.uint32))
-    assert np.array_equal(refrac.view(np.uint32), expected_refrac.numpy().view(np.uint32))
-    assert np.array_equal(spiked, expected_spiked.numpy())
-    assert not diehl_cook_update(np.full(n, lif.rest), np.zeros(n, np.float32), theta, np.zeros(n, np.float32),
-                                 spiked, lif)
-    assert not spiked.any()
+        spiked = np.zeros(n, np.bool_)
+        assert diehl_cook_update(v, refrac, theta, current, spiked, lif, theta_decay)
+        assert np.array_equal(v.view(np.uint32), expected_v.numpy().view(np.uint32))
+        assert np.array_equal(refrac.view(np.uint32), expected_refrac.numpy().view(np.uint32))
+        assert np.array_equal(theta.view(np.uint32), expected_theta.numpy().view(np.uint32))
+        assert np.array_equal(spiked, expected_spiked.numpy())
+        assert not diehl_cook_update(np.full(n, lif.rest), np.zeros(n, np.float32), theta, np.zeros(n, np.float32),
+                                     spiked, lif, np.float32(1.0))
+        assert not spiked.any()
+
+
+def test_rows_are_added_in_order_from_zero_or_onto_the_target_bit_for_bit():
+    """``neurons.add_rows`` adds up to eight rows per pass, and its first pass starts from 0
+    unless asked to keep the target: every element must be the float32 sum of the same
+    rows one at a time, in order, for every number of rows (each mix of 8, 4, 2 and 1)."""
+    from snnctl.engine.kernels.neurons import add_rows
+
+    generator = np.random.default_rng(3)
+    n = 37  # a remainder after the vectors
+    # magnitudes far apart, so that the order of the additions shows in the sums
+    matrix = (generator.uniform(-1.0, 1.0, (40, n)) * 1e3 ** generator.integers(-2, 3, (40, n))).astype(np.float32)
+    for m in range(21):
+        rows = generator.choice(40, m, replace=False).astype(np.int32)
+        for keep in (False, True):
+            start = generator.uniform(-1.0, 1.0, n).astype(np.float32)
+            expected = start.copy() if keep else np.zeros(n, np.float32)
+            for r in rows:
+                expected = expected + matrix[r]
+            target = start.copy()
+            add_rows(target, matrix, rows, keep)
+            assert np.array_equal(target.view(np.uint32), expected.view(np.uint32)), (m, keep)
+
+
+def test_flagged_entries_are_found_eight_at_a_time_at_any_length_and_offset():
+    """``scan.flagged`` reads the flags as 64-bit words: rows of a [batch, n] array start
+    anywhere, n need not be a multiple of 8, and only entries with a bit of the flag count."""
+    from snnctl.engine.kernels.scan import flagged
+
+    generator = np.random.default_rng(1)
+    for n in (0, 1, 7, 8, 9, 63, 100, 1003):
+        share = generator.choice([0.0, 0.01, 0.5, 1.0], (3, 1))
+        crossed = generator.random((3, n)) < share
+        for row in range(3):  # rows 1 and 2 start n and 2n bytes in
+            out = np.full(n, -1, np.int32)
+            found = flagged(crossed[row].view(np.uint8), np.uint8(1), out)
+            assert out[:found].tolist() == np.flatnonzero(crossed[row]).tolist()
+        flags = generator.choice(np.array([0, 1, 2, 3], np.uint8), n, p=[0.7, 0.1, 0.1, 0.1])
+        for flag in (1, 2):
+            out = np.full(n, -1, np.int32)
+            found = flagged(flags, np.uint8(flag), out)
+            assert out[:found].tolist() == np.flatnonzero(flags & flag).tolist()
+
+
+def test_the_inhibitory_layer_reads_only_the_non_zero_excitatory_weights_to_the_same_sums():
+    """``neurons.sparse_rows`` keeps every weight that is not 0 (NaN too), in row order;
+    ``drive_inhibitory`` through it adds each spiking row's weights in ascending order, as
+    the dense loop did, and wakes each neuron a weight reaches, once."""
+    from snnctl.engine.kernels.neurons import drive_inhibitory, sparse_rows
+
+    generator = np.random.default_rng(2)
+    dense = np.where(generator.random((9, 11)) < 0.3, generator.normal(size=(9, 11)), 0.0).astype(np.float32)
+    dense[4, 2] = np.nan
+    rows = sparse_rows(dense)
+    for r in range(9):
+        columns = rows.columns[rows.pointers[r]:rows.pointers[r + 1]]
+        assert columns.tolist() == np.flatnonzero(dense[r] != 0).tolist()
+        assert np.array_equal(rows.values[rows.pointers[r]:rows.pointers[r + 1]], dense[r, columns], equal_nan=True)
+
+    spikers = np.array([1, 4, 6], np.int32)
+    # neurons 0 and 3 woke at an earlier step: their currents from it are replaced
+    current, awake, is_awake = np.zeros(11, np.float32), np.zeros(11, np.int32), np.zeros(11, np.bool_)
+    awake[:2], is_awake[[0, 3]], current[[0, 3]] = [0, 3], True, 5.0
+    n_awake = drive_inhibitory(current, rows, spikers, awake, is_awake, 2)
+    reached = np.flatnonzero((dense[spikers] != 0).any(axis=0))
+    assert sorted(awake[:n_awake].tolist()) == sorted(set(reached.tolist()) | {0, 3})
+    assert is_awake.tolist() == [j in set(reached.tolist()) | {0, 3} for j in range(11)]
+    expected = np.zeros(11, np.float32)
+    for r in spikers:
+        expected += np.where(dense[r] != 0, dense[r], np.float32(0))
+    assert np.array_equal(current, expected, equal_nan=True)
 
 
 # ---------------------------------------------------------------- input, retries, engines

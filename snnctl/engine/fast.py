@@ -48,6 +48,7 @@ class FastEngine(Engine):
         self.state = kernels.NetworkState(
             weights=weights, theta=tensors.theta.numpy(), column_flags=column_flags(config, weights),
             lateral_a=lateral_a, lateral_b=tensors.lateral[names[1]].numpy() if two_layer else lateral_a,
+            exc_to_inh=kernels.sparse_rows(lateral_a if two_layer else lateral_a[:0]),
         )
         self.params = kernel_params(config)
         # numba types plain tuples faster than NamedTuples: a tenth of a small presentation

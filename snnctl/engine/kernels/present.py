@@ -8,25 +8,28 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from snnctl.engine.kernels.neurons import (add_active, add_rows, decay_trace, diehl_cook_update, drive_inhibitory,
-                                           lif_step, resolve_crossings)
+from snnctl.engine.kernels.neurons import (SparseRows, add_active, add_rows, decay_trace, diehl_cook_update,
+                                           drive_inhibitory, lif_step, resolve_crossings)
 from snnctl.engine.kernels.compile import no_refcounts
 from snnctl.engine.kernels.poisson import cdf_tables, poisson_events
 from snnctl.engine.kernels.rng import rng_states
+from snnctl.engine.kernels.scan import flagged
 from snnctl.engine.kernels.stdp import (NEEDS_CLAMP, NEEDS_NORM, REDUCE_MAX, InputTraces, PostSpikes, clamp_columns,
-                                        flagged, max_scratch, normalize_columns, post_pre_update)
+                                        max_scratch, normalize_columns, post_pre_update)
 from snnctl.engine.params import ExcitatoryParams, KernelParams, LifParams, StdpParams
 
 
 class NetworkState(NamedTuple):
     """What a presentation reads and (learning) changes, as float32 arrays shared with the
-    engine's tensors, plus the per-column flags the engine keeps between presentations."""
+    engine's tensors, plus the per-column flags the engine keeps between presentations and
+    the exc -> inh weights' non-zero entries, made once per engine (they never learn)."""
 
     weights: np.ndarray  # [n_inputs, n] input -> excitatory
     theta: np.ndarray  # [n] adaptive thresholds
     column_flags: np.ndarray  # uint8 [n], NEEDS_CLAMP / NEEDS_NORM
     lateral_a: np.ndarray  # exc -> inh (DiehlAndCook2015) or recurrent exc -> exc (v2)
     lateral_b: np.ndarray  # inh -> exc (DiehlAndCook2015), else lateral_a again
+    exc_to_inh: SparseRows  # lateral_a's non-zero weights (DiehlAndCook2015; neurons.sparse_rows), what Ai reads
 
 
 class Excitatory(NamedTuple):
@@ -112,11 +115,13 @@ def note_input_spikes(pre, b, now, t) -> None:
 
 
 @njit(cache=True, inline="always")
-def excitatory_step(exc, b, current, theta, params, one_spike, rng, n_risen) -> int:
+def excitatory_step(exc, b, current, theta, params, one_spike, rng, n_risen, learn) -> int:
     """One step of element b's excitatory layer (``DiehlAndCookNodes.forward``) under
-    ``current``. Returns the new number of neurons in ``exc.risen``."""
+    ``current``; with ``learn``, element 0's step first decays theta for the whole batch.
+    Returns the new number of neurons in ``exc.risen``."""
     exc.n_spiked[b] = 0
-    if diehl_cook_update(exc.v[b], exc.refrac[b], theta, current, exc.spiked[b], params.lif):
+    theta_decay = params.theta_decay if learn and b == 0 else np.float32(1.0)
+    if diehl_cook_update(exc.v[b], exc.refrac[b], theta, current, exc.spiked[b], params.lif, theta_decay):
         exc.n_spiked[b], n_risen = resolve_crossings(exc.v[b], exc.refrac[b], theta, exc.spiked[b], exc.spikers[b],
                                                      exc.rises, exc.risen, n_risen, params.lif, one_spike,
                                                      rng[b:b + 1])
@@ -126,7 +131,8 @@ def excitatory_step(exc, b, current, theta, params, one_spike, rng, n_risen) -> 
 @njit(cache=True, inline="always")
 def inhibitory_step(inh, b, exc_to_inh, exc_spikers, params, drive) -> None:
     """One step of element b's inhibitory layer (``LIFNodes.forward``), its current first
-    from ``exc_spikers`` where ``drive`` (one-step mode: this step's excitatory spikes)."""
+    from ``exc_spikers`` through ``exc_to_inh`` (:class:`SparseRows`) where ``drive``
+    (one-step mode: this step's excitatory spikes)."""
     if drive:
         inh.n_awake[b] = drive_inhibitory(inh.current[b], exc_to_inh, exc_spikers, inh.awake[b], inh.is_awake[b],
                                           inh.n_awake[b])
@@ -207,7 +213,7 @@ def _steps(events, rng, state, params, options, out, layers, learned) -> int:
     inhibitory layers (:func:`at_rest`) and the input traces (:func:`input_traces`);
     ``learned`` is :class:`Plasticity`. Returns the number of ``active`` neurons."""
     pointers, indices = events
-    weights, theta, column_flags, lateral_a, lateral_b = state
+    weights, theta, column_flags, lateral_a, lateral_b, exc_to_inh = state
     exc_params, inh_params, stdp = named_params(params)
     two_layer, one_step, one_spike, reduction, learn = options
     counts, record = out
@@ -220,9 +226,6 @@ def _steps(events, rng, state, params, options, out, layers, learned) -> int:
 
     for t in range(steps):
         n_risen = 0
-        if learn:
-            for j in range(n):
-                theta[j] *= exc_params.theta_decay
         for b in range(batch):
             now = indices[pointers[b, t]:pointers[b, t + 1]]
             if learn:
@@ -235,18 +238,17 @@ def _steps(events, rng, state, params, options, out, layers, learned) -> int:
             else:
                 drive = empty
             current = exc.current
-            current[:] = 0.0
-            add_rows(current, weights, drive)
+            add_rows(current, weights, drive, False)
             # Inhibition from the previous step's spikes (Ai, or Y itself in v2).
             if two_layer:
                 if inh.n_spiked[b]:
-                    add_rows(current, lateral_b, inh.spikers[b, :inh.n_spiked[b]])
+                    add_rows(current, lateral_b, inh.spikers[b, :inh.n_spiked[b]], True)
                 if not one_step:
-                    inh.n_awake[b] = drive_inhibitory(inh.current[b], lateral_a, exc.spikers[b, :exc.n_spiked[b]],
+                    inh.n_awake[b] = drive_inhibitory(inh.current[b], exc_to_inh, exc.spikers[b, :exc.n_spiked[b]],
                                                       inh.awake[b], inh.is_awake[b], inh.n_awake[b])
             elif exc.n_spiked[b]:
-                add_rows(current, lateral_a, exc.spikers[b, :exc.n_spiked[b]])
-            n_risen = excitatory_step(exc, b, current, theta, exc_params, one_spike, rng, n_risen)
+                add_rows(current, lateral_a, exc.spikers[b, :exc.n_spiked[b]], True)
+            n_risen = excitatory_step(exc, b, current, theta, exc_params, one_spike, rng, n_risen, learn)
             spikers = exc.spikers[b, :exc.n_spiked[b]]
             if learn:
                 if exc.n_spiked[b]:
@@ -259,7 +261,7 @@ def _steps(events, rng, state, params, options, out, layers, learned) -> int:
                 for j in range(n):  # a loop: an array assignment would allocate
                     record[t, b, j] = exc.spiked[b, j]
             if two_layer:
-                inhibitory_step(inh, b, lateral_a, spikers, inh_params, one_step)
+                inhibitory_step(inh, b, exc_to_inh, spikers, inh_params, one_step)
 
         if learn:
             adapt_thresholds(theta, exc, n_risen, exc_params.theta_plus)

@@ -43,18 +43,6 @@ NEEDS_NORM = np.uint8(2)  # changed since last normalized
 
 
 @no_refcounts
-def flagged(flags, flag, out) -> int:
-    """The indices of the columns whose ``flags`` have ``flag`` set, written into the start
-    of ``out``; returns their number."""
-    k = 0
-    for j in range(flags.shape[0]):
-        if flags[j] & flag:
-            out[k] = j
-            k += 1
-    return k
-
-
-@no_refcounts
 def clamp_columns(weights, columns, low, high, flags) -> None:
     """Clip ``columns`` to [low, high]; a column that this changes needs normalizing again."""
     for i in range(weights.shape[0]):
