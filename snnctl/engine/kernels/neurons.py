@@ -3,10 +3,12 @@
 ``Nodes`` and the currents of ``Connection.compute``. Parameters come by name
 (:class:`~snnctl.engine.params.LifParams`).
 
-Spikes travel between layers as lists of the neurons that spiked, in ascending order:
-a step scans every excitatory neuron once, in one pass without branches that
-computes the input current and the membrane update together, and only steps where a
-neuron crossed its threshold look at the crossings."""
+Spikes travel between layers as lists of the neurons that spiked, in ascending order.
+A step adds the spiking inputs' weight rows into one current (:func:`add_rows`), then
+updates every excitatory neuron in one pass without branches (:func:`diehl_cook_update`,
+which also decays theta when learning); only steps where a neuron crossed its threshold
+look for the crossings, eight flags at a time, and the inhibitory layer reads only the
+non-zero excitatory weights into it (:func:`sparse_rows`)."""
 
 from __future__ import annotations
 
