@@ -27,9 +27,9 @@ class NetworkState(NamedTuple):
     weights: np.ndarray  # [n_inputs, n] input -> excitatory
     theta: np.ndarray  # [n] adaptive thresholds
     column_flags: np.ndarray  # uint8 [n], NEEDS_CLAMP / NEEDS_NORM
-    lateral_a: np.ndarray  # exc -> inh (DiehlAndCook2015) or recurrent exc -> exc (v2)
+    lateral_a: np.ndarray  # recurrent exc -> exc (v2); DiehlAndCook2015's exc -> inh, read only as exc_to_inh
     lateral_b: np.ndarray  # inh -> exc (DiehlAndCook2015), else lateral_a again
-    exc_to_inh: SparseRows  # lateral_a's non-zero weights (DiehlAndCook2015; neurons.sparse_rows), what Ai reads
+    exc_to_inh: SparseRows  # DiehlAndCook2015: lateral_a's non-zero weights (neurons.sparse_rows); v2: none
 
 
 class Excitatory(NamedTuple):
