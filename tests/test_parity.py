@@ -443,6 +443,32 @@ def test_rows_are_added_in_order_from_zero_or_onto_the_target_bit_for_bit():
             assert np.array_equal(target.view(np.uint32), expected.view(np.uint32)), (m, keep)
 
 
+def test_normalization_says_which_columns_it_took_outside_the_bounds():
+    """``stdp.normalize_columns`` scales each column by ``(1 / sum) * norm`` as torch does,
+    and flags only the columns it left with a weight outside [wmin, wmax] (or NaN): the
+    others are not clipped again at the next learning step, which would change nothing."""
+    from snnctl.engine.kernels.stdp import normalize_columns
+
+    generator = np.random.default_rng(5)
+    weights = generator.uniform(0.0, 0.2, (50, 6)).astype(np.float32)
+    weights[:, 1] *= 0.1
+    weights[3, 1] = 0.4  # the column sums to about 0.9: scaled by about 5.5, this weight ends above 1
+    weights[7, 3] = np.nan
+    weights[:, 4] = 0.0  # sums to 0: left at 0 (divided by 1)
+    columns = np.array([0, 1, 3, 4, 5], np.int32)
+    norm, low, high = np.float32(5.0), np.float32(0.0), np.float32(1.0)
+    sums = torch.from_numpy(weights).sum(0)
+    expected = torch.from_numpy(weights.copy())
+    scale = (1.0 / torch.where(sums != 0, sums, torch.ones_like(sums))) * norm
+    expected[:, columns] *= scale[columns]
+
+    outside = normalize_columns(weights, columns, norm, False, low, high)
+    assert outside.tolist() == [False, True, True, False, False]
+    finite = ~np.isnan(weights)
+    assert np.array_equal(weights[finite].view(np.uint32), expected.numpy()[finite].view(np.uint32))
+    assert np.isnan(weights[:, 3]).all()  # a NaN in the sum spreads through the column, as in torch
+
+
 def test_flagged_entries_are_found_eight_at_a_time_at_any_length_and_offset():
     """``scan.flagged`` reads the flags as 64-bit words: rows of a [batch, n] array start
     anywhere, n need not be a multiple of 8, and only entries with a bit of the flag count."""

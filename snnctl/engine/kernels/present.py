@@ -149,16 +149,17 @@ def adapt_thresholds(theta, exc, n_risen, theta_plus) -> None:
 
 
 @njit(cache=True)
-def normalize_changed(weights, column_flags, active, columns, norm, absolute) -> None:
+def normalize_changed(weights, column_flags, active, columns, stdp, absolute) -> None:
     """After a presentation with learning: the columns changed since they were last
     normalized (the neurons that spiked, and columns changed by clipping) scaled to sum
-    to ``norm``; they may now lie outside the bounds, clipped at the next first step."""
+    to ``stdp.norm``; those that this takes outside [wmin, wmax] are clipped at the next
+    first step."""
     for j in active:
         column_flags[j] |= NEEDS_NORM
     changed = columns[:flagged(column_flags, NEEDS_NORM, columns)]
-    normalize_columns(weights, changed, norm, absolute)
-    for j in changed:
-        column_flags[j] = NEEDS_CLAMP
+    outside = normalize_columns(weights, changed, stdp.norm, absolute, stdp.wmin, stdp.wmax)
+    for q in range(changed.shape[0]):
+        column_flags[changed[q]] = NEEDS_CLAMP if outside[q] else np.uint8(0)
 
 
 @njit(cache=True)
@@ -183,8 +184,8 @@ def present(events, rng, state, params, options, out) -> None:
 
     BindsNET clips all weights at every learning step and normalizes all columns after
     every run. Here ``column_flags`` (kept by the caller between presentations) mark
-    the columns that may be outside the bounds (``NEEDS_CLAMP``: normalized since they
-    were last clipped), clipped at the first learning step, and those changed since
+    the columns that may be outside the bounds (``NEEDS_CLAMP``: of unknown history, or
+    taken outside them by the last normalization), clipped at the first learning step, and those changed since
     they were last normalized (``NEEDS_NORM``); only those are clipped or normalized.
     The others are within bounds and sum to ``norm`` already: BindsNET's pass moves them
     by float rounding at most. Costs then grow with the neurons that spike, not with
@@ -204,7 +205,7 @@ def present(events, rng, state, params, options, out) -> None:
     # the steps run without reference counting (:func:`no_refcounts`): every array is made here
     n_active = _steps(events, rng, state, params, options, out, layers, learned)
     if learn:
-        normalize_changed(weights, column_flags, learned.active[:n_active], learned.columns, stdp.norm, not two_layer)
+        normalize_changed(weights, column_flags, learned.active[:n_active], learned.columns, stdp, not two_layer)
 
 
 @no_refcounts

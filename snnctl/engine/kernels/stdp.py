@@ -38,7 +38,7 @@ class InputTraces(NamedTuple):
     decay_powers: np.ndarray  # float32 [steps + 1]: the trace decay multiplied k times, as BindsNET does
 
 # Per-column flags (excitatory neuron j's input weights) that persist between presentations.
-NEEDS_CLAMP = np.uint8(1)  # normalized since last clipped: may lie outside [wmin, wmax]
+NEEDS_CLAMP = np.uint8(1)  # may lie outside [wmin, wmax]: unknown history, or normalized outside them
 NEEDS_NORM = np.uint8(2)  # changed since last normalized
 
 
@@ -211,16 +211,27 @@ def column_sums(weights: np.ndarray, columns: np.ndarray, absolute: bool) -> np.
 
 
 @njit(cache=True)
-def normalize_columns(weights: np.ndarray, columns: np.ndarray, norm: np.float32, absolute: bool) -> None:
+def normalize_columns(weights: np.ndarray, columns: np.ndarray, norm: np.float32, absolute: bool,
+                      low: np.float32, high: np.float32) -> np.ndarray:
     """The input weights of the excitatory neurons ``columns`` scaled to sum to ``norm``,
-    multiplied by ``(1 / sum) * norm``, which is how torch evaluates ``norm / sum``."""
+    multiplied by ``(1 / sum) * norm``, which is how torch evaluates ``norm / sum``.
+
+    Returns, per column, whether the scaling left a weight outside [``low``, ``high``] (or
+    NaN): only those need the clipping that BindsNET applies at the next learning step.
+    Trained columns almost never do, and looking at each weight as it is scaled costs
+    nothing, where clipping would read every column again."""
     scales = column_sums(weights, columns, absolute)
     for q in range(columns.shape[0]):
         scales[q] = (np.float32(1.0) / (scales[q] if scales[q] != 0 else np.float32(1.0))) * norm
+    outside = np.zeros(columns.shape[0], np.bool_)
     for i in range(weights.shape[0]):
         row = weights[i]
         for q in range(columns.shape[0]):
-            row[columns[q]] *= scales[q]
+            scaled = row[columns[q]] * scales[q]
+            row[columns[q]] = scaled
+            if not low <= scaled <= high:
+                outside[q] = True
+    return outside
 
 
 @njit(cache=True)
