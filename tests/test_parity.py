@@ -581,6 +581,25 @@ def test_cdf_tables_carried_from_image_to_image_change_no_input_spike():
         np.testing.assert_array_equal(carried[1], fresh[1])
 
 
+def test_present_keeps_its_poisson_tables_and_draws_the_spikes_of_a_fresh_engine():
+    """``FastEngine.present`` keeps its CDF tables from call to call (per thread and rate), as
+    present_sequence keeps them from image to image: an image presented after others, with
+    the tables they filled, at the full rate or at a retry's, spikes as on a fresh engine."""
+    config = configure(model="diehl-cook-2015-v2", n_neurons=20)
+    tensors = normalized(config)
+    images = torch.from_numpy(np.random.default_rng(9).random((6, config.n_inputs), dtype=np.float32))
+    used = engines.FastEngine(config, tensors.clone())
+    for k in range(5):
+        used.present(images[k:k + 1], False, seed=k)
+    assert len(used.poisson_tables) == 1
+    for intensity in (None, 2 * config.intensity):
+        expected = engines.FastEngine(config, tensors.clone()).present(images[5:], False, 7, intensity, record=True)
+        got = used.present(images[5:], False, 7, intensity, record=True)
+        assert expected.spikes.sum() > 0
+        assert torch.equal(got.spikes, expected.spikes)
+    assert len(used.poisson_tables) == 2
+
+
 class RecordingEngine(engines.FastEngine):
     """The fast engine, noting the size and intensity of each presentation."""
 
