@@ -90,7 +90,7 @@ class FastEngine(Engine):
     def _tables(self, hz_per_unit: float) -> tuple:
         """The CDF tables :meth:`present` draws its Poisson input with at ``hz_per_unit``, kept
         from call to call as ``present_sequence`` keeps them from image to image (made afresh
-        they were a third of a 100-neuron presentation); one set per thread, as drawing
+        they were a quarter of a 100-neuron presentation); one set per thread, as drawing
         fills them in. The events do not depend on them (``kernels.poisson_events``)."""
         key = (threading.get_ident(), hz_per_unit)
         if key not in self.poisson_tables:

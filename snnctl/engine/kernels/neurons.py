@@ -160,8 +160,8 @@ def diehl_cook_update(v, refrac, theta, current, spiked, lif, theta_decay) -> bo
     neurons wide. The current is loaded for every neuron and the sum kept or not (a
     conditional add made masked loads), and crossings are or-ed, not counted (a count in
     64-bit integers halved the vector width): 1.4 to 1.7 times faster at 6,400 neurons, the
-    same float operations. The decay in the same pass saves one over the thresholds (a fifth of the
-    update's time at 6,400 neurons)."""
+    same float operations. The decay in the same pass saves one over the thresholds (a
+    fifth of the update's time at 6,400 neurons)."""
     rest, decay, dt, thresh = lif.rest, lif.decay, lif.dt, lif.thresh
     decays = theta_decay != np.float32(1.0)
     any_crossed = False

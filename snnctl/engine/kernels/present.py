@@ -185,8 +185,9 @@ def present(events, rng, state, params, options, out) -> None:
     BindsNET clips all weights at every learning step and normalizes all columns after
     every run. Here ``column_flags`` (kept by the caller between presentations) mark
     the columns that may be outside the bounds (``NEEDS_CLAMP``: of unknown history, or
-    taken outside them by the last normalization), clipped at the first learning step, and those changed since
-    they were last normalized (``NEEDS_NORM``); only those are clipped or normalized.
+    taken outside them by the last normalization), clipped at the first learning step,
+    and those changed since they were last normalized (``NEEDS_NORM``); only those are
+    clipped or normalized.
     The others are within bounds and sum to ``norm`` already: BindsNET's pass moves them
     by float rounding at most. Costs then grow with the neurons that spike, not with
     the size of the weight matrix.
