@@ -138,8 +138,8 @@ def _expected(config: cfg.Config, n_classes: int, window_rows: int) -> dict[str,
     shapes["labels.rates"] = ((n, n_classes), ("F32",))
     shapes["train.window_counts"] = ((window_rows, n), ("I32",))
     shapes["train.window_labels"] = ((window_rows,), ("I64",))
-    # one feature per neuron, whichever readout_features the readout reads
-    shapes.update({name: (shape, ("F32",)) for name, shape in readout_shapes(n_classes, n).items()})
+    readout = readout_shapes(n_classes, config.n_readout_features)
+    shapes.update({name: (shape, ("F32",)) for name, shape in readout.items()})
     return shapes
 
 

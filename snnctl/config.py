@@ -38,6 +38,8 @@ ONE_SPIKE_RULES = ("bindsnet", "off", "winner")
 READOUTS = ("vote", "linear")
 # What the linear readout reads for each image (snnctl.readout.features, docs/readout.md).
 READOUT_FEATURES = ("counts", "drive")
+# Where a layer of windows takes each neuron's largest drive (snnctl.readout.features).
+READOUT_POOLINGS = ("global", "centre")
 RESIZE_MODES = ("squash", "pad")
 # How gray values become rates (snnctl.data.encodings, docs/mammo.md).
 NORMALIZATIONS = ("none", "percentile")
@@ -131,6 +133,10 @@ class Config:
     # With readout_features drive: each neuron's largest drive over the image shifted by up to
     # this many pixels each way (docs/readout.md, Shifts); 0: the image where it lies.
     readout_shift: int = 0
+    # With patch_size and readout_features drive: each neuron's largest drive over the whole
+    # image (global), or that and its largest over the windows centred in the image's middle
+    # half (centre: two features a neuron; public patch sets are cut around the finding).
+    readout_pooling: str = "global"
     # With readout_features drive: the linear readout and the pixel baseline are also fitted on
     # this many seeded, slightly rotated, scaled and sheared copies of each training image they
     # fit on (docs/readout.md, Distorted copies); the layer never learns from them.
@@ -165,6 +171,12 @@ class Config:
     def n_image_inputs(self) -> int:
         """Input values of one whole image: ``input_channels`` x ``input_size`` squared."""
         return self.input_channels * self.n_pixels
+
+    @property
+    def n_readout_features(self) -> int:
+        """Features of an image the linear readout reads: one per neuron, two with
+        ``readout_pooling: centre``."""
+        return self.n_neurons * (2 if self.readout_pooling == "centre" else 1)
 
     @property
     def grouped(self) -> bool:
@@ -219,6 +231,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "encoding": ENCODINGS,
     "readout": READOUTS,
     "readout_features": READOUT_FEATURES,
+    "readout_pooling": READOUT_POOLINGS,
 }
 # (key, lower bound, inclusive?)
 LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
@@ -260,7 +273,8 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
 }
 # Keys that act on the linear readout's input drive, and what each does: an error with other features.
 DRIVE_ONLY_KEYS = {"readout_shift": "shifts the input drive",
-                   "readout_augment": "fits the readout on distorted copies of the images, read through their drive"}
+                   "readout_augment": "fits the readout on distorted copies of the images, read through their drive",
+                   "readout_pooling": "pools the input drive"}
 # (key, exclusive upper bound): NumPy seeds its generators with unsigned 32-bit integers
 UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0, "seed": 2**32}
 
@@ -296,6 +310,7 @@ FIELD_TYPES: dict[str, type] = {
     f.name: _TYPE_NAMES[str(f.type).split("|")[0].strip()] for f in fields(Config)
 }
 NULLABLE = {f.name for f in fields(Config) if "None" in str(f.type)}
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(Config)}
 KEYS = tuple(FIELD_TYPES)
 
 
@@ -368,9 +383,12 @@ def validate(config: Config, source: str) -> Config:
         raise ConfigError(f"{source}: patch_size: {values['patch_size']!r} is larger than the image (input_size: "
                           f"{values['input_size']!r}); a window lies inside the image")
     for key, what_it_does in DRIVE_ONLY_KEYS.items():
-        if values[key] and values["readout_features"] != "drive":
+        if values[key] != DEFAULTS[key] and values["readout_features"] != "drive":
             raise ConfigError(f"{source}: {key}: {values[key]!r} {what_it_does}; it needs readout_features: drive "
                               f"(it is {show(values['readout_features'])})")
+    if values["readout_pooling"] == "centre" and values["patch_size"] is None:
+        raise ConfigError(f"{source}: readout_pooling: 'centre' pools a layer's windows; it needs patch_size "
+                          f"(receptive fields smaller than the image)")
     _check_groups_and_folds(values, source)
     return Config(**values)
 

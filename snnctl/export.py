@@ -230,6 +230,7 @@ def nir_graph(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -
         "source": "snnctl", "model": config.model, "dt": step, "time_unit": options.time_unit,
         "voltage_zero": options.voltage_zero, "threshold": options.threshold, "delays": options.delays,
         "one_step": config.one_step, "patch_size": config.patch_size or 0, "input_size": config.input_size,
+        "readout_pooling": config.readout_pooling,
     })
 
 
@@ -250,9 +251,11 @@ def to_nir(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -> E
                      "waits a step (--nir-delays explicit keeps them as Delay nodes)")
     if checkpoint.config.patch_size:
         size = checkpoint.config.patch_size
+        pooling = " (and over those at its centre)" if checkpoint.config.readout_pooling == "centre" else ""
         notes.append(f"receptive fields of {size}x{size} windows: the graph is the network on one window; sliding it "
                      f"over a {checkpoint.config.input_size}x{checkpoint.config.input_size} image and the readout's "
-                     f"maximum over the windows are snnctl's (patch_size in the graph's metadata)")
+                     f"maximum over the windows{pooling} are snnctl's (patch_size and readout_pooling in the graph's "
+                     f"metadata)")
     if checkpoint.config.one_spike != "off":
         notes.append(f"one_spike rule {checkpoint.config.one_spike!r}: kept in the exc node's metadata only")
     return Exported(buffer.getvalue(), sorted(checkpoint.tensors.named()), notes)

@@ -17,7 +17,7 @@ from snnctl import config as cfg
 from snnctl import data, service
 from snnctl.cli import app
 from snnctl.data import windows
-from snnctl.readout.features import input_drive, window_drive
+from snnctl.readout.features import centre_positions, input_drive, window_drive
 
 from conftest import assert_one_line_error, tiny_config
 
@@ -69,6 +69,42 @@ def test_a_speck_is_found_wherever_it_lies():
     assert features[0, 0] > 4 * features[0, 1]  # the detector leads where the speck lies
 
 
+@pytest.mark.parametrize("size, patch, shift", [(64, 12, 0), (24, 6, 0), (24, 6, 2), (10, 10, 0), (9, 2, 1)])
+def test_the_centre_is_every_window_centred_in_the_middle_half_of_the_image(size, patch, shift):
+    positions = size + 2 * shift - patch + 1
+    # window k covers padded pixels k .. k + patch - 1: image pixels from k - shift
+    centred = [k for k in range(positions) if size / 4 <= k - shift + (patch - 1) / 2 < 3 * size / 4]
+    middle = centre_positions(size, patch, shift)
+    assert list(range(positions))[middle] == (centred or [positions // 2])
+
+
+def test_centre_pooling_adds_each_neurons_largest_drive_over_the_windows_at_the_centre():
+    rng = np.random.default_rng(1)
+    pixels = rng.random((3, 2 * 16 * 16)).astype(np.float32)  # ON/OFF, 16 x 16
+    fields = rng.random((2 * 4 * 4, 5)).astype(np.float32)  # 4 x 4 windows, 5 neurons
+    pooled = window_drive(pixels, fields, 16, centre=True)
+    assert pooled.shape == (3, 10)
+    np.testing.assert_array_equal(pooled[:, :5], window_drive(pixels, fields, 16))
+    every = windows.sliding_windows(torch.from_numpy(pixels), 16, 4, 1).numpy().reshape(3, 13, 13, -1)
+    middle = centre_positions(16, 4)  # windows at 3..10, centred on pixels 4.5..11.5
+    assert (middle.start, middle.stop) == (3, 11)
+    expected = np.stack([input_drive(image[middle, middle].reshape(64, -1), fields).max(axis=0) for image in every])
+    np.testing.assert_allclose(pooled[:, 5:], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_speck_at_the_centre_and_one_at_the_border_differ_only_in_the_centre_feature():
+    speck = np.zeros((4, 4), np.float32)
+    speck[1:3, 1:3] = 1.0
+    fields = np.stack([speck.ravel(), np.full(16, 0.25, np.float32)], 1)  # a speck detector, a flat one
+    images = np.zeros((2, 16, 16), np.float32)
+    images[0, 7:9, 7:9] = 1.0  # at the centre
+    images[1, 1:3, 13:15] = 1.0  # at the top right
+    features = window_drive(images.reshape(2, -1), fields, 16, centre=True)
+    np.testing.assert_allclose(features[0, :2], features[1, :2])  # the same largest drive anywhere
+    assert features[0, 2] == features[0, 0] > 0  # at the centre: found there too
+    assert features[1, 2] < features[1, 0] / 2  # at the border: the centre sees only tissue
+
+
 def test_an_epoch_on_windows_presents_each_image_windows_per_image_times(tmp_path):
     config = tiny_config(tmp_path, patch_size=10, windows_per_image=3, batch_size=1)
     dataset = data.Dataset(torch.zeros(7, 784), torch.arange(7) % 2, ["a", "b"])
@@ -84,6 +120,18 @@ def test_the_layer_has_one_input_per_window_pixel(tmp_path):
     config = tiny_config(tmp_path, patch_size=10, encoding="on-off", input_size=28)
     assert config.field_size == 10 and config.n_inputs == 2 * 100 and config.n_image_inputs == 2 * 784
     assert config.tensor_shapes()["input_to_exc.weight"] == (200, config.n_neurons)
+
+
+@pytest.mark.parametrize("lines, words", [
+    ("readout_features: drive\nreadout_pooling: centre\n", ["readout_pooling", "'centre'", "patch_size"]),
+    ("patch_size: 10\nreadout_pooling: centre\n", ["readout_pooling", "readout_features: drive", "counts"]),
+    ("readout_features: drive\npatch_size: 10\nreadout_pooling: middle\n", ["readout_pooling", "middle", "centre"]),
+])
+def test_centre_pooling_without_windows_or_drive_is_one_clear_error(tmp_path, lines, words):
+    params = tmp_path / "p.yaml"
+    params.write_text("task: MNIST\ninput_size: 28\n" + lines)
+    result = runner.invoke(app, ["train", str(params)])
+    assert_one_line_error(result, 2, str(params), *words)
 
 
 def test_a_window_larger_than_the_image_is_one_clear_error(tmp_path):
@@ -172,3 +220,26 @@ def test_the_nir_export_of_a_layer_of_windows_says_what_the_graph_leaves_out(win
     assert any("6x6 windows" in note and "24x24 image" in note for note in exported.notes)
     graph = export.nir_graph(ckpt.load(window_run["checkpoint"]))
     assert graph.metadata["patch_size"] == 6 and graph.nodes["input"].input_type["input"].tolist() == [36]
+
+
+def test_assign_pooling_centre_refits_the_readout_on_two_features_a_neuron(window_run):
+    result = runner.invoke(app, ["assign", window_run["checkpoint"], "--pooling", "centre", "--json"])
+    assert result.exit_code == 0, result.output
+    written = Path(json.loads(result.stdout)["output"])
+    assert written.name == "checkpoint.mammo-linear-drive-centre.safetensors"
+    stored = ckpt.load(written)
+    assert stored.config.readout_pooling == "centre" and stored.readout.n_features == 2 * 16
+    assigned = json.loads(result.stdout)["scores"]["linear"]["balanced_accuracy"]
+    assert service.evaluate(written).scores.linear.balanced_accuracy == pytest.approx(assigned)
+    from snnctl import export
+
+    assert export.nir_graph(stored).metadata["readout_pooling"] == "centre"
+    assert any("and over those at its centre" in note for note in export.to_nir(stored).notes)
+
+
+def test_assign_pooling_centre_on_a_layer_without_windows_is_one_clear_error(tmp_path):
+    config = tiny_config(tmp_path, readout="linear", readout_features="drive")
+    trained = service.train(config, out=tmp_path / "run")
+    result = runner.invoke(app, ["assign", trained.checkpoint, "--pooling", "centre"])
+    assert_one_line_error(result, 2, "readout_pooling", "patch_size")
+    assert not list((tmp_path / "run").glob("*centre*"))

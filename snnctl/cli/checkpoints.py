@@ -11,8 +11,8 @@ from rich.table import Table
 
 import snnctl.cli.render as render
 from snnctl.cli.options import (AugmentOption, CheckpointArgument, DataDirOption, DebugOption, DeviceOption,
-                                FeaturesOption, JsonOption, LogDirOption, NOption, ReadoutOption, ReductionOption,
-                                ShiftOption, Split, TaskOption, WorkersOption, value)
+                                FeaturesOption, JsonOption, LogDirOption, NOption, PoolingOption, ReadoutOption,
+                                ReductionOption, ShiftOption, Split, TaskOption, WorkersOption, value)
 from snnctl.cli.scores import percent, scores_table
 from snnctl.errors import ConfigError
 
@@ -103,6 +103,7 @@ def assign(
     features: FeaturesOption = None,
     shift: ShiftOption = None,
     augment: AugmentOption = None,
+    pooling: PoolingOption = None,
     task: TaskOption = None,
     data_dir: DataDirOption = None,
     split: Annotated[Split, typer.Option(help="Labelled images to assign from.")] = Split("train"),
@@ -125,7 +126,7 @@ def assign(
         if in_place and out_path is not None:
             raise ConfigError("assign: give --out or --in-place, not both")
         return service.assign(
-            service.checkpoint_or_latest(checkpoint, log_dir, render.notice), reduction=value(reduction), readout=value(readout), features=value(features), shift=shift, augment=augment, task=value(task), data_dir=str(data_dir) if data_dir else None,
+            service.checkpoint_or_latest(checkpoint, log_dir, render.notice), reduction=value(reduction), readout=value(readout), features=value(features), shift=shift, augment=augment, pooling=value(pooling), task=value(task), data_dir=str(data_dir) if data_dir else None,
             split=split.value, n=n, output=out_path, in_place=in_place, force=force, device=value(device),
             workers=workers, untrained=untrained, notice=render.notice, on_progress=on_progress)
 

@@ -23,6 +23,7 @@ Device = _choices("Device", cfg.DEVICES)
 Reduction = _choices("Reduction", cfg.REDUCTIONS)
 Readout = _choices("Readout", cfg.READOUTS)
 ReadoutFeatures = _choices("ReadoutFeatures", cfg.READOUT_FEATURES)
+ReadoutPooling = _choices("ReadoutPooling", cfg.READOUT_POOLINGS)
 Task = _choices("Task", cfg.TASKS)
 Split = _choices("Split", ("test", "train", "all"))
 NirPreset = _choices("NirPreset", tuple(nir.NIR_PRESETS))
@@ -77,6 +78,10 @@ FeaturesOption = Annotated[Optional[ReadoutFeatures], typer.Option(
 ShiftOption = Annotated[Optional[int], typer.Option(
     "--shift", min=0, help="With --features drive: each neuron's largest drive over the image shifted by up to "
                            "this many pixels each way; default: the checkpoint's readout_shift (0 for other features).")]
+PoolingOption = Annotated[Optional[ReadoutPooling], typer.Option(
+    "--pooling", help="With --features drive and windows (patch_size): each neuron's largest drive over the whole "
+                      "image (global), or that and its largest over the windows at the image's centre (centre); "
+                      "default: the checkpoint's readout_pooling (global for other features).")]
 AugmentOption = Annotated[Optional[int], typer.Option(
     "--augment", min=0, help="With --features drive: also fit the linear readout on this many distorted copies of "
                              "each labelled image; default: the checkpoint's readout_augment (0 for other features).")]

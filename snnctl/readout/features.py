@@ -27,6 +27,13 @@ largest over the image (:func:`window_drive`): global max pooling, as Kheradpish
 al. (2018) read out their convolutional STDP layer, so that a neuron that detects a
 speck reports it wherever it lies.
 
+With ``readout_pooling: centre`` each neuron has a second feature: its largest drive over
+the windows centred in the middle half of the image (:func:`centre_positions`), the
+coarsest level of a spatial pyramid (Lazebnik, Schmid & Ponce 2006) cut where a patch set
+puts its finding. Public sets of mammogram patches are cut around the lesion; a normal
+patch is tissue anywhere. The global maximum alone cannot tell a speck at the centre from
+a bright spot of tissue at the border (docs/mammo.md, *Pooling the centre*).
+
 With ``readout_shift: S`` the drive is also read from the image shifted by up to S
 pixels each way (zeros come in at the edge) and each neuron's feature is its largest over
 the (2S + 1)^2 shifts: the same max pooling over positions, so that a field that matches a
@@ -38,6 +45,8 @@ for the images it classifies.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -61,12 +70,25 @@ def input_drive(pixels: np.ndarray, weights: np.ndarray) -> np.ndarray:
 WINDOW_DRIVE_VALUES = 16_000_000
 
 
-def window_drive(pixels: np.ndarray, weights: np.ndarray, size: int, shift: int = 0) -> np.ndarray:
+def centre_positions(size: int, patch_size: int, shift: int = 0) -> slice:
+    """The positions (along a row or a column of :func:`window_drive`'s map) of the
+    P x P windows whose centre lies in the middle half of a ``size`` image, ``[size / 4,
+    3 size / 4)``, the image padded by ``shift`` on each side."""
+    positions = size + 2 * shift - patch_size + 1
+    offset = shift - (patch_size - 1) / 2  # a window at position k is centred on pixel k - offset
+    first, end = (min(max(math.ceil(edge * size + offset), 0), positions) for edge in (0.25, 0.75))
+    return slice(first, max(end, first + 1))
+
+
+def window_drive(pixels: np.ndarray, weights: np.ndarray, size: int, shift: int = 0,
+                 centre: bool = False) -> np.ndarray:
     """:func:`input_drive` of every window of ``pixels`` [n, channels * size^2] (in [0, 1]),
     sliding by one pixel, its largest value over the image for each neuron: [n, neurons].
     ``weights`` [channels * P^2, neurons] are receptive fields of P x P windows (P may be
     ``size``). ``shift`` pads each side of the image with that many zero pixels first, so
-    the windows also read the image shifted by up to ``shift`` pixels each way."""
+    the windows also read the image shifted by up to ``shift`` pixels each way. With
+    ``centre``, each neuron's largest value over the windows :func:`centre_positions`
+    follows: [n, 2 * neurons], the whole image's maxima first."""
     import torch  # here, not above: the counts' readout needs no torch
 
     n_neurons = weights.shape[1]
@@ -76,11 +98,15 @@ def window_drive(pixels: np.ndarray, weights: np.ndarray, size: int, shift: int 
         n_neurons, channels, patch_size, patch_size)
     windows_per_image = (size + 2 * shift - patch_size + 1) ** 2
     images_per_chunk = max(1, WINDOW_DRIVE_VALUES // (n_neurons * windows_per_image))
-    pooled = np.empty((len(pixels), n_neurons), np.float32)
+    middle = centre_positions(size, patch_size, shift)
+    pooled = np.empty((len(pixels), n_neurons * (2 if centre else 1)), np.float32)
     for start in range(0, len(pixels), images_per_chunk):
         chunk = torch.from_numpy(np.asarray(pixels[start:start + images_per_chunk], dtype=np.float32))
         images = torch.nn.functional.pad(chunk.reshape(-1, channels, size, size), (shift,) * 4)
         drive = torch.nn.functional.conv2d(images, kernels)
         above = (drive - drive.mean(dim=1, keepdim=True)).clamp_(min=0.0)
-        pooled[start:start + len(chunk)] = above.amax(dim=(2, 3)).numpy()
+        rows = slice(start, start + len(chunk))
+        pooled[rows, :n_neurons] = above.amax(dim=(2, 3)).numpy()
+        if centre:
+            pooled[rows, n_neurons:] = above[:, :, middle, middle].amax(dim=(2, 3)).numpy()
     return pooled

@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from snnctl import checkpoint as ckpt
-from snnctl.config import Config
+from snnctl.config import DEFAULTS, Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import write_atomic
 from snnctl.readout.activity import LayerActivity
@@ -98,24 +98,26 @@ class OnData:
 def on_data(checkpoint_path: Path, split: str, n: int | None, *, task: str | None, data_dir: str | None,
             reduction: str | None, readout: str | None, device: str | None, workers: str | None, notice: Notice,
             before_loading: Callable[[ckpt.Checkpoint, Config], None], features: str | None = None,
-            shift: int | None = None, augment: int | None = None) -> OnData:
+            shift: int | None = None, augment: int | None = None, pooling: str | None = None) -> OnData:
     """Load the checkpoint, point its parameters at the data asked for (:func:`data_config`)
-    and at the ``readout_features``, ``readout_shift`` and ``readout_augment`` asked for
-    (other features than the checkpoint's drop its shift and copies unless asked for),
+    and at the ``readout_features``, ``readout_shift``, ``readout_augment`` and
+    ``readout_pooling`` asked for (other features than the checkpoint's drop its shift,
+    copies and pooling unless asked for),
     let ``before_loading`` refuse what it must before an image is read, then load the
     images of ``split`` (:func:`load_split`; the run's own split when the data is the
     run's)."""
     stored = ckpt.load(checkpoint_path)
     config = data_config(stored.config, task, data_dir, reduction, device, notice, readout, workers)
-    if features is not None or shift is not None or augment is not None:
+    if features is not None or shift is not None or augment is not None or pooling is not None:
         features = features or config.readout_features
         same = features == config.readout_features
 
-        def asked_or_kept(asked: int | None, kept: int) -> int:
-            return asked if asked is not None else kept if same else 0
+        def asked_or_kept(key: str, asked: Any) -> Any:
+            return asked if asked is not None else getattr(config, key) if same else DEFAULTS[key]
 
-        config = config.replace(readout_features=features, readout_shift=asked_or_kept(shift, config.readout_shift),
-                                readout_augment=asked_or_kept(augment, config.readout_augment))
+        config = config.replace(readout_features=features, readout_shift=asked_or_kept("readout_shift", shift),
+                                readout_augment=asked_or_kept("readout_augment", augment),
+                                readout_pooling=asked_or_kept("readout_pooling", pooling))
     before_loading(stored, config)
     same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
     dataset, splits = load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
@@ -341,7 +343,7 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
     """Where assign writes, checked: ``output``, by default CKPT.TASK-REDUCTION.safetensors
     (CKPT.TASK-linear.safetensors for the linear readout, CKPT.TASK-linear-drive.safetensors
     for one on the input drive, -drive-shiftS with a shift, -augN with N distorted copies,
-    ending -untrained for the untrained layer); never the input checkpoint (that takes
+    -centre with ``readout_pooling: centre``, ending -untrained for the untrained layer); never the input checkpoint (that takes
     --in-place)."""
     if output is None:
         way = "linear" if config.readout == "linear" else config.reduction
@@ -352,6 +354,8 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
                 way += f"-shift{config.readout_shift}"
             if config.readout_augment:
                 way += f"-aug{config.readout_augment}"
+            if config.readout_pooling != "global":
+                way += f"-{config.readout_pooling}"
         if untrained:
             way += "-untrained"
         output = checkpoint_path.with_name(f"{checkpoint_path.stem}.{config.task.lower()}-{way}.safetensors")
@@ -364,15 +368,16 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
 
 def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str | None = None,
            features: str | None = None, shift: int | None = None, augment: int | None = None,
-           task: str | None = None, data_dir: str | None = None, split: str = "train", n: int | None = None,
+           pooling: str | None = None, task: str | None = None, data_dir: str | None = None, split: str = "train", n: int | None = None,
            output: Path | None = None, in_place: bool = False, force: bool = False, device: str | None = None,
            workers: str | None = None, untrained: bool = False, notice: Notice = quiet,
            on_progress: OnProgress = no_progress) -> AssignResult:
     """Recompute which class each excitatory neuron stands for and refit the linear
     readout, from labelled images (learning off), and store both in a new checkpoint
     whose ``readout`` parameter is ``readout`` (default: the checkpoint's), and whose
-    ``readout_features`` is ``features``, ``readout_shift`` is ``shift`` and
-    ``readout_augment`` is ``augment`` (default: the checkpoint's).
+    ``readout_features`` is ``features``, ``readout_shift`` is ``shift``,
+    ``readout_augment`` is ``augment`` and ``readout_pooling`` is ``pooling`` (default:
+    the checkpoint's).
 
     With ``untrained`` the layer is the one training started from (:func:`as_untrained`),
     labelled and read out the same way: the control that shows what STDP added.
@@ -393,7 +398,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
 
     opened = on_data(checkpoint_path, split, n, task=task, data_dir=data_dir, reduction=reduction, readout=readout,
                      device=device, workers=workers, notice=notice, before_loading=choose_output, features=features,
-                     shift=shift, augment=augment)
+                     shift=shift, augment=augment, pooling=pooling)
     if untrained:
         opened = replace(opened, stored=as_untrained(opened.stored))
     stored, label_set, eval_set = opened.stored, opened.dataset, opened.splits.test
