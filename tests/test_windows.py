@@ -3,6 +3,7 @@ the window drive, and a layer trained on windows through the command line."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -235,6 +236,21 @@ def test_assign_pooling_centre_refits_the_readout_on_two_features_a_neuron(windo
 
     assert export.nir_graph(stored).metadata["readout_pooling"] == "centre"
     assert any("and over those at its centre" in note for note in export.to_nir(stored).notes)
+    inspected = runner.invoke(app, ["inspect", str(written)])
+    assert inspected.exit_code == 0 and "2 classes x 32 features" in inspected.output
+    # each class's map: both features of a neuron read its one field
+    from snnctl.service.figures import readout_maps
+
+    maps = readout_maps(stored)
+    assert maps.shape == (2, 6, 6)
+    per_feature = stored.readout.coef / stored.readout.scale
+    field_0 = stored.tensors.weights.double().numpy()
+    field_0 = (field_0 - field_0.mean(axis=1, keepdims=True))[:, 0]
+    alone = readout_maps(dataclasses.replace(stored, readout=dataclasses.replace(
+        stored.readout, coef=np.where(np.arange(32) % 16 == 0, stored.readout.coef, 0).astype(np.float32))))
+    np.testing.assert_allclose(alone[0].ravel(), (per_feature[0, 0] + per_feature[0, 16]) * field_0, rtol=1e-5)
+    drawn = runner.invoke(app, ["visualize", "readout", str(written), "--output", str(written.with_suffix(".png"))])
+    assert drawn.exit_code == 0, drawn.output
 
 
 def test_assign_pooling_centre_on_a_layer_without_windows_is_one_clear_error(tmp_path):

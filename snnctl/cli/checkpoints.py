@@ -207,7 +207,7 @@ def _inspection_tables(result) -> render.Rendering:
 def _linear_readout(summary: dict | None) -> str:
     if summary is None:
         return "none (snnctl assign CKPT --readout linear fits one)"
-    return (f"{summary['classes']} classes x {summary['features']} neurons, transform {summary['transform']}, "
+    return (f"{summary['classes']} classes x {summary['features']} features, transform {summary['transform']}, "
             f"C = {summary['C']:g}, {'class-weighted' if summary['balanced'] else 'unweighted'}")
 
 

@@ -156,14 +156,16 @@ def readout_maps(stored: ckpt.Checkpoint) -> "np.ndarray":
     field weighted by how much one more unit of its feature (log1p count, or drive) moves
     the class's logit. The drive is measured against the layer's mean drive, so for it
     each field is taken less the layer's mean field: a pattern common to every field
-    moves no feature, and would otherwise swamp the maps."""
+    moves no feature, and would otherwise swamp the maps. With ``readout_pooling:
+    centre`` a neuron has two features, both read through its field: their weights add."""
     import torch
 
     from snnctl.data.encodings import input_planes
 
     linear = stored.readout
-    per_neuron = linear.coef / linear.scale  # [classes, neurons]
     fields = stored.tensors.weights.double().numpy()  # [inputs, neurons]
+    per_feature = linear.coef / linear.scale  # [classes, features]: one or two per neuron
+    per_neuron = per_feature.reshape(len(per_feature), -1, fields.shape[1]).sum(axis=1)
     if stored.config.readout_features == "drive":
         fields = fields - fields.mean(axis=1, keepdims=True)
     maps = per_neuron.astype("float64") @ fields.T
