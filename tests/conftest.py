@@ -214,11 +214,15 @@ def run_on_ray(command: list[str], env: dict[str, str], output: Path) -> subproc
     """Run an snnctl command against a Ray cluster. Ray's client proxy, starting a server
     for a new client on a busy machine, now and then fails the connection (a race in
     ray/util/client/server/proxier.py); that failure leaves nothing behind (``output``
-    not made) and a second connection goes through."""
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    if "cannot start or connect to Ray" in done.stderr:
-        assert done.returncode == 1 and not output.exists()
+    not made) and a later connection goes through: up to three tries, a few seconds apart
+    (two failed in a row once, in a fresh clone's `make test`, 2026-12-04)."""
+    for attempt in range(3):
+        if attempt:
+            time.sleep(5)
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+        if "cannot start or connect to Ray" not in done.stderr:
+            break
+        assert done.returncode == 1 and not output.exists()
     return done
 
 
