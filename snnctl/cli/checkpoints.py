@@ -126,7 +126,9 @@ def assign(
         if in_place and out_path is not None:
             raise ConfigError("assign: give --out or --in-place, not both")
         return service.assign(
-            service.checkpoint_or_latest(checkpoint, log_dir, render.notice), reduction=value(reduction), readout=value(readout), features=value(features), shift=shift, augment=augment, pooling=value(pooling), task=value(task), data_dir=str(data_dir) if data_dir else None,
+            service.checkpoint_or_latest(checkpoint, log_dir, render.notice), reduction=value(reduction),
+            readout=value(readout), features=value(features), shift=shift, augment=augment, pooling=value(pooling),
+            task=value(task), data_dir=str(data_dir) if data_dir else None,
             split=split.value, n=n, output=out_path, in_place=in_place, force=force, device=value(device),
             workers=workers, untrained=untrained, notice=render.notice, on_progress=on_progress)
 

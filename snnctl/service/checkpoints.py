@@ -343,8 +343,8 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
     """Where assign writes, checked: ``output``, by default CKPT.TASK-REDUCTION.safetensors
     (CKPT.TASK-linear.safetensors for the linear readout, CKPT.TASK-linear-drive.safetensors
     for one on the input drive, -drive-shiftS with a shift, -augN with N distorted copies,
-    -centre with ``readout_pooling: centre``, ending -untrained for the untrained layer); never the input checkpoint (that takes
-    --in-place)."""
+    -centre with ``readout_pooling: centre``, ending -untrained for the untrained layer);
+    never the input checkpoint (that takes --in-place)."""
     if output is None:
         way = "linear" if config.readout == "linear" else config.reduction
         if config.readout == "linear":
@@ -368,9 +368,9 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
 
 def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str | None = None,
            features: str | None = None, shift: int | None = None, augment: int | None = None,
-           pooling: str | None = None, task: str | None = None, data_dir: str | None = None, split: str = "train", n: int | None = None,
-           output: Path | None = None, in_place: bool = False, force: bool = False, device: str | None = None,
-           workers: str | None = None, untrained: bool = False, notice: Notice = quiet,
+           pooling: str | None = None, task: str | None = None, data_dir: str | None = None, split: str = "train",
+           n: int | None = None, output: Path | None = None, in_place: bool = False, force: bool = False,
+           device: str | None = None, workers: str | None = None, untrained: bool = False, notice: Notice = quiet,
            on_progress: OnProgress = no_progress) -> AssignResult:
     """Recompute which class each excitatory neuron stands for and refit the linear
     readout, from labelled images (learning off), and store both in a new checkpoint
