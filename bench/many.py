@@ -6,6 +6,7 @@ on a device beside the fast engine on one CPU core, in one table.
                                            # at 6,400 neurons, batch 1,024
     python bench/many.py --device cpu      # the same code on the CPU
     python bench/many.py --quick           # tiny sizes, seconds: checks the script works
+    python bench/many.py --device cuda --profile --wide   # and where each lockstep row's time goes
 
 Rows: STDP, N networks learning one image each per lockstep presentation (images/s over
 all networks), against the fast engine training one network image by image
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from speed import INTENSITY, load_average, mnist_images, table  # noqa: E402  (bench/speed.py: the same images and tables)
@@ -44,18 +46,35 @@ def config_of(neurons: int, time_steps: int, batch: int = 1, seed: int = 0) -> c
                       time=time_steps, batch_size=batch, intensity=INTENSITY, seed=seed)
 
 
-def timed(work, seconds: float) -> tuple[int, float]:
+def timed(work, seconds: float, profile: str | None = None) -> tuple[int, float]:
     """Run ``work()`` (returns images done) once to warm up, then until ``seconds`` have
-    passed (at least once); the images and seconds of the timed part."""
+    passed (at least once); the images and seconds of the timed part. With ``profile``
+    (a title), one more call runs under torch's profiler first (see :func:`profiled`)."""
     work()
+    if profile:
+        profiled(work, profile)
     done, started = 0, time.perf_counter()
     while done == 0 or time.perf_counter() - started < seconds:
         done += work()
     return done, time.perf_counter() - started
 
 
+def profiled(work, title: str) -> None:
+    """One call of ``work`` under torch's profiler, printed to stderr: the operations with
+    the most host time (dispatch, and the host's waits for the device: cudaStreamSynchronize,
+    copies to the host) and, on a GPU, those with the most device time."""
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=activities) as prof:
+        work()
+    averages = prof.key_averages()
+    print(f"\nprofile of one call: {title}", file=sys.stderr)
+    print(averages.table(sort_by="self_cpu_time_total", row_limit=15), file=sys.stderr)
+    if torch.cuda.is_available():
+        print(averages.table(sort_by="self_device_time_total", row_limit=10), file=sys.stderr, flush=True)
+
+
 def lockstep_training(images: torch.Tensor, networks: int, neurons: int, time_steps: int, device: str,
-                      seconds: float) -> float:
+                      seconds: float, profile: bool = False) -> float:
     """Images/s over all networks: each lockstep presentation teaches every network one image."""
     configs = [config_of(neurons, time_steps, seed=k) for k in range(networks)]
     many = ManyNetworks(configs, [net.initial_tensors(c) for c in configs], device)
@@ -67,7 +86,7 @@ def lockstep_training(images: torch.Tensor, networks: int, neurons: int, time_st
         position[0] += networks
         return networks
 
-    done, elapsed = timed(step, seconds)
+    done, elapsed = timed(step, seconds, f"STDP, {networks} networks x {neurons} neurons" if profile else None)
     return done / elapsed
 
 
@@ -95,7 +114,7 @@ def trained_tensors(config: cfg.Config) -> net.NetworkTensors:
 
 
 def lockstep_inference(images: torch.Tensor, neurons: int, batch: int, time_steps: int, device: str,
-                       current_sum: str, seconds: float) -> float:
+                       current_sum: str, seconds: float, profile: bool = False) -> float:
     config = config_of(neurons, time_steps, batch)
     many = ManyNetworks([config], [trained_tensors(config)], device, current_sum=current_sum)
     position = [0]
@@ -106,7 +125,7 @@ def lockstep_inference(images: torch.Tensor, neurons: int, batch: int, time_step
         position[0] += batch
         return batch
 
-    done, elapsed = timed(step, seconds)
+    done, elapsed = timed(step, seconds, f"inference, {neurons} neurons, batch {batch}, {current_sum}" if profile else None)
     return done / elapsed
 
 
@@ -138,6 +157,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="each measurement runs at least this long")
     parser.add_argument("--no-exact", action="store_true", help="skip the exact-order inference row")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (the test suite's run)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile one call of each lockstep row (torch.profiler tables on stderr)")
     args = parser.parse_args()
     if args.quick:
         args.networks, args.neurons, args.infer_neurons, args.batch, args.time, args.seconds = 4, 10, 40, 16, 20, 0.05
@@ -149,14 +170,14 @@ def main() -> None:
 
     fast = fast_training(images, args.neurons, args.time, args.seconds)
     for networks in [args.networks, *args.wide]:
-        many = lockstep_training(images, networks, args.neurons, args.time, args.device, args.seconds)
+        many = lockstep_training(images, networks, args.neurons, args.time, args.device, args.seconds, args.profile)
         rows.append([f"STDP, {networks} networks x {args.neurons} neurons, one image each", f"{many:,.0f}",
                      f"{fast:,.0f}", f"{many / fast:,.2f}x", f">= {TARGET_TRAIN_RATIO:.0f}x" if networks == 64 else ""])
         print("measured:", rows[-1], file=sys.stderr, flush=True)
     fast = fast_inference(images, args.infer_neurons, args.batch, args.time, args.seconds)
     for current_sum in ("matmul",) + (() if args.no_exact else ("exact",)):
         many = lockstep_inference(images, args.infer_neurons, args.batch, args.time, args.device, current_sum,
-                                  args.seconds)
+                                  args.seconds, args.profile)
         rows.append([f"inference, {args.infer_neurons} neurons, batch {args.batch}, {current_sum}", f"{many:,.0f}",
                      f"{fast:,.0f}", f"{many / fast:,.2f}x", f">= {TARGET_INFERENCE:,.0f}/s"])
         print("measured:", rows[-1], file=sys.stderr, flush=True)

@@ -223,13 +223,19 @@ def test_a_sweep_whose_trials_run_their_folds_in_lockstep_scores_them_as_one_aft
 
 
 @pytest.mark.slow
-def test_the_many_network_benchmark_prints_its_table():
+def test_the_many_network_benchmark_prints_its_table_and_profiles():
     import subprocess
     import sys
 
     script = Path(__file__).resolve().parent.parent / "bench" / "many.py"
-    result = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, str(script), "--quick", "--profile"], capture_output=True, text=True,
+                            timeout=600)
     assert result.returncode == 0, result.stderr
+    # --profile: one profiled call per lockstep row, its operations' table on stderr
+    profiled = re.findall(r"profile of one call: (.*)", result.stderr)
+    assert profiled == ["STDP, 4 networks x 10 neurons", "STDP, 8 networks x 10 neurons",
+                        "inference, 40 neurons, batch 16, matmul", "inference, 40 neurons, batch 16, exact"]
+    assert result.stderr.count("Self CPU time total") == 4
     assert "Many-network engine on cpu vs the fast engine on one CPU core" in result.stdout
     rows = {cells[0]: cells[1:] for cells in (re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()
                                               if line.startswith(("STDP", "inference")))}
