@@ -7,6 +7,7 @@ pixel values are computed by hand from the formats' definitions.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -285,6 +286,13 @@ def test_sixteen_bit_files_holding_twelve_bit_values_get_a_notice_unless_stretch
     data.load_image_folders(mammo_config(tmp_path, tmp_path / "dim"), notice)
     dim = [m for m in messages if "brightest pixels reach only" in m]
     assert len(dim) == 1 and "dim" in dim[0] and "12- or 14-bit" in dim[0] and "percentile" in dim[0]
+    # the intensity it suggests makes up for the 4 missing bits (x 16), and then it is quiet
+    suggested = float(re.search(r"intensity: ([0-9]+) gives them", dim[0]).group(1))
+    intensity = mammo_config(tmp_path, tmp_path / "dim").intensity
+    assert suggested == pytest.approx(16 * intensity, rel=0.02)  # 12-bit values: 4095 of 65535
+    messages, notice = collect()
+    data.load_image_folders(mammo_config(tmp_path, tmp_path / "dim", intensity=suggested), notice)
+    assert not any("brightest pixels" in m for m in messages)
     messages, notice = collect()
     data.load_image_folders(mammo_config(tmp_path, tmp_path / "dim", normalize="percentile"), notice)
     assert not any("brightest pixels" in m for m in messages)

@@ -122,16 +122,21 @@ def _decode(root: Path, files: list[ImageFile], classes: list[str], config: Conf
 
 def _notice_dim_images(train: Dataset, root: Path, config: Config, notice: Notice) -> None:
     """Says so when the training images' brightest pixels stay low in the grey range, as
-    16-bit files holding 12- or 14-bit values do (read as a fraction of 65535): grey levels
-    go in as they are, so every input then spikes rarely."""
+    16-bit files holding 12- or 14-bit values do (read as a fraction of 65535), and
+    ``intensity`` does not make up for it: grey levels go in as they are, so every input
+    then spikes rarely and STDP has little to learn from. Rates are grey level times
+    ``intensity``, so the notice gives the intensity at which these pixels spike as
+    full-range ones would: one gain for every image, which keeps a finding brighter than
+    the tissue of other images (a per-image stretch does not; docs/mammo.md)."""
     if len(train) == 0:
         return
     brightest = float(train.images.amax(dim=1).median())
-    if brightest < DIM_IMAGE:
+    if brightest < DIM_IMAGE and brightest * config.intensity < DIM_IMAGE * Config.intensity:
         notice(WarningText(f"{root}: the training images' brightest pixels reach only {brightest:.3f} of the grey "
                            f"range (16-bit files holding 12- or 14-bit values?), so no input spikes faster than "
-                           f"{brightest * config.intensity:.0f} Hz; normalize: percentile stretches each image, "
-                           f"input_length scales it"))
+                           f"{brightest * config.intensity:.0f} Hz; intensity: {config.intensity / brightest:.0f} "
+                           f"gives them the rates of full-range files at intensity {config.intensity:g} "
+                           f"(normalize: percentile stretches each image instead, input_length scales it)"))
 
 
 def decode_splits(root: Path, lists: dict[str, list[ImageFile]], classes: list[str],
