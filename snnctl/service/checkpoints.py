@@ -366,6 +366,17 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
     return output
 
 
+def _old_labels_against(stored: ckpt.Checkpoint, new_state: vote.LabelState, class_names: list[str], eval_counts: torch.Tensor,
+                        eval_labels: torch.Tensor) -> tuple[float | None, int | None]:
+    """The stored labels' vote accuracy on the evaluation images, with the reduction they
+    were made for (as ``evaluate`` scored them), and how many neurons the new labels
+    moved; (None, None) where there are no stored labels or the classes differ."""
+    if stored.labels is None or class_names != stored.class_names:
+        return None, None
+    old_accuracy, _ = score(eval_counts, eval_labels, stored.labels, len(class_names), stored.config.reduction)
+    return old_accuracy, int((stored.labels.assignments != new_state.assignments).sum())
+
+
 def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str | None = None,
            features: str | None = None, shift: int | None = None, augment: int | None = None,
            pooling: str | None = None, task: str | None = None, data_dir: str | None = None, split: str = "train",
@@ -416,12 +427,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
     eval_counts = spike_counts(engine, config, eval_set.images, "test", "evaluate", on_progress)
     tested = readouts.tested_on(config, class_names, new_state, linear, weights, eval_set.images, eval_counts,
                                 eval_set.labels)
-    old_accuracy = changed = None
-    if stored.labels is not None and class_names == stored.class_names:
-        # the old labels vote with the readout they were made for, as evaluate scored them
-        old_accuracy, _ = score(eval_counts, eval_set.labels, stored.labels, len(class_names),
-                                 stored.config.reduction)
-        changed = int((stored.labels.assignments != new_state.assignments).sum())
+    old_accuracy, changed = _old_labels_against(stored, new_state, class_names, eval_counts, eval_set.labels)
     info = {**stored.info, "labels": {"from": str(checkpoint_path), "split": split, "task": config.task,
                                       "data_dir": config.data_dir, "reduction": config.reduction,
                                       "readout": config.readout, "n_samples": len(label_set),
