@@ -1,6 +1,6 @@
-"""A layer whose neurons fire in lockstep (one feature, not one per neuron) is named: the
-summary of the counts, the notice and --json of train, evaluate and assign, and a study's
-verdict."""
+"""A layer whose neurons fire in lockstep (one feature, not one per neuron), or that stays
+silent, is named: the summary of the counts, the notice and --json of train, evaluate and
+assign, and a study's verdict."""
 
 from __future__ import annotations
 
@@ -52,7 +52,14 @@ def test_describe_speaks_when_half_of_the_neurons_that_fired_are_in_lockstep():
     assert "one_spike: winner" in said
     assert describe(LayerActivity(neurons=400, images=100, silent=300, in_lockstep=49), "x") is None  # 49 of 100
     assert describe(LayerActivity(neurons=400, images=100, silent=300, in_lockstep=50), "x") is not None
-    assert describe(LayerActivity(neurons=400, images=100, silent=399, in_lockstep=0), "x") is None
+    assert describe(LayerActivity(neurons=400, images=100, silent=359, in_lockstep=0), "x") is None
+
+
+def test_describe_speaks_when_nine_neurons_in_ten_never_fired():
+    said = describe(LayerActivity(neurons=400, images=100, silent=360, in_lockstep=0), "the 100 train images")
+    assert said.startswith("360 of the 400 neurons never fired on the 100 train images") and "intensity" in said
+    assert describe(LayerActivity(neurons=400, images=100, silent=400, in_lockstep=0), "x").startswith("400 of")
+    assert LayerActivity(neurons=0, images=0, silent=0, in_lockstep=0).silent_share == 0.0
 
 
 def small(mammo: Path, tmp_path: Path, **changes) -> cfg.Config:
@@ -101,3 +108,20 @@ def test_a_study_of_a_layer_in_lockstep_says_so_in_its_verdict(mammo, tmp_path):
     result = service.study(small(mammo, tmp_path), folds=2, out=tmp_path / "study", concurrent_folds=1)
     assert [fold.metrics["layer/lockstep_share"] for fold in result.per_fold] == [1.0, 1.0]
     assert "read from a layer that fired in lockstep in 2 of 2 folds" in result.verdict
+
+
+def test_a_run_and_a_study_of_a_silent_layer_say_so(mammo, tmp_path):
+    # input far too weak to reach the threshold: no spike, nothing learned, nothing to vote with
+    weak = small(mammo, tmp_path, intensity=0.01, one_spike="winner", wmax=1.0)
+    notices: list[str] = []
+    trained = service.train(weak, out=tmp_path / "run", notice=notices.append)
+    assert trained.activity.silent == trained.activity.neurons == 9
+    assert [n for n in notices if n.startswith("9 of the 9 neurons never fired on the") and "intensity" in n]
+    result = service.study(weak, folds=2, out=tmp_path / "study", concurrent_folds=1)
+    assert [fold.metrics["layer/silent_share"] for fold in result.per_fold] == [1.0, 1.0]
+    assert "read from a layer that stayed silent in 2 of 2 folds" in result.verdict
+
+    firing = service.study(small(mammo, tmp_path, one_spike="winner"), folds=2, out=tmp_path / "firing",
+                           concurrent_folds=1)
+    assert all(fold.metrics["layer/silent_share"] < 0.9 for fold in firing.per_fold)
+    assert "silent" not in (firing.verdict or "")

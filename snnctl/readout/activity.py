@@ -1,6 +1,12 @@
 """How a trained layer spiked on a set of images: how many neurons never fired, and how
 many fired in lockstep, each one's counts a copy of the layer's mean.
 
+A silent layer (nearly every neuron without a spike) has had next to nothing for STDP to
+learn from, which learns from spikes, and gives the vote nothing to read. It happens when
+the input is too weak: 16-bit files holding 12-bit values at the study file's intensity
+(docs/mammo.md, Formats). A readout of the input drive still scores, as the layer before
+learning would, so the run says it (:func:`describe`).
+
 A layer in lockstep has learned one feature, not one per neuron, and both readouts read
 that one. It happens with ``one_spike: off`` and strong input: every neuron crosses its
 threshold at the same step, before the inhibition (one step later) can single one out;
@@ -22,6 +28,8 @@ LOCKSTEP_CORRELATION = 0.99
 MAX_IMAGES = 2000
 # A layer with this share of its firing neurons in lockstep is said to be in lockstep.
 LOCKSTEP_SHARE = 0.5
+# A layer with this share of its neurons silent on a set of images is said to be silent.
+SILENT_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,11 @@ class LayerActivity:
         return self.neurons - self.silent
 
     @property
+    def silent_share(self) -> float:
+        """The share of the layer's neurons that never fired (0 for a layer of none)."""
+        return self.silent / self.neurons if self.neurons else 0.0
+
+    @property
     def lockstep_share(self) -> float:
         """The share of the neurons that fired which fired in lockstep (0 when none fired)."""
         return self.in_lockstep / self.active if self.active else 0.0
@@ -47,6 +60,12 @@ def mostly_in_lockstep(lockstep_share: float) -> bool:
     """Whether a layer with this :attr:`LayerActivity.lockstep_share` is to be called in
     lockstep (a run's notice, a study's verdict)."""
     return lockstep_share >= LOCKSTEP_SHARE
+
+
+def mostly_silent(silent_share: float) -> bool:
+    """Whether a layer with this :attr:`LayerActivity.silent_share` is to be called silent
+    (a run's notice, a study's verdict)."""
+    return silent_share >= SILENT_SHARE
 
 
 def layer_activity(counts: np.ndarray) -> LayerActivity:
@@ -71,8 +90,13 @@ def layer_activity(counts: np.ndarray) -> LayerActivity:
 
 
 def describe(activity: LayerActivity, images: str) -> str | None:
-    """One plain sentence when at least half of the neurons that fired on ``images`` did
-    so in lockstep (:func:`mostly_in_lockstep`); None otherwise."""
+    """One plain sentence when the layer was silent on ``images`` (:func:`mostly_silent`)
+    or at least half of the neurons that fired on them did so in lockstep
+    (:func:`mostly_in_lockstep`); None otherwise."""
+    if mostly_silent(activity.silent_share):
+        return (f"{activity.silent} of the {activity.neurons} neurons never fired on {images}: STDP, which learns "
+                f"from spikes, had next to nothing to learn from, and the vote has nothing to read; stronger input "
+                f"(intensity) makes the layer fire")
     if not mostly_in_lockstep(activity.lockstep_share):
         return None
     return (f"{activity.in_lockstep} of the {activity.active} neurons that fired on {images} fired in lockstep "

@@ -29,7 +29,7 @@ from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
-from snnctl.readout.activity import mostly_in_lockstep
+from snnctl.readout.activity import mostly_in_lockstep, mostly_silent
 from snnctl.service.cluster import error_line, ray_session, run_on_tune
 import snnctl.service.lockstep as lockstep
 from snnctl.service.common import (Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
@@ -52,6 +52,7 @@ CHANCE = "scores/chance"
 # A linear readout study's control: the same readout of each fold's layer before learning.
 UNTRAINED = "untrained"
 LOCKSTEP = "layer/lockstep_share"  # of the neurons that fired on the fold's training images (snnctl.readout.activity)
+SILENT = "layer/silent_share"  # of the neurons, those that never fired on the fold's training images
 # Every figure of a fold is a proportion (accuracy, precision, recall, AUC, a share of neurons).
 PROPORTION = (0.0, 1.0)
 
@@ -131,9 +132,9 @@ def verdict(per_fold: list[Fold], readout: str) -> str | None:
     chance (1 / classes) by more than the 95% t-interval of its mean balanced accuracy,
     or below the pixel baseline or its own layer before learning (the untrained control of
     a linear readout study), or not distinguishable from either (the folds paired: the
-    t-interval of the mean difference includes 0); and when it read a layer that fired
-    in lockstep. None when it is clearly above both from a layer not in lockstep, or with
-    fewer than two folds to judge by."""
+    t-interval of the mean difference includes 0); and when it read a layer that stayed
+    silent or fired in lockstep. None when it is clearly above both from a layer neither
+    silent nor in lockstep, or with fewer than two folds to judge by."""
     network = [fold.metrics.get(readout_key(readout)) for fold in per_fold]
     if len(per_fold) < 2 or None in network:
         return None
@@ -150,6 +151,10 @@ def verdict(per_fold: list[Fold], readout: str) -> str | None:
         compared = _compared(network, [fold.metrics.get(readout_key(other)) for fold in per_fold], name)
         if compared is not None:
             said.append(compared)
+    silent = sum(mostly_silent(fold.metrics.get(SILENT, 0.0)) for fold in per_fold)
+    if silent:
+        said.append(f"read from a layer that stayed silent in {silent} of {len(per_fold)} folds (nearly no neuron "
+                    f"fired on the training images, so STDP learned next to nothing; stronger input, intensity)")
     in_lockstep = sum(mostly_in_lockstep(fold.metrics.get(LOCKSTEP, 0.0)) for fold in per_fold)
     if in_lockstep:
         said.append(f"read from a layer that fired in lockstep in {in_lockstep} of {len(per_fold)} folds (one "
@@ -198,6 +203,7 @@ def run_fold(config: Config, fold: int, runs_dir: Path, notice: Notice = quiet,
         metrics.update(_untrained_control(Path(trained.checkpoint), notice))
     if trained.activity is not None:
         metrics[LOCKSTEP] = trained.activity.lockstep_share
+        metrics[SILENT] = trained.activity.silent_share
     result = Fold(fold, str(run_dir), trained.checkpoint, trained.n_train, trained.n_test, metrics)
     write_state(done, FOLD_FORMAT, FORMAT_VERSION, result.to_dict())
     return result
