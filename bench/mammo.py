@@ -5,6 +5,7 @@ and, with --train, train on it and compare the vote, the linear readout and the 
     python bench/mammo.py data/m --patients 300 --seed 2 --contrast 0.2
     python bench/mammo.py data/p --patients 100 --patches     # patches of tissue around the finding
     python bench/mammo.py data/e --patients 100 --patches --exposure 1   # films exposed differently
+    python bench/mammo.py data/d --patients 100 --patches --bits 12      # 12-bit values in 16-bit files
     python bench/mammo.py data/m --patients 300 --train         # then train (an existing set is reused)
 
 --train runs parameters/mnist.yaml's network (225 neurons, one image at a time, the
@@ -65,7 +66,8 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=defaults.patients)
     parser.add_argument("--size", type=int, default=defaults.size)
     parser.add_argument("--contrast", type=float, default=defaults.contrast)
-    parser.add_argument("--bits", type=int, choices=(0, 8, 16), default=defaults.bits, help="0: a mix of 8 and 16")
+    parser.add_argument("--bits", type=int, choices=(0, 8, 12, 14, 16), default=defaults.bits,
+                        help="0: a mix of 8 and 16; 12 or 14: 16-bit files holding 12- or 14-bit values")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--patches", action="store_true", help="patches of tissue around the finding, not whole views")
     parser.add_argument("--exposure", type=float, default=defaults.exposure,

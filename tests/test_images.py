@@ -285,11 +285,10 @@ def test_sixteen_bit_files_holding_twelve_bit_values_get_a_notice_unless_stretch
     messages, notice = collect()
     data.load_image_folders(mammo_config(tmp_path, tmp_path / "dim"), notice)
     dim = [m for m in messages if "brightest pixels reach only" in m]
-    assert len(dim) == 1 and "dim" in dim[0] and "12- or 14-bit" in dim[0] and "percentile" in dim[0]
+    assert len(dim) == 1 and "dim" in dim[0] and "holding 12-bit values" in dim[0] and "percentile" in dim[0]
     # the intensity it suggests makes up for the 4 missing bits (x 16), and then it is quiet
     suggested = float(re.search(r"intensity: ([0-9]+) gives them", dim[0]).group(1))
-    intensity = mammo_config(tmp_path, tmp_path / "dim").intensity
-    assert suggested == pytest.approx(16 * intensity, rel=0.02)  # 12-bit values: 4095 of 65535
+    assert suggested == 16 * mammo_config(tmp_path, tmp_path / "dim").intensity  # 12-bit values: 4095 of 65535
     messages, notice = collect()
     data.load_image_folders(mammo_config(tmp_path, tmp_path / "dim", intensity=suggested), notice)
     assert not any("brightest pixels" in m for m in messages)
@@ -303,6 +302,22 @@ def test_sixteen_bit_files_holding_twelve_bit_values_get_a_notice_unless_stretch
     data.load_image_folders(mammo_config(tmp_path, class_folders(tmp_path / "bright", {"a": 8, "b": 8})), notice)
     assert not any("brightest pixels" in m for m in messages)
 
+
+
+def test_dim_films_with_one_bright_pixel_get_the_intensity_that_brings_the_median_image_to_full_rate(tmp_path):
+    # full 16-bit values exist (no smaller bit depth to blame), yet the median image is dim
+    for name in ("benign", "malignant"):
+        for k in range(8):
+            pixels = np.full((12, 12), 1000, np.uint16)
+            pixels[0, 0] = 65535 if k == 0 else 6553  # the median image's brightest: 0.1 of the range
+            write_png(tmp_path / "films" / name / f"{k}.png", pixels)
+    messages, notice = collect()
+    config = mammo_config(tmp_path, tmp_path / "films", resize="pad")
+    data.load_image_folders(config, notice)
+    dim = [m for m in messages if "brightest pixels reach only" in m]
+    assert len(dim) == 1 and "dim films?" in dim[0] and "bits" not in dim[0]
+    suggested = float(re.search(r"intensity: ([0-9]+) brings the median image", dim[0]).group(1))
+    assert suggested == pytest.approx(config.intensity * 65535 / 6553, abs=1)
 
 # ---------------------------------------------------------------- the run's manifest
 

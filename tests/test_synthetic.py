@@ -48,6 +48,30 @@ def test_snnctl_reads_the_folders_as_a_mammo_task(tmp_path):
     assert splits.train.images.shape[1] == 32 * 32 and len(splits.train) + len(splits.test) > 24
 
 
+
+@pytest.mark.parametrize("bits", [12, 14])
+def test_sixteen_bit_files_holding_fewer_bits_read_dim_and_the_notice_gives_the_intensity(tmp_path, bits):
+    spec = synthetic.SyntheticMammoSpec(patients=12, size=32, bits=bits, seed=1, patches=True)
+    synthetic.write_folders(tmp_path / "mammo", spec)
+    full = synthetic.write_folders(tmp_path / "full", synthetic.SyntheticMammoSpec(**{**vars(spec), "bits": 16}))
+    stored = [np.asarray(Image.open(path)) for path in sorted((tmp_path / "mammo").rglob("*.png"))]
+    assert len(stored) == sum(full.values())
+    assert all(Image.open(path).mode in ("I;16", "I") for path in (tmp_path / "mammo").rglob("*.png"))
+    assert max(int(s.max()) for s in stored) <= 2**bits - 1 < 2**bits <= max(int(s.max()) for s in stored) * 2
+    config = cfg.Config(task="MAMMO", data_dir=str(tmp_path / "mammo"), n_classes=3, input_size=32)
+    notices: list[str] = []
+    dim = data.load_splits(config, notices.append)
+    said = [n for n in notices if "brightest pixels reach only" in n]
+    assert len(said) == 1
+    intensity = float(re.search(r"intensity: ([0-9]+) gives them", said[0]).group(1))
+    assert intensity == pytest.approx(config.intensity * 2 ** (16 - bits), rel=0.05)
+    # the same images as full 16-bit files, scaled down by the missing bits
+    bright = data.load_splits(config.replace(data_dir=str(tmp_path / "full")), lambda message: None)
+    assert dim.train.images.numpy() * 2 ** (16 - bits) == pytest.approx(bright.train.images.numpy(), abs=2e-3)
+    notices.clear()
+    data.load_splits(config.replace(intensity=intensity), notices.append)
+    assert not [n for n in notices if "brightest pixels" in n]
+
 def test_patches_are_tissue_only_with_the_finding_near_the_centre(tmp_path):
     spec = synthetic.SyntheticMammoSpec(size=64, patches=True)
     for seed in range(4):

@@ -18,7 +18,7 @@ from snnctl.config import Config
 from snnctl.data.dataset import SPLITS, Dataset, Notice, Splits, limit_indices, stratified_split
 from snnctl.data.encodings import encode_dataset, is_plain
 from snnctl.data.groups import groups_from_file, groups_from_regex, inside_class_folder, looks_grouped, split_for
-from snnctl.data.images import UnreadableImage, fit, image_format, read_image, unknown_format
+from snnctl.data.images import SIXTEEN_BITS, UnreadableImage, fit, image_format, read_image, unknown_format
 from snnctl.errors import ConfigError, SnnctlError, WarningText
 from snnctl.seeds import limit_seed
 
@@ -28,6 +28,8 @@ ImageFile = tuple[str, int, str | None, str | None]
 # Below this brightest grey level (the median image's), a notice: 16-bit files holding
 # 14-bit values reach 0.25 at most, 12-bit ones 0.0625.
 DIM_IMAGE = 0.25
+# Bit depths that 16-bit files of a data set may hold, smallest first (DICOM's BitsStored).
+STORED_BITS = (10, 12, 14)
 
 
 def dataset_groups(groups: list[str | None]) -> list[str]:
@@ -125,18 +127,27 @@ def _notice_dim_images(train: Dataset, root: Path, config: Config, notice: Notic
     16-bit files holding 12- or 14-bit values do (read as a fraction of 65535), and
     ``intensity`` does not make up for it: grey levels go in as they are, so every input
     then spikes rarely and STDP has little to learn from. Rates are grey level times
-    ``intensity``, so the notice gives the intensity at which these pixels spike as
-    full-range ones would: one gain for every image, which keeps a finding brighter than
-    the tissue of other images (a per-image stretch does not; docs/mammo.md)."""
+    ``intensity``, so the notice gives the intensity that makes up for it: where no pixel
+    exceeds a smaller bit depth (:data:`STORED_BITS`), the rates the files would have with
+    all 16 bits; else the one that brings the median image's brightest pixel to full
+    rate. Either is one gain for every image, which keeps a finding brighter than the tissue
+    of other images (a per-image stretch does not; docs/mammo.md)."""
     if len(train) == 0:
         return
     brightest = float(train.images.amax(dim=1).median())
-    if brightest < DIM_IMAGE and brightest * config.intensity < DIM_IMAGE * Config.intensity:
-        notice(WarningText(f"{root}: the training images' brightest pixels reach only {brightest:.3f} of the grey "
-                           f"range (16-bit files holding 12- or 14-bit values?), so no input spikes faster than "
-                           f"{brightest * config.intensity:.0f} Hz; intensity: {config.intensity / brightest:.0f} "
-                           f"gives them the rates of full-range files at intensity {config.intensity:g} "
-                           f"(normalize: percentile stretches each image instead, input_length scales it)"))
+    if brightest >= DIM_IMAGE or brightest * config.intensity >= DIM_IMAGE * Config.intensity:
+        return
+    largest = float(train.images.max())
+    bits = next((b for b in STORED_BITS if largest <= (2**b - 1) / SIXTEEN_BITS + 1e-6), None)
+    if bits is None:
+        guess, gain, effect = "dim films?", 1 / brightest, "brings the median image's brightest pixel to full rate"
+    else:
+        guess = f"16-bit files holding {bits}-bit values? no pixel is above {2**bits - 1} of 65535"
+        gain, effect = 2 ** (16 - bits), f"gives them the rates of 16-bit files at intensity {config.intensity:g}"
+    notice(WarningText(f"{root}: the training images' brightest pixels reach only {brightest:.3f} of the grey "
+                       f"range ({guess}), so no input spikes faster than {brightest * config.intensity:.0f} Hz; "
+                       f"intensity: {config.intensity * gain:.0f} {effect} (normalize: percentile stretches each "
+                       f"image instead, input_length scales it)"))
 
 
 def decode_splits(root: Path, lists: dict[str, list[ImageFile]], classes: list[str],

@@ -53,7 +53,9 @@ class Breast:
 class SyntheticMammoSpec:
     """What to generate. ``shares``: the fraction of patients in each class (unbalanced,
     as screening data is); ``contrast``: a finding's peak brightness over the tissue, in
-    units of the image's grey range; ``bits``: 8, 16, or 0 for a mix of both;
+    units of the image's grey range; ``bits``: 8, 16, or 0 for a mix of both, or 12 or 14:
+    16-bit files holding 12- or 14-bit values, as many files converted from DICOM are (they
+    read dim: docs/mammo.md, Formats);
     ``patches``: patches of tissue around the finding instead of whole views;
     ``exposure``: how much each patient's films differ in brightness and contrast
     (:func:`expose`; 0: every film exposed alike, 1: about as much as scanned films of
@@ -159,12 +161,13 @@ def mammogram(rng: np.random.Generator, spec: SyntheticMammoSpec, label: str, de
 
 
 def _write(path: Path, image: np.ndarray, bits: int) -> None:
+    """``image`` in [0, 1] as a PNG of ``bits`` (8; 12, 14 or 16 in a 16-bit file)."""
     from PIL import Image
 
     if bits == 8:
         Image.fromarray(np.round(image * 255).astype(np.uint8)).save(path)
     else:
-        Image.fromarray(np.round(image * 65535).astype(np.uint16)).save(path)
+        Image.fromarray(np.round(image * (2**bits - 1)).astype(np.uint16)).save(path)
 
 
 def expose(image: np.ndarray, rng: np.random.Generator, exposure: float) -> np.ndarray:
