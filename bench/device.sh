@@ -4,8 +4,9 @@
 #   device run: bash bench/device.sh         # carry [".device-wheels"], timeout_s 540
 # It installs the carried wheels, then runs: the CUDA tests (tests/test_parity.py,
 # needs_cuda); the many-network engine's parity tests on the GPU (tests/test_many.py) and
-# its table (`bench/many.py --device cuda`: 64 and 1,024 networks learning at once beside
-# the fast engine on one core, inference at 6,400 neurons, batch 1,024); a CLI train and
+# its table (`bench/many.py --device cuda --profile`: 64 and 1,024 networks learning at once
+# beside the fast engine on one core, inference at 6,400 neurons, batch 1,024, and a
+# torch.profiler table of one call of each); a CLI train and
 # evaluate with BindsNET on the GPU; and `bench/speed.py --device cuda` (BindsNET on the
 # GPU against the fast engine on the CPU: the table for the README's Performance section). Everything lands in $OUT
 # (./device-out elsewhere); a step that fails is reported and the next one still runs.
@@ -35,7 +36,7 @@ step machine "$python" -c "import torch, numba; print('torch', torch.__version__
     'cuda', torch.cuda.is_available() and torch.cuda.get_device_name())"
 step tests "$python" -m pytest -q -p no:cacheprovider tests/test_parity.py -k "cuda or auto" -rs
 step many-tests "$python" -m pytest -q -p no:cacheprovider tests/test_many.py -m "not slow" -rs
-step many "$python" bench/many.py --device "$device" ${MANY_ARGS:-}
+step many "$python" bench/many.py --device "$device" --profile ${MANY_ARGS:-}  # the profiles: where the time goes
 run=$(mktemp -d)/run
 step train "$python" -m snnctl train parameters/mnist.yaml --device "$device" --set engine=bindsnet \
     --set one_spike=bindsnet --set epochs=1 --set batch_size=64 --set n_train=2000 --set n_test=1000 \
