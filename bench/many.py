@@ -125,7 +125,8 @@ def lockstep_inference(images: torch.Tensor, neurons: int, batch: int, time_step
         position[0] += batch
         return batch
 
-    done, elapsed = timed(step, seconds, f"inference, {neurons} neurons, batch {batch}, {current_sum}" if profile else None)
+    title = f"inference, {neurons} neurons, batch {batch}, {current_sum}"
+    done, elapsed = timed(step, seconds, title if profile else None)
     return done / elapsed
 
 

@@ -366,8 +366,8 @@ def _relabeled_output(checkpoint_path: Path, config: Config, output: Path | None
     return output
 
 
-def _old_labels_against(stored: ckpt.Checkpoint, new_state: vote.LabelState, class_names: list[str], eval_counts: torch.Tensor,
-                        eval_labels: torch.Tensor) -> tuple[float | None, int | None]:
+def _old_labels_against(stored: ckpt.Checkpoint, new_state: vote.LabelState, class_names: list[str],
+                        eval_counts: torch.Tensor, eval_labels: torch.Tensor) -> tuple[float | None, int | None]:
     """The stored labels' vote accuracy on the evaluation images, with the reduction they
     were made for (as ``evaluate`` scored them), and how many neurons the new labels
     moved; (None, None) where there are no stored labels or the classes differ."""
