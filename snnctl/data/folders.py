@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from snnctl.config import Config
+from snnctl.config import DEFAULTS, Config
 from snnctl.data.dataset import SPLITS, Dataset, Notice, Splits, limit_indices, stratified_split
 from snnctl.data.encodings import encode_dataset, is_plain
 from snnctl.data.groups import groups_from_file, groups_from_regex, inside_class_folder, looks_grouped, split_for
@@ -135,7 +135,7 @@ def _notice_dim_images(train: Dataset, root: Path, config: Config, notice: Notic
     if len(train) == 0:
         return
     brightest = float(train.images.amax(dim=1).median())
-    if brightest >= DIM_IMAGE or brightest * config.intensity >= DIM_IMAGE * Config.intensity:
+    if brightest >= DIM_IMAGE or brightest * config.intensity >= DIM_IMAGE * DEFAULTS["intensity"]:
         return
     largest = float(train.images.max())
     bits = next((b for b in STORED_BITS if largest <= (2**b - 1) / SIXTEEN_BITS + 1e-6), None)
