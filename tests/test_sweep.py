@@ -404,10 +404,17 @@ def test_sweep_scored_by_grouped_cross_validation(local_ray, tmp_path):
 @pytest.mark.parametrize("name", ["mnist-100", "mnist-400", "mnist-1600", "mnist-6400", "fashion-400", "fashion-6400"])
 def test_the_shipped_spaces_search_their_files_own_setting_on_a_fixed_split(name):
     """Each parameters/NAME-space.yaml is the sweep that chose NAME.yaml: it loads, every
-    value it searches is valid in that file, the file's own value is among them, and the
-    split's seed is fixed so that --set seed varies only the network."""
+    value it searches is valid in that file, the file's own value is among them (a grid's
+    or a choice's values, or within a range's bounds), and the split's seed is fixed so
+    that --set seed varies only the network."""
     root = Path(__file__).resolve().parents[1] / "parameters"
     config, space = cfg.load(root / f"{name}.yaml"), spaces.load_space(root / f"{name}-space.yaml")
     spaces.check_space(space, config)
     assert space.seed == 1234 and space.validation == 10000
-    assert all(getattr(config, dimension.key) in dimension.values for dimension in space.dimensions)
+    for dimension in space.dimensions:
+        value = getattr(config, dimension.key)
+        if dimension.kind in ("uniform", "loguniform"):
+            low, high = dimension.values
+            assert low <= value <= high, (dimension, value)
+        else:
+            assert value in dimension.values, (dimension, value)
