@@ -70,6 +70,30 @@ def test_subset_split_is_seeded(config_factory):
     assert not torch.equal(first.test.images, other.test.images)
 
 
+# The classes of MNIST's 60,000 training images: 10,000 of them rounded class by class are 10,001.
+MNIST_TRAIN_CLASS_SIZES = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+
+
+def test_a_stratified_split_holds_out_exactly_the_images_asked_for():
+    labels = torch.repeat_interleave(torch.arange(10), torch.tensor(MNIST_TRAIN_CLASS_SIZES))
+    train, held_out = data.stratified_split(labels, 10_000, seed=1234)
+    assert len(held_out) == 10_000 and len(train) == 50_000
+    assert sorted(torch.cat([train, held_out]).tolist()) == list(range(60_000))
+    per_class = torch.bincount(labels[held_out], minlength=10).tolist()
+    for size, count in zip(MNIST_TRAIN_CLASS_SIZES, per_class):
+        assert abs(count - size / 6) <= 1  # each class in proportion, within one image
+
+
+def test_class_quotas_keep_roundings_that_add_up_and_move_the_furthest_rounded_ones_when_not():
+    assert data.class_quotas([500] * 10, 1_000) == [100] * 10  # the bundled subset's split
+    assert data.class_quotas([13, 7], 6) == [4, 2]  # 3.9 and 2.1 rounded add up
+    assert data.class_quotas([10, 10, 10], 10) == [4, 3, 3]  # 3.33 each: 9, one more
+    quotas = data.class_quotas(MNIST_TRAIN_CLASS_SIZES, 10_000)
+    assert sum(quotas) == 10_000
+    # rounded alone: 903.5 and 991.5 both went up; the first of them gives its image back
+    assert quotas == [987, 1124, 993, 1022, 974, 903, 986, 1044, 975, 992]
+
+
 def test_the_subset_is_cached_read_back_unparsed_and_rebuilt_when_corrupt_or_stale(config_factory, tmp_path,
                                                                                    monkeypatch):
     import mlxtend

@@ -8,7 +8,7 @@ the same kept images and the same order of every epoch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -56,16 +56,34 @@ class Splits:
     manifest: dict | None = None
 
 
+def class_quotas(sizes: Sequence[int], n_test: int) -> list[int]:
+    """How many of each class's ``sizes`` images to hold out: each class's share of
+    ``n_test`` rounded, then, where the roundings add up to more or fewer than ``n_test``
+    (10,000 of MNIST's 60,000 training images rounded class by class are 10,001), the
+    classes rounded furthest the other way moved by one image each, so that they sum to
+    ``n_test`` (the largest-remainder rule). Where they already did, they are the
+    roundings themselves."""
+    fraction = n_test / max(sum(sizes), 1)
+    shares = [size * fraction for size in sizes]
+    quotas = [int(round(share)) for share in shares]
+    drift = sum(quotas) - n_test
+    by_rounding = sorted(range(len(sizes)), key=lambda c: quotas[c] - shares[c], reverse=drift > 0)
+    for c in by_rounding[:abs(drift)]:
+        quotas[c] -= 1 if drift > 0 else -1
+    return quotas
+
+
 def stratified_split(labels: torch.Tensor, n_test: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded split holding out ``n_test`` images, each class in proportion to its size."""
+    """Seeded split holding out ``n_test`` images, each class in proportion to its size
+    (:func:`class_quotas`), at least one image of every class of two or more on each
+    side."""
     generator = torch.Generator().manual_seed(seed)
     classes = torch.unique(labels)
-    fraction = n_test / len(labels)
+    members_of = [torch.nonzero(labels == label).flatten() for label in classes.tolist()]
+    quotas = class_quotas([len(members) for members in members_of], n_test)
     train_parts, test_parts = [], []
-    for label in classes.tolist():
-        members = torch.nonzero(labels == label).flatten()
+    for members, k in zip(members_of, quotas):
         members = members[torch.randperm(len(members), generator=generator)]
-        k = int(round(len(members) * fraction))
         k = min(max(k, 1), len(members) - 1) if len(members) > 1 else 0
         test_parts.append(members[:k])
         train_parts.append(members[k:])
