@@ -43,6 +43,8 @@ LABEL_KEYS = ("labels.assignments", "labels.proportions", "labels.rates")
 # int64 steps of a TensorBoard log, where a larger one fails mid-run.
 MAX_COUNT = 2**53 - 1
 WINDOW_KEYS = ("train.window_counts", "train.window_labels")
+# The running sum of the weights averaged over the end of training (snnctl.service.averaging).
+WEIGHTS_SUM_KEY = "train.weights_sum"
 
 
 @dataclass
@@ -70,6 +72,8 @@ class Checkpoint:
     versions: dict = field(default_factory=dict)
     # The linear readout fitted on the training split's spike counts (absent before version 2).
     readout: LinearReadout | None = None
+    # With average_weights, inside the stretch averaged: the sum of the weights' snapshots so far.
+    weights_sum: "torch.Tensor | None" = None
 
 
 def _versions() -> dict[str, str]:
@@ -92,6 +96,8 @@ def named_tensors(checkpoint: Checkpoint) -> "dict[str, torch.Tensor]":
         tensors.update(checkpoint.labels.named())
     if checkpoint.window is not None:
         tensors.update(zip(WINDOW_KEYS, checkpoint.window))
+    if checkpoint.weights_sum is not None:
+        tensors[WEIGHTS_SUM_KEY] = checkpoint.weights_sum
     if checkpoint.readout is not None:
         import torch
 
@@ -138,6 +144,7 @@ def _expected(config: cfg.Config, n_classes: int, window_rows: int) -> dict[str,
     shapes["labels.rates"] = ((n, n_classes), ("F32",))
     shapes["train.window_counts"] = ((window_rows, n), ("I32",))
     shapes["train.window_labels"] = ((window_rows,), ("I64",))
+    shapes[WEIGHTS_SUM_KEY] = ((config.n_inputs, n), ("F64",))
     readout = readout_shapes(n_classes, config.n_readout_features)
     shapes.update({name: (shape, ("F32",)) for name, shape in readout.items()})
     return shapes
@@ -286,6 +293,7 @@ def load(path: str | Path) -> Checkpoint:
         created=stored.created,
         versions=stored.versions,
         readout=stored.readout,
+        weights_sum=tensors.get(WEIGHTS_SUM_KEY),
     )
 
 

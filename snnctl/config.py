@@ -83,6 +83,9 @@ class Config:
     # A neuron's potentiation rate falls as its threshold rises: nu_post / (1 + theta / nu_post_theta),
     # half of nu_post once theta has risen by nu_post_theta mV (online k-means' step; docs/accuracy.md).
     nu_post_theta: float | None = None
+    # The input weights a run keeps are the mean of its weights over the last this fraction of
+    # the final epoch (Polyak-Ruppert averaging; snnctl/service/averaging.py); null: the last.
+    average_weights: float | None = None
     norm: float = 78.4
     wmin: float = 0.0
     wmax: float = 1.0
@@ -253,6 +256,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "nu_post": (0, True),
     "nu_decay": (0, False),
     "nu_post_theta": (0, False),
+    "average_weights": (0, False),
     "input_length": (0, False),
     "norm": (0, False),
     "tc_theta_decay": (0, False),
@@ -275,8 +279,9 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
 DRIVE_ONLY_KEYS = {"readout_shift": "shifts the input drive",
                    "readout_augment": "fits the readout on distorted copies of the images, read through their drive",
                    "readout_pooling": "pools the input drive"}
-# (key, exclusive upper bound): NumPy seeds its generators with unsigned 32-bit integers
-UPPER_BOUNDS: dict[str, float] = {"test_fraction": 1.0, "seed": 2**32}
+# (key, upper bound, inclusive?): NumPy seeds its generators with unsigned 32-bit integers
+UPPER_BOUNDS: dict[str, tuple[float, bool]] = {"test_fraction": (1.0, False), "seed": (2**32, False),
+                                               "average_weights": (1.0, True)}
 
 # The keys a resumed run may change (``train --resume CKPT --set KEY=VALUE``): how long it
 # trains and how fast it learns, where it logs and on what it runs. Every other key shapes a
@@ -351,6 +356,16 @@ def _coerce(key: str, value: Any, source: str) -> Any:
     raise ConfigError(f"{source}: {key}: {show(value)} is not {_type_name(key)}")
 
 
+def _check_bounds(key: str, value: float, source: str) -> None:
+    """``value`` within ``key``'s bounds (:data:`LOWER_BOUNDS`, :data:`UPPER_BOUNDS`), or one ConfigError line."""
+    for bounds, beyond, op in ((LOWER_BOUNDS, float.__lt__, ">"), (UPPER_BOUNDS, float.__gt__, "<")):
+        if key in bounds:
+            bound, inclusive = bounds[key]
+            if beyond(float(value), float(bound)) or (value == bound and not inclusive):
+                raise ConfigError(f"{source}: {key}: {show(value)} is out of range, must be {op}{'=' if inclusive else ''} "
+                                  f"{bound:.10g}")
+
+
 def validate(config: Config, source: str) -> Config:
     """Check every value against its type, choices and bounds; return the config."""
     values = {}
@@ -360,13 +375,8 @@ def validate(config: Config, source: str) -> Config:
             value = TASK_ALIASES.get(value.upper(), value.upper())
         if value is not None and key in CHOICES:
             one_of(value, f"{source}: {key}", CHOICES[key])
-        if value is not None and key in LOWER_BOUNDS:
-            bound, inclusive = LOWER_BOUNDS[key]
-            if value < bound or (value == bound and not inclusive):
-                op = ">=" if inclusive else ">"
-                raise ConfigError(f"{source}: {key}: {show(value)} is out of range, must be {op} {bound:g}")
-        if value is not None and key in UPPER_BOUNDS and value >= UPPER_BOUNDS[key]:
-            raise ConfigError(f"{source}: {key}: {show(value)} is out of range, must be < {UPPER_BOUNDS[key]:.10g}")
+        if value is not None:
+            _check_bounds(key, value, source)
         values[key] = value
     _check_name(values["name"], source)
     if values["wmin"] >= values["wmax"]:

@@ -16,8 +16,8 @@ Modules, each importing only those before it:
 
 from snnctl.data.cache import CACHE_DIR_VARIABLE, cache_dir
 from snnctl.data.dataset import (
-    Dataset, Notice, Splits, class_quotas, concatenate, epoch_order, limit, limit_indices, pixel_scale, resize,
-    stratified_split, training_order,
+    Dataset, Notice, Splits, class_quotas, concatenate, epoch_order, images_per_epoch, limit, limit_indices,
+    pixel_scale, resize, stratified_split, training_order,
 )
 from snnctl.data.folders import load_image_folders
 from snnctl.data.groups import validation_split
@@ -28,7 +28,8 @@ from snnctl.data.sources import load_splits
 
 __all__ = [
     "CACHE_DIR_VARIABLE", "MANIFEST_NAME", "MNIST_CLASSES", "SPLIT_IMAGES_NAME", "Dataset", "Notice", "Splits",
-    "UnreadableImage", "cache_dir", "class_quotas", "concatenate", "epoch_order", "fit", "image_format", "limit", "limit_indices",
-    "load_image_folders", "load_manifest", "load_mnist", "load_recorded_split", "load_splits", "pixel_scale",
-    "read_idx", "read_image", "resize", "stratified_split", "training_order", "validation_split", "write_manifest",
+    "UnreadableImage", "cache_dir", "class_quotas", "concatenate", "epoch_order", "fit", "image_format",
+    "images_per_epoch", "limit", "limit_indices", "load_image_folders", "load_manifest", "load_mnist",
+    "load_recorded_split", "load_splits", "pixel_scale", "read_idx", "read_image", "resize", "stratified_split",
+    "training_order", "validation_split", "write_manifest",
 ]

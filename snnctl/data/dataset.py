@@ -145,6 +145,11 @@ def training_order(dataset: Dataset, config: Config, epoch: int) -> torch.Tensor
     return torch.cat([_one_pass(dataset, config, epoch * passes + number) for number in range(passes)])
 
 
+def images_per_epoch(dataset: Dataset, config: Config) -> int:
+    """Presentations in one training epoch (:func:`training_order`'s length)."""
+    return len(training_order(dataset, config, 0))
+
+
 def _one_pass(dataset: Dataset, config: Config, shuffle: int) -> torch.Tensor:
     """One pass over ``dataset`` in the order of :func:`training_order`, seeded by ``shuffle``."""
     if not config.balance:

@@ -80,6 +80,10 @@ class Engine(ABC):
         """The current state as CPU tensors (for checkpoints)."""
         return self.tensors
 
+    def set_weights(self, weights: torch.Tensor) -> None:
+        """Replace the input weights [inputs, n] (``average_weights``' mean after training)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot replace its input weights")
+
 
 def encoder_input(config: Config, rates: torch.Tensor) -> torch.Tensor:
     """Rates in Hz as the config's BindsNET encoder takes them.

@@ -66,6 +66,10 @@ class FastEngine(Engine):
         self.params = with_learning_rates(self.params, nu_pre, nu_post)
         self.kernel_args = plain((self.state, self.params))
 
+    def set_weights(self, weights: torch.Tensor) -> None:
+        self.state.weights[...] = weights.numpy()  # the tensors' memory: they change with it
+        self.state.column_flags[...] = column_flags(self.config, self.state.weights)
+
     def _run(self, events: tuple[np.ndarray, np.ndarray], rng: np.ndarray, learn: bool,
              record: bool) -> Presentation:
         batch, n = len(rng), self.config.n_neurons

@@ -30,8 +30,8 @@ from snnctl.errors import ConfigError, SnnctlError
 
 def check_lockstep(config: Config, source: str) -> None:
     """What a lockstep run needs: one image at a time (batch 1, the point of running many
-    networks at once), Poisson input (the fast engine's events) and one potentiation rate
-    for every neuron."""
+    networks at once), Poisson input (the fast engine's events), one potentiation rate
+    for every neuron and the weights it learned (no averaging)."""
     if config.batch_size != 1:
         raise ConfigError(f"{source}: networks_per_device: networks learn one image at a time in lockstep; "
                           f"batch_size is {config.batch_size} (set batch_size: 1)")
@@ -41,6 +41,9 @@ def check_lockstep(config: Config, source: str) -> None:
     if config.nu_post_theta is not None:
         raise ConfigError(f"{source}: networks_per_device: nu_post_theta runs on the fast engine only, not in "
                           f"lockstep (set networks_per_device: 1)")
+    if config.average_weights is not None:
+        raise ConfigError(f"{source}: networks_per_device: average_weights is not run in lockstep (set "
+                          f"networks_per_device: 1, or average_weights: null)")
 
 
 @dataclass

@@ -57,3 +57,8 @@ class BindsNETEngine(Engine):
     def sync(self) -> net.NetworkTensors:
         self.tensors = net.tensors_from_bindsnet(self.network, self.config)
         return self.tensors
+
+    def set_weights(self, weights: torch.Tensor) -> None:
+        tensors = self.sync()
+        tensors.weights.copy_(weights)
+        net.load_into_bindsnet(self.network, self.config, tensors.to(self.device))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from snnctl import checkpoint as ckpt
 from snnctl import network as net
 from snnctl.config import Config
+from snnctl.service.averaging import WeightAverage
 from snnctl.service.common import Interrupted, StopRequest, write_status
 from snnctl.service.intervals import RunningAccuracy
 
@@ -33,9 +34,11 @@ class Checkpointer:
     it waits for the save in flight."""
 
     def __init__(self, config: Config, path: Path, engine: "engines.Engine", class_names: list[str],
-                 progress: ckpt.Progress, running: RunningAccuracy, info: dict, stop: StopRequest) -> None:
+                 progress: ckpt.Progress, running: RunningAccuracy, info: dict, stop: StopRequest,
+                 average: WeightAverage | None = None) -> None:
         self.config, self.engine, self.class_names = config, engine, class_names
         self.progress, self.running, self.info, self.stop = progress, running, info, stop
+        self.average = average
         self.path, self.run_dir = path, path.parent
         self.next_save = _next_multiple(progress.samples_seen, config.checkpoint_every)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snnctl-checkpoint")
@@ -83,9 +86,11 @@ class Checkpointer:
     def _checkpoint(self, label_state: "vote.LabelState | None", tensors: net.NetworkTensors,
                     progress: ckpt.Progress, extra: dict | None = None,
                     linear: "LinearReadout | None" = None) -> ckpt.Checkpoint:
+        # a copy: the sum grows with the next snapshot, while a periodic save is written
+        weights_sum = None if self.average is None or self.average.total is None else self.average.total.clone()
         return ckpt.Checkpoint(self.config, tensors, self.class_names, label_state, progress,
                                None if progress.finished else self.running.window(), {**self.info, **(extra or {})},
-                               readout=linear)
+                               readout=linear, weights_sum=weights_sum)
 
     def _write(self, checkpoint: ckpt.Checkpoint) -> None:
         ckpt.save(checkpoint, self.path)

@@ -22,6 +22,7 @@ from snnctl.errors import ConfigError
 from snnctl.readout.activity import LayerActivity
 from snnctl.seeds import presentation_seeds
 import snnctl.service.readouts as readouts
+from snnctl.service.averaging import WeightAverage
 from snnctl.service.checkpointer import Checkpointer
 from snnctl.service.checkpoints import EvaluationResult, evaluation_result
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result,
@@ -104,14 +105,19 @@ class _Training:
         self.train_set, self.test_set = splits.train, splits.test
         self.saver, self.run_log, self.log = saver, run_log, IntervalLog(run_log)
         self.held_out = held_out
+        self.average = saver.average  # the one the saves keep the sum of
 
     def learn(self, on_progress: OnProgress) -> tuple[int, float]:
-        """The epochs of STDP from where the run stands; returns (images, seconds)."""
+        """The epochs of STDP from where the run stands; returns (images, seconds). With
+        ``average_weights``, the network keeps the averaged weights once the last epoch is done."""
         from snnctl import data
 
-        epoch_length = len(data.training_order(self.train_set, self.config, 0))
         with torch_threads(None if self.engine.runs_on_torch else 1):
-            return self._learn_epochs(epoch_length, on_progress)
+            learned = self._learn_epochs(data.images_per_epoch(self.train_set, self.config), on_progress)
+        if self.average is not None and self.average.total is not None and self.progress.epoch == self.config.epochs:
+            self.engine.set_weights(self.average.mean())
+            self.average.total = None
+        return learned
 
     def _learn_epochs(self, epoch_length: int, on_progress: OnProgress) -> tuple[int, float]:
         from snnctl import data
@@ -149,6 +155,8 @@ class _Training:
             limits = [CHUNK_IMAGES, config.update_interval - self.running.size, epoch_length - progress.position]
             if config.checkpoint_every:
                 limits.append(self.saver.next_save - progress.samples_seen)
+            if self._averaging():
+                limits.append(self.average.next_place(progress.position) - progress.position)
         return max(1, min(limits))
 
     def _present(self, chunk: "torch.Tensor") -> Accuracy | None:
@@ -164,7 +172,13 @@ class _Training:
         self.log.simulated += time.perf_counter() - tick
         progress.position += len(chunk)
         progress.samples_seen += len(chunk)
+        if self._averaging():
+            self.average.add(self.engine.sync().weights, progress.position - len(chunk), progress.position)
         return self.running.add(counts, self.train_set.labels[chunk])
+
+    def _averaging(self) -> bool:
+        """Whether the weights are being averaged: ``average_weights``, in the final epoch."""
+        return self.average is not None and self.progress.epoch == self.config.epochs - 1
 
     def _training_input(self, chunk: "torch.Tensor") -> "torch.Tensor":
         """The images of ``chunk``; with ``patch_size`` a random window of each, drawn by
@@ -314,6 +328,7 @@ class _Start:
     progress: ckpt.Progress
     running: RunningAccuracy
     resumed_at: int | None
+    weights_sum: "torch.Tensor | None" = None  # average_weights' running sum, inside its stretch
 
 
 def _start(config: Config | None, out: Path | None, resume: Path | None, overrides: list[str], device: str | None,
@@ -347,7 +362,8 @@ def _start(config: Config | None, out: Path | None, resume: Path | None, overrid
         notice(f"{resume}: the run had finished its {previous.progress.epoch} epochs: labelling and testing "
                f"again (to train more: --set epochs={previous.progress.epoch + 1})")
     return _Start(config, run_dir, checkpoint, empty, previous.tensors, previous.progress,
-                  RunningAccuracy(config, previous.window, previous.labels), previous.progress.samples_seen)
+                  RunningAccuracy(config, previous.window, previous.labels), previous.progress.samples_seen,
+                  previous.weights_sum)
 
 
 def _split_facts(splits: "data.Splits") -> dict:
@@ -414,10 +430,11 @@ def _run(start: _Start, engine: "engines.Engine", splits: "data.Splits", held_ou
     config, progress = start.config, start.progress
     if config.task == "MAMMO":
         data.write_manifest(start.run_dir, splits)
+    average = WeightAverage.of(config, data.images_per_epoch(splits.train, config), start.weights_sum, progress.epoch)
     # signals are noted until the log is closed: a second Ctrl-C cannot cut its last write short
     with stop_on_signals() as stop, RunLog(start.run_dir, config, start.resumed_at) as run_log, \
             Checkpointer(config, start.checkpoint, engine, splits.train.class_names, progress, start.running,
-                         {"data": splits.origin, **_split_facts(splits)}, stop) as saver:
+                         {"data": splits.origin, **_split_facts(splits)}, stop, average) as saver:
         run = _Training(config, engine, splits, progress, start.running, saver, run_log, held_out)
         trained_now, train_seconds = run.learn(on_progress)
         labelled = _label_keeping_the_network(run, saver, on_progress, notice)
