@@ -41,6 +41,14 @@ def test_snapshot_places_are_every_so_many_images_of_the_stretch_and_its_end():
     assert WeightAverage.of(cfg.Config(), 50) is None
 
 
+def test_a_batch_that_passes_several_places_counts_its_weights_once_for_each():
+    average = WeightAverage(first=10, end=30, every=4)  # places 14, 18, 22, 26, 30
+    first, second = torch.full((2, 3), 1.0), torch.full((2, 3), 6.0)
+    average.add(first, 8, 18)  # passes 14 and 18
+    average.add(second, 18, 30)  # passes 22, 26 and 30
+    assert torch.equal(average.mean(), torch.full((2, 3), (2 * 1.0 + 3 * 6.0) / 5))
+
+
 @pytest.mark.parametrize("engine", ["fast", "bindsnet"])
 def test_the_kept_weights_are_the_mean_of_the_snapshots(tmp_path, monkeypatch, engine):
     monkeypatch.setattr(averaging, "AVERAGE_EVERY", 7)
