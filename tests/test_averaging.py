@@ -17,6 +17,7 @@ from snnctl import engine as engines
 from snnctl.engine.lockstep import check_lockstep
 from snnctl import service
 from snnctl.errors import ConfigError
+from snnctl.data import Dataset
 from snnctl.service.averaging import WeightAverage
 
 from conftest import tiny_config
@@ -30,22 +31,25 @@ def _weights(result) -> torch.Tensor:
 
 
 def test_snapshot_places_are_every_so_many_images_of_the_stretch_and_its_end():
-    average = WeightAverage.of(cfg.Config(average_weights=0.5, epochs=2), epoch_length=50, epoch=1)
-    average.every = 7
-    assert (average.first, average.end) == (25, 50)
+    average = WeightAverage(first=25, end=50, every=7)
     places = [p for p in range(51) if average.places_through(p) > average.places_through(p - 1)]
     assert places == [32, 39, 46, 50]
     assert [average.next_place(p) for p in (0, 25, 31, 32, 46, 47)] == [32, 32, 32, 39, 50, 50]
+    train_set = Dataset(torch.zeros(50, 784, dtype=torch.uint8), torch.arange(50) % 10, [str(c) for c in range(10)])
+    halves = WeightAverage.of(cfg.Config(average_weights=0.5, epochs=2), train_set, epoch=1)
+    assert (halves.first, halves.end, halves.every) == (25, 50, averaging.AVERAGE_EVERY)
     # a resumed sum belongs to the final epoch it was taken in
-    assert WeightAverage.of(cfg.Config(average_weights=0.5, epochs=3), 50, torch.ones(2), epoch=1).total is None
-    assert WeightAverage.of(cfg.Config(), 50) is None
+    assert WeightAverage.of(cfg.Config(average_weights=0.5, epochs=3), train_set, torch.ones(2), epoch=1).total is None
+    assert WeightAverage.of(cfg.Config(average_weights=0.5, epochs=3), train_set, torch.ones(2), epoch=2).total is not None
+    assert WeightAverage.of(cfg.Config(), train_set) is None
 
 
 def test_a_batch_that_passes_several_places_counts_its_weights_once_for_each():
     average = WeightAverage(first=10, end=30, every=4)  # places 14, 18, 22, 26, 30
     first, second = torch.full((2, 3), 1.0), torch.full((2, 3), 6.0)
-    average.add(first, 8, 18)  # passes 14 and 18
-    average.add(second, 18, 30)  # passes 22, 26 and 30
+    average.add(lambda: first, 8, 18)  # passes 14 and 18
+    average.add(lambda: second, 18, 30)  # passes 22, 26 and 30
+    average.add(lambda: pytest.fail("read where no place lies"), 30, 30)
     assert torch.equal(average.mean(), torch.full((2, 3), (2 * 1.0 + 3 * 6.0) / 5))
 
 
@@ -58,10 +62,10 @@ def test_the_kept_weights_are_the_mean_of_the_snapshots(tmp_path, monkeypatch, e
     snapshots: list[tuple[int, torch.Tensor]] = []
     add = WeightAverage.add
 
-    def recording(self, weights, before, after):
+    def recording(self, read_weights, before, after):
         if self.places_through(after) > self.places_through(before):
-            snapshots.append((after, weights.clone()))
-        add(self, weights, before, after)
+            snapshots.append((after, read_weights().clone()))
+        add(self, read_weights, before, after)
 
     monkeypatch.setattr(WeightAverage, "add", recording)
     averaged = service.train(config.replace(average_weights=0.5), out=tmp_path / "averaged")

@@ -16,12 +16,14 @@ inside the stretch keeps their running sum (``train.weights_sum``, float64).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from snnctl.config import Config
 
 if TYPE_CHECKING:
     import torch
+
+    from snnctl.data import Dataset
 
 # Images between two snapshots of the weights.
 AVERAGE_EVERY = 100
@@ -38,14 +40,17 @@ class WeightAverage:
     total: "torch.Tensor | None" = None  # float64 [inputs, neurons]; None before the first snapshot
 
     @classmethod
-    def of(cls, config: Config, epoch_length: int, total: "torch.Tensor | None" = None,
+    def of(cls, config: Config, train_set: "Dataset", total: "torch.Tensor | None" = None,
            epoch: int = 0) -> "WeightAverage | None":
-        """The averaging of ``config`` over an epoch of ``epoch_length`` images (None without
+        """The averaging of ``config`` over an epoch of ``train_set`` (None without
         ``average_weights``). A run resumed in ``epoch`` continues a checkpoint's ``total``
         when that is its final epoch; a run given more epochs on resume averages over its
         new final epoch instead."""
         if config.average_weights is None:
             return None
+        from snnctl.data import images_per_epoch
+
+        epoch_length = images_per_epoch(train_set, config)
         stretch = min(max(1, round(config.average_weights * epoch_length)), epoch_length)
         return cls(epoch_length - stretch, epoch_length, AVERAGE_EVERY, total if epoch == config.epochs - 1 else None)
 
@@ -64,14 +69,16 @@ class WeightAverage:
             return min(self.first + self.every, self.end)
         return min(self.first + ((position - self.first) // self.every + 1) * self.every, self.end)
 
-    def add(self, weights: "torch.Tensor", before: int, after: int) -> None:
+    def add(self, read_weights: "Callable[[], torch.Tensor]", before: int, after: int) -> None:
         """The weights after the images (``before``, ``after``] of the final epoch, once for
-        each snapshot place among them (one at batch size 1, where chunks end at places)."""
+        each snapshot place among them (one at batch size 1, where chunks end at places).
+        They are read only where a place lies among them: the BindsNET engine copies its
+        whole network to give them."""
         import torch
 
         times = self.places_through(after) - self.places_through(before)
         if times:
-            snapshot = weights.to(torch.float64) * times
+            snapshot = read_weights().to(torch.float64) * times
             self.total = snapshot if self.total is None else self.total.add_(snapshot)
 
     def mean(self) -> "torch.Tensor":

@@ -173,7 +173,7 @@ class _Training:
         progress.position += len(chunk)
         progress.samples_seen += len(chunk)
         if self._averaging():
-            self.average.add(self.engine.sync().weights, progress.position - len(chunk), progress.position)
+            self.average.add(lambda: self.engine.sync().weights, progress.position - len(chunk), progress.position)
         return self.running.add(counts, self.train_set.labels[chunk])
 
     def _averaging(self) -> bool:
@@ -430,7 +430,7 @@ def _run(start: _Start, engine: "engines.Engine", splits: "data.Splits", held_ou
     config, progress = start.config, start.progress
     if config.task == "MAMMO":
         data.write_manifest(start.run_dir, splits)
-    average = WeightAverage.of(config, data.images_per_epoch(splits.train, config), start.weights_sum, progress.epoch)
+    average = WeightAverage.of(config, splits.train, start.weights_sum, progress.epoch)
     # signals are noted until the log is closed: a second Ctrl-C cannot cut its last write short
     with stop_on_signals() as stop, RunLog(start.run_dir, config, start.resumed_at) as run_log, \
             Checkpointer(config, start.checkpoint, engine, splits.train.class_names, progress, start.running,
