@@ -38,8 +38,11 @@ ONE_SPIKE_RULES = ("bindsnet", "off", "winner")
 READOUTS = ("vote", "linear")
 # What the linear readout reads for each image (snnctl.readout.features, docs/readout.md).
 READOUT_FEATURES = ("counts", "drive")
-# Where a layer of windows takes each neuron's largest drive (snnctl.readout.features).
-READOUT_POOLINGS = ("global", "centre")
+# Where a layer of windows pools each neuron's drive, and how many features that gives a
+# neuron (snnctl.readout.features): its largest over the image; and over the image's centre;
+# and the mean over each of the two as well.
+FEATURES_PER_NEURON = {"global": 1, "centre": 2, "centre-mean": 4}
+READOUT_POOLINGS = tuple(FEATURES_PER_NEURON)
 RESIZE_MODES = ("squash", "pad")
 # How gray values become rates (snnctl.data.encodings, docs/mammo.md).
 NORMALIZATIONS = ("none", "percentile")
@@ -138,7 +141,8 @@ class Config:
     readout_shift: int = 0
     # With patch_size and readout_features drive: each neuron's largest drive over the whole
     # image (global), or that and its largest over the windows centred in the image's middle
-    # half (centre: two features a neuron; public patch sets are cut around the finding).
+    # half (centre: two features a neuron; public patch sets are cut around the finding), or
+    # those two and the mean drive over each (centre-mean: four; the mean reads texture).
     readout_pooling: str = "global"
     # With readout_features drive: the linear readout and the pixel baseline are also fitted on
     # this many seeded, slightly rotated, scaled and sheared copies of each training image they
@@ -178,8 +182,8 @@ class Config:
     @property
     def n_readout_features(self) -> int:
         """Features of an image the linear readout reads: one per neuron, two with
-        ``readout_pooling: centre``."""
-        return self.n_neurons * (2 if self.readout_pooling == "centre" else 1)
+        ``readout_pooling: centre``, four with ``centre-mean``."""
+        return self.n_neurons * FEATURES_PER_NEURON[self.readout_pooling]
 
     @property
     def grouped(self) -> bool:
@@ -396,8 +400,8 @@ def validate(config: Config, source: str) -> Config:
         if values[key] != DEFAULTS[key] and values["readout_features"] != "drive":
             raise ConfigError(f"{source}: {key}: {values[key]!r} {what_it_does}; it needs readout_features: drive "
                               f"(it is {show(values['readout_features'])})")
-    if values["readout_pooling"] == "centre" and values["patch_size"] is None:
-        raise ConfigError(f"{source}: readout_pooling: 'centre' pools a layer's windows; it needs patch_size "
+    if values["readout_pooling"] != "global" and values["patch_size"] is None:
+        raise ConfigError(f"{source}: readout_pooling: {values['readout_pooling']!r} pools a layer's windows; it needs patch_size "
                           f"(receptive fields smaller than the image)")
     _check_groups_and_folds(values, source)
     return Config(**values)

@@ -251,10 +251,12 @@ def to_nir(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -> E
                      "waits a step (--nir-delays explicit keeps them as Delay nodes)")
     if checkpoint.config.patch_size:
         size = checkpoint.config.patch_size
-        pooling = " (and over those at its centre)" if checkpoint.config.readout_pooling == "centre" else ""
+        pooling = {"global": "maximum over the windows",
+                   "centre": "maximum over the windows (and over those at its centre)",
+                   "centre-mean": "maximum and mean over the windows (and over those at its centre)"}
         notes.append(f"receptive fields of {size}x{size} windows: the graph is the network on one window; sliding it "
                      f"over a {checkpoint.config.input_size}x{checkpoint.config.input_size} image and the readout's "
-                     f"maximum over the windows{pooling} are snnctl's (patch_size and readout_pooling in the graph's "
+                     f"{pooling[checkpoint.config.readout_pooling]} are snnctl's (patch_size and readout_pooling in the graph's "
                      f"metadata)")
     if checkpoint.config.one_spike != "off":
         notes.append(f"one_spike rule {checkpoint.config.one_spike!r}: kept in the exc node's metadata only")

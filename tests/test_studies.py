@@ -301,8 +301,9 @@ def test_parameters_mammo_study_yaml_is_a_grouped_five_fold_study_of_windows_rea
     assert (config.task, config.folds, config.fold, config.group) == ("MAMMO", 5, None, r"^(P\d+)_")
     assert (config.input_size, config.patch_size, config.n_inputs) == (64, 8, 8 * 8)
     assert (config.readout, config.readout_features, config.baseline) == ("linear", "drive", True)
-    # two features a neuron: its largest drive anywhere and at the centre, where patch sets put the finding
-    assert (config.readout_pooling, config.n_readout_features) == ("centre", 2 * config.n_neurons)
+    # four features a neuron: its largest and its mean drive, anywhere and at the centre, where
+    # patch sets put the finding
+    assert (config.readout_pooling, config.n_readout_features) == ("centre-mean", 4 * config.n_neurons)
     assert config.norm == pytest.approx(0.1 * config.n_inputs)  # Diehl & Cook's 0.1 an input
     assert service.is_study(config, None, None)
 

@@ -83,7 +83,7 @@ def test_centre_pooling_adds_each_neurons_largest_drive_over_the_windows_at_the_
     rng = np.random.default_rng(1)
     pixels = rng.random((3, 2 * 16 * 16)).astype(np.float32)  # ON/OFF, 16 x 16
     fields = rng.random((2 * 4 * 4, 5)).astype(np.float32)  # 4 x 4 windows, 5 neurons
-    pooled = window_drive(pixels, fields, 16, centre=True)
+    pooled = window_drive(pixels, fields, 16, pooling="centre")
     assert pooled.shape == (3, 10)
     np.testing.assert_array_equal(pooled[:, :5], window_drive(pixels, fields, 16))
     every = windows.sliding_windows(torch.from_numpy(pixels), 16, 4, 1).numpy().reshape(3, 13, 13, -1)
@@ -100,10 +100,40 @@ def test_a_speck_at_the_centre_and_one_at_the_border_differ_only_in_the_centre_f
     images = np.zeros((2, 16, 16), np.float32)
     images[0, 7:9, 7:9] = 1.0  # at the centre
     images[1, 1:3, 13:15] = 1.0  # at the top right
-    features = window_drive(images.reshape(2, -1), fields, 16, centre=True)
+    features = window_drive(images.reshape(2, -1), fields, 16, pooling="centre")
     np.testing.assert_allclose(features[0, :2], features[1, :2])  # the same largest drive anywhere
     assert features[0, 2] == features[0, 0] > 0  # at the centre: found there too
     assert features[1, 2] < features[1, 0] / 2  # at the border: the centre sees only tissue
+
+
+def test_centre_mean_pooling_adds_each_neurons_mean_drive_over_the_image_and_over_the_centre():
+    rng = np.random.default_rng(2)
+    pixels = rng.random((3, 2 * 16 * 16)).astype(np.float32)  # ON/OFF, 16 x 16
+    fields = rng.random((2 * 4 * 4, 5)).astype(np.float32)  # 4 x 4 windows, 5 neurons
+    pooled = window_drive(pixels, fields, 16, pooling="centre-mean")
+    assert pooled.shape == (3, 20)
+    np.testing.assert_array_equal(pooled[:, :10], window_drive(pixels, fields, 16, pooling="centre"))
+    every = windows.sliding_windows(torch.from_numpy(pixels), 16, 4, 1).numpy().reshape(3, 13, 13, -1)
+    middle = centre_positions(16, 4)
+    whole = np.stack([input_drive(image.reshape(169, -1), fields).mean(axis=0) for image in every])
+    centre = np.stack([input_drive(image[middle, middle].reshape(64, -1), fields).mean(axis=0) for image in every])
+    np.testing.assert_allclose(pooled[:, 10:15], whole, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(pooled[:, 15:], centre, rtol=1e-5, atol=1e-5)
+
+
+def test_the_mean_tells_many_specks_from_one_where_the_maximum_cannot():
+    """Texture: a cluster of specks and a single speck have the same largest drive; the mean
+    over the windows counts them."""
+    speck = np.zeros((4, 4), np.float32)
+    speck[1:3, 1:3] = 1.0
+    fields = np.stack([speck.ravel(), np.full(16, 0.25, np.float32)], 1)  # a speck detector, a flat one
+    images = np.zeros((2, 16, 16), np.float32)
+    images[0, 7:9, 7:9] = 1.0  # one speck
+    for row, col in [(2, 2), (2, 11), (7, 7), (12, 3), (12, 12)]:  # five
+        images[1, row:row + 2, col:col + 2] = 1.0
+    features = window_drive(images.reshape(2, -1), fields, 16, pooling="centre-mean")
+    np.testing.assert_allclose(features[0, :2], features[1, :2])  # the same largest drive
+    assert features[1, 4] > 3 * features[0, 4]  # the detector's mean over the image counts the specks
 
 
 def test_an_epoch_on_windows_presents_each_image_windows_per_image_times(tmp_path):
@@ -127,6 +157,7 @@ def test_the_layer_has_one_input_per_window_pixel(tmp_path):
     ("readout_features: drive\nreadout_pooling: centre\n", ["readout_pooling", "'centre'", "patch_size"]),
     ("patch_size: 10\nreadout_pooling: centre\n", ["readout_pooling", "readout_features: drive", "counts"]),
     ("readout_features: drive\npatch_size: 10\nreadout_pooling: middle\n", ["readout_pooling", "middle", "centre"]),
+    ("readout_features: drive\nreadout_pooling: centre-mean\n", ["readout_pooling", "'centre-mean'", "patch_size"]),
 ])
 def test_centre_pooling_without_windows_or_drive_is_one_clear_error(tmp_path, lines, words):
     params = tmp_path / "p.yaml"
@@ -251,6 +282,23 @@ def test_assign_pooling_centre_refits_the_readout_on_two_features_a_neuron(windo
     np.testing.assert_allclose(alone[0].ravel(), (per_feature[0, 0] + per_feature[0, 16]) * field_0, rtol=1e-5)
     drawn = runner.invoke(app, ["visualize", "readout", str(written), "--output", str(written.with_suffix(".png"))])
     assert drawn.exit_code == 0, drawn.output
+
+
+def test_assign_pooling_centre_mean_refits_the_readout_on_four_features_a_neuron(window_run):
+    result = runner.invoke(app, ["assign", window_run["checkpoint"], "--pooling", "centre-mean", "--json"])
+    assert result.exit_code == 0, result.output
+    written = Path(json.loads(result.stdout)["output"])
+    assert written.name == "checkpoint.mammo-linear-drive-centre-mean.safetensors"
+    stored = ckpt.load(written)
+    assert stored.config.readout_pooling == "centre-mean" and stored.readout.n_features == 4 * 16
+    assigned = json.loads(result.stdout)["scores"]["linear"]["balanced_accuracy"]
+    assert service.evaluate(written).scores.linear.balanced_accuracy == pytest.approx(assigned)
+    from snnctl import export
+
+    assert any("maximum and mean over the windows" in note for note in export.to_nir(stored).notes)
+    from snnctl.service.figures import readout_maps
+
+    assert readout_maps(stored).shape == (2, 6, 6)  # all four features of a neuron read its field
 
 
 def test_assign_pooling_centre_on_a_layer_without_windows_is_one_clear_error(tmp_path):

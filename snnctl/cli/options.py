@@ -80,7 +80,8 @@ ShiftOption = Annotated[Optional[int], typer.Option(
                            "this many pixels each way; default: the checkpoint's readout_shift (0 for other features).")]
 PoolingOption = Annotated[Optional[ReadoutPooling], typer.Option(
     "--pooling", help="With --features drive and windows (patch_size): each neuron's largest drive over the whole "
-                      "image (global), or that and its largest over the windows at the image's centre (centre); "
+                      "image (global), or that and its largest over the windows at the image's centre (centre), or those "
+                      "and the mean drive over each (centre-mean); "
                       "default: the checkpoint's readout_pooling (global for other features).")]
 AugmentOption = Annotated[Optional[int], typer.Option(
     "--augment", min=0, help="With --features drive: also fit the linear readout on this many distorted copies of "

@@ -34,6 +34,13 @@ puts its finding. Public sets of mammogram patches are cut around the lesion; a 
 patch is tissue anywhere. The global maximum alone cannot tell a speck at the centre from
 a bright spot of tissue at the border (docs/mammo.md, *Pooling the centre*).
 
+With ``readout_pooling: centre-mean`` each neuron has those two maxima and its mean drive
+over the same two regions: four features. The maximum says whether a neuron's pattern
+occurs somewhere; the mean says how much of the region is made of it, the texture, as a
+bag of features does (Csurka et al. 2004; max and average pooling side by side, Boureau,
+Ponce & LeCun 2010). A breast's density, the spread of a calcification cluster and the
+tissue around a mass are of that kind (docs/mammo.md, *The mean beside the maximum*).
+
 With ``readout_shift: S`` the drive is also read from the image shifted by up to S
 pixels each way (zeros come in at the edge) and each neuron's feature is its largest over
 the (2S + 1)^2 shifts: the same max pooling over positions, so that a field that matches a
@@ -50,6 +57,7 @@ import math
 
 import numpy as np
 
+from snnctl.config import FEATURES_PER_NEURON
 from snnctl.readout.linear import COUNTS, SQUARE_STANDARDIZE
 
 # The transform the linear readout applies to each kind of feature before its regression.
@@ -81,14 +89,16 @@ def centre_positions(size: int, patch_size: int, shift: int = 0) -> slice:
 
 
 def window_drive(pixels: np.ndarray, weights: np.ndarray, size: int, shift: int = 0,
-                 centre: bool = False) -> np.ndarray:
+                 pooling: str = "global") -> np.ndarray:
     """:func:`input_drive` of every window of ``pixels`` [n, channels * size^2] (in [0, 1]),
     sliding by one pixel, its largest value over the image for each neuron: [n, neurons].
     ``weights`` [channels * P^2, neurons] are receptive fields of P x P windows (P may be
     ``size``). ``shift`` pads each side of the image with that many zero pixels first, so
     the windows also read the image shifted by up to ``shift`` pixels each way. With
-    ``centre``, each neuron's largest value over the windows :func:`centre_positions`
-    follows: [n, 2 * neurons], the whole image's maxima first."""
+    ``pooling`` ``centre``, each neuron's largest value over the windows
+    :func:`centre_positions` follows: [n, 2 * neurons], the whole image's maxima first;
+    with ``centre-mean``, then the means over the whole image and over the centre:
+    [n, 4 * neurons]."""
     import torch  # here, not above: the counts' readout needs no torch
 
     n_neurons = weights.shape[1]
@@ -99,14 +109,15 @@ def window_drive(pixels: np.ndarray, weights: np.ndarray, size: int, shift: int 
     windows_per_image = (size + 2 * shift - patch_size + 1) ** 2
     images_per_chunk = max(1, WINDOW_DRIVE_VALUES // (n_neurons * windows_per_image))
     middle = centre_positions(size, patch_size, shift)
-    pooled = np.empty((len(pixels), n_neurons * (2 if centre else 1)), np.float32)
+    pooled = np.empty((len(pixels), n_neurons * FEATURES_PER_NEURON[pooling]), np.float32)
     for start in range(0, len(pixels), images_per_chunk):
         chunk = torch.from_numpy(np.asarray(pixels[start:start + images_per_chunk], dtype=np.float32))
         images = torch.nn.functional.pad(chunk.reshape(-1, channels, size, size), (shift,) * 4)
         drive = torch.nn.functional.conv2d(images, kernels)
         above = (drive - drive.mean(dim=1, keepdim=True)).clamp_(min=0.0)
-        rows = slice(start, start + len(chunk))
-        pooled[rows, :n_neurons] = above.amax(dim=(2, 3)).numpy()
-        if centre:
-            pooled[rows, n_neurons:] = above[:, :, middle, middle].amax(dim=(2, 3)).numpy()
+        regions = [above] if pooling == "global" else [above, above[:, :, middle, middle]]
+        statistics = [region.amax(dim=(2, 3)) for region in regions]
+        if pooling == "centre-mean":
+            statistics += [region.mean(dim=(2, 3)) for region in regions]
+        pooled[start:start + len(chunk)] = torch.cat(statistics, dim=1).numpy()
     return pooled

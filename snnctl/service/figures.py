@@ -157,7 +157,8 @@ def readout_maps(stored: ckpt.Checkpoint) -> "np.ndarray":
     the class's logit. The drive is measured against the layer's mean drive, so for it
     each field is taken less the layer's mean field: a pattern common to every field
     moves no feature, and would otherwise swamp the maps. With ``readout_pooling:
-    centre`` a neuron has two features, both read through its field: their weights add."""
+    centre`` a neuron has two features (``centre-mean``: four), all read through its field:
+    their weights add."""
     import torch
 
     from snnctl.data.encodings import input_planes

@@ -95,7 +95,8 @@ def image_drive(config: Config, weights: "torch.Tensor", images: "torch.Tensor")
     ``weights`` [inputs, neurons] above the layer's mean
     (:func:`snnctl.readout.features.input_drive`); with ``patch_size`` or
     ``readout_shift``, each neuron's largest over the windows of the image, or over its
-    shifts, and with ``readout_pooling: centre`` over the windows at its centre too
+    shifts, and with ``readout_pooling`` ``centre`` or ``centre-mean`` over the windows at
+    its centre too, with ``centre-mean`` also the mean over each
     (:func:`snnctl.readout.features.window_drive`)."""
     import torch
 
@@ -106,7 +107,7 @@ def image_drive(config: Config, weights: "torch.Tensor", images: "torch.Tensor")
     fields = weights.cpu().numpy()
     if config.patch_size or config.readout_shift:
         drive = window_drive(pixels, fields, config.input_size, config.readout_shift,
-                             centre=config.readout_pooling == "centre")
+                             config.readout_pooling)
     else:
         drive = input_drive(pixels, fields)
     return torch.from_numpy(drive)
