@@ -125,6 +125,47 @@ def test_a_split_without_groups_on_patient_like_names_gets_a_notice(mammo, tmp_p
     assert not any("patient ids" in notice for notice in notices)
 
 
+def _views(name: str) -> list[tuple[str, str]]:
+    """Four views of each of 10 patients named as ``name`` formats them: (path, patient)."""
+    return [(name.format(patient=patient, side=side, view=view, image=20586908 + 4 * patient + k), str(patient))
+            for patient in range(10) for k, (side, view) in enumerate((s, v) for s in "LR" for v in ("CC", "MLO"))]
+
+
+@pytest.mark.parametrize("name", [
+    "P{patient:04d}_{side}_{view}.png",  # bench/mammo.py's synthetic sets
+    "{image}_{patient:016x}_MG_{side}_{view}_ANON.dcm",  # INbreast: the image id first, the patient second
+    "Mass-Training_P_{patient:05d}_{side}_{view}/1-1.dcm",  # CBIS-DDSM: a folder for each view
+    "Calc-Test_P_{patient:05d}_{side}_{view}_1.png",  # CBIS-DDSM patches
+    "woman{patient}/{side}_{view}.dcm",  # a folder for each patient
+])
+def test_the_suggested_expression_groups_a_patients_views_together(name):
+    views = _views(name)
+    suggestion = groups.looks_grouped([path for path, _ in views])
+    assert suggestion is not None
+    found = groups.groups_from_regex(suggestion, [path for path, _ in views])
+    # the same partition as the patients: four views in each group, no group across patients
+    assert len(set(found)) == 10
+    assert all(len({patient for (_, patient), group in zip(views, found) if group == one}) == 1 for one in set(found))
+
+
+@pytest.mark.parametrize("name", [
+    "image{image}.png",  # no token at all
+    "IMG{image}_{side}_{view}.png",  # an id for each image: nothing shared
+    "case_{side}_{view}.png",  # shared tokens without a digit: sides and views, not women
+])
+def test_names_without_patient_ids_get_no_suggestion(name):
+    assert groups.looks_grouped([path for path, _ in _views(name)]) is None
+
+
+def test_an_expression_that_matches_no_file_name_is_told_one_that_does():
+    paths = [path for path, _ in _views("Calc-Test_P_{patient:05d}_{side}_{view}_1.png")]
+    with pytest.raises(ConfigError) as caught:
+        groups.groups_from_regex(GROUP, paths)
+    suggestion = groups.looks_grouped(paths)
+    assert f"these names suggest {suggestion!r}" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
 @pytest.mark.parametrize("changes, words", [
     ({"group": "^(P\\d+"}, ["group:", "not a valid regular expression"]),
     ({"group": "^P\\d+_"}, ["group:", "no capture group"]),

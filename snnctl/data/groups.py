@@ -23,11 +23,15 @@ from snnctl.config import Config
 from snnctl.data.dataset import stratified_split
 from snnctl.errors import ConfigError
 
-# A leading token made of letters and digits with at least one digit, ended by _ or -
-# (P0001_L_CC.png, 23-right.dcm): the shape of a patient id in a file name.
-PATIENT_ID = re.compile(r"^([A-Za-z]*\d+[A-Za-z0-9]*)[_-]")
-SUGGESTED_FOR_IDS = r"^([^_-]+)[_-]"
 SUGGESTED_FOR_FOLDERS = r"^([^/]+)/"
+# A file's name, or its first folder's, is read as tokens between _ and - (and the suffix's
+# dot); a patient id is one of the first few: P0001_L_CC.png (the first),
+# 20586908_6c613a14b80a8591_MG_R_CC_ANON.dcm (INbreast: the second),
+# Mass-Training_P_00001_LEFT_CC/1-1.dcm (CBIS-DDSM, a folder for each view: the fourth).
+ID_TOKEN_POSITIONS = 6
+# Most views a patient has in a set (four views, a few more with prior exams): a token
+# shared by more files than this on average names a side, a view or a site, not a woman.
+MOST_VIEWS_PER_PATIENT = 12
 
 
 def inside_class_folder(relative: str, depth: int) -> str:
@@ -48,8 +52,10 @@ def groups_from_regex(pattern: str, paths: list[str]) -> list[str]:
             found.append(match.group(1))
     if missed:
         what = "none" if len(missed) == len(paths) else f"{len(missed)} of {len(paths)}"
+        suggestion = looks_grouped(paths)
+        hint = f" (these names suggest {suggestion!r})" if suggestion else ""
         raise ConfigError(f"group: {pattern!r} matches {what} of the file paths inside their class folders "
-                          f"(e.g. {missed[0]!r}); give an expression whose first group names the patient")
+                          f"(e.g. {missed[0]!r}); give an expression whose first group names the patient{hint}")
     return found
 
 
@@ -92,14 +98,36 @@ def groups_from_file(path: str, files: list[str], classes: list[str]) -> tuple[l
     return [table[file][0] for file in files], [table[file][1] for file in files]
 
 
+def token_expression(position: int) -> str:
+    """The ``group`` expression whose first group is token ``position`` (from 0) of a path's
+    first part (its file name, or its first folder), the tokens separated by _ or -
+    (:data:`ID_TOKEN_POSITIONS`)."""
+    skipped = f"(?:[^_/-]+[_-]){{{position}}}" if position else ""
+    return f"^{skipped}([^_./-]+)[_.-]"
+
+
 def looks_grouped(paths: list[str]) -> str | None:
     """A ``group`` expression to suggest when paths inside class folders look as if they
-    carry patient ids (most in a subfolder, or most named after a repeated id); else None."""
-    if sum("/" in path for path in paths) > len(paths) / 2:
-        return SUGGESTED_FOR_FOLDERS
-    ids = [m.group(1) for m in map(PATIENT_ID.match, (PurePosixPath(p).name for p in paths)) if m]
-    repeated = sum(count for count in Counter(ids).values() if count > 1)
-    return SUGGESTED_FOR_IDS if len(ids) > 0.8 * len(paths) and repeated > len(paths) / 2 else None
+    carry patient ids, else None: one of the first tokens of every path an id (it has a
+    digit in most paths) that a few files share each (more than half the files share
+    theirs, at most :data:`MOST_VIEWS_PER_PATIENT` on average), or else most paths in a
+    subfolder (a folder for each patient). The tokens come first: a folder for each view
+    would part a woman's views."""
+    if not paths:
+        return None
+    for position in range(ID_TOKEN_POSITIONS):
+        expression = re.compile(token_expression(position))
+        matches = [expression.search(path) for path in paths]
+        if not all(matches):
+            continue
+        ids = [match.group(1) for match in matches]
+        per_id = Counter(ids)
+        shared = sum(count for count in per_id.values() if count > 1)
+        with_digit = sum(any(character.isdigit() for character in token) for token in ids)
+        if (shared > len(paths) / 2 and with_digit > 0.8 * len(paths)
+                and len(paths) <= MOST_VIEWS_PER_PATIENT * len(per_id)):
+            return expression.pattern
+    return SUGGESTED_FOR_FOLDERS if sum("/" in path for path in paths) > len(paths) / 2 else None
 
 
 def fold_of_each(labels: torch.Tensor, groups: list[str], folds: int, seed: int) -> np.ndarray:
