@@ -401,8 +401,8 @@ def validate(config: Config, source: str) -> Config:
             raise ConfigError(f"{source}: {key}: {values[key]!r} {what_it_does}; it needs readout_features: drive "
                               f"(it is {show(values['readout_features'])})")
     if values["readout_pooling"] != "global" and values["patch_size"] is None:
-        raise ConfigError(f"{source}: readout_pooling: {values['readout_pooling']!r} pools a layer's windows; it needs patch_size "
-                          f"(receptive fields smaller than the image)")
+        raise ConfigError(f"{source}: readout_pooling: {values['readout_pooling']!r} pools a layer's windows; "
+                          f"it needs patch_size (receptive fields smaller than the image)")
     _check_groups_and_folds(values, source)
     return Config(**values)
 

@@ -256,8 +256,8 @@ def to_nir(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -> E
                    "centre-mean": "maximum and mean over the windows (and over those at its centre)"}
         notes.append(f"receptive fields of {size}x{size} windows: the graph is the network on one window; sliding it "
                      f"over a {checkpoint.config.input_size}x{checkpoint.config.input_size} image and the readout's "
-                     f"{pooling[checkpoint.config.readout_pooling]} are snnctl's (patch_size and readout_pooling in the graph's "
-                     f"metadata)")
+                     f"{pooling[checkpoint.config.readout_pooling]} are snnctl's (patch_size and readout_pooling in "
+                     f"the graph's metadata)")
     if checkpoint.config.one_spike != "off":
         notes.append(f"one_spike rule {checkpoint.config.one_spike!r}: kept in the exc node's metadata only")
     return Exported(buffer.getvalue(), sorted(checkpoint.tensors.named()), notes)
