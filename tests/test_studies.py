@@ -299,7 +299,7 @@ def test_folds_on_a_ray_cluster_at_127_0_0_1_give_the_same_table(finished, mammo
 def test_parameters_mammo_study_yaml_is_a_grouped_five_fold_study_of_windows_read_out_linearly():
     config = cfg.load(Path(__file__).resolve().parents[1] / "parameters" / "mammo-study.yaml")
     assert (config.task, config.folds, config.fold, config.group) == ("MAMMO", 5, None, r"^(P\d+)_")
-    assert (config.input_size, config.patch_size, config.n_inputs) == (64, 8, 8 * 8)
+    assert (config.input_size, config.patch_size, config.n_inputs, config.resize) == (64, 8, 8 * 8, "squash")
     assert (config.readout, config.readout_features, config.baseline) == ("linear", "drive", True)
     # four features a neuron: its largest and its mean drive, anywhere and at the centre, where
     # patch sets put the finding
