@@ -6,6 +6,7 @@ and, with --train, train on it and compare the vote, the linear readout and the 
     python bench/mammo.py data/p --patients 100 --patches     # patches of tissue around the finding
     python bench/mammo.py data/e --patients 100 --patches --exposure 1   # films exposed differently
     python bench/mammo.py data/d --patients 100 --patches --bits 12      # 12-bit values in 16-bit files
+    python bench/mammo.py data/s --patients 100 --patches --shapes       # patches of varied shapes, not squares
     python bench/mammo.py data/m --patients 300 --train         # then train (an existing set is reused)
 
 --train runs parameters/mnist.yaml's network (225 neurons, one image at a time, the
@@ -72,6 +73,9 @@ def main() -> None:
     parser.add_argument("--patches", action="store_true", help="patches of tissue around the finding, not whole views")
     parser.add_argument("--exposure", type=float, default=defaults.exposure,
                         help="how much films differ in brightness and contrast (0: alike, 1: as real sites do)")
+    parser.add_argument("--shapes", action="store_true",
+                        help="cut images to the shapes real sets have (views taller than wide, patches of varied "
+                             "shapes) instead of squares")
     parser.add_argument("--train", action="store_true", help="then train on it and compare the readouts")
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE for the training run (repeatable)")
     args = parser.parse_args()
@@ -81,7 +85,7 @@ def main() -> None:
     if not exists:
         spec = synthetic.SyntheticMammoSpec(patients=args.patients, size=args.size, contrast=args.contrast,
                                             bits=args.bits, seed=args.seed, patches=args.patches,
-                                            exposure=args.exposure)
+                                            exposure=args.exposure, shapes=args.shapes)
         counts = synthetic.write_folders(args.root, spec)
         print(", ".join(f"{name}: {count}" for name, count in counts.items()), f"images in {args.root}")
     if args.train:

@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from snnctl import config as cfg
@@ -132,3 +133,40 @@ def test_exposure_changes_brightness_between_patients_not_within_an_examination(
     exposed_between, exposed_within = spread_between_and_within(mean_grey(1.0))
     assert exposed_between > 1.25 * plain_between  # films of different patients differ
     assert exposed_within < exposed_between / 2  # the views of one examination share their film
+
+
+def test_shapes_cut_views_taller_than_wide_on_the_chest_wall_side_and_patches_to_varied_rectangles(tmp_path):
+    for patches in (False, True):
+        root = tmp_path / ("patches" if patches else "views")
+        synthetic.write_folders(root, synthetic.SyntheticMammoSpec(patients=12, size=40, bits=8, seed=5,
+                                                                   patches=patches, shapes=True))
+        shapes = {path.name: np.asarray(Image.open(path)).shape for path in root.rglob("*.png")}
+        assert len(set(shapes.values())) > 3  # each image its own shape
+        for name, (height, width) in shapes.items():
+            if patches:  # one side whole, the other 0.55 to 1.0 of it
+                assert max(height, width) == 40 and 22 <= min(height, width) <= 40
+            else:
+                assert height == 40 and 30 <= width <= 34
+        if not patches:  # the chest wall side is kept: breast along that edge, air across the other
+            for path in root.rglob("*.png"):
+                image = np.asarray(Image.open(path), dtype=np.float32)
+                wall, far = (image[:, 0], image[:, -1]) if "_L_" in path.name else (image[:, -1], image[:, 0])
+                assert wall.mean() > far.mean()
+    square = tmp_path / "square"
+    synthetic.write_folders(square, synthetic.SyntheticMammoSpec(patients=4, size=40, bits=8, seed=5))
+    assert {np.asarray(Image.open(path)).shape for path in square.rglob("*.png")} == {(40, 40)}
+
+
+def test_pad_gives_a_narrow_patch_black_bands_and_squash_keeps_tissue_throughout(tmp_path):
+    synthetic.write_folders(tmp_path, synthetic.SyntheticMammoSpec(patients=10, size=40, bits=8, seed=1,
+                                                                   patches=True, shapes=True))
+
+    def darkest_pixels(resize: str) -> np.ndarray:
+        config = cfg.Config(task="MAMMO", data_dir=str(tmp_path), n_classes=3, input_size=16, resize=resize)
+        splits = data.load_splits(config, lambda message: None)
+        images = torch.cat([splits.train.images, splits.test.images]).float()
+        assert images.shape[1] == 16 * 16
+        return images.min(dim=1).values.numpy()
+
+    assert (darkest_pixels("pad") == 0).mean() > 0.5  # most patches are not square: black beside them
+    assert (darkest_pixels("squash") > 0).all()  # a patch of tissue does not end in black

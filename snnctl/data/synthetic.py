@@ -12,7 +12,9 @@ mass or a tight cluster of fine calcifications).
 
 With ``patches`` each image is instead a square patch of tissue cut around the finding
 (for ``normal``, anywhere), as public sets of mammogram patches are made: no air, no
-skin line, the finding near the centre and larger in the frame.
+skin line, the finding near the centre and larger in the frame. With ``shapes`` images
+are not square: views are taller than wide and patches are rectangles of varied shapes
+(:func:`cut_to_shape`), as in real sets.
 
 The layout is the one snnctl reads: ``root/<class>/P0001_L_CC.png``, the patient id first
 in each file name, so ``group: '^(P\\d+)_'`` keeps a patient's views on one side of a split.
@@ -59,7 +61,8 @@ class SyntheticMammoSpec:
     ``patches``: patches of tissue around the finding instead of whole views;
     ``exposure``: how much each patient's films differ in brightness and contrast
     (:func:`expose`; 0: every film exposed alike, 1: about as much as scanned films of
-    different sites and years do)."""
+    different sites and years do); ``shapes``: images cut to the shapes real sets have
+    (:func:`cut_to_shape`) instead of squares."""
 
     patients: int = 60
     size: int = 128
@@ -69,6 +72,7 @@ class SyntheticMammoSpec:
     seed: int = 0
     patches: bool = False
     exposure: float = 0.0
+    shapes: bool = False
 
 
 def _spectrum_noise(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -181,6 +185,20 @@ def expose(image: np.ndarray, rng: np.random.Generator, exposure: float) -> np.n
     return (offset + gain * image.clip(0.0, 1.0) ** gamma).clip(0.0, 1.0)
 
 
+def cut_to_shape(image: np.ndarray, rng: np.random.Generator, patch: bool, left: bool) -> np.ndarray:
+    """``image`` cut to a shape a real set gives. A whole view keeps its chest wall side
+    (the left edge of a left breast) and 0.75 to 0.85 of its width: taller than wide, as
+    a mammogram is. A patch keeps a centred rectangle 0.55 to 1.0 as wide as tall, or as
+    tall as wide: patches cut around lesions of different sizes and shapes."""
+    size = len(image)
+    if not patch:
+        kept = int(round(size * rng.uniform(0.75, 0.85)))
+        return image[:, :kept] if left else image[:, size - kept:]
+    kept = int(round(size * rng.uniform(0.55, 1.0)))
+    start = (size - kept) // 2
+    return image[:, start:start + kept] if rng.random() < 0.5 else image[start:start + kept, :]
+
+
 def write_folders(root: Path, spec: SyntheticMammoSpec = SyntheticMammoSpec()) -> dict[str, int]:
     """Write a class-folder data set under ``root``; returns the number of images per class.
 
@@ -200,10 +218,13 @@ def write_folders(root: Path, spec: SyntheticMammoSpec = SyntheticMammoSpec()) -
         breasts = {side: Breast.draw(rng, spec.size) for side in "LR"}
         # drawn only with exposure, so that sets made without it stay as they were
         film_seed = int(rng.integers(2**63)) if spec.exposure else None
+        shapes = np.random.default_rng(int(rng.integers(2**63))) if spec.shapes else None
         for view in rng.permutation(VIEWS)[: rng.integers(2, len(VIEWS) + 1)]:
             image = mammogram(rng, spec, label, density, view.startswith("L"), breasts[view[0]])
             if film_seed is not None:
                 image = expose(image, np.random.default_rng(film_seed), spec.exposure)
+            if shapes is not None:
+                image = cut_to_shape(image, shapes, spec.patches, view.startswith("L"))
             _write(folder / f"P{patient:04d}_{view}.png", image, bits)
             counts[label] += 1
     return counts
