@@ -131,6 +131,7 @@ def test_n_classes_must_match_the_data(tmp_path):
     result = runner.invoke(app, ["train", str(path)])
     assert result.exit_code == 2
     assert "n_classes: 3 does not match the 10 classes of the data" in result.stderr
+    assert "--set n_classes=10" in result.stderr
 
 
 def test_learning_rates_follow_the_step_schedule():

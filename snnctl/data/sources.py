@@ -18,6 +18,6 @@ def load_splits(config: Config, notice: Notice, check_classes: bool = True) -> S
     if check_classes and n_found != config.n_classes:
         raise ConfigError(
             f"n_classes: {config.n_classes} does not match the {n_found} classes of the data "
-            f"({', '.join(splits.train.class_names)})"
+            f"({', '.join(splits.train.class_names)}); set n_classes: {n_found} (--set n_classes={n_found})"
         )
     return splits
