@@ -254,15 +254,23 @@ def test_the_nir_export_of_a_layer_of_windows_says_what_the_graph_leaves_out(win
     assert graph.metadata["patch_size"] == 6 and graph.nodes["input"].input_type["input"].tolist() == [36]
 
 
-def test_assign_pooling_centre_refits_the_readout_on_two_features_a_neuron(window_run):
-    result = runner.invoke(app, ["assign", window_run["checkpoint"], "--pooling", "centre", "--json"])
+def assigned_with_pooling(window_run, pooling: str, features_per_neuron: int) -> tuple[Path, ckpt.Checkpoint]:
+    """``assign --pooling POOLING`` on the layer of 16 windowed neurons: the checkpoint it
+    wrote, named after the pooling, whose readout has ``features_per_neuron`` features a
+    neuron and which ``evaluate`` scores as assign did."""
+    result = runner.invoke(app, ["assign", window_run["checkpoint"], "--pooling", pooling, "--json"])
     assert result.exit_code == 0, result.output
     written = Path(json.loads(result.stdout)["output"])
-    assert written.name == "checkpoint.mammo-linear-drive-centre.safetensors"
+    assert written.name == f"checkpoint.mammo-linear-drive-{pooling}.safetensors"
     stored = ckpt.load(written)
-    assert stored.config.readout_pooling == "centre" and stored.readout.n_features == 2 * 16
+    assert stored.config.readout_pooling == pooling and stored.readout.n_features == features_per_neuron * 16
     assigned = json.loads(result.stdout)["scores"]["linear"]["balanced_accuracy"]
     assert service.evaluate(written).scores.linear.balanced_accuracy == pytest.approx(assigned)
+    return written, stored
+
+
+def test_assign_pooling_centre_refits_the_readout_on_two_features_a_neuron(window_run):
+    written, stored = assigned_with_pooling(window_run, "centre", 2)
     from snnctl import export
 
     assert export.nir_graph(stored).metadata["readout_pooling"] == "centre"
@@ -285,14 +293,7 @@ def test_assign_pooling_centre_refits_the_readout_on_two_features_a_neuron(windo
 
 
 def test_assign_pooling_centre_mean_refits_the_readout_on_four_features_a_neuron(window_run):
-    result = runner.invoke(app, ["assign", window_run["checkpoint"], "--pooling", "centre-mean", "--json"])
-    assert result.exit_code == 0, result.output
-    written = Path(json.loads(result.stdout)["output"])
-    assert written.name == "checkpoint.mammo-linear-drive-centre-mean.safetensors"
-    stored = ckpt.load(written)
-    assert stored.config.readout_pooling == "centre-mean" and stored.readout.n_features == 4 * 16
-    assigned = json.loads(result.stdout)["scores"]["linear"]["balanced_accuracy"]
-    assert service.evaluate(written).scores.linear.balanced_accuracy == pytest.approx(assigned)
+    _, stored = assigned_with_pooling(window_run, "centre-mean", 4)
     from snnctl import export
 
     assert any("maximum and mean over the windows" in note for note in export.to_nir(stored).notes)
