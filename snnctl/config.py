@@ -112,6 +112,9 @@ class Config:
     # the fold (0..K-1) whose images one run of a study holds out.
     folds: int | None = None
     fold: int | None = None
+    # Each image's slant taken out by a shear, its centre of mass moved to the middle
+    # (snnctl.data.encodings, before the encodings below): handwriting's slant, not its shape.
+    deskew: bool = False
     # Encodings of low-contrast images (snnctl.data.encodings): per-image percentile
     # window, CLAHE, and rate or on-off (difference-of-Gaussians ON and OFF channels).
     normalize: str = "none"

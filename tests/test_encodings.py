@@ -1,6 +1,7 @@
 """Encodings of low-contrast images: the ON/OFF filters against scipy's Gaussian filtering,
 flat grey makes no ON/OFF input, the percentile window, CLAHE from scikit-image, and the
-doubled input through the network, checkpoint, figures and data loading."""
+doubled input through the network, checkpoint, figures and data loading; deskewing
+against scipy's affine transform."""
 
 from __future__ import annotations
 
@@ -143,6 +144,62 @@ def test_encode_applies_window_clahe_and_encoding_in_order_and_plain_keeps_the_i
     assert encodings.encode((images * 255).round().to(torch.uint8), plain.replace(normalize="percentile")).dtype == torch.float32
 
 
+def slanted_bar(size: int = 28) -> torch.Tensor:
+    """A bar two pixels wide leaning right as it goes down (one column every two rows), off centre."""
+    image = torch.zeros(size, size)
+    for row in range(4, 24):
+        column = 6 + (row - 4) // 2
+        image[row, column:column + 2] = 1.0
+    return image
+
+
+def test_deskew_shears_a_slanted_bar_upright_into_the_middle_and_leaves_a_blank_image_blank():
+    images = torch.stack([slanted_bar(), torch.zeros(28, 28)]).reshape(2, -1)
+    bar, blank = encodings.deskewed(images, 28).reshape(2, 28, 28)
+    ink_columns = [set((bar[row] > 0.3).nonzero().flatten().tolist()) for row in range(6, 22)]
+    assert all(columns == ink_columns[0] for columns in ink_columns), "every row's ink in the same columns"
+    rows, columns = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+    centre = ((bar * rows).sum() / bar.sum(), (bar * columns).sum() / bar.sum())
+    assert centre == (pytest.approx(13.5, abs=0.05), pytest.approx(13.5, abs=0.05))
+    assert bar.sum() == pytest.approx(40.0, rel=1e-4), "a shear moves ink, it makes none"
+    assert torch.equal(blank, torch.zeros(28, 28))
+
+
+def test_deskew_is_the_moment_shear_that_scipys_affine_transform_computes():
+    """Deskewing as it is usually written (a pixel's column regressed on its row, then
+    scipy.ndimage.affine_transform, bilinear, centre of mass to the middle) on blobs inside the image."""
+    rng = np.random.default_rng(3)
+    images = np.zeros((3, 28, 28))
+    for image in images:
+        image[8:20, 9:19] = ndimage.gaussian_filter(rng.random((12, 10)), 1.0)
+        image[:] = ndimage.affine_transform(image, [[1, 0], [rng.uniform(-0.4, 0.4), 1]], offset=(0, -2), order=1)
+    expected = []
+    for image in images:
+        rows, columns = np.mgrid[0:28, 0:28]
+        mass = image.sum()
+        centre = np.array([(image * rows).sum(), (image * columns).sum()]) / mass
+        row_variance = (image * (rows - centre[0]) ** 2).sum() / mass
+        covariance = (image * (rows - centre[0]) * (columns - centre[1])).sum() / mass
+        shear = np.array([[1.0, 0.0], [covariance / row_variance, 1.0]])
+        offset = centre - shear @ np.array([13.5, 13.5])
+        expected.append(ndimage.affine_transform(image, shear, offset=offset, order=1, mode="constant"))
+    ours = encodings.deskewed(torch.from_numpy(images).float().reshape(3, -1), 28).reshape(3, 28, 28).numpy()
+    assert np.abs(ours - np.stack(expected)).max() < 1e-4
+
+
+def test_deskew_goes_before_the_encodings_and_only_where_asked():
+    images = slanted_bar().reshape(1, -1)
+    config = cfg.Config(deskew=True)
+    assert not encodings.is_plain(config)
+    assert torch.equal(encodings.encode(images, config), encodings.deskewed(images, 28))
+    eight_bit = (images * 255).to(torch.uint8)
+    assert torch.allclose(encodings.encode(eight_bit, config), encodings.deskewed(images, 28), atol=1e-6)
+    with_length = config.replace(input_length=3.0)
+    straight = encodings.deskewed(images, 28)
+    assert torch.allclose(encodings.encode(images, with_length), straight * 3.0 / straight.norm(), atol=1e-6)
+    assert encodings.encode(images, cfg.Config()) is images
+
+
 def test_input_length_scales_each_image_to_that_length_after_the_encodings_and_a_blank_stays_blank():
     image = torch.from_numpy(hand_made_image()).float().reshape(1, -1)
     images = torch.cat([image, 0.25 * image, torch.zeros_like(image)])
@@ -179,6 +236,26 @@ def test_idx_images_load_at_input_length_and_image_folders_are_decoded_again_for
     again = data.load_manifest(tmp_path / "run", config.replace(input_length=2.0), notices.append)
     assert any("decoding" in n for n in notices), "images of another length are not reused"
     assert torch.linalg.vector_norm(again.train.images, dim=1).max() == pytest.approx(2.0, rel=1e-6)
+
+
+def test_deskewed_idx_images_load_deskewed_and_image_folders_record_it_in_their_manifest(tmp_path):
+    from conftest import tiny_config, write_mnist_idx
+
+    write_mnist_idx(tmp_path / "data", n_train=30, n_test=10)
+    raw = data.load_splits(tiny_config(tmp_path, n_train=None, n_test=None), lambda m: None)
+    straight = data.load_splits(tiny_config(tmp_path, n_train=None, n_test=None, deskew=True), lambda m: None)
+    for before, after in ((raw.train, straight.train), (raw.test, straight.test)):
+        assert torch.allclose(after.images, encodings.deskewed(before.images.float() / 255, 28), atol=1e-5)
+    synthetic.write_folders(tmp_path / "mammo", synthetic.SyntheticMammoSpec(patients=8, size=32, seed=2))
+    config = cfg.Config(task="MAMMO", data_dir=str(tmp_path / "mammo"), n_classes=3, input_size=16)
+    assert "deskew" not in data.load_splits(config, lambda message: None).manifest
+    splits = data.load_splits(config.replace(deskew=True), lambda message: None)
+    assert splits.manifest["deskew"] is True
+    (tmp_path / "run").mkdir()
+    data.write_manifest(tmp_path / "run", splits)
+    decoded: list[str] = []
+    data.load_manifest(tmp_path / "run", config, decoded.append)
+    assert any("decoding" in n for n in decoded), "images not deskewed are decoded again, not taken from the run"
 
 
 def test_on_off_doubles_the_input_of_the_network_and_the_checkpoint_shapes():
@@ -294,3 +371,25 @@ def test_exports_of_an_on_off_checkpoint_carry_the_doubled_input(tmp_path):
     assert list(graph.nodes["input"].input_type["input"]) == [2 * 8 * 8]
     service.export(path, "npz", tmp_path / "net.npz")
     assert np.load(tmp_path / "net.npz")["input_to_exc.weight"].shape == (2 * 8 * 8, 4)
+
+
+def test_a_run_on_deskewed_digits_keeps_deskew_in_its_checkpoint_and_evaluate_deskews_the_test_images(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from conftest import tiny_config
+    from snnctl import checkpoint as ckpt
+    from snnctl.cli import app
+
+    runner = CliRunner()
+    params = tmp_path / "params.yaml"
+    params.write_text(cfg.dump_yaml(tiny_config(tmp_path, n_train=100, n_test=60)))
+    trained = runner.invoke(app, ["train", str(params), "--set", "deskew=true", "--out", str(tmp_path / "run"), "--json"])
+    assert trained.exit_code == 0, trained.output
+    run = json.loads(trained.stdout)
+    assert ckpt.load(run["checkpoint"]).config.deskew is True
+    assert "deskew: true" in (tmp_path / "run" / "parameters.yaml").read_text()
+    evaluated = runner.invoke(app, ["evaluate", run["checkpoint"], "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(run["test_accuracy"])

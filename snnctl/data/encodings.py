@@ -42,6 +42,8 @@ TRUNCATE = 4.0
 # with a calcification cluster; on the synthetic set it codes the classes worse.)
 FULL_RATE_EDGE = 0.5
 WINDOW_PERCENTILES = (0.01, 0.99)
+# Images deskewed at a time: the sampling grid of 10,000 MNIST digits is 63 MB.
+DESKEW_CHUNK = 10_000
 # Pixels at the image's darkest value are background (air), not breast, unless they are
 # nearly all of it (a patch of tissue only).
 MIN_BREAST_SHARE = 0.05
@@ -62,7 +64,7 @@ MIN_INSIDE_SHARE = 0.5
 
 def is_plain(config: Config) -> bool:
     """True when the images go in as they are (no window, no CLAHE, rate coding, no length)."""
-    return (config.normalize == "none" and not config.clahe and config.encoding == "rate"
+    return (not config.deskew and config.normalize == "none" and not config.clahe and config.encoding == "rate"
             and config.input_length is None)
 
 
@@ -74,6 +76,42 @@ def scaled_to_length(rates: torch.Tensor, length: float) -> torch.Tensor:
     on images of unit length (Coates & Ng 2011) weighs every image alike."""
     lengths = torch.linalg.vector_norm(rates, dim=1, keepdim=True)
     return torch.where(lengths > 0, rates * (length / lengths.clamp(min=torch.finfo(rates.dtype).tiny)), rates)
+
+
+def deskewed(images: torch.Tensor, input_size: int) -> torch.Tensor:
+    """Images [n, pixels] in [0, 1] with their slant sheared away and their centre of mass
+    moved to the image's middle: the moment-based deskewing of handwritten digits (LeCun
+    et al. 1998; a nearest-neighbour classifier's error on MNIST falls from 3.1% to 2.4%
+    with it). The shear is the regression of a pixel's column on its row, weighted by the
+    gray levels (covariance over the rows' variance); a blank image stays as it is."""
+    planes = images.reshape(-1, 1, input_size, input_size).float()
+    out = torch.empty_like(planes)
+    positions = torch.arange(input_size, dtype=torch.float32)
+    middle = (input_size - 1) / 2
+    for start in range(0, len(planes), DESKEW_CHUNK):
+        chunk = planes[start:start + DESKEW_CHUNK]
+        ink = chunk.sum(dim=(1, 2, 3))
+        mass = ink.clamp(min=torch.finfo(torch.float32).tiny)
+        row_ink, column_ink = chunk.sum(dim=(1, 3)), chunk.sum(dim=(1, 2))
+        row_centre = (row_ink * positions).sum(dim=1) / mass
+        column_centre = (column_ink * positions).sum(dim=1) / mass
+        rows = positions.view(1, -1) - row_centre.view(-1, 1)
+        columns = positions.view(1, -1) - column_centre.view(-1, 1)
+        row_variance = (row_ink * rows ** 2).sum(dim=1) / mass
+        covariance = (chunk[:, 0] * rows.unsqueeze(2) * columns.unsqueeze(1)).sum(dim=(1, 2)) / mass
+        slant = torch.where(row_variance > 0, covariance / row_variance.clamp(min=torch.finfo(torch.float32).tiny),
+                            torch.zeros_like(covariance))
+        # affine_grid's maps send an output position (x, y) in [-1, 1] to where it reads the input
+        maps = torch.zeros(len(chunk), 2, 3)
+        maps[:, 0, 0] = maps[:, 1, 1] = 1.0
+        maps[:, 0, 1] = slant
+        maps[:, 0, 2] = (column_centre - middle) * 2 / input_size
+        maps[:, 1, 2] = (row_centre - middle) * 2 / input_size
+        maps[ink <= 0] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        grid = torch.nn.functional.affine_grid(maps, list(chunk.shape), align_corners=False)
+        out[start:start + len(chunk)] = torch.nn.functional.grid_sample(chunk, grid, mode="bilinear",
+                                                                         padding_mode="zeros", align_corners=False)
+    return out.reshape(images.shape)
 
 
 def percentile_window(images: torch.Tensor) -> torch.Tensor:
@@ -187,6 +225,8 @@ def encode(images: torch.Tensor, config: Config) -> torch.Tensor:
     if is_plain(config):
         return images
     rates = images.float() * pixel_scale(images)
+    if config.deskew:
+        rates = deskewed(rates, config.input_size)
     inside = breast_inside(rates, config.input_size) if config.encoding == "on-off" else None
     if config.normalize == "percentile":
         rates = percentile_window(rates)

@@ -174,7 +174,7 @@ def decode_splits(root: Path, lists: dict[str, list[ImageFile]], classes: list[s
 
 
 # Settings the decoded images depend on besides the file lists (recorded in split.json).
-IMAGE_SETTINGS = ("input_size", "resize", "normalize", "clahe", "encoding", "input_length")
+IMAGE_SETTINGS = ("input_size", "resize", "deskew", "normalize", "clahe", "encoding", "input_length")
 
 
 def image_settings(config: Config) -> dict[str, object]:
@@ -183,7 +183,10 @@ def image_settings(config: Config) -> dict[str, object]:
     settings: dict[str, object] = {"input_size": config.input_size, "resize": config.resize}
     if not is_plain(config):
         settings.update(normalize=config.normalize, clahe=config.clahe, encoding=config.encoding)
-    if config.input_length is not None:  # absent otherwise, as in the split.json files made before it
+    # each absent otherwise, as in the split.json files made before it
+    if config.deskew:
+        settings["deskew"] = True
+    if config.input_length is not None:
         settings["input_length"] = config.input_length
     return settings
 
