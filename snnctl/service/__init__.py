@@ -24,7 +24,8 @@ from snnctl.service.inspection import InspectResult, TensorSummary, inspect
 from snnctl.service.runs import checkpoint_or_latest, finished_checkpoints
 from snnctl.service.studies import Fold, StudyResult, Summary, is_study, study
 from snnctl.service.sweep import SweepResult, Trial, sweep
-from snnctl.service.train import TrainResult, train, with_parameters
+from snnctl.service.run_start import with_parameters
+from snnctl.service.train import TrainResult, train
 from snnctl.service.validation import Validation, validation_splits
 
 __all__ = [

@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from snnctl import checkpoint as ckpt
-from snnctl import config as cfg
 from snnctl.config import Config
-from snnctl.errors import ConfigError
 from snnctl.readout.activity import LayerActivity
 from snnctl.seeds import presentation_seeds
 import snnctl.service.readouts as readouts
@@ -26,12 +24,13 @@ from snnctl.service.averaging import WeightAverage
 from snnctl.service.checkpointer import Checkpointer
 from snnctl.service.checkpoints import EvaluationResult, evaluation_result
 from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result,
-                                   layer_activity_noticed, mark_failed, new_directory, no_progress, quiet, score,
+                                   layer_activity_noticed, mark_failed, no_progress, quiet, score,
                                    spike_counts, stop_on_signals)
 from snnctl.service.intervals import IntervalLog, RunningAccuracy
 from snnctl.service.lock import claim_directory, holds_nothing
 from snnctl.service.run_figures import confusion_title, write_run_figures
-from snnctl.service.validation import Validation, validation_splits
+from snnctl.service.run_start import RunStart, run_images, start_run
+from snnctl.service.validation import Validation
 
 # The most images one engine call presents in training at batch_size 1: progress,
 # TensorBoard and a stop on a signal are seen at least this often (about 0.1 s at 100
@@ -291,100 +290,11 @@ def train_in(run_dir: Path, config: Config, **options: Any) -> TrainResult:
     return train(config, out=run_dir, force=True, **options)
 
 
-def with_parameters(config: Config, overrides: list[str], device: str | None) -> Config:
-    """``config`` with the ``--set`` overrides, then the device asked for: the one place
-    both are applied, to a new run's parameters and to a resumed checkpoint's alike."""
-    config = cfg.apply_overrides(config, overrides)
-    return config if device is None else config.replace(device=device)
-
-
-def _resume_config(checkpoint: ckpt.Checkpoint, config: Config | None, overrides: list[str],
-                   device: str | None) -> Config:
-    """The checkpoint's parameters with ``overrides`` and ``device``; a parameter file given
-    too must agree with them. Only the keys of :data:`snnctl.config.RESUMABLE_KEYS` may
-    differ from the checkpoint's."""
-    stored = with_parameters(checkpoint.config, overrides, device)
-    cfg.check_resume_changes(checkpoint.config, stored, "--resume")
-    if config is not None:
-        wanted = with_parameters(config, overrides, device)
-        cfg.check_resume_changes(checkpoint.config, wanted, "--resume with a parameter file")
-        differing = [k for k in cfg.KEYS if getattr(wanted, k) != getattr(stored, k)]
-        if differing:
-            key = differing[0]
-            raise ConfigError(f"--resume: parameter {key!r} is {getattr(wanted, key)!r} in the file but "
-                              f"{getattr(stored, key)!r} in the checkpoint (change it with --set {key}=...)")
-    return stored
-
-
-@dataclass
-class _Start:
-    """Where a run starts: its parameters, directory, checkpoint file, tensors and progress."""
-
-    config: Config
-    run_dir: Path
-    checkpoint: Path  # the file it saves to: a resumed run continues the file it was given
-    empty: bool  # the run directory must hold nothing else when claimed
-    tensors: object
-    progress: ckpt.Progress
-    running: RunningAccuracy
-    resumed_at: int | None
-    weights_sum: "torch.Tensor | None" = None  # average_weights' running sum, inside its stretch
-
-
-def _start(config: Config | None, out: Path | None, resume: Path | None, overrides: list[str], device: str | None,
-           force: bool, notice: Notice) -> _Start:
-    """A new run, or the checkpoint's run continued; ``device`` may differ from the
-    checkpoint's, as may the ``overrides`` of resumable keys. Nothing is written yet."""
-    from snnctl import memory
-    from snnctl import network as net
-    from snnctl.engine import choose_engine, resolve_device
-
-    if resume is not None:
-        previous = ckpt.load(resume)
-        config = _resume_config(previous, config, overrides, device)
-    elif config is None:
-        raise ConfigError("train: a parameter file or --resume is required")
-    else:
-        config = with_parameters(config, overrides, device)
-    memory.check_fits(config)
-    # a device this machine lacks is a config error: refused before the run directory is
-    # made or a resumed run's status.json is marked failed
-    resolve_device(config, choose_engine(config))
-    if resume is None or out is not None:
-        run_dir = new_directory(config, out, force=force)
-        checkpoint, empty = run_dir / ckpt.CHECKPOINT_NAME, not force
-    else:
-        run_dir, checkpoint, empty = Path(resume).parent, Path(resume), False
-    if resume is None:
-        return _Start(config, run_dir, checkpoint, empty, net.initial_tensors(config), ckpt.Progress(),
-                      RunningAccuracy(config, None, None), None)
-    if previous.progress.finished and config.epochs <= previous.progress.epoch:
-        notice(f"{resume}: the run had finished its {previous.progress.epoch} epochs: labelling and testing "
-               f"again (to train more: --set epochs={previous.progress.epoch + 1})")
-    return _Start(config, run_dir, checkpoint, empty, previous.tensors, previous.progress,
-                  RunningAccuracy(config, previous.window, previous.labels), previous.progress.samples_seen,
-                  previous.weights_sum)
-
-
 def _split_facts(splits: "data.Splits") -> dict:
     """What the checkpoint keeps of how the images were split: the patient groups on each
     side and the fold of a study (``inspect`` shows them)."""
     manifest = splits.manifest or {}
     return {key: manifest[key] for key in ("groups", "folds", "fold") if key in manifest}
-
-
-def _splits(config: Config, resume: Path | None, validation: Validation | None, notice: Notice) -> "data.Splits":
-    """The run's images: a resumed MAMMO run keeps the split recorded beside its checkpoint
-    (a sweep's trial its training and validation images)."""
-    from snnctl import data
-
-    if resume is not None and config.task == "MAMMO":
-        recorded = data.load_recorded_split(Path(resume).parent, config, notice)
-        if recorded is not None:
-            return recorded
-    if validation is not None:
-        return validation_splits(config, validation, notice)
-    return data.load_splits(config, notice)
 
 
 def train(config: Config | None = None, *, out: Path | None = None, resume: Path | None = None,
@@ -406,11 +316,11 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     """
     from snnctl import engine as engines
 
-    start = _start(config, out, resume, overrides or [], device, force, notice)
+    start = start_run(config, out, resume, overrides or [], device, force, notice)
     with claim_directory(start.run_dir, notice, empty=start.empty):
         try:
             engine = engines.make_engine(start.config, start.tensors)
-            splits = _splits(start.config, resume, validation, notice)
+            splits = run_images(start.config, resume, validation, notice)
             return _run(start, engine, splits, "test" if validation is None else "validation", on_progress, notice)
         except Interrupted:
             raise
@@ -421,7 +331,7 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
             raise
 
 
-def _run(start: _Start, engine: "engines.Engine", splits: "data.Splits", held_out: str,
+def _run(start: RunStart, engine: "engines.Engine", splits: "data.Splits", held_out: str,
          on_progress: OnProgress, notice: Notice) -> TrainResult:
     """Train, label and test in the claimed run directory, saving as it goes."""
     from snnctl import data
