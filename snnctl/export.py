@@ -230,8 +230,31 @@ def nir_graph(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -
         "source": "snnctl", "model": config.model, "dt": step, "time_unit": options.time_unit,
         "voltage_zero": options.voltage_zero, "threshold": options.threshold, "delays": options.delays,
         "one_step": config.one_step, "patch_size": config.patch_size or 0, "input_size": config.input_size,
-        "readout_pooling": config.readout_pooling,
+        "readout_pooling": config.readout_pooling, **input_preparation(config),
     })
+
+
+def input_preparation(config: Config) -> dict[str, object]:
+    """How an image becomes the input layer's rates before the graph sees it (the keys of
+    :mod:`snnctl.data.encodings`), for the graph's metadata: a consumer must prepare its
+    images the same way. ``input_length`` 0 means none."""
+    return {"deskew": config.deskew, "normalize": config.normalize, "clahe": config.clahe,
+            "encoding": config.encoding, "input_length": config.input_length or 0.0}
+
+
+def _preparation_note(config: Config) -> str | None:
+    """The note on the image's preparation that the graph leaves to its consumer, if any."""
+    steps = [text for wanted, text in (
+        (config.deskew, "deskewed (snnctl.data.encodings.deskewed)"),
+        (config.normalize == "percentile", "windowed between its 1st and 99th percentiles"),
+        (config.clahe, "equalized by CLAHE"),
+        (config.encoding == "on-off", "filtered into ON and OFF channels (2 x input_size^2 inputs)"),
+        (config.input_length is not None, f"scaled to Euclidean length {config.input_length}"),
+    ) if wanted]
+    if not steps:
+        return None
+    return (f"the input is each image {', then '.join(steps)}, by snnctl before the graph (the graph's metadata "
+            f"names the keys); give the graph images prepared so")
 
 
 def to_nir(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -> Exported:
@@ -260,6 +283,9 @@ def to_nir(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -> E
                      f"the graph's metadata)")
     if checkpoint.config.one_spike != "off":
         notes.append(f"one_spike rule {checkpoint.config.one_spike!r}: kept in the exc node's metadata only")
+    preparation = _preparation_note(checkpoint.config)
+    if preparation is not None:
+        notes.append(preparation)
     return Exported(buffer.getvalue(), sorted(checkpoint.tensors.named()), notes)
 
 

@@ -373,6 +373,28 @@ def test_exports_of_an_on_off_checkpoint_carry_the_doubled_input(tmp_path):
     assert np.load(tmp_path / "net.npz")["input_to_exc.weight"].shape == (2 * 8 * 8, 4)
 
 
+def test_a_nir_export_names_how_its_images_were_prepared_and_a_plain_one_says_nothing(tmp_path):
+    import nir
+
+    from snnctl import checkpoint, network, service
+
+    config = cfg.Config(input_size=8, n_neurons=4, n_classes=2, deskew=True, normalize="percentile",
+                        encoding="on-off", input_length=5.0)
+    path = checkpoint.save(checkpoint.Checkpoint(config, network.initial_tensors(config), ["a", "b"]),
+                           tmp_path / "prepared.safetensors")
+    result = service.export(path, "nir", tmp_path / "prepared.nir")
+    [note] = [note for note in result.not_carried if note.startswith("the input is each image")]
+    assert note.index("deskewed") < note.index("percentiles") < note.index("ON and OFF") < note.index("length 5")
+    metadata = nir.read(str(tmp_path / "prepared.nir")).metadata
+    assert (bool(metadata["deskew"]), str(metadata["normalize"]), str(metadata["encoding"])) == (True, "percentile",
+                                                                                                    "on-off")
+    assert float(metadata["input_length"]) == 5.0 and not bool(metadata["clahe"])
+    plain = config.replace(deskew=False, normalize="none", encoding="rate", input_length=None)
+    path = checkpoint.save(checkpoint.Checkpoint(plain, network.initial_tensors(plain), ["a", "b"]),
+                           tmp_path / "plain.safetensors")
+    assert not any(note.startswith("the input is") for note in service.export(path, "nir", tmp_path / "p.nir").not_carried)
+
+
 def test_a_run_on_deskewed_digits_keeps_deskew_in_its_checkpoint_and_evaluate_deskews_the_test_images(tmp_path):
     import json
 
