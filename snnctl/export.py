@@ -99,6 +99,7 @@ def to_bindsnet(checkpoint: ckpt.Checkpoint) -> Exported:
     if checkpoint.config.one_spike == "winner":
         notes.append("one_spike rule 'winner' (snnctl's fast engine only): in BindsNET every neuron that "
                      "crosses its threshold spikes")
+    notes.extend(_preparation_notes(checkpoint.config))
     return Exported(data, sorted(checkpoint.tensors.named()), notes)
 
 
@@ -242,8 +243,8 @@ def input_preparation(config: Config) -> dict[str, object]:
             "encoding": config.encoding, "input_length": config.input_length or 0.0}
 
 
-def _preparation_note(config: Config) -> str | None:
-    """The note on the image's preparation that the graph leaves to its consumer, if any."""
+def _preparation_notes(config: Config) -> list[str]:
+    """The note on the image's preparation that a network file leaves to its user, if any."""
     steps = [text for wanted, text in (
         (config.deskew, "deskewed (snnctl.data.encodings.deskewed)"),
         (config.normalize == "percentile", "windowed between its 1st and 99th percentiles"),
@@ -252,9 +253,9 @@ def _preparation_note(config: Config) -> str | None:
         (config.input_length is not None, f"scaled to Euclidean length {config.input_length}"),
     ) if wanted]
     if not steps:
-        return None
-    return (f"the input is each image {', then '.join(steps)}, by snnctl before the graph (the graph's metadata "
-            f"names the keys); give the graph images prepared so")
+        return []
+    return [f"the input is each image {', then '.join(steps)}, by snnctl before the network (the keys are in "
+            f"the parameters and the NIR graph's metadata); give the network images prepared so"]
 
 
 def to_nir(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -> Exported:
@@ -283,9 +284,7 @@ def to_nir(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -> E
                      f"the graph's metadata)")
     if checkpoint.config.one_spike != "off":
         notes.append(f"one_spike rule {checkpoint.config.one_spike!r}: kept in the exc node's metadata only")
-    preparation = _preparation_note(checkpoint.config)
-    if preparation is not None:
-        notes.append(preparation)
+    notes.extend(_preparation_notes(checkpoint.config))
     return Exported(buffer.getvalue(), sorted(checkpoint.tensors.named()), notes)
 
 

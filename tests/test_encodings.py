@@ -389,6 +389,7 @@ def test_a_nir_export_names_how_its_images_were_prepared_and_a_plain_one_says_no
     assert (bool(metadata["deskew"]), str(metadata["normalize"]), str(metadata["encoding"])) == (True, "percentile",
                                                                                                     "on-off")
     assert float(metadata["input_length"]) == 5.0 and not bool(metadata["clahe"])
+    assert note in service.export(path, "bindsnet", tmp_path / "prepared.pt").not_carried
     plain = config.replace(deskew=False, normalize="none", encoding="rate", input_length=None)
     path = checkpoint.save(checkpoint.Checkpoint(plain, network.initial_tensors(plain), ["a", "b"]),
                            tmp_path / "plain.safetensors")
