@@ -1,6 +1,11 @@
-"""How gray images become input rates: an optional per-image percentile window, optional
-CLAHE, then either the gray values themselves (``rate``) or ON and OFF channels of a
-centre-surround difference of Gaussians (``on-off``). docs/mammo.md shows each.
+"""How gray images become input rates: optional deskewing (handwritten digits), an
+optional per-image percentile window, optional CLAHE, then either the gray values
+themselves (``rate``) or ON and OFF channels of a centre-surround difference of Gaussians
+(``on-off``), and optionally one Euclidean length. docs/mammo.md shows the mammogram ones,
+docs/accuracy.md (*Deskewed digits*) what deskewing does for digits.
+
+- ``deskew: true``: each image sheared so that its slant is gone, its centre of mass in the
+  middle (LeCun et al. 1998); the four MNIST files use it.
 
 A mammogram is low in contrast: almost every pixel of breast tissue is mid-grey, so
 Poisson coding of raw gray values gives every image nearly the same rates.
@@ -63,7 +68,7 @@ MIN_INSIDE_SHARE = 0.5
 
 
 def is_plain(config: Config) -> bool:
-    """True when the images go in as they are (no window, no CLAHE, rate coding, no length)."""
+    """True when the images go in as they are (no deskewing, no window, no CLAHE, rate coding, no length)."""
     return (not config.deskew and config.normalize == "none" and not config.clahe and config.encoding == "rate"
             and config.input_length is None)
 
@@ -81,9 +86,9 @@ def scaled_to_length(rates: torch.Tensor, length: float) -> torch.Tensor:
 def deskewed(images: torch.Tensor, input_size: int) -> torch.Tensor:
     """Images [n, pixels] in [0, 1] with their slant sheared away and their centre of mass
     moved to the image's middle: the moment-based deskewing of handwritten digits (LeCun
-    et al. 1998; a nearest-neighbour classifier's error on MNIST falls from 3.1% to 2.4%
-    with it). The shear is the regression of a pixel's column on its row, weighted by the
-    gray levels (covariance over the rows' variance); a blank image stays as it is."""
+    et al. 1998; k-means with 100 centroids on MNIST goes from 88.9% to 94.3% with it,
+    docs/accuracy.md). The shear is the regression of a pixel's column on its row, weighted
+    by the gray levels (covariance over the rows' variance); a blank image stays as it is."""
     planes = images.reshape(-1, 1, input_size, input_size).float()
     out = torch.empty_like(planes)
     positions = torch.arange(input_size, dtype=torch.float32)
