@@ -485,3 +485,19 @@ def test_service_functions_train_on_mammo_and_read_the_manifest(tmp_path):
     assert len(splits.test) == result.n_test == 5
     with pytest.raises(ConfigError, match="data_dir"):
         data.load_image_folders(config.replace(data_dir=str(tmp_path / "nowhere")), collect()[1])
+
+
+@pytest.mark.parametrize("folds", [None, 3])
+def test_n_classes_that_the_class_folders_do_not_match_fails_before_any_image_is_decoded(tmp_path, monkeypatch, folds):
+    """A screening set of thousands of 16-bit views takes minutes to decode: the class
+    folders are counted first, for a run and for a study alike."""
+    from snnctl.data import folders
+
+    root = class_folders(tmp_path / "mammo", {"benign": 6, "malignant": 6})
+    monkeypatch.setattr(folders, "decode_splits", lambda *args: pytest.fail("images decoded before the check"))
+    params = write_params(tmp_path, root, n_classes=3, **({} if folds is None else {"folds": folds}))
+    result = runner.invoke(app, ["train", str(params), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == ("error: n_classes: 3 does not match the 2 classes of the data (benign, "
+                                     "malignant); set n_classes: 2 (--set n_classes=2)")
+    assert not (tmp_path / "run").exists()

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 import torch
 
 from snnctl.config import Config
+from snnctl.errors import ConfigError
 from snnctl.seeds import epoch_seed
 
 Notice = Callable[[str], None]
@@ -160,3 +161,12 @@ def _one_pass(dataset: Dataset, config: Config, shuffle: int) -> torch.Tensor:
     per_class = max(len(members) for members in classes)
     columns = [members.repeat(per_class // len(members) + 1)[:per_class] for members in classes]
     return torch.stack(columns, 1).flatten()
+
+
+def check_class_count(config: Config, class_names: Sequence[str]) -> None:
+    """The data's classes must be ``n_classes`` of them: one ConfigError line naming the
+    number to set otherwise (before any image is decoded, where the loader can)."""
+    found = len(class_names)
+    if found != config.n_classes:
+        raise ConfigError(f"n_classes: {config.n_classes} does not match the {found} classes of the data "
+                          f"({', '.join(class_names)}); set n_classes: {found} (--set n_classes={found})")

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from snnctl.config import DEFAULTS, Config
-from snnctl.data.dataset import SPLITS, Dataset, Notice, Splits, limit_indices, stratified_split
+from snnctl.data.dataset import SPLITS, Dataset, Notice, Splits, check_class_count, limit_indices, stratified_split
 from snnctl.data.encodings import encode_dataset, is_plain
 from snnctl.data.groups import groups_from_file, groups_from_regex, inside_class_folder, looks_grouped, split_for
 from snnctl.data.images import SIXTEEN_BITS, UnreadableImage, fit, image_format, read_image, unknown_format
@@ -252,17 +252,20 @@ def _group_counts(lists: dict[str, list[ImageFile]], config: Config) -> dict[str
     return {**source, **{split: len({group for *_, group in lists[split]}) for split in SPLITS}}
 
 
-def load_image_folders(config: Config, notice: Notice) -> Splits:
+def load_image_folders(config: Config, notice: Notice, check_classes: bool = True) -> Splits:
     """The MAMMO training and held-out images of ``config.data_dir``.
 
     Without train/ and test/ folders, the images are split: with ``group`` or
     ``group_file`` (or ``fold``), by :func:`snnctl.data.groups.split_for`, a patient's
     images on one side; otherwise a split stratified by class holds out
     ``test_fraction`` of each class. The split is seeded by ``seed``; ``n_train`` and
-    ``n_test`` then keep a seeded subset, before anything is decoded.
+    ``n_test`` then keep a seeded subset, before anything is decoded. With
+    ``check_classes``, the class folders must be ``n_classes``, checked before that too.
     """
     root = _data_root(config.data_dir)
     classes, found = _discover(root)
+    if check_classes:
+        check_class_count(config, classes)
     found = _with_groups(found, classes, config)
     to_split = "all" in found
     if to_split:
