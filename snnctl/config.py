@@ -1,6 +1,7 @@
 """Typed parameters: defaults, the two YAML layouts, ``--set`` overrides and validation.
 
-The checks of one value are in :mod:`snnctl.validators`, the YAML reader in
+The values each key may take are in :mod:`snnctl.choices`, the checks of one value in
+:mod:`snnctl.validators`, the YAML reader in
 :mod:`snnctl.yaml_reader`, the original project's nested layout in
 :mod:`snnctl.original_layout`.
 
@@ -23,31 +24,11 @@ import yaml
 
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl import validators
-from snnctl.original_layout import ENCODERS, flatten_original
+from snnctl.choices import (CHOICES, DRIVE_ONLY_KEYS, FEATURES_PER_NEURON, LOWER_BOUNDS, RESUMABLE_KEYS,
+                            TASK_ALIASES, UPPER_BOUNDS)
+from snnctl.original_layout import flatten_original
 from snnctl.validators import one_of, show
 from snnctl.yaml_reader import parse_yaml, read_yaml_file, yaml_number
-
-TASKS = ("MNIST", "MAMMO", "FASHION")  # FASHION: Fashion-MNIST, read like MNIST
-# The original project called its mammography task after the INbreast data set.
-TASK_ALIASES = {"INBREAST": "MAMMO"}
-REDUCTIONS = ("sum", "mean", "max")
-MODELS = ("diehl-cook-2015", "diehl-cook-2015-v2")
-ENGINES = ("auto", "fast", "bindsnet")
-DEVICES = ("auto", "cpu", "cuda")
-ONE_SPIKE_RULES = ("bindsnet", "off", "winner")
-READOUTS = ("vote", "linear")
-# What the linear readout reads for each image (snnctl.readout.features, docs/readout.md).
-READOUT_FEATURES = ("counts", "drive")
-# Where a layer of windows pools each neuron's drive, and how many features that gives a
-# neuron (snnctl.readout.features): its largest over the image; and over the image's centre;
-# and the mean over each of the two as well.
-FEATURES_PER_NEURON = {"global": 1, "centre": 2, "centre-mean": 4}
-READOUT_POOLINGS = tuple(FEATURES_PER_NEURON)
-RESIZE_MODES = ("squash", "pad")
-# How gray values become rates (snnctl.data.encodings, docs/mammo.md).
-NORMALIZATIONS = ("none", "percentile")
-ENCODINGS = ("rate", "on-off")
-
 
 @dataclass(frozen=True)
 class Config:
@@ -224,78 +205,6 @@ class Config:
 def lateral_names(model: str) -> tuple[str, ...]:
     """The fixed connections of a model: through an inhibitory layer, or recurrent."""
     return ("exc_to_inh", "inh_to_exc") if model == "diehl-cook-2015" else ("recurrent",)
-
-
-# Allowed values and bounds, checked by validate(); types come from the annotations.
-CHOICES: dict[str, tuple[str, ...]] = {
-    "task": TASKS,
-    "reduction": REDUCTIONS,
-    "stdp_reduction": REDUCTIONS,
-    "model": MODELS,
-    "engine": ENGINES,
-    "device": DEVICES,
-    "one_spike": ONE_SPIKE_RULES,
-    "resize": RESIZE_MODES,
-    "encoder": ENCODERS,
-    "normalize": NORMALIZATIONS,
-    "encoding": ENCODINGS,
-    "readout": READOUTS,
-    "readout_features": READOUT_FEATURES,
-    "readout_pooling": READOUT_POOLINGS,
-}
-# (key, lower bound, inclusive?)
-LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
-    "time": (0, False),
-    "dt": (0, False),
-    "intensity": (0, False),
-    "n_classes": (2, True),
-    "batch_size": (1, True),
-    "n_neurons": (1, True),
-    "input_size": (1, True),
-    "theta_plus": (0, True),
-    "inh": (0, True),
-    "exc": (0, True),
-    "epochs": (0, True),
-    "n_train": (1, True),
-    "n_test": (1, True),
-    "checkpoint_every": (0, True),
-    "nu_pre": (0, True),
-    "nu_post": (0, True),
-    "nu_decay": (0, False),
-    "nu_post_theta": (0, False),
-    "average_weights": (0, False),
-    "input_length": (0, False),
-    "norm": (0, False),
-    "tc_theta_decay": (0, False),
-    "update_interval": (1, True),
-    "min_spikes": (0, True),
-    "max_retries": (0, True),
-    "intensity_step": (0, True),
-    "test_fraction": (0, False),
-    "seed": (0, True),
-    "folds": (2, True),
-    "fold": (0, True),
-    "readout_max_train": (2, True),
-    "networks_per_device": (1, True),
-    "patch_size": (2, True),
-    "readout_shift": (0, True),
-    "readout_augment": (0, True),
-    "windows_per_image": (1, True),
-}
-# Keys that act on the linear readout's input drive, and what each does: an error with other features.
-DRIVE_ONLY_KEYS = {"readout_shift": "shifts the input drive",
-                   "readout_augment": "fits the readout on distorted copies of the images, read through their drive",
-                   "readout_pooling": "pools the input drive"}
-# (key, upper bound, inclusive?): NumPy seeds its generators with unsigned 32-bit integers
-UPPER_BOUNDS: dict[str, tuple[float, bool]] = {"test_fraction": (1.0, False), "seed": (2**32, False),
-                                               "average_weights": (1.0, True)}
-
-# The keys a resumed run may change (``train --resume CKPT --set KEY=VALUE``): how long it
-# trains and how fast it learns, where it logs and on what it runs. Every other key shapes a
-# tensor, builds the network, draws the random numbers or picks the images the checkpoint
-# was trained on, so changing it would continue a different run from this one's state.
-RESUMABLE_KEYS = ("epochs", "nu_pre", "nu_post", "nu_decay", "nu_post_theta", "checkpoint_every", "log_dir", "device",
-                  "engine", "download", "strict", "workers", "networks_per_device")
 
 
 def check_resume_changes(stored: "Config", wanted: "Config", source: str) -> None:

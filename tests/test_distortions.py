@@ -90,7 +90,7 @@ def test_a_patch_of_tissue_stays_tissue_where_a_copy_reads_past_its_edge():
 
 
 def test_every_task_says_what_lies_outside_its_images():
-    from snnctl.config import TASKS
+    from snnctl.choices import TASKS
 
     assert set(readouts.OUTSIDE_THE_IMAGE) == set(TASKS)
     assert readouts.OUTSIDE_THE_IMAGE["MAMMO"] == "reflection" and readouts.OUTSIDE_THE_IMAGE["MNIST"] == "zeros"

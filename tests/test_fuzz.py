@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from snnctl import checkpoint as ckpt
+from snnctl import choices
 from snnctl import config as cfg
 from snnctl import network as net
 from snnctl import original_layout
@@ -68,7 +69,7 @@ yaml_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
 flat_documents = st.dictionaries(st.sampled_from(cfg.KEYS) | st.text(max_size=10), yaml_values, max_size=6)
 encoder_blocks = st.fixed_dictionaries({}, optional={
     "module_name": st.sampled_from([original_layout.ENCODER_MODULE, "os", "subprocess", "builtins", "bindsnet"]) | st.text(max_size=8),
-    "class_name": st.sampled_from(cfg.ENCODERS + ("system", "Popen", "__import__")) | st.text(max_size=8),
+    "class_name": st.sampled_from(original_layout.ENCODERS + ("system", "Popen", "__import__")) | st.text(max_size=8),
     "params": st.dictionaries(st.sampled_from(["time", "dt", "intensity"]) | st.text(max_size=5), yaml_values, max_size=3),
 })
 original_documents = st.fixed_dictionaries(
@@ -486,7 +487,7 @@ def test_resume_with_random_overrides_runs_only_resumable_changes(resumable_run,
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     if ran:
         changed = {key for key in cfg.KEYS if getattr(ran[0], key) != getattr(stored, key)}
-        assert changed <= set(cfg.RESUMABLE_KEYS), changed
+        assert changed <= set(choices.RESUMABLE_KEYS), changed
         (resumable_run / service.STATUS_NAME).write_bytes(before[service.STATUS_NAME])  # marked failed by the stop
     else:
         assert_cli_error(result, 2)

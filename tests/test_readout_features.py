@@ -128,7 +128,7 @@ def test_assign_switches_the_features_into_a_new_file(drive_run, tmp_path):
 
 
 def test_every_kind_of_feature_has_its_transform():
-    from snnctl.config import READOUT_FEATURES
+    from snnctl.choices import READOUT_FEATURES
     from snnctl.readout.features import TRANSFORMS
 
     assert set(TRANSFORMS) == set(READOUT_FEATURES)

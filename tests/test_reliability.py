@@ -25,6 +25,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from snnctl import choices
 from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl import files
@@ -571,7 +572,7 @@ def test_resume_refuses_a_key_that_changes_the_network_and_loses_nothing(run_cop
 def test_resumable_keys_are_documented():
     documented = (Path(__file__).parents[1] / "docs" / "parameters.md").read_text()
     section = documented.split("## Changing parameters on resume", 1)[1]
-    assert all(f"`{key}`" in section for key in cfg.RESUMABLE_KEYS)
+    assert all(f"`{key}`" in section for key in choices.RESUMABLE_KEYS)
 
 
 def test_resume_continues_the_file_it_was_given(run_copy):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from snnctl import choices
 from snnctl import config as cfg
 
 CHECKPOINT_SUFFIX = ".safetensors"
@@ -69,8 +70,8 @@ def set_keys(incomplete: str) -> list[str]:
 def values_of(key: str) -> list[str]:
     """The values offered for a parameter: its choices, true and false, or else its default
     (as YAML writes it: null for none)."""
-    if key in cfg.CHOICES:
-        return list(cfg.CHOICES[key])
+    if key in choices.CHOICES:
+        return list(choices.CHOICES[key])
     if cfg.FIELD_TYPES[key] is bool:
         return ["true", "false"]
     default = getattr(cfg.Config(), key)

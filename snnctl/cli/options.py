@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from snnctl import config as cfg
+from snnctl import choices
 from snnctl import nir_options as nir
 import snnctl.cli.completion as completion
 import snnctl.cli.render as render
@@ -19,12 +19,12 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
     return Enum(name, {value: value for value in values}, type=str)
 
 
-Device = _choices("Device", cfg.DEVICES)
-Reduction = _choices("Reduction", cfg.REDUCTIONS)
-Readout = _choices("Readout", cfg.READOUTS)
-ReadoutFeatures = _choices("ReadoutFeatures", cfg.READOUT_FEATURES)
-ReadoutPooling = _choices("ReadoutPooling", cfg.READOUT_POOLINGS)
-Task = _choices("Task", cfg.TASKS)
+Device = _choices("Device", choices.DEVICES)
+Reduction = _choices("Reduction", choices.REDUCTIONS)
+Readout = _choices("Readout", choices.READOUTS)
+ReadoutFeatures = _choices("ReadoutFeatures", choices.READOUT_FEATURES)
+ReadoutPooling = _choices("ReadoutPooling", choices.READOUT_POOLINGS)
+Task = _choices("Task", choices.TASKS)
 Split = _choices("Split", ("test", "train", "all"))
 NirPreset = _choices("NirPreset", tuple(nir.NIR_PRESETS))
 NirTimeUnit, NirDelays, NirVoltageZero, NirThreshold, NirR = (

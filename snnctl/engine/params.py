@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from snnctl.config import ONE_SPIKE_RULES, REDUCTIONS, Config
+from snnctl.choices import ONE_SPIKE_RULES, REDUCTIONS
+from snnctl.config import Config
 
 # bindsnet.network.nodes.DiehlAndCookNodes, as DiehlAndCook2015(v2) builds its excitatory layer
 DIEHL_COOK_REST = -65.0  # rest

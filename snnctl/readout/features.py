@@ -57,7 +57,7 @@ import math
 
 import numpy as np
 
-from snnctl.config import FEATURES_PER_NEURON
+from snnctl.choices import FEATURES_PER_NEURON
 from snnctl.readout.linear import COUNTS, SQUARE_STANDARDIZE
 
 # The transform the linear readout applies to each kind of feature before its regression.

@@ -33,7 +33,7 @@ def with_parameters(config: Config, overrides: list[str], device: str | None) ->
 def resume_config(checkpoint: ckpt.Checkpoint, config: Config | None, overrides: list[str],
                   device: str | None) -> Config:
     """The checkpoint's parameters with ``overrides`` and ``device``; a parameter file given
-    too must agree with them. Only the keys of :data:`snnctl.config.RESUMABLE_KEYS` may
+    too must agree with them. Only the keys of :data:`snnctl.choices.RESUMABLE_KEYS` may
     differ from the checkpoint's."""
     stored = with_parameters(checkpoint.config, overrides, device)
     cfg.check_resume_changes(checkpoint.config, stored, "--resume")

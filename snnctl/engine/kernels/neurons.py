@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from snnctl.config import ONE_SPIKE_RULES
+from snnctl.choices import ONE_SPIKE_RULES
 from snnctl.engine.kernels.compile import no_refcounts
 from snnctl.engine.kernels.rng import uniform
 from snnctl.engine.kernels.scan import flagged

@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import njit
 
-from snnctl.config import REDUCTIONS
+from snnctl.choices import REDUCTIONS
 from snnctl.engine.kernels.compile import no_refcounts
 
 # stdp_reduction as the kernels' integer codes: positions in config.REDUCTIONS
