@@ -416,3 +416,5 @@ def test_a_run_on_deskewed_digits_keeps_deskew_in_its_checkpoint_and_evaluate_de
     evaluated = runner.invoke(app, ["evaluate", run["checkpoint"], "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(run["test_accuracy"])
+    inspected = runner.invoke(app, ["inspect", run["checkpoint"]])
+    assert inspected.exit_code == 0 and "input 28x28 deskewed" in inspected.stdout, inspected.output

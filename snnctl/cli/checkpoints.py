@@ -173,9 +173,11 @@ def inspect(checkpoint: CheckpointArgument = None, log_dir: LogDirOption = None,
 
 
 def _input(parameters: dict) -> str:
-    """The input a checkpoint's neurons see: the image, or windows of it (``patch_size``)."""
+    """The input a checkpoint's neurons see: the image (deskewed first, with ``deskew``), or
+    windows of it (``patch_size``)."""
     size, patch = parameters["input_size"], parameters.get("patch_size")
-    text = f"input {size}x{size}" + (f", receptive fields {patch}x{patch} windows" if patch else "")
+    text = f"input {size}x{size}" + (" deskewed" if parameters.get("deskew") else "")
+    text += f", receptive fields {patch}x{patch} windows" if patch else ""
     return text + (" ON and OFF" if parameters.get("encoding") == "on-off" else "")
 
 
