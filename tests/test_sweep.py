@@ -418,3 +418,16 @@ def test_the_shipped_spaces_search_their_files_own_setting_on_a_fixed_split(name
             assert low <= value <= high, (dimension, value)
         else:
             assert value in dimension.values, (dimension, value)
+
+
+@pytest.mark.parametrize("name", ["mnist-100", "mnist-400", "mnist-1600", "mnist-6400"])
+def test_the_deskew_space_compares_each_mnist_file_with_and_without_deskewed_digits(name):
+    """parameters/mnist-deskew-space.yaml chose ``deskew: true`` for every MNIST file: it is
+    valid with each, searches both values on the fixed split, and each file took ``true``."""
+    root = Path(__file__).resolve().parents[1] / "parameters"
+    config, space = cfg.load(root / f"{name}.yaml"), spaces.load_space(root / "mnist-deskew-space.yaml")
+    spaces.check_space(space, config)
+    assert space.seed == 1234 and space.validation == 10000
+    [dimension] = space.dimensions
+    assert (dimension.key, dimension.kind, sorted(dimension.values)) == ("deskew", "grid", [False, True])
+    assert config.deskew is True
