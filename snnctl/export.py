@@ -231,11 +231,11 @@ def nir_graph(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -
         "source": "snnctl", "model": config.model, "dt": step, "time_unit": options.time_unit,
         "voltage_zero": options.voltage_zero, "threshold": options.threshold, "delays": options.delays,
         "one_step": config.one_step, "patch_size": config.patch_size or 0, "input_size": config.input_size,
-        "readout_pooling": config.readout_pooling, **input_preparation(config),
+        "readout_pooling": config.readout_pooling, **_input_preparation(config),
     })
 
 
-def input_preparation(config: Config) -> dict[str, object]:
+def _input_preparation(config: Config) -> dict[str, object]:
     """How an image becomes the input layer's rates before the graph sees it (the keys of
     :mod:`snnctl.data.encodings`), for the graph's metadata: a consumer must prepare its
     images the same way. ``input_length`` 0 means none."""
