@@ -346,13 +346,13 @@ def test_resuming_a_finished_study_on_ray_runs_no_fold_and_connects_to_nothing(f
 
 
 def test_a_linear_readout_study_reads_each_folds_layer_before_learning_as_its_control(mammo, tmp_path):
-    from snnctl.service import checkpoints, studies
+    from snnctl.service import relabel, studies
 
     result = service.study(study_config(mammo, tmp_path, readout="linear", readout_features="drive"), folds=FOLDS,
                            out=tmp_path / "study", concurrent_folds=1)
     key = studies.readout_key(studies.UNTRAINED)
     for fold in result.per_fold:
-        control = checkpoints.assign(Path(fold.checkpoint), readout="linear", untrained=True, force=True)
+        control = relabel.assign(Path(fold.checkpoint), readout="linear", untrained=True, force=True)
         assert fold.metrics[key] == pytest.approx(control.scores.linear.balanced_accuracy)
     assert key in result.summary and key in Path(result.table_file).read_text().splitlines()[0]
     vote = service.study(study_config(mammo, tmp_path), folds=2, out=tmp_path / "vote-study", concurrent_folds=1)

@@ -7,18 +7,20 @@
 Each function takes a config or a checkpoint path and returns a result (a dataclass
 whose ``to_dict()`` is what ``--json`` prints). Progress and notices go through
 callbacks, never to stdout. One module per command or phase: :mod:`.train`,
-:mod:`.checkpoints` (evaluate, assign, inspect), :mod:`.figures`, :mod:`.export`,
+:mod:`.run_start` (where a run starts), :mod:`.checkpoints` (evaluate), :mod:`.relabel`
+(assign), :mod:`.inspection` (inspect), :mod:`.figures`, :mod:`.export`,
 :mod:`.sweep`, :mod:`.studies` (k-fold cross-validation), :mod:`.runs` (the newest finished
 run); :mod:`.common` holds what they share, :mod:`.cluster` the one path to Ray (sweeps and
 studies), :mod:`.readouts` the readouts' fitting and scoring (``Scores``).
 """
 
-from snnctl.service.checkpoints import AssignResult, EvaluationResult, assign, evaluate
+from snnctl.service.checkpoints import EvaluationResult, evaluate
 from snnctl.service.cluster import RayInterrupted
 from snnctl.service.common import (STATUS_NAME, Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result,
                                    no_progress, quiet, spike_counts)
 from snnctl.service.export import ExportResult, export
 from snnctl.service.readouts import Scores
+from snnctl.service.relabel import AssignResult, assign
 from snnctl.service.figures import FIGURES, FigureResult, visualize
 from snnctl.service.inspection import InspectResult, TensorSummary, inspect
 from snnctl.service.runs import checkpoint_or_latest, finished_checkpoints

@@ -211,9 +211,9 @@ def run_fold(config: Config, fold: int, runs_dir: Path, notice: Notice = quiet,
 
 def _untrained_control(checkpoint: Path, notice: Notice) -> dict[str, float]:
     """The fold's control: the layer its training started from, labelled and read out as
-    the trained one (:func:`snnctl.service.checkpoints.assign` with ``untrained``); its
+    the trained one (:func:`snnctl.service.relabel.assign` with ``untrained``); its
     linear readout's figures under ``scores/untrained/``."""
-    from snnctl.service.checkpoints import assign
+    from snnctl.service.relabel import assign
 
     control = assign(checkpoint, readout="linear", untrained=True, force=True, notice=notice)
     return metrics_of(control.to_dict()["scores"]["linear"], f"scores/{UNTRAINED}/")
