@@ -35,15 +35,9 @@ def main() -> None:
     parser.add_argument("output", type=Path, help="PNG, SVG or PDF file to write")
     args = parser.parse_args()
     raw = chosen_digits()
-    straight = encodings.deskewed(raw, 28)
-    figure = plots.new_figure(0.9 * len(raw), 2.2)
-    axes = figure.subplots(2, len(raw))
-    for column in range(len(raw)):
-        for row, images in enumerate((raw, straight)):
-            axes[row, column].imshow(images[column].reshape(28, 28).numpy(), cmap="gray", vmin=0.0, vmax=1.0)
-            axes[row, column].set_axis_off()
-    figure.suptitle("MNIST digits as they are (top) and deskewed (bottom): deskew: true", fontsize=10)
-    figure.tight_layout()
+    rows = [[("", image.reshape(28, 28).numpy()) for image in images] for images in (raw, encodings.deskewed(raw, 28))]
+    figure = plots.gray_images(rows, "MNIST digits as they are (top) and deskewed (bottom): deskew: true",
+                               cell=(0.9, 1.1))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(plots.render(figure, plots.check_suffix(args.output)))
     print(args.output)

@@ -48,14 +48,8 @@ def main() -> None:
     args = parser.parse_args()
     spec = synthetic.SyntheticMammoSpec(size=args.size)
     image = synthetic.mammogram(np.random.default_rng(args.seed), spec, "malignant", density=0.6, left=True)
-    shown = panels(image)
-    figure = plots.new_figure(2.2 * len(shown), 2.6)
-    for ax, (title, values) in zip(figure.subplots(1, len(shown)), shown):
-        ax.imshow(values, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-        ax.set_title(title, fontsize=9)
-        ax.set_axis_off()
-    figure.suptitle("one synthetic malignant view as input rates (white: the highest rate)", fontsize=10)
-    figure.tight_layout()
+    figure = plots.gray_images([panels(image)], "one synthetic malignant view as input rates (white: the highest "
+                               "rate)", cell=(2.2, 2.6))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(plots.render(figure, plots.check_suffix(args.output)))
     print(args.output)

@@ -61,6 +61,24 @@ def render(figure: Figure, image_format: str) -> bytes:
     return buffer.getvalue()
 
 
+def gray_images(rows: list[list[tuple[str, np.ndarray]]], title: str, cell: tuple[float, float]) -> Figure:
+    """Rows of (caption, image in [0, 1]) drawn in gray, white at 1, each in a ``cell`` of
+    (width, height) inches, under ``title``: what an encoding makes of input images (the
+    figures of bench/encodings_figure.py and bench/deskew_figure.py)."""
+    columns = max(len(row) for row in rows)
+    figure = new_figure(cell[0] * columns, cell[1] * len(rows))
+    axes = figure.subplots(len(rows), columns, squeeze=False)
+    for row, shown in zip(axes, rows):
+        for ax, (caption, values) in zip(row, shown):
+            ax.imshow(values, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+            if caption:
+                ax.set_title(caption, fontsize=9)
+            ax.set_axis_off()
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
 def grid_side(n_neurons: int) -> int:
     """Tiles per row of the square grid (as :func:`snnctl.logs.receptive_field_grid`)."""
     return math.ceil(math.sqrt(n_neurons))
