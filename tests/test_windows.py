@@ -79,14 +79,21 @@ def test_the_centre_is_every_window_centred_in_the_middle_half_of_the_image(size
     assert list(range(positions))[middle] == (centred or [positions // 2])
 
 
+def random_on_off_layer(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Three random ON/OFF images of 16 x 16, the fields of 5 neurons on 4 x 4 windows, and
+    every window of each image at its position: [3, 13, 13, 32]."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.random((3, 2 * 16 * 16)).astype(np.float32)
+    fields = rng.random((2 * 4 * 4, 5)).astype(np.float32)
+    every = windows.sliding_windows(torch.from_numpy(pixels), 16, 4, 1).numpy().reshape(3, 13, 13, -1)
+    return pixels, fields, every
+
+
 def test_centre_pooling_adds_each_neurons_largest_drive_over_the_windows_at_the_centre():
-    rng = np.random.default_rng(1)
-    pixels = rng.random((3, 2 * 16 * 16)).astype(np.float32)  # ON/OFF, 16 x 16
-    fields = rng.random((2 * 4 * 4, 5)).astype(np.float32)  # 4 x 4 windows, 5 neurons
+    pixels, fields, every = random_on_off_layer(1)
     pooled = window_drive(pixels, fields, 16, pooling="centre")
     assert pooled.shape == (3, 10)
     np.testing.assert_array_equal(pooled[:, :5], window_drive(pixels, fields, 16))
-    every = windows.sliding_windows(torch.from_numpy(pixels), 16, 4, 1).numpy().reshape(3, 13, 13, -1)
     middle = centre_positions(16, 4)  # windows at 3..10, centred on pixels 4.5..11.5
     assert (middle.start, middle.stop) == (3, 11)
     expected = np.stack([input_drive(image[middle, middle].reshape(64, -1), fields).max(axis=0) for image in every])
@@ -107,13 +114,10 @@ def test_a_speck_at_the_centre_and_one_at_the_border_differ_only_in_the_centre_f
 
 
 def test_centre_mean_pooling_adds_each_neurons_mean_drive_over_the_image_and_over_the_centre():
-    rng = np.random.default_rng(2)
-    pixels = rng.random((3, 2 * 16 * 16)).astype(np.float32)  # ON/OFF, 16 x 16
-    fields = rng.random((2 * 4 * 4, 5)).astype(np.float32)  # 4 x 4 windows, 5 neurons
+    pixels, fields, every = random_on_off_layer(2)
     pooled = window_drive(pixels, fields, 16, pooling="centre-mean")
     assert pooled.shape == (3, 20)
     np.testing.assert_array_equal(pooled[:, :10], window_drive(pixels, fields, 16, pooling="centre"))
-    every = windows.sliding_windows(torch.from_numpy(pixels), 16, 4, 1).numpy().reshape(3, 13, 13, -1)
     middle = centre_positions(16, 4)
     whole = np.stack([input_drive(image.reshape(169, -1), fields).mean(axis=0) for image in every])
     centre = np.stack([input_drive(image[middle, middle].reshape(64, -1), fields).mean(axis=0) for image in every])
