@@ -68,6 +68,7 @@ LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "nu_post_theta": (0, False),
     "average_weights": (0, False),
     "input_length": (0, False),
+    "gamma": (0, False),
     "norm": (0, False),
     "tc_theta_decay": (0, False),
     "update_interval": (1, True),

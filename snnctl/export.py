@@ -239,7 +239,7 @@ def _input_preparation(config: Config) -> dict[str, object]:
     """How an image becomes the input layer's rates before the graph sees it (the keys of
     :mod:`snnctl.data.encodings`), for the graph's metadata: a consumer must prepare its
     images the same way. ``input_length`` 0 means none."""
-    return {"deskew": config.deskew, "normalize": config.normalize, "clahe": config.clahe,
+    return {"deskew": config.deskew, "normalize": config.normalize, "clahe": config.clahe, "gamma": config.gamma,
             "encoding": config.encoding, "input_length": config.input_length or 0.0}
 
 
@@ -249,6 +249,7 @@ def _preparation_notes(config: Config) -> list[str]:
         (config.deskew, "deskewed (snnctl.data.encodings.deskewed)"),
         (config.normalize == "percentile", "windowed between its 1st and 99th percentiles"),
         (config.clahe, "equalized by CLAHE"),
+        (config.gamma != 1.0, f"raised to the power {config.gamma} (each grey level in [0, 1])"),
         (config.encoding == "on-off", "filtered into ON and OFF channels (2 x input_size^2 inputs)"),
         (config.input_length is not None, f"scaled to Euclidean length {config.input_length}"),
     ) if wanted]

@@ -71,6 +71,7 @@ def test_resolved_parameters_round_trip(tmp_path):
         ("dt: -1\n", "dt: -1.0 is out of range, must be > 0"),
         ("nu_decay: 0\n", "nu_decay: 0.0 is out of range, must be > 0"),
         ("input_length: 0\n", "input_length: 0.0 is out of range, must be > 0"),
+        ("gamma: 0\n", "gamma: 0.0 is out of range, must be > 0"),
         ("reduction: median\n", "reduction: 'median' is not one of sum, mean, max"),
         ("n_neurons: many\n", "n_neurons: 'many' is not an integer"),
         ("batch_size: 2.5\n", "batch_size: 2.5 is not an integer"),

@@ -218,6 +218,41 @@ def test_input_length_scales_each_image_to_that_length_after_the_encodings_and_a
     assert encodings.encode(image, config.replace(input_length=None)) is image
 
 
+def test_gamma_raises_each_grey_level_after_the_window_and_before_the_encoding_and_the_length():
+    image = torch.from_numpy(hand_made_image()).float().reshape(1, -1)
+    config = cfg.Config(input_size=SIZE, gamma=0.5)
+    assert not encodings.is_plain(config)
+    assert torch.allclose(encodings.encode(image, config), image.sqrt())
+    eight_bit = (image * 255).round().to(torch.uint8)
+    assert torch.allclose(encodings.encode(eight_bit, config), (eight_bit.float() / 255).sqrt(), atol=1e-6)
+    windowed = config.replace(normalize="percentile")
+    assert torch.allclose(encodings.encode(image, windowed), encodings.percentile_window(image).sqrt())
+    lifted = encodings.on_off(image.sqrt(), SIZE)
+    assert torch.allclose(encodings.encode(image, config.replace(encoding="on-off")), lifted)
+    assert not torch.allclose(lifted, encodings.on_off(image, SIZE)), "the power law changes what the filters see"
+    scaled = encodings.encode(image, config.replace(input_length=5.0))
+    assert torch.allclose(scaled, image.sqrt() * 5.0 / image.sqrt().norm(), atol=1e-6)
+    assert encodings.encode(image, config.replace(gamma=1.0)) is image
+
+
+def test_image_folders_record_gamma_in_their_manifest_and_decode_again_for_another(tmp_path):
+    synthetic.write_folders(tmp_path / "mammo", synthetic.SyntheticMammoSpec(patients=8, size=32, seed=2))
+    config = cfg.Config(task="MAMMO", data_dir=str(tmp_path / "mammo"), n_classes=3, input_size=16)
+    raw = data.load_splits(config, lambda message: None)
+    assert "gamma" not in raw.manifest
+    splits = data.load_splits(config.replace(gamma=0.5), lambda message: None)
+    assert splits.manifest["gamma"] == 0.5
+    assert torch.allclose(splits.train.images, raw.train.images.sqrt(), atol=1e-6)
+    (tmp_path / "run").mkdir()
+    data.write_manifest(tmp_path / "run", splits)
+    decoded: list[str] = []
+    assert torch.equal(data.load_manifest(tmp_path / "run", config.replace(gamma=0.5), decoded.append).train.images,
+                       splits.train.images)
+    assert not any("decoding" in n for n in decoded)
+    data.load_manifest(tmp_path / "run", config, decoded.append)
+    assert any("decoding" in n for n in decoded), "images without the power law are decoded again"
+
+
 def test_idx_images_load_at_input_length_and_image_folders_are_decoded_again_for_another(tmp_path):
     from conftest import tiny_config, write_mnist_idx
 
@@ -378,25 +413,26 @@ def test_a_nir_export_names_how_its_images_were_prepared_and_a_plain_one_says_no
 
     from snnctl import checkpoint, network, service
 
-    config = cfg.Config(input_size=8, n_neurons=4, n_classes=2, deskew=True, normalize="percentile",
+    config = cfg.Config(input_size=8, n_neurons=4, n_classes=2, deskew=True, normalize="percentile", gamma=0.5,
                         encoding="on-off", input_length=5.0)
     path = checkpoint.save(checkpoint.Checkpoint(config, network.initial_tensors(config), ["a", "b"]),
                            tmp_path / "prepared.safetensors")
     result = service.export(path, "nir", tmp_path / "prepared.nir")
     [note] = [note for note in result.not_carried if note.startswith("the input is each image")]
-    assert note.index("deskewed") < note.index("percentiles") < note.index("ON and OFF") < note.index("length 5")
+    assert (note.index("deskewed") < note.index("percentiles") < note.index("power 0.5") < note.index("ON and OFF")
+            < note.index("length 5"))
     metadata = nir.read(str(tmp_path / "prepared.nir")).metadata
     assert (bool(metadata["deskew"]), str(metadata["normalize"]), str(metadata["encoding"])) == (True, "percentile",
                                                                                                     "on-off")
-    assert float(metadata["input_length"]) == 5.0 and not bool(metadata["clahe"])
+    assert float(metadata["input_length"]) == 5.0 and float(metadata["gamma"]) == 0.5 and not bool(metadata["clahe"])
     assert note in service.export(path, "bindsnet", tmp_path / "prepared.pt").not_carried
-    plain = config.replace(deskew=False, normalize="none", encoding="rate", input_length=None)
+    plain = config.replace(deskew=False, normalize="none", gamma=1.0, encoding="rate", input_length=None)
     path = checkpoint.save(checkpoint.Checkpoint(plain, network.initial_tensors(plain), ["a", "b"]),
                            tmp_path / "plain.safetensors")
     assert not any(note.startswith("the input is") for note in service.export(path, "nir", tmp_path / "p.nir").not_carried)
 
 
-def test_a_run_on_deskewed_digits_keeps_deskew_in_its_checkpoint_and_evaluate_deskews_the_test_images(tmp_path):
+def test_a_run_on_prepared_digits_keeps_deskew_and_gamma_in_its_checkpoint_and_evaluate_prepares_its_images(tmp_path):
     import json
 
     from typer.testing import CliRunner
@@ -408,16 +444,19 @@ def test_a_run_on_deskewed_digits_keeps_deskew_in_its_checkpoint_and_evaluate_de
     runner = CliRunner()
     params = tmp_path / "params.yaml"
     params.write_text(cfg.dump_yaml(tiny_config(tmp_path, n_train=100, n_test=60)))
-    trained = runner.invoke(app, ["train", str(params), "--set", "deskew=true", "--out", str(tmp_path / "run"), "--json"])
+    trained = runner.invoke(app, ["train", str(params), "--set", "deskew=true", "--set", "gamma=0.5",
+                                  "--out", str(tmp_path / "run"), "--json"])
     assert trained.exit_code == 0, trained.output
     run = json.loads(trained.stdout)
-    assert ckpt.load(run["checkpoint"]).config.deskew is True
+    saved = ckpt.load(run["checkpoint"]).config
+    assert saved.deskew is True and saved.gamma == 0.5
     assert "deskew: true" in (tmp_path / "run" / "parameters.yaml").read_text()
     evaluated = runner.invoke(app, ["evaluate", run["checkpoint"], "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.stdout)["accuracy"] == pytest.approx(run["test_accuracy"])
     inspected = runner.invoke(app, ["inspect", run["checkpoint"]])
-    assert inspected.exit_code == 0 and "input 28x28 deskewed" in inspected.stdout, inspected.output
+    assert inspected.exit_code == 0, inspected.output
+    assert "input 28x28 deskewed, grey levels to the power 0.5" in inspected.stdout
 
 
 def test_the_deskew_figure_script_draws_the_bundled_digits_as_they_are_and_deskewed(tmp_path):

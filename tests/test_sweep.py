@@ -431,3 +431,17 @@ def test_the_deskew_space_compares_each_mnist_file_with_and_without_deskewed_dig
     [dimension] = space.dimensions
     assert (dimension.key, dimension.kind, sorted(dimension.values)) == ("deskew", "grid", [False, True])
     assert config.deskew is True
+
+
+@pytest.mark.parametrize("name", ["fashion-400", "fashion-6400"])
+def test_the_gamma_space_compares_each_fashion_file_with_its_grey_levels_to_powers(name):
+    """parameters/fashion-gamma-space.yaml chose ``gamma: 0.5`` for the Fashion-MNIST files:
+    valid with each, it searches the grey levels as they are and three powers on the fixed
+    split, and each file took the square root."""
+    root = Path(__file__).resolve().parents[1] / "parameters"
+    config, space = cfg.load(root / f"{name}.yaml"), spaces.load_space(root / "fashion-gamma-space.yaml")
+    spaces.check_space(space, config)
+    assert space.seed == 1234 and space.validation == 10000
+    [dimension] = space.dimensions
+    assert (dimension.key, dimension.kind) == ("gamma", "grid") and 1.0 in dimension.values
+    assert config.gamma == 0.5

@@ -173,10 +173,11 @@ def inspect(checkpoint: CheckpointArgument = None, log_dir: LogDirOption = None,
 
 
 def _input(parameters: dict) -> str:
-    """The input a checkpoint's neurons see: the image (deskewed first, with ``deskew``), or
-    windows of it (``patch_size``)."""
-    size, patch = parameters["input_size"], parameters.get("patch_size")
+    """The input a checkpoint's neurons see: the image (deskewed first, with ``deskew``; its
+    grey levels to a power, with ``gamma``), or windows of it (``patch_size``)."""
+    size, patch, gamma = parameters["input_size"], parameters.get("patch_size"), parameters.get("gamma", 1.0)
     text = f"input {size}x{size}" + (" deskewed" if parameters.get("deskew") else "")
+    text += f", grey levels to the power {gamma}" if gamma != 1.0 else ""
     text += f", receptive fields {patch}x{patch} windows" if patch else ""
     return text + (" ON and OFF" if parameters.get("encoding") == "on-off" else "")
 

@@ -174,7 +174,7 @@ def decode_splits(root: Path, lists: dict[str, list[ImageFile]], classes: list[s
 
 
 # Settings the decoded images depend on besides the file lists (recorded in split.json).
-IMAGE_SETTINGS = ("input_size", "resize", "deskew", "normalize", "clahe", "encoding", "input_length")
+IMAGE_SETTINGS = ("input_size", "resize", "deskew", "normalize", "clahe", "gamma", "encoding", "input_length")
 
 
 def image_settings(config: Config) -> dict[str, object]:
@@ -186,6 +186,8 @@ def image_settings(config: Config) -> dict[str, object]:
     # each absent otherwise, as in the split.json files made before it
     if config.deskew:
         settings["deskew"] = True
+    if config.gamma != 1.0:
+        settings["gamma"] = config.gamma
     if config.input_length is not None:
         settings["input_length"] = config.input_length
     return settings
