@@ -305,6 +305,7 @@ def test_parameters_mammo_study_yaml_is_a_grouped_five_fold_study_of_windows_rea
     # patch sets put the finding
     assert (config.readout_pooling, config.n_readout_features) == ("centre-mean", 4 * config.n_neurons)
     assert config.norm == pytest.approx(0.1 * config.n_inputs)  # Diehl & Cook's 0.1 an input
+    assert (config.encoding, config.normalize, config.gamma) == ("rate", "none", 2.0)  # grey levels squared
     assert service.is_study(config, None, None)
 
 
