@@ -1,5 +1,6 @@
 """Draw what each encoding of snnctl.data.encodings makes of one synthetic mammogram:
-raw gray values, the percentile window, CLAHE, and the ON and OFF channels of on-off.
+raw gray values, squared (``gamma: 2``, as parameters/mammo-study.yaml), the percentile
+window, CLAHE, and the ON and OFF channels of on-off.
 
     python bench/encodings_figure.py docs/images/encodings.png
     python bench/encodings_figure.py out.png --size 128 --seed 3
@@ -31,7 +32,8 @@ def panels(image: np.ndarray) -> list[tuple[str, np.ndarray]]:
     pixels = torch.from_numpy(image).float().reshape(1, -1)
     config = Config(input_size=size)
     shown = [("raw (rate)", image)]
-    for title, changes in (("normalize: percentile", {"normalize": "percentile"}),
+    for title, changes in (("gamma: 2 (mammo-study)", {"gamma": 2.0}),
+                           ("normalize: percentile", {"normalize": "percentile"}),
                            ("percentile + clahe", {"normalize": "percentile", "clahe": True})):
         shown.append((title, encodings.encode(pixels, config.replace(**changes)).reshape(size, size).numpy()))
     on_off = encodings.encode(pixels, config.replace(normalize="percentile", encoding="on-off"))[0]
