@@ -1,7 +1,7 @@
 """Encodings of low-contrast images: the ON/OFF filters against scipy's Gaussian filtering,
 flat grey makes no ON/OFF input, the percentile window, CLAHE from scikit-image, and the
 doubled input through the network, checkpoint, figures and data loading; deskewing
-against scipy's affine transform."""
+against scipy's affine transform; the power law (gamma) and where it falls among them."""
 
 from __future__ import annotations
 
@@ -459,13 +459,30 @@ def test_a_run_on_prepared_digits_keeps_deskew_and_gamma_in_its_checkpoint_and_e
     assert "input 28x28 deskewed, grey levels to the power 0.5" in inspected.stdout
 
 
-def test_the_deskew_figure_script_draws_the_bundled_digits_as_they_are_and_deskewed(tmp_path):
+def run_figure_script(name: str, output, *options: str) -> None:
+    """Run bench/NAME.py as a user does and check that it wrote a PNG to ``output``."""
     import subprocess
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "bench" / "deskew_figure.py"
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / "deskew.png")], capture_output=True,
-                            text=True, timeout=300)
+    script = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    result = subprocess.run([sys.executable, str(script), str(output), *options], capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "deskew.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_deskew_figure_script_draws_the_bundled_digits_as_they_are_and_deskewed(tmp_path):
+    run_figure_script("deskew_figure", tmp_path / "deskew.png")
+
+
+def test_the_encodings_figure_shows_each_encoding_of_one_view_the_squared_one_beside_the_raw(tmp_path):
+    from conftest import bench_module
+
+    image = hand_made_image()
+    shown = dict(bench_module("encodings_figure").panels(image))
+    assert list(shown) == ["raw (rate)", "gamma: 2 (mammo-study)", "normalize: percentile", "percentile + clahe",
+                           "on-off: ON", "on-off: OFF"]
+    np.testing.assert_allclose(shown["gamma: 2 (mammo-study)"], image ** 2, atol=1e-6)
+    assert all(panel.shape == image.shape for panel in shown.values())
+    run_figure_script("encodings_figure", tmp_path / "encodings.png", "--size", "32")
