@@ -100,8 +100,9 @@ class Config:
     # window, CLAHE, and rate or on-off (difference-of-Gaussians ON and OFF channels).
     normalize: str = "none"
     clahe: bool = False
-    # Each grey level raised to this power after the window and CLAHE (0.5, the square root,
-    # lifts a dark garment's cloth towards its outline; docs/accuracy.md); 1: as they are.
+    # Each grey level raised to this power after the window and CLAHE: 0.5 lifts a dark
+    # garment's cloth towards its outline (docs/accuracy.md), 2 lifts a mammogram's finding
+    # above the tissue's range (docs/mammo.md); 1: as they are.
     gamma: float = 1.0
     encoding: str = "rate"
     # Each image's input rates scaled to this Euclidean length after the encodings, so that a

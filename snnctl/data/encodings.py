@@ -1,15 +1,18 @@
 """How gray images become input rates: optional deskewing (handwritten digits), an
 optional per-image percentile window, optional CLAHE, an optional power law, then either
 the gray values themselves (``rate``) or ON and OFF channels of a centre-surround
-difference of Gaussians (``on-off``), and optionally one Euclidean length. docs/mammo.md shows the mammogram ones,
-docs/accuracy.md (*Deskewed digits*) what deskewing does for digits.
+difference of Gaussians (``on-off``), and optionally one Euclidean length. docs/mammo.md
+shows the mammogram ones, docs/accuracy.md (*Deskewed digits*) what deskewing does for
+digits.
 
 - ``deskew: true``: each image sheared so that its slant is gone, its centre of mass in the
   middle (LeCun et al. 1998); the four MNIST files use it.
 - ``gamma: G``: each grey level ``g`` in [0, 1] becomes ``g ** G`` (after the window and
-  CLAHE). fashion-400.yaml and fashion-6400.yaml take the square root: a dark garment's dim cloth is
-  lifted towards its bright seams and outline, so its shape counts more than its shade
-  (docs/accuracy.md, *A square root for Fashion-MNIST*).
+  CLAHE). fashion-400.yaml and fashion-6400.yaml take the square root: a dark garment's
+  dim cloth is lifted towards its bright seams and outline, so its shape counts more than
+  its shade (docs/accuracy.md, *A square root for Fashion-MNIST*). mammo-study.yaml
+  squares them: a finding's few grey levels above the tissue count more than the tissue's
+  own range (docs/mammo.md, *A power law on the grey levels*).
 
 A mammogram is low in contrast: almost every pixel of breast tissue is mid-grey, so
 Poisson coding of raw gray values gives every image nearly the same rates.
@@ -237,8 +240,9 @@ def on_off(images: torch.Tensor, input_size: int, inside: torch.Tensor | None = 
 
 def encode(images: torch.Tensor, config: Config) -> torch.Tensor:
     """Images [n, input_size^2] (float in [0, 1] or uint8) as the network's input rates,
-    [n, n_inputs]: deskewing, window, CLAHE, gamma, encoding and length in that order, as ``config`` says
-    (in [0, 1] but with ``input_length``, which may scale a faint image's rates above 1)."""
+    [n, n_inputs]: deskewing, window, CLAHE, gamma, encoding and length in that order, as
+    ``config`` says (in [0, 1] but with ``input_length``, which may scale a faint image's
+    rates above 1)."""
     if is_plain(config):
         return images
     rates = images.float() * pixel_scale(images)
