@@ -24,7 +24,11 @@ validation accuracy, seconds. Compare with the vote of the sweep's trial of the 
 image a prototype (cosine similarity on the same unit-length rows; k = 1, 3, 5 and 10, a
 tie going to the class of the nearest of the tied images): what a nearest-prototype vote
 approaches as its prototypes grow to the whole training set, a ceiling for a layer of
-``n_neurons``.
+``n_neurons``. With ``--keep N`` its prototypes are N of the fitted images drawn at random
+(the file's seed, every class as it comes): how many labelled images a vote needs to be
+as good as the layer's vote over ``n_neurons`` prototypes learned without labels.
+
+    python bench/prototypes.py parameters/fashion-6400.yaml --neighbours --keep 6400 --keep 12800
 """
 
 from __future__ import annotations
@@ -99,9 +103,16 @@ def main() -> None:
     parser.add_argument("--data-dir", help="the task's data (default: each file's data_dir)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a parameter of every file, as snnctl train --set")
+    parser.add_argument("--keep", type=int, action="append", default=[], metavar="N",
+                        help="with --neighbours: N fitted images drawn at random as the prototypes "
+                             "(repeat for several N; default: all)")
     parser.add_argument("--neighbours", action="store_true",
                         help="the k-nearest-neighbour classifier on every fitted image instead of k-means")
     args = parser.parse_args()
+    if args.keep and not args.neighbours:
+        parser.error("--keep draws the prototypes of --neighbours; give --neighbours too")
+    if any(kept < 1 for kept in args.keep):
+        parser.error(f"--keep {min(args.keep)}: at least one image")
     overrides = args.overrides + ([f"data_dir={args.data_dir}"] if args.data_dir else [])
     reference = (f"{'-NN / '.join(map(str, NEIGHBOURS))}-NN accuracy" if args.neighbours
                  else "k-means accuracy")
@@ -120,13 +131,19 @@ def main() -> None:
         # the loaders hand the images over encoded (on-off, windowed): the network's input
         fit, held = (unit_rows(split.images.numpy()) for split in (splits.train, splits.test))
         fit_labels, held_labels = splits.train.labels.numpy(), splits.test.labels.numpy()
-        if args.neighbours:
-            accuracies = neighbour_accuracies(fit, fit_labels, held, held_labels, config.n_classes)
-            shown = " / ".join(f"{accuracy:.2%}" for accuracy in accuracies.values())
-        else:
+        if not args.neighbours:
             shown = f"{kmeans_accuracy(fit, fit_labels, held, held_labels, config.n_neurons, config.n_classes, config.seed):.2%}"
-        print(f"| {path} | {config.n_neurons:,} | {len(fit):,} | {len(held):,} | {shown} | "
-              f"{time.perf_counter() - started:.0f} |", flush=True)
+            print(f"| {path} | {config.n_neurons:,} | {len(fit):,} | {len(held):,} | {shown} | "
+                  f"{time.perf_counter() - started:.0f} |", flush=True)
+            continue
+        for kept in args.keep or [len(fit)]:
+            if not 0 < kept <= len(fit):
+                sys.exit(f"error: --keep {kept}: between 1 and the {len(fit):,} fitted images of {path}")
+            chosen = np.random.default_rng(config.seed).choice(len(fit), kept, replace=False)
+            accuracies = neighbour_accuracies(fit[chosen], fit_labels[chosen], held, held_labels, config.n_classes)
+            shown = " / ".join(f"{accuracy:.2%}" for accuracy in accuracies.values())
+            print(f"| {path} | {config.n_neurons:,} | {kept:,} | {len(held):,} | {shown} | "
+                  f"{time.perf_counter() - started:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

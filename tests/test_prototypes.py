@@ -74,3 +74,24 @@ def test_neighbours_agree_with_scikit_learns_cosine_classifier():
     for k in (1, 3):
         theirs = KNeighborsClassifier(k, metric="cosine", algorithm="brute").fit(fit, fit_labels).score(held, held_labels)
         assert ours[k] == pytest.approx(theirs)
+
+
+def test_neighbours_over_a_random_part_of_the_fitted_images(tmp_path):
+    """--keep N: one row per N, its prototypes N of the fitted images; all of them give the
+    full-set row; N beyond the fitted images is one error line naming it."""
+    command = [sys.executable, str(SCRIPT), str(ROOT / "parameters" / "mnist.yaml"), "--set", "n_train=600",
+               "--validation", "200", "--neighbours"]
+    result = subprocess.run(command + ["--keep", "60", "--keep", "600"], capture_output=True, text=True,
+                            timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    rows = re.findall(r"^\| \S+mnist\.yaml \| \d+ \| ([\d,]+) \| 200 \| ([\d.% /]+) \| \d+ \|$", result.stdout,
+                      re.MULTILINE)
+    assert [kept for kept, _ in rows] == ["60", "600"], result.stdout
+    few, all_fitted = ([float(value) for value in re.findall(r"([\d.]+)%", shown)] for _, shown in rows)
+    assert max(few) < min(all_fitted)  # ten times the labelled images: a better vote at every k
+    whole = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert re.search(rf"\| 600 \| 200 \| {re.escape(rows[1][1])} \|", whole.stdout), whole.stdout
+    too_many = subprocess.run(command + ["--keep", "601"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert too_many.returncode != 0
+    assert too_many.stderr.strip().splitlines()[-1] == ("error: --keep 601: between 1 and the 600 fitted images of "
+                                                         f"{ROOT / 'parameters' / 'mnist.yaml'}")
