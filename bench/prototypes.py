@@ -131,19 +131,21 @@ def main() -> None:
         # the loaders hand the images over encoded (on-off, windowed): the network's input
         fit, held = (unit_rows(split.images.numpy()) for split in (splits.train, splits.test))
         fit_labels, held_labels = splits.train.labels.numpy(), splits.test.labels.numpy()
-        if not args.neighbours:
-            shown = f"{kmeans_accuracy(fit, fit_labels, held, held_labels, config.n_neurons, config.n_classes, config.seed):.2%}"
-            print(f"| {path} | {config.n_neurons:,} | {len(fit):,} | {len(held):,} | {shown} | "
+        def print_row(fitted: int, shown: str) -> None:
+            print(f"| {path} | {config.n_neurons:,} | {fitted:,} | {len(held):,} | {shown} | "
                   f"{time.perf_counter() - started:.0f} |", flush=True)
+
+        if not args.neighbours:
+            accuracy = kmeans_accuracy(fit, fit_labels, held, held_labels, config.n_neurons, config.n_classes,
+                                       config.seed)
+            print_row(len(fit), f"{accuracy:.2%}")
             continue
         for kept in args.keep or [len(fit)]:
-            if not 0 < kept <= len(fit):
+            if kept > len(fit):
                 sys.exit(f"error: --keep {kept}: between 1 and the {len(fit):,} fitted images of {path}")
             chosen = np.random.default_rng(config.seed).choice(len(fit), kept, replace=False)
             accuracies = neighbour_accuracies(fit[chosen], fit_labels[chosen], held, held_labels, config.n_classes)
-            shown = " / ".join(f"{accuracy:.2%}" for accuracy in accuracies.values())
-            print(f"| {path} | {config.n_neurons:,} | {kept:,} | {len(held):,} | {shown} | "
-                  f"{time.perf_counter() - started:.0f} |", flush=True)
+            print_row(kept, " / ".join(f"{accuracy:.2%}" for accuracy in accuracies.values()))
 
 
 if __name__ == "__main__":
