@@ -26,7 +26,9 @@ READOUT_POOLINGS = tuple(FEATURES_PER_NEURON)
 RESIZE_MODES = ("squash", "pad")
 # How gray values become rates (snnctl.data.encodings, docs/mammo.md).
 NORMALIZATIONS = ("none", "percentile")
-ENCODINGS = ("rate", "on-off")
+# Input populations per pixel of each encoding: the grey level; ON and OFF; all three.
+CHANNELS = {"rate": 1, "on-off": 2, "rate+on-off": 3}
+ENCODINGS = tuple(CHANNELS)
 
 
 # Allowed values and bounds, checked by validate(); types come from the annotations.

@@ -24,7 +24,7 @@ import yaml
 
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl import validators
-from snnctl.choices import (CHOICES, DRIVE_ONLY_KEYS, FEATURES_PER_NEURON, LOWER_BOUNDS, RESUMABLE_KEYS,
+from snnctl.choices import (CHANNELS, CHOICES, DRIVE_ONLY_KEYS, FEATURES_PER_NEURON, LOWER_BOUNDS, RESUMABLE_KEYS,
                             TASK_ALIASES, UPPER_BOUNDS)
 from snnctl.original_layout import flatten_original
 from snnctl.validators import one_of, show
@@ -97,7 +97,8 @@ class Config:
     # (snnctl.data.encodings, before the encodings below): handwriting's slant, not its shape.
     deskew: bool = False
     # Encodings of low-contrast images (snnctl.data.encodings): per-image percentile
-    # window, CLAHE, and rate or on-off (difference-of-Gaussians ON and OFF channels).
+    # window, CLAHE, and rate, on-off (difference-of-Gaussians ON and OFF channels) or
+    # rate+on-off (the grey levels with the ON and OFF channels beside them).
     normalize: str = "none"
     clahe: bool = False
     # Each grey level raised to this power after the window and CLAHE: 0.5 lifts a dark
@@ -150,8 +151,9 @@ class Config:
 
     @property
     def input_channels(self) -> int:
-        """Input populations per pixel: two for ``on-off`` (ON and OFF), else one."""
-        return 2 if self.encoding == "on-off" else 1
+        """Input populations per pixel: one for ``rate``, two for ``on-off`` (ON and OFF),
+        three for ``rate+on-off`` (grey, ON and OFF)."""
+        return CHANNELS[self.encoding]
     @property
     def field_size(self) -> int:
         """The side of a neuron's receptive field: ``patch_size``, or the whole image."""

@@ -251,6 +251,8 @@ def _preparation_notes(config: Config) -> list[str]:
         (config.clahe, "equalized by CLAHE"),
         (config.gamma != 1.0, f"raised to the power {config.gamma} (each grey level in [0, 1])"),
         (config.encoding == "on-off", "filtered into ON and OFF channels (2 x input_size^2 inputs)"),
+        (config.encoding == "rate+on-off",
+         "given with its ON and OFF channels beside it (grey, ON, OFF: 3 x input_size^2 inputs)"),
         (config.input_length is not None, f"scaled to Euclidean length {config.input_length}"),
     ) if wanted]
     if not steps:

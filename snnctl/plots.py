@@ -22,7 +22,7 @@ from matplotlib.colors import Colormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from snnctl.data.encodings import input_planes
+from snnctl.data.encodings import channel_caption, input_planes
 from snnctl.errors import ConfigError
 from snnctl.logs import receptive_field_grid
 
@@ -143,12 +143,12 @@ def weights_figure(weights: torch.Tensor, input_size: int, assignments: torch.Te
     ax = figure.add_axes((left / width, bottom / height, inches_wide / width, inches_high / height))
     shown = ax.imshow(image, cmap=_colormap("hot_r"), interpolation="nearest" if scale >= 1 else "antialiased",
                       vmin=float(weights.min()), vmax=float(weights.max()))
-    if channels > 1:  # fainter lines between a tile's ON and OFF halves
+    if channels > 1:  # fainter lines between a tile's channels (ON | OFF, or grey | ON | OFF)
         ax.vlines(np.arange(1, side * channels) * input_size - 0.5, -0.5, side * tile_height - 0.5, colors="0.9",
                   linewidths=0.3)
     _tile_lines(ax, side, (tile_height, tile_width), "0.75", 0.5)
     ax.set_axis_off()
-    each = f"{input_size}x{input_size}" + (" ON | OFF" if channels > 1 else "")
+    each = f"{input_size}x{input_size}" + channel_caption(channels)
     figure.suptitle(f"input weights of {n_neurons} excitatory neurons ({each} each)", y=1 - 0.2 / height)
     bar = figure.add_axes(((left + inches_wide + 0.15) / width, bottom / height, 0.2 / width, inches_high / height))
     figure.colorbar(shown, cax=bar, label="weight")

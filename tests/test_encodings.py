@@ -486,3 +486,43 @@ def test_the_encodings_figure_shows_each_encoding_of_one_view_the_squared_one_be
     np.testing.assert_allclose(shown["gamma: 2 (mammo-study)"], image ** 2, atol=1e-6)
     assert all(panel.shape == image.shape for panel in shown.values())
     run_figure_script("encodings_figure", tmp_path / "encodings.png", "--size", "32")
+
+
+def test_rate_with_on_off_puts_the_grey_levels_before_the_on_and_off_channels_of_the_whole_image():
+    # a bright garment on black: on-off alone would mask the black as air; rate+on-off keeps
+    # the outline's edges, since an outline is part of a garment's shape
+    image = np.zeros((SIZE, SIZE))
+    image[3:21, 4:20] = 0.8
+    flat = torch.from_numpy(image).float().reshape(1, -1)
+    config = cfg.Config(input_size=SIZE, encoding="rate+on-off", gamma=0.5)
+    assert config.input_channels == 3 and config.n_inputs == 3 * SIZE * SIZE
+    rates = encodings.encode(flat, config)
+    assert rates.shape == (1, 3 * SIZE * SIZE)
+    grey = flat ** 0.5
+    torch.testing.assert_close(rates[:, :SIZE * SIZE], grey)
+    torch.testing.assert_close(rates[:, SIZE * SIZE:], encodings.on_off(grey, SIZE))
+    on, off = rates[0, SIZE * SIZE:2 * SIZE * SIZE].reshape(SIZE, SIZE), rates[0, 2 * SIZE * SIZE:].reshape(SIZE, SIZE)
+    assert on[3, 12] > 0.5 and off[1, 12] > 0.1  # the outline: ON inside its edge, OFF on the black outside
+    masked = encodings.encode(flat, config.replace(encoding="on-off"))
+    assert float(masked[0, :SIZE * SIZE].reshape(SIZE, SIZE)[3, 12]) == 0.0, "on-off alone masks the outline"
+    scaled = encodings.encode(flat, config.replace(input_length=5.0))
+    assert float(torch.linalg.vector_norm(scaled)) == pytest.approx(5.0)  # the length of all three channels
+    torch.testing.assert_close(scaled, rates * 5.0 / torch.linalg.vector_norm(rates))
+
+
+def test_a_rate_with_on_off_run_trains_and_its_figures_and_exports_show_three_channels(tmp_path):
+    import nir
+
+    from snnctl import service
+
+    config = cfg.Config(task="MNIST", data_dir=str(tmp_path / "absent"), n_train=40, n_test=20, n_neurons=4,
+                        time=20, encoding="rate+on-off", update_interval=20, log_dir=str(tmp_path / "logs"),
+                        baseline=False, checkpoint_every=0)
+    trained = service.train(config, out=tmp_path / "run")
+    assert trained.evaluation is not None
+    weights = service.visualize("weights", tmp_path / "run", tmp_path / "weights.png")
+    assert (tmp_path / "weights.png").read_bytes()[:4] == b"\x89PNG" and weights.title is not None
+    service.export(tmp_path / "run", "nir", tmp_path / "net.nir")
+    graph = nir.read(str(tmp_path / "net.nir"))
+    assert list(graph.nodes["input"].input_type["input"]) == [3 * 28 * 28]
+    assert str(graph.metadata["encoding"]) == "rate+on-off"

@@ -179,7 +179,8 @@ def _input(parameters: dict) -> str:
     text = f"input {size}x{size}" + (" deskewed" if parameters.get("deskew") else "")
     text += f", grey levels to the power {gamma}" if gamma != 1.0 else ""
     text += f", receptive fields {patch}x{patch} windows" if patch else ""
-    return text + (" ON and OFF" if parameters.get("encoding") == "on-off" else "")
+    channels = {"on-off": " ON and OFF", "rate+on-off": " grey, ON and OFF"}
+    return text + channels.get(parameters.get("encoding", "rate"), "")
 
 
 def _inspection_tables(result) -> render.Rendering:

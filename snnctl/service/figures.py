@@ -142,8 +142,11 @@ def _figure(what: str, checkpoint_path: Path, run_dir: Path, *, titles: bool, in
     if what == "theta":
         return plots.theta_figure(stored.tensors.theta, stored.config.exc_thresh)
     if what == "readout":
+        from snnctl.data.encodings import channel_caption
+
         check_readout(stored, "linear", checkpoint_path)
-        each = " (ON | OFF)" if stored.config.encoding == "on-off" else ""
+        caption = channel_caption(stored.config.input_channels).strip()
+        each = f" ({caption})" if caption else ""
         return plots.readout_figure(readout_maps(stored), stored.class_names,
                                     f"linear readout: each class's weights over the neurons' receptive fields{each}")
     return _spikes_figure(stored, run_dir, index, device, notice)
