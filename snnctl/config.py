@@ -27,7 +27,7 @@ from snnctl import validators
 from snnctl.choices import (CHANNELS, CHOICES, DRIVE_ONLY_KEYS, FEATURES_PER_NEURON, LOWER_BOUNDS, RESUMABLE_KEYS,
                             TASK_ALIASES, UPPER_BOUNDS)
 from snnctl.original_layout import flatten_original
-from snnctl.validators import one_of, show
+from snnctl.validators import one_of, show, yaml_quoted
 from snnctl.yaml_reader import parse_yaml, read_yaml_file, yaml_number
 
 @dataclass(frozen=True)
@@ -334,10 +334,10 @@ def _check_groups_and_folds(values: dict[str, Any], source: str) -> None:
         try:
             pattern = re.compile(values["group"])
         except re.error as exc:
-            raise ConfigError(f"{source}: group: {show(values['group'])} is not a valid regular expression "
+            raise ConfigError(f"{source}: group: {yaml_quoted(values['group'])} is not a valid regular expression "
                               f"({exc})") from None
         if pattern.groups < 1:
-            raise ConfigError(f"{source}: group: {show(values['group'])} has no capture group; put the part "
+            raise ConfigError(f"{source}: group: {yaml_quoted(values['group'])} has no capture group; put the part "
                               f"that names the group in parentheses, e.g. '^(P\\d+)_'")
     fold, folds = values["fold"], values["folds"]
     if fold is not None and (folds is None or fold >= folds):

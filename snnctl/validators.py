@@ -24,6 +24,12 @@ def show(value: Any) -> str:
     return _SHOW.repr(value)
 
 
+def yaml_quoted(text: str) -> str:
+    """``text`` as a YAML file or ``--set`` gives it, in single quotes (a quote doubled), so
+    that a regular expression reads as typed: ``'^(P\\d+)_'``, not Python's ``'^(P\\\\d+)_'``."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def one_of(value: Any, where: str, allowed: tuple[str, ...]) -> str:
     """``value`` if it is one of ``allowed``; else a ConfigError naming ``where``."""
     if value not in allowed:

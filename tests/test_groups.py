@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -162,7 +163,7 @@ def test_an_expression_that_matches_no_file_name_is_told_one_that_does():
     with pytest.raises(ConfigError) as caught:
         groups.groups_from_regex(GROUP, paths)
     suggestion = groups.looks_grouped(paths)
-    assert f"these names suggest {suggestion!r}" in str(caught.value)
+    assert f"these names suggest '{suggestion}'" in str(caught.value)
     assert "\n" not in str(caught.value)
 
 
@@ -189,6 +190,10 @@ def test_a_csv_naming_missing_files_or_leaving_files_out_is_one_clear_error(mamm
         load(mammo_config(mammo, group_file=str(table)))
     table.write_text("path,group\n" + "".join(f"{f},{f[:5]}\n" for f in files[1:]))
     with pytest.raises(ConfigError, match=r"group_file: .*no group for 1 file"):
+        load(mammo_config(mammo, group_file=str(table)))
+    table.write_text("path,group\n" + "".join(f"{f},{f[:5]}\n" for f in files) + f"{files[0]},OTHER\n")
+    with pytest.raises(ConfigError, match=rf"group_file: .* line {len(files) + 2}: '{files[0]}' is listed again "
+                                          r"\(first on line 2\)"):
         load(mammo_config(mammo, group_file=str(table)))
     table.write_text("file,patient\nx.png,1\n")
     with pytest.raises(ConfigError, match=r"group_file: .*needs the columns path and group"):
@@ -225,3 +230,15 @@ def test_a_validation_split_keeps_groups_apart_and_folds_of_it_partition_the_tra
     assert sorted(torch.cat(parts).tolist()) == list(range(len(labels)))
     plain_rest, plain_held = groups.validation_split(labels, [], 9, seed=1)
     assert len(plain_held) == 9 and len(plain_rest) == len(labels) - 9
+
+
+def test_an_expression_that_misses_some_files_is_told_how_many_it_matches_as_typed(mammo, tmp_path):
+    copy = tmp_path / "mammo"
+    shutil.copytree(mammo, copy)
+    files = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*.png"))
+    (copy / "benign" / "scan 12.png").write_bytes((copy / files[0]).read_bytes())
+    with pytest.raises(ConfigError) as caught:
+        load(mammo_config(copy, group=GROUP))
+    message = str(caught.value)
+    assert f"group: '{GROUP}' matches {len(files)} of {len(files) + 1} of the file paths" in message, message
+    assert "'scan 12.png'" in message and "\\\\" not in message

@@ -21,6 +21,7 @@ from snnctl.data.groups import groups_from_file, groups_from_regex, inside_class
 from snnctl.data.images import SIXTEEN_BITS, UnreadableImage, fit, image_format, read_image, unknown_format
 from snnctl.errors import ConfigError, SnnctlError, WarningText
 from snnctl.seeds import limit_seed
+from snnctl.validators import yaml_quoted
 
 # One image file: path relative to the data folder, label, format (None: found when read),
 # patient group (None: no groups).
@@ -233,7 +234,7 @@ def _split_pool(files: list[ImageFile], config: Config, root: Path, classes: lis
         suggestion = looks_grouped([inside_class_folder(relative, 0) for relative, *_ in files])
         if suggestion:
             notice(f"{root}: the file names look like they carry patient ids, and this split is made without "
-                   f"groups, so one patient's images can fall on both sides; set group: '{suggestion}' "
+                   f"groups, so one patient's images can fall on both sides; set group: {yaml_quoted(suggestion)} "
                    f"(or group_file) to keep them together (docs/mammo.md)")
     if config.grouped or config.fold is not None:
         groups = [group for *_, group in files] if config.grouped else None

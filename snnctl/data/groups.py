@@ -22,6 +22,7 @@ import torch
 from snnctl.config import Config
 from snnctl.data.dataset import stratified_split
 from snnctl.errors import ConfigError
+from snnctl.validators import yaml_quoted
 
 SUGGESTED_FOR_FOLDERS = r"^([^/]+)/"
 # A file's name, or its first folder's, is read as tokens between _ and - (and the suffix's
@@ -51,11 +52,11 @@ def groups_from_regex(pattern: str, paths: list[str]) -> list[str]:
         else:
             found.append(match.group(1))
     if missed:
-        what = "none" if len(missed) == len(paths) else f"{len(missed)} of {len(paths)}"
+        what = "none" if len(missed) == len(paths) else f"{len(paths) - len(missed)} of {len(paths)}"
         suggestion = looks_grouped(paths)
-        hint = f" (these names suggest {suggestion!r})" if suggestion else ""
-        raise ConfigError(f"group: {pattern!r} matches {what} of the file paths inside their class folders "
-                          f"(e.g. {missed[0]!r}); give an expression whose first group names the patient{hint}")
+        hint = f" (these names suggest {yaml_quoted(suggestion)})" if suggestion else ""
+        raise ConfigError(f"group: {yaml_quoted(pattern)} matches {what} of the file paths inside their class folders, "
+                          f"not {missed[0]!r}; give an expression whose first group names the patient{hint}")
     return found
 
 
@@ -74,6 +75,7 @@ def read_group_file(path: str, classes: list[str]) -> dict[str, tuple[str, int |
         raise ConfigError(f"group_file: {path}: needs the columns path and group (and optionally label), "
                           f"found {', '.join(sorted(c for c in columns if c)) or 'none'}")
     table: dict[str, tuple[str, int | None]] = {}
+    first_line: dict[str, int] = {}
     for line, row in enumerate(rows, 2):
         file, group, label = ((row.get(key) or "").strip() for key in ("path", "group", "label"))
         if not file or not group:
@@ -81,7 +83,12 @@ def read_group_file(path: str, classes: list[str]) -> dict[str, tuple[str, int |
         if label and label not in classes:
             raise ConfigError(f"group_file: {path} line {line}: label {label!r} is not a class folder "
                               f"({', '.join(classes)})")
-        table[PurePosixPath(file).as_posix()] = (group, classes.index(label) if label else None)
+        key = PurePosixPath(file).as_posix()
+        if key in first_line:  # a patient's views could otherwise be parted by the last row
+            raise ConfigError(f"group_file: {path} line {line}: {file!r} is listed again (first on line "
+                              f"{first_line[key]}); give each file one row")
+        first_line[key] = line
+        table[key] = (group, classes.index(label) if label else None)
     return table
 
 
