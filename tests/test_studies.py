@@ -358,3 +358,61 @@ def test_a_linear_readout_study_reads_each_folds_layer_before_learning_as_its_co
     assert key in result.summary and key in Path(result.table_file).read_text().splitlines()[0]
     vote = service.study(study_config(mammo, tmp_path), folds=2, out=tmp_path / "vote-study", concurrent_folds=1)
     assert not any(name.startswith("scores/untrained/") for name in vote.summary)  # the vote's studies have none
+
+
+def test_a_study_resumed_after_its_data_folder_changed_is_refused_naming_the_file(mammo, tmp_path):
+    import shutil
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_the_second_fold(message: str) -> None:
+        if message.startswith(f"study: fold 2 of {FOLDS}"):
+            raise Stop
+
+    copy = tmp_path / "mammo"
+    shutil.copytree(mammo, copy)
+    study_dir = tmp_path / "interrupted"
+    with pytest.raises(Stop):
+        service.study(study_config(copy, tmp_path), folds=FOLDS, out=study_dir, concurrent_folds=1,
+                      notice=stop_at_the_second_fold)
+    added = copy / "benign" / "P0999_L_CC.png"
+    shutil.copy(next((copy / "benign").glob("*.png")), added)
+    with pytest.raises(SnnctlError, match=rf"{re.escape(str(added))}: added since the study in .* started.*move it out"):
+        service.study(resume=study_dir, concurrent_folds=1)
+    added.unlink()
+    gone = next((copy / "normal").glob("*.png"))
+    kept = gone.read_bytes()
+    gone.unlink()
+    with pytest.raises(SnnctlError, match=rf"{re.escape(str(gone))}: one of the images of the study in .*restore it"):
+        service.study(resume=study_dir, concurrent_folds=1)
+    gone.write_bytes(kept)
+    assert len(service.study(resume=study_dir, concurrent_folds=1).per_fold) == FOLDS
+
+
+def test_a_study_interrupted_in_this_process_says_to_resume_the_study_not_the_folds_run(mammo, tmp_path, monkeypatch):
+    import signal
+
+    from snnctl.service import studies
+    from snnctl.service.common import Interrupted
+
+    def interrupted(config, fold, runs_dir, *args):
+        raise Interrupted(signal.SIGINT, studies.fold_dir(runs_dir, fold) / "checkpoint.safetensors")
+
+    monkeypatch.setattr(studies, "run_fold", interrupted)
+    study_dir = tmp_path / "stopped"
+    with pytest.raises(Interrupted) as caught:
+        service.study(study_config(mammo, tmp_path), folds=FOLDS, out=study_dir, concurrent_folds=1)
+    assert str(caught.value).endswith(f"continue with: snnctl train --resume {study_dir.resolve()}")
+    assert caught.value.exit_code == 128 + signal.SIGINT
+
+
+@pytest.mark.parametrize("flags", [["--set", "n_neurons=32"], ["--device", "cpu"]])
+def test_settings_given_to_a_resumed_study_are_refused_not_ignored(finished, flags):
+    from typer.testing import CliRunner
+
+    from conftest import assert_one_line_error
+    from snnctl.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--resume", finished.study_dir, *flags])
+    assert_one_line_error(result, 2, "continues a study as it was set up", flags[0])

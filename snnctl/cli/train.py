@@ -50,6 +50,9 @@ def train(
         # whether this is a study depends on the parameters as --set leaves them (--set folds=5)
         wanted = service.with_parameters(config, overrides, value(device)) if config is not None else None
         if service.is_study(wanted, folds, resume):
+            if resume is not None and (overrides or device is not None):
+                raise cfg.ConfigError(f"train: --resume {resume} continues a study as it was set up; --set and "
+                                      f"--device cannot change it (start a new study to change them)")
             return service.study(wanted, folds=folds, out=out_dir, resume=resume, address=address,
                                  concurrent_folds=concurrent_folds, notice=render.notice, on_progress=on_progress)
         study_only = [flag for flag, given in (("--folds", folds), ("--concurrent-folds", concurrent_folds),

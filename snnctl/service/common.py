@@ -158,13 +158,14 @@ def layer_activity_noticed(counts: "torch.Tensor", images: str, notice: Notice) 
 
 
 class Interrupted(SnnctlError):
-    """Training stopped by SIGINT/SIGTERM after saving a checkpoint: exit 128 + signal."""
+    """Training stopped by SIGINT/SIGTERM after saving a checkpoint: exit 128 + signal.
+    ``resume``: what ``train --resume`` continues (the checkpoint, or the study it is a fold of)."""
 
-    def __init__(self, signum: int, checkpoint: Path) -> None:
+    def __init__(self, signum: int, checkpoint: Path, resume: Path | None = None) -> None:
         super().__init__(f"interrupted by {signal.Signals(signum).name}: checkpoint saved to {checkpoint}; "
-                         f"continue with: snnctl train --resume {checkpoint}")
+                         f"continue with: snnctl train --resume {resume or checkpoint}")
         self.exit_code = 128 + signum
-        self.checkpoint = checkpoint
+        self.signum, self.checkpoint = signum, checkpoint
 
 
 @dataclass

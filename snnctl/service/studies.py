@@ -32,7 +32,7 @@ from snnctl.files import read_versioned_json, write_atomic
 from snnctl.readout.activity import mostly_in_lockstep, mostly_silent
 from snnctl.service.cluster import error_line, ray_session, run_on_tune
 import snnctl.service.lockstep as lockstep
-from snnctl.service.common import (Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
+from snnctl.service.common import (Interrupted, Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
                                    with_absolute_data_paths, write_state)
 from snnctl.service.train import train_in
 
@@ -242,26 +242,56 @@ def _fold_trial(sampled: dict, *, base: dict, runs_dir: str) -> None:
 # ---------------------------------------------------------------- the study
 
 
-def _write_state(study_dir: Path, config: Config) -> None:
-    write_state(study_dir / STATE_NAME, STATE_FORMAT, FORMAT_VERSION, {"parameters": config.to_dict()})
+def _write_state(study_dir: Path, config: Config, images: list[str]) -> None:
+    write_state(study_dir / STATE_NAME, STATE_FORMAT, FORMAT_VERSION, {"parameters": config.to_dict(), "images": images})
 
 
-def _read_state(study_dir: Path) -> Config:
+def _read_state(study_dir: Path) -> tuple[Config, list[str] | None]:
+    """The study's parameters and the image files it split (None: a study set up before
+    they were recorded)."""
     path = study_dir / STATE_NAME
     state = read_state(path, STATE_FORMAT, FORMAT_VERSION, "study")
     try:
-        return cfg.from_mapping(state["parameters"], f"{path}: parameters")
+        images = state.get("images")
+        return (cfg.from_mapping(state["parameters"], f"{path}: parameters"),
+                None if images is None else [str(image) for image in images])
     except (KeyError, TypeError, ConfigError) as exc:
         raise SnnctlError(f"{path}: not a readable study state ({exc})") from None
 
 
-def _set_up(config: Config | None, folds: int | None, out: Path | None, resume: Path | None) -> tuple[Config, Path]:
+def _image_files(config: Config) -> set[str]:
+    """The image files of the study's data folder, relative to it."""
+    from snnctl.data.folders import image_files
+
+    return image_files(config.data_dir)
+
+
+def _check_same_images(config: Config, recorded: list[str] | None, study_dir: Path) -> None:
+    """The folds still to run split the images the study started with: the folds that ran
+    already were split from them, and together the folds' test sets must be those images
+    once each. A file added or gone since is one error naming it."""
+    if recorded is None:
+        return
+    present, known = _image_files(config), set(recorded)
+    for changed, how, remedy in ((sorted(known - present), "one of the images of the study in", "restore it"),
+                                 (sorted(present - known), "added since the study in", "move it out")):
+        if changed:
+            more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+            raise SnnctlError(f"{Path(config.data_dir) / changed[0]}: {how} {study_dir} started{more}, whose folds "
+                              f"split the images it started with; {remedy} to finish the study, or start a new one")
+
+
+def _set_up(config: Config | None, folds: int | None, out: Path | None,
+            resume: Path | None) -> tuple[Config, Path, list[str] | None]:
+    """The study's parameters, its directory and, when it is resumed, the image files it
+    recorded (None for a new one)."""
     if resume is not None:
         if config is not None or folds is not None or out is not None:
             raise ConfigError("train: --resume STUDY_DIR continues a study as it was set up, without PARAMS, "
                               "--folds or --out")
         study_dir = Path(resume).resolve()
-        return _read_state(study_dir), study_dir
+        recorded_config, images = _read_state(study_dir)
+        return recorded_config, study_dir, images
     if config is None:
         raise ConfigError("train: --folds needs a parameter file")
     if folds is not None:
@@ -271,7 +301,7 @@ def _set_up(config: Config | None, folds: int | None, out: Path | None, resume: 
     config = with_absolute_data_paths(config.replace(fold=None))
     study_dir = new_directory(config, out, prefix="study-",
                               remedy=f"give another --out, or continue a study with --resume {out}").resolve()
-    return config, study_dir
+    return config, study_dir, None
 
 
 def _on_ray(address: str | None, concurrent_folds: int | None) -> bool:
@@ -291,7 +321,10 @@ def _run_folds(config: Config, pending: list[int], study_dir: Path, address: str
     if not _on_ray(address, concurrent_folds):
         for fold in pending:
             notice(f"study: fold {fold + 1} of {config.folds}")
-            run_fold(config, fold, runs_dir, notice, on_progress)
+            try:
+                run_fold(config, fold, runs_dir, notice, on_progress)
+            except Interrupted as stopped:  # the study, not the fold's own run, is what to continue
+                raise Interrupted(stopped.signum, stopped.checkpoint, resume=study_dir) from None
         return "this process, one fold after another"
     from ray import tune
 
@@ -368,7 +401,7 @@ def study(config: Config | None = None, *, folds: int | None = None, out: Path |
     """
     from snnctl import data
 
-    config, study_dir = _set_up(config, folds, out, resume)
+    config, study_dir, recorded_images = _set_up(config, folds, out, resume)
     runs_dir = study_dir / RUNS_DIR
     on_ray = not lockstep.in_lockstep(config) and _on_ray(address, concurrent_folds)
     if lockstep.in_lockstep(config):
@@ -381,13 +414,16 @@ def study(config: Config | None = None, *, folds: int | None = None, out: Path |
                                    "them here)")
     if resume is None:
         data.load_splits(config.replace(fold=0), notice)  # the data is there and the folds can be made
+        images = sorted(_image_files(config))
     pending = [k for k in range(config.folds) if not (fold_dir(runs_dir, k) / FOLD_NAME).exists()]
+    if resume is not None and pending:
+        _check_same_images(config, recorded_images, study_dir)
     # Ray is connected before the study directory is made: a cluster that cannot be
     # reached leaves nothing behind (the folds' own session then reuses this one).
     with ray_session(address) if on_ray and pending else contextlib.nullcontext():
         if resume is None:
             runs_dir.mkdir(parents=True)
-            _write_state(study_dir, config)
+            _write_state(study_dir, config, images)
         ran_on = "nowhere: every fold had finished"
         if pending:
             ran_on = _run_folds(config, pending, study_dir, address, concurrent_folds, notice, on_progress)
