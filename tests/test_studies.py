@@ -416,3 +416,35 @@ def test_settings_given_to_a_resumed_study_are_refused_not_ignored(finished, fla
 
     result = CliRunner().invoke(app, ["train", "--resume", finished.study_dir, *flags])
     assert_one_line_error(result, 2, "continues a study as it was set up", flags[0])
+
+
+def test_a_class_with_fewer_patients_than_folds_is_said_once_by_name_without_scikit_learns_warnings(mammo, tmp_path):
+    import shutil
+    import warnings
+
+    class Stop(Exception):
+        pass
+
+    copy = tmp_path / "mammo"
+    shutil.copytree(mammo, copy)
+    patients = sorted({PATIENT.search(p.name).group(1) for p in (copy / "malignant").glob("*.png")})
+    for view in (copy / "malignant").glob("*.png"):
+        if PATIENT.search(view.name).group(1) not in patients[:2]:
+            view.unlink()
+    said: list[str] = []
+
+    def record_then_stop_at_the_second_fold(message: str) -> None:
+        said.append(message)
+        if message.startswith(f"study: fold 2 of {FOLDS}"):
+            raise Stop
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's warning about the class would fail the test
+        with pytest.raises(Stop):
+            service.study(study_config(copy, tmp_path), folds=FOLDS, out=tmp_path / "study", concurrent_folds=1,
+                          notice=record_then_stop_at_the_second_fold)
+    short = [message for message in said if "malignant" in message and "folds" in message]
+    assert short == [f"class 'malignant' has 2 patient group(s) for {FOLDS} folds: 1 or more folds test no malignant "
+                     f"image, and their balanced accuracy averages the other classes' recall; --folds 2 tests it in "
+                     f"every fold"]
+    assert len(said) == len(set(said)), "a message repeated by each fold is said once"

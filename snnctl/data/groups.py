@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
@@ -150,9 +151,25 @@ def fold_of_each(labels: torch.Tensor, groups: list[str], folds: int, seed: int)
     splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed % (2 ** 32))
     assigned = np.empty(len(groups), dtype=np.int64)
     y = labels.numpy()
-    for fold, (_, test) in enumerate(splitter.split(np.zeros(len(y)), y, groups)):
-        assigned[test] = fold
+    with warnings.catch_warnings():
+        # a class with fewer groups than folds: scikit-learn warns on every split; a study
+        # says it once, naming the class (classes_short_of_folds)
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        for fold, (_, test) in enumerate(splitter.split(np.zeros(len(y)), y, groups)):
+            assigned[test] = fold
     return assigned
+
+
+def classes_short_of_folds(labels: torch.Tensor, groups: list[str], class_names: list[str],
+                           folds: int) -> list[tuple[str, int]]:
+    """Each class with fewer groups than ``folds`` (without groups, fewer images), and how
+    many it has: at least that many fewer folds than ``folds`` test none of its images."""
+    per_class: dict[int, set[str]] = {}
+    names = groups if groups else [str(i) for i in range(len(labels))]
+    for label, group in zip(labels.tolist(), names):
+        per_class.setdefault(label, set()).add(group)
+    return [(name, len(per_class.get(label, ()))) for label, name in enumerate(class_names)
+            if len(per_class.get(label, ())) < folds]
 
 
 def grouped_split(labels: torch.Tensor, groups: list[str], folds: int, fold: int,

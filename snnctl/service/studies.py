@@ -23,11 +23,11 @@ import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snnctl import config as cfg
 from snnctl.config import Config
-from snnctl.errors import ConfigError, SnnctlError
+from snnctl.errors import ConfigError, SnnctlError, WarningText
 from snnctl.files import read_versioned_json, write_atomic
 from snnctl.readout.activity import mostly_in_lockstep, mostly_silent
 from snnctl.service.cluster import error_line, ray_session, run_on_tune
@@ -35,6 +35,9 @@ import snnctl.service.lockstep as lockstep
 from snnctl.service.common import (Interrupted, Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
                                    with_absolute_data_paths, write_state)
 from snnctl.service.train import train_in
+
+if TYPE_CHECKING:
+    from snnctl.data import Splits
 
 STATE_NAME = "study.json"  # what the study is: its parameters (for --resume)
 RESULT_NAME = "result.json"  # the finished study's result, as --json prints it
@@ -281,6 +284,35 @@ def _check_same_images(config: Config, recorded: list[str] | None, study_dir: Pa
                               f"split the images it started with; {remedy} to finish the study, or start a new one")
 
 
+def _each_once(notice: Notice) -> Notice:
+    """``notice``, saying each message once: every fold splits the same folders and would
+    repeat what the study's set-up said of them."""
+    said: set[str] = set()
+
+    def once(message: str) -> None:
+        if message not in said:
+            said.add(message)
+            notice(message)
+
+    return once
+
+
+def _notice_classes_short_of_folds(pool: "Splits", folds: int, notice: Notice) -> None:
+    """Says which classes some folds cannot test: those with fewer patients (or images)
+    than folds. Such a fold's balanced accuracy averages only the classes it tests."""
+    import torch
+
+    from snnctl.data.groups import classes_short_of_folds
+
+    labels = torch.cat([pool.train.labels, pool.test.labels])
+    groups = pool.train.groups + pool.test.groups
+    for name, count in classes_short_of_folds(labels, groups, pool.train.class_names, folds):
+        what = "patient group(s)" if groups else "image(s)"
+        notice(WarningText(f"class {name!r} has {count} {what} for {folds} folds: {folds - count} or more folds test "
+                           f"no {name} image, and their balanced accuracy averages the other classes' recall; "
+                           f"--folds {max(count, 2)} tests it in every fold"))
+
+
 def _set_up(config: Config | None, folds: int | None, out: Path | None,
             resume: Path | None) -> tuple[Config, Path, list[str] | None]:
     """The study's parameters, its directory and, when it is resumed, the image files it
@@ -402,6 +434,7 @@ def study(config: Config | None = None, *, folds: int | None = None, out: Path |
     from snnctl import data
 
     config, study_dir, recorded_images = _set_up(config, folds, out, resume)
+    notice = _each_once(notice)
     runs_dir = study_dir / RUNS_DIR
     on_ray = not lockstep.in_lockstep(config) and _on_ray(address, concurrent_folds)
     if lockstep.in_lockstep(config):
@@ -413,7 +446,8 @@ def study(config: Config | None = None, *, folds: int | None = None, out: Path |
         engine.require_cpu(config, "study folds on Ray run on the CPUs Ray reserves for them (--concurrent-folds 1 runs "
                                    "them here)")
     if resume is None:
-        data.load_splits(config.replace(fold=0), notice)  # the data is there and the folds can be made
+        pool = data.load_splits(config.replace(fold=0), notice)  # the data is there and the folds can be made
+        _notice_classes_short_of_folds(pool, config.folds, notice)
         images = sorted(_image_files(config))
     pending = [k for k in range(config.folds) if not (fold_dir(runs_dir, k) / FOLD_NAME).exists()]
     if resume is not None and pending:
