@@ -282,3 +282,19 @@ def test_assign_untrained_reads_out_the_layer_training_started_from(checkpoint_c
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.stdout)["scores"]["linear"]["balanced_accuracy"] == pytest.approx(
         document["scores"]["linear"]["balanced_accuracy"])
+
+
+def test_a_run_given_a_relative_data_dir_is_evaluated_on_the_same_images_from_another_directory(tmp_path, monkeypatch):
+    from conftest import tiny_config, write_mnist_idx
+
+    write_mnist_idx(tmp_path / "work" / "digits", n_train=60, n_test=30)
+    monkeypatch.chdir(tmp_path / "work")
+    config = tiny_config(tmp_path, data_dir="digits", n_neurons=9, update_interval=30)
+    trained = service.train(config, out=tmp_path / "run")
+    stored = service.inspect(Path(trained.checkpoint)).parameters
+    assert stored["data_dir"] == str(tmp_path / "work" / "digits")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    said: list[str] = []
+    report = service.evaluate(Path(trained.checkpoint), notice=said.append)
+    assert report.n_samples == 30 and not any("subset" in message for message in said), said

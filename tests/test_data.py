@@ -162,6 +162,17 @@ def test_corrupt_idx_file_is_one_clear_error(config_factory, tmp_path):
         data.load_splits(config_factory(), lambda m: None)
 
 
+def test_a_folder_with_some_of_the_four_idx_files_is_one_error_naming_a_missing_one_not_the_subset(config_factory,
+                                                                                                     tmp_path):
+    raw = write_mnist_idx(tmp_path / "data", n_train=10, n_test=10)
+    (raw / "t10k-images-idx3-ubyte.gz").unlink()
+    said: list[str] = []
+    with pytest.raises(SnnctlError, match=r"t10k-images-idx3-ubyte\[\.gz\]: missing beside train-images-idx3-ubyte\.gz "
+                                          r"\(1 of the four IDX files\)"):
+        data.load_splits(config_factory(), said.append)
+    assert not any("subset" in message for message in said)
+
+
 def test_idx_reader_rejects_bad_magic(tmp_path):
     path = tmp_path / "x-idx"
     path.write_bytes(b"\x12\x34\x08\x01" + b"\x00" * 8)

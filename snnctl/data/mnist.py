@@ -93,9 +93,16 @@ def _find_idx(raw: Path, stem: str) -> Path | None:
 
 
 def _mnist_from_idx(raw: Path) -> tuple[np.ndarray, ...] | None:
+    """The four arrays of the IDX files in ``raw``; None when it holds none of them. Some of
+    them only is an error: a set half copied is not a reason to train on another one."""
     paths = {key: _find_idx(raw, stem) for key, stem in MNIST_FILES.items()}
-    if not all(paths.values()):
+    if not any(paths.values()):
         return None
+    missing = [stem for key, stem in MNIST_FILES.items() if paths[key] is None]
+    if missing:
+        found = next(path for path in paths.values() if path is not None)
+        raise SnnctlError(f"{raw / missing[0]}[.gz]: missing beside {found.name} ({len(missing)} of the four IDX "
+                          f"files); copy the whole set into {raw}")
     arrays = {key: read_idx(path) for key, path in paths.items()}
     for split in ("train", "test"):
         if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):

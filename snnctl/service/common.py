@@ -203,8 +203,9 @@ def stop_on_signals(interrupt: bool = False) -> Iterator[StopRequest]:
 
 
 def with_absolute_data_paths(config: Config) -> Config:
-    """``config`` with ``data_dir`` and ``group_file`` made absolute: a sweep's trials and a
-    study's folds may run in Ray workers, each in a directory of its own."""
+    """``config`` with ``data_dir`` and ``group_file`` made absolute: a checkpoint is read
+    from other directories than it was trained in, and a sweep's trials and a study's
+    folds may run in Ray workers, each in a directory of its own."""
     return config.replace(data_dir=str(Path(config.data_dir).resolve()),
                           group_file=str(Path(config.group_file).resolve()) if config.group_file else None)
 

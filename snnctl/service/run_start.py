@@ -13,7 +13,7 @@ from snnctl import checkpoint as ckpt
 from snnctl import config as cfg
 from snnctl.config import Config
 from snnctl.errors import ConfigError
-from snnctl.service.common import Notice, new_directory
+from snnctl.service.common import Notice, new_directory, with_absolute_data_paths
 from snnctl.service.intervals import RunningAccuracy
 from snnctl.service.validation import Validation, validation_splits
 
@@ -40,7 +40,9 @@ def resume_config(checkpoint: ckpt.Checkpoint, config: Config | None, overrides:
     if config is not None:
         wanted = with_parameters(config, overrides, device)
         cfg.check_resume_changes(checkpoint.config, wanted, "--resume with a parameter file")
-        differing = [k for k in cfg.KEYS if getattr(wanted, k) != getattr(stored, k)]
+        # a relative data_dir names the folder the run's own one does when both resolve alike
+        wanted_here, stored_here = with_absolute_data_paths(wanted), with_absolute_data_paths(stored)
+        differing = [k for k in cfg.KEYS if getattr(wanted_here, k) != getattr(stored_here, k)]
         if differing:
             key = differing[0]
             raise ConfigError(f"--resume: parameter {key!r} is {getattr(wanted, key)!r} in the file but "
@@ -77,7 +79,10 @@ def start_run(config: Config | None, out: Path | None, resume: Path | None, over
     elif config is None:
         raise ConfigError("train: a parameter file or --resume is required")
     else:
-        config = with_parameters(config, overrides, device)
+        # the checkpoint records the folders it was trained on wherever it is later read: a
+        # relative data_dir would name another folder from another directory (MNIST would
+        # then fall back to its bundled subset without a word)
+        config = with_absolute_data_paths(with_parameters(config, overrides, device))
     memory.check_fits(config)
     # a device this machine lacks is a config error: refused before the run directory is
     # made or a resumed run's status.json is marked failed
