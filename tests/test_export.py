@@ -503,3 +503,16 @@ def test_nir_flags_with_another_format_or_a_bad_value_are_one_line(trained_run, 
     result = runner.invoke(app, ["export", trained_run.checkpoint, "-f", "nir", "-o", str(out), "--nir-step", "0"])
     assert_one_line_error(result, 2, "--nir-step")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["export", "--format", "npz", "-o"], ["evaluate", "--n", "10", "--predictions"]])
+def test_an_output_that_is_the_checkpoint_read_is_refused_even_with_force(trained_run, tmp_path, command):
+    import shutil
+
+    copy = tmp_path / "run" / "checkpoint.safetensors"
+    copy.parent.mkdir()
+    shutil.copy(trained_run.checkpoint, copy)
+    before = copy.read_bytes()
+    result = CliRunner().invoke(app, [command[0], str(copy.parent), *command[1:], str(copy), "--force"])
+    assert_one_line_error(result, 2, str(copy), "is the checkpoint this command reads")
+    assert copy.read_bytes() == before

@@ -263,8 +263,8 @@ def evaluate(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     Defaults come from the checkpoint: its task, data, readout and held-out split, so right
     after training this reproduces the test scores that ``train`` reported.
     """
-    check_output(predictions, force)
     checkpoint_path = ckpt.locate(checkpoint_path)
+    check_output(predictions, force, reads=checkpoint_path)
     run = classify(checkpoint_path, task=task, data_dir=data_dir, split=split, n=n, reduction=reduction,
                    readout=readout, device=device, workers=workers, notice=notice, on_progress=on_progress)
     dataset = run.dataset

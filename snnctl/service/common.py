@@ -253,11 +253,14 @@ def mark_failed(run_dir: Path, checkpoint_path: Path, error: str) -> None:
             path.write_bytes(text)
 
 
-def check_output(path: Path | None, force: bool) -> None:
-    """A file a command is about to write: refused if it exists (unless ``force``) or its
-    folder does not, before any work is done."""
+def check_output(path: Path | None, force: bool, reads: Path | None = None) -> None:
+    """A file a command is about to write: refused if it exists (unless ``force``), if it
+    is the checkpoint the command ``reads`` (even with ``force``), or if its folder does not
+    exist, before any work is done."""
     if path is None:
         return
+    if reads is not None and path.resolve() == Path(reads).resolve():
+        raise ConfigError(f"{path}: is the checkpoint this command reads; give another file name")
     if path.is_dir():
         raise ConfigError(f"{path}: is a directory, give a file name")
     if path.exists() and not force:

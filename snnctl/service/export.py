@@ -30,8 +30,8 @@ def export(checkpoint_path: Path, fmt: str, output: Path, force: bool = False,
 
     formats.check_format(fmt)
     output = Path(output)
-    check_output(output, force)
     checkpoint_path = ckpt.locate(checkpoint_path)
+    check_output(output, force, reads=checkpoint_path)
     exported = formats.export(ckpt.load(checkpoint_path), fmt, nir=nir)
     write_atomic(output, exported.data)
     return ExportResult(str(checkpoint_path), fmt, str(output), len(exported.data), exported.tensors, exported.notes)
