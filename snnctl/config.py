@@ -205,7 +205,7 @@ class Config:
         return json.dumps(self.to_dict(), sort_keys=False)
 
     def replace(self, **changes: Any) -> "Config":
-        return validate(dataclasses.replace(self, **changes), source="<override>")
+        return validate(dataclasses.replace(self, **changes), source="the command's options")
 
 
 def lateral_names(model: str) -> tuple[str, ...]:

@@ -166,6 +166,18 @@ def test_existing_run_directory_is_refused_without_force(tmp_path):
     assert runner.invoke(app, ["train", str(params), "--force"]).exit_code == 0
 
 
+def test_an_out_that_is_a_file_is_refused_even_with_force_and_kept(tmp_path):
+    from conftest import assert_one_line_error
+
+    params = tmp_path / "params.yaml"
+    params.write_text(cfg.dump_yaml(tiny_config(tmp_path, n_train=20, n_test=10)))
+    victim = tmp_path / "notes.txt"
+    victim.write_text("keep me")
+    result = runner.invoke(app, ["train", str(params), "--out", str(victim), "--force"])
+    assert_one_line_error(result, 2, str(victim), "is a file, not a directory")
+    assert victim.read_text() == "keep me"
+
+
 def test_force_replaces_the_earlier_runs_tensorboard_log(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -193,7 +205,8 @@ def test_default_engine_and_device_train_on_the_cpu_where_a_gpu_is_present(tmp_p
 
 def test_resume_continues_to_more_epochs(tmp_path):
     first = service.train(tiny_config(tmp_path, n_train=40, n_test=10, name="resumable"))
-    again = runner.invoke(app, ["train", "--resume", first.checkpoint])
+    # a run directory resumes its checkpoint, as every command that reads one takes either
+    again = runner.invoke(app, ["train", "--resume", str(Path(first.checkpoint).parent)])
     assert again.exit_code == 0, again.output
     assert "the run had finished its 1 epochs: labelling and testing again (to train more: --set epochs=2)" in again.stderr
     resumed = service.train(resume=Path(first.checkpoint), overrides=["epochs=2"])

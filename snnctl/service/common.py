@@ -220,7 +220,9 @@ def new_directory(config: Config, out: Path | None, *, prefix: str = "", force: 
         stamp = f"{prefix}{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
         out = Path(config.log_dir) / config.task / ((config.name if not prefix else None) or stamp)
     out = Path(out)
-    if out.exists() and not (out.is_dir() and (force or not any(out.iterdir()))):
+    if out.exists() and not out.is_dir():  # --force writes into a directory, never over a file
+        raise ConfigError(f"{out}: is a file, not a directory; give a directory name")
+    if out.exists() and not (force or not any(out.iterdir())):
         raise ConfigError(f"{out}: exists and is not an empty directory ({remedy})")
     return out
 

@@ -304,8 +304,8 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     """Train on the task's training images with STDP (Diehl & Cook 2015), then label and
     test (learning off).
 
-    With ``resume``, continue the checkpoint's run from the epoch and position it stopped
-    at; the result equals that of a run never interrupted. ``device`` overrides the
+    With ``resume`` (a checkpoint, or its run directory), continue the checkpoint's run from
+    the epoch and position it stopped at; the result equals that of a run never interrupted. ``device`` overrides the
     parameters' (also on resume). With ``validation``, train on the training images less
     a validation part and score on that part instead of the test images
     (``TrainResult.held_out`` says "validation").
@@ -316,6 +316,7 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
     """
     from snnctl import engine as engines
 
+    resume = ckpt.locate(resume) if resume is not None else None
     start = start_run(config, out, resume, overrides or [], device, force, notice)
     with claim_directory(start.run_dir, notice, empty=start.empty):
         try:
