@@ -137,6 +137,11 @@ def test_a_checkpoint_without_labels_has_no_assignments_figure(unlabelled, tmp_p
     assert not (tmp_path / "a.png").exists()
     titled = runner.invoke(app, ["visualize", "weights", str(unlabelled), "--titles", "-o", str(tmp_path / "w.png")])
     assert_one_line_error(titled, 1, "no label state")
+    stored = ckpt.load(unlabelled)  # a run stopped before its first labels: finishing it is the remedy
+    stored.progress.finished = False
+    stopped = ckpt.save(stored, tmp_path / "stopped.safetensors")
+    evaluated = runner.invoke(app, ["evaluate", str(stopped)])
+    assert_one_line_error(evaluated, 1, "no label state", f"snnctl train --resume {stopped}", "snnctl assign")
     # without titles its weights still draw
     assert runner.invoke(app, ["visualize", "weights", str(unlabelled), "-o", str(tmp_path / "w.png")]).exit_code == 0
 

@@ -180,11 +180,24 @@ def _write_predictions(path: Path, dataset: "data.Dataset", votes: "vote.Votes",
     write_atomic(path, text.getvalue().encode())
 
 
+def require_labels(stored: ckpt.Checkpoint, source: Path, what: str = "") -> "vote.LabelState":
+    """The checkpoint's label state; without one, an error naming ``what`` needs it and the
+    remedy: a run stopped before its first labels is finished by ``train --resume``."""
+    if stored.labels is not None:
+        return stored.labels
+    needs = f", which {what} needs" if what else ""
+    if stored.progress.finished:
+        remedy = f"label it with: snnctl assign {source}"
+    else:
+        remedy = (f"the run stopped before its first labels; finish it with: snnctl train --resume {source} "
+                  f"(or label it as it is with: snnctl assign {source})")
+    raise SnnctlError(f"{source}: checkpoint has no label state{needs}; {remedy}")
+
+
 def check_readout(stored: ckpt.Checkpoint, readout: str, source: Path) -> None:
     """The checkpoint holds what ``readout`` needs: a label state, and for ``linear`` the
     linear readout (checkpoints before format version 2 have none)."""
-    if stored.labels is None:
-        raise SnnctlError(f"{source}: checkpoint has no label state; run snnctl assign first")
+    require_labels(stored, source)
     if readout == "linear" and stored.readout is None:
         raise SnnctlError(f"{source}: checkpoint has no linear readout; fit one with: "
                           f"snnctl assign {source} --readout linear")

@@ -11,7 +11,7 @@ from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import write_atomic
 from snnctl.readout import READOUT_NAMES
 from snnctl.seeds import presentation_seed
-from snnctl.service.checkpoints import check_readout, classify, data_config, load_split
+from snnctl.service.checkpoints import check_readout, classify, data_config, load_split, require_labels
 from snnctl.service.common import Notice, OnProgress, Result, check_output, no_progress, quiet, spike_counts
 from snnctl.service.run_figures import confusion_title
 
@@ -44,12 +44,6 @@ def _checkpoint_and_run_dir(source: Path) -> tuple[Path, Path]:
     if not source.exists():
         raise SnnctlError(f"{source}: no such checkpoint or run directory")
     return source, source.parent
-
-
-def _require_labels(stored: ckpt.Checkpoint, path: Path, what: str) -> "vote.LabelState":
-    if stored.labels is None:
-        raise SnnctlError(f"{path}: checkpoint has no label state, which {what} needs; run snnctl assign first")
-    return stored.labels
 
 
 def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: str | None,
@@ -134,10 +128,10 @@ def _figure(what: str, checkpoint_path: Path, run_dir: Path, *, titles: bool, in
         return _confusion_figure(checkpoint_path, device, notice, on_progress)
     stored = ckpt.load(checkpoint_path)
     if what == "weights":
-        assignments = _require_labels(stored, checkpoint_path, "--titles").assignments if titles else None
+        assignments = require_labels(stored, checkpoint_path, "--titles").assignments if titles else None
         return plots.weights_figure(stored.tensors.weights, stored.config.field_size, assignments, stored.class_names)
     if what == "assignments":
-        return plots.assignments_figure(_require_labels(stored, checkpoint_path, "the assignments figure")
+        return plots.assignments_figure(require_labels(stored, checkpoint_path, "the assignments figure")
                                         .assignments, stored.class_names)
     if what == "theta":
         return plots.theta_figure(stored.tensors.theta, stored.config.exc_thresh)
