@@ -3,7 +3,6 @@ chunked run equals an image-by-image run, inference on several workers equals on
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 
@@ -23,7 +22,6 @@ from snnctl.seeds import SPLIT_CODES, presentation_seed, presentation_seeds
 
 from conftest import assert_one_line_error, tiny_config
 
-train_service = importlib.import_module("snnctl.service.train")  # the module, not service.train
 
 
 @pytest.mark.parametrize("seed", [0, 1, 1234, 2**31 - 1, 2**32 + 5, 2**70 + 3])
@@ -66,7 +64,7 @@ def test_a_chunked_run_gives_the_checkpoint_of_an_image_by_image_run(tmp_path, m
 def test_a_run_stopped_mid_chunk_resumes_to_the_same_checkpoint(tmp_path, monkeypatch):
     config = tiny_config(tmp_path, n_train=60, n_test=20, batch_size=1, update_interval=25, name="run")
     whole = service.train(config, out=tmp_path / "whole")
-    monkeypatch.setattr(train_service, "CHUNK_IMAGES", 7)
+    monkeypatch.setattr(engines.FastEngine, "images_per_call", 7)
     stop = {"after": 3}
 
     def interrupt(update):  # a SIGINT in the third chunk: the run stops after that chunk, saved
@@ -77,9 +75,21 @@ def test_a_run_stopped_mid_chunk_resumes_to_the_same_checkpoint(tmp_path, monkey
     with pytest.raises(service.Interrupted) as stopped:
         service.train(config, out=tmp_path / "stopped", on_progress=interrupt)
     assert ckpt.load(stopped.value.checkpoint).progress.samples_seen == 21
-    monkeypatch.setattr(train_service, "CHUNK_IMAGES", 1000)
+    monkeypatch.setattr(engines.FastEngine, "images_per_call", 1000)
     resumed = service.train(resume=stopped.value.checkpoint)
     _same_checkpoint(whole.checkpoint, resumed.checkpoint)
+
+
+def test_a_signal_stops_the_bindsnet_engine_within_its_few_images_a_call(tmp_path):
+    config = tiny_config(tmp_path, n_train=40, n_test=10, batch_size=1, update_interval=40, engine="bindsnet",
+                         one_spike="bindsnet", n_neurons=9, time=20)
+
+    def interrupt(update):  # a SIGINT as the first call's images are counted
+        os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(service.Interrupted) as stopped:
+        service.train(config, out=tmp_path / "stopped", on_progress=interrupt)
+    assert ckpt.load(stopped.value.checkpoint).progress.samples_seen == engines.BindsNETEngine.images_per_call < 40
 
 
 @pytest.mark.parametrize("batch_size", [1, 4])

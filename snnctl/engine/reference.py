@@ -14,6 +14,9 @@ class BindsNETEngine(Engine):
     """``bindsnet.network.Network.run`` of ``DiehlAndCook2015`` (or v2) with a monitor on the
     excitatory layer; presentations run batched on ``device``."""
 
+    # a few images a second on the CPU: a thousand would keep Ctrl-C waiting for minutes
+    images_per_call = 8
+
     def __init__(self, config: Config, tensors: net.NetworkTensors, device: torch.device) -> None:
         super().__init__(config, tensors, device)
         from bindsnet.network.monitors import Monitor

@@ -32,11 +32,6 @@ from snnctl.service.run_figures import confusion_title, write_run_figures
 from snnctl.service.run_start import RunStart, run_images, start_run
 from snnctl.service.validation import Validation
 
-# The most images one engine call presents in training at batch_size 1: progress,
-# TensorBoard and a stop on a signal are seen at least this often (about 0.1 s at 100
-# neurons, 0.7 s at 6,400).
-CHUNK_IMAGES = 1000
-
 if TYPE_CHECKING:
     import torch
 
@@ -146,12 +141,12 @@ class _Training:
     def _chunk_length(self, epoch_length: int) -> int:
         """Images of the next engine call. At batch_size 1, a chunk of them: up to the first
         image that ends the epoch, completes an update_interval or makes a checkpoint due,
-        and at most CHUNK_IMAGES, so that each measurement, checkpoint and stop on a signal
+        and at most the engine's ``images_per_call``, so that each measurement, checkpoint and stop on a signal
         falls where it would image by image. A larger batch is one call by itself."""
         config, progress = self.config, self.progress
         limits = [config.batch_size, epoch_length - progress.position]
         if config.batch_size == 1:
-            limits = [CHUNK_IMAGES, config.update_interval - self.running.size, epoch_length - progress.position]
+            limits = [self.engine.images_per_call, config.update_interval - self.running.size, epoch_length - progress.position]
             if config.checkpoint_every:
                 limits.append(self.saver.next_save - progress.samples_seen)
             if self._averaging():
