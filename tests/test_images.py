@@ -277,6 +277,21 @@ def test_unreadable_images_are_skipped_by_name_and_counted_or_stop_with_strict(t
         data.load_image_folders(mammo_config(tmp_path, root, strict=True), notice)
 
 
+def test_linked_patient_folders_are_followed_once_and_a_broken_link_is_skipped_by_name(tmp_path):
+    root = class_folders(tmp_path / "mammo", {"benign": 10, "malignant": 10})
+    archive = class_folders(tmp_path / "archive", {"patient": 3})
+    (root / "malignant" / "P0016").symlink_to(archive / "patient", target_is_directory=True)
+    (root / "malignant" / "loop").symlink_to(root / "malignant", target_is_directory=True)  # a link back up
+    (root / "benign" / "P0953.png").symlink_to(tmp_path / "gone.png")
+    found = folders.image_files(str(root))
+    assert {f"malignant/P0016/{p.name}" for p in (archive / "patient").iterdir()} <= found
+    assert "benign/P0953.png" in found and not any(f.startswith("malignant/loop/") for f in found)
+    messages, notice = collect()
+    splits = data.load_image_folders(mammo_config(tmp_path, root), notice)
+    assert len(splits.train) + len(splits.test) == 23
+    assert any("P0953.png" in m and m.startswith("skipped") for m in messages)
+
+
 def test_sixteen_bit_files_holding_twelve_bit_values_get_a_notice_unless_stretched(tmp_path):
     rng = np.random.default_rng(0)
     for name in ("benign", "malignant"):

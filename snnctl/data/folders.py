@@ -10,6 +10,7 @@ docs/mammo.md describes the layouts.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -57,13 +58,29 @@ def _class_names(folder: Path) -> list[str]:
     return names
 
 
+def _files_under(folder: Path) -> list[Path]:
+    """Every file under ``folder``, sorted, through folders that are symbolic links too (a
+    patient's folder linked in from an archive; each real folder once, so a link back up
+    ends there). A link whose target is gone is listed: reading it fails as an unreadable
+    image does, with a warning naming it, where leaving it out would say nothing."""
+    found, seen = [], set()
+    for directory, subfolders, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(directory)
+        if real in seen:
+            subfolders.clear()
+            continue
+        seen.add(real)
+        found.extend(Path(directory) / name for name in names)
+    return sorted(found)
+
+
 def _class_files(folder: Path, label: int, root: Path) -> list[ImageFile]:
     """Every image under one class folder, sorted; hidden files are left out, a file of
     an unknown format is an error."""
     found = []
-    for path in sorted(folder.rglob("*")):
+    for path in _files_under(folder):
         inside = path.relative_to(folder)
-        if not path.is_file() or any(part.startswith(".") for part in inside.parts):
+        if any(part.startswith(".") for part in inside.parts):
             continue
         kind = image_format(path)
         if kind is None:
