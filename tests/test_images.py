@@ -511,8 +511,8 @@ def test_n_classes_that_the_class_folders_do_not_match_fails_before_any_image_is
     root = class_folders(tmp_path / "mammo", {"benign": 6, "malignant": 6})
     monkeypatch.setattr(folders, "decode_splits", lambda *args: pytest.fail("images decoded before the check"))
     params = write_params(tmp_path, root, n_classes=3, **({} if folds is None else {"folds": folds}))
-    result = runner.invoke(app, ["train", str(params), "--out", str(tmp_path / "run")])
+    result = runner.invoke(app, ["train", str(params), "--out", str(tmp_path / "new" / "run")])
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == ("error: n_classes: 3 does not match the 2 classes of the data (benign, "
                                      "malignant); set n_classes: 2 (--set n_classes=2)")
-    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "new").exists(), "the folders made for the run are removed with it"

@@ -12,7 +12,6 @@ run removes it, or a user who knows that run is gone (the error says how).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
@@ -143,7 +142,9 @@ def claim_directory(run_dir: Path, notice: Notice, *, empty: bool) -> Iterator[P
     where no other run can slip in between. Any failure is one ConfigError line (exit 2).
     """
     run_dir = Path(run_dir)
-    created = not run_dir.exists()
+    # made here, deepest first: a run that stops before writing anything leaves none of
+    # them behind (log_dir/TASK included, on a first run refused for its data)
+    created = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -151,9 +152,7 @@ def claim_directory(run_dir: Path, notice: Notice, *, empty: bool) -> Iterator[P
     try:
         mine = _acquire(run_dir / LOCK_NAME, notice)
     except BaseException:
-        if created:
-            with contextlib.suppress(OSError):
-                run_dir.rmdir()
+        _remove_empty(created)
         raise
     path = run_dir / LOCK_NAME
     try:
@@ -164,6 +163,14 @@ def claim_directory(run_dir: Path, notice: Notice, *, empty: bool) -> Iterator[P
     finally:
         if _read_holder(path) == mine:
             path.unlink(missing_ok=True)
-        if created:  # a run that stopped before writing anything leaves no directory behind
-            with contextlib.suppress(OSError):
-                run_dir.rmdir()
+        _remove_empty(created)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (deepest first) that is empty; one that is not stays, with
+    every folder above it."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
