@@ -23,23 +23,20 @@ import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from snnctl import config as cfg
 from snnctl.config import Config
-from snnctl.errors import ConfigError, SnnctlError, WarningText
+from snnctl.errors import SnnctlError
 from snnctl.files import read_versioned_json, write_atomic
 from snnctl.readout.activity import mostly_in_lockstep, mostly_silent
 from snnctl.service.cluster import error_line, ray_session, run_on_tune
 import snnctl.service.lockstep as lockstep
-from snnctl.service.common import (Interrupted, Notice, OnProgress, Result, new_directory, no_progress, quiet, read_state,
-                                   with_absolute_data_paths, write_state)
+from snnctl.service.common import Interrupted, Notice, OnProgress, Result, no_progress, quiet, write_state
+from snnctl.service.study_setup import (STATE_NAME, check_same_images, each_once, image_files_of,
+                                        notice_classes_short_of_folds, set_up, write_study_state)
 from snnctl.service.train import train_in
 
-if TYPE_CHECKING:
-    from snnctl.data import Splits
-
-STATE_NAME = "study.json"  # what the study is: its parameters (for --resume)
 RESULT_NAME = "result.json"  # the finished study's result, as --json prints it
 TABLE_NAME = "study.csv"  # the table: one row per fold, then mean, sd and the interval's ends
 FOLD_NAME = "fold.json"  # in each fold's run directory once it is evaluated
@@ -47,8 +44,8 @@ RUNS_DIR = "runs"  # one run directory per fold, and the table's run: TensorBoar
 TABLE_RUN = "study"  # runs/study: the table as TensorBoard text and scalars
 TUNE_DIR = "tune"
 RAY_LOG = "ray.log"
-STATE_FORMAT, FOLD_FORMAT = "snnctl-study", "snnctl-study-fold"
-FORMAT_VERSION = 1
+FOLD_FORMAT = "snnctl-study-fold"
+FOLD_VERSION = 1
 # Leaves of an evaluation's result that are not figures of merit.
 NOT_METRICS = {"samples_per_second", "level"}
 CHANCE = "scores/chance"
@@ -208,7 +205,7 @@ def run_fold(config: Config, fold: int, runs_dir: Path, notice: Notice = quiet,
         metrics[LOCKSTEP] = trained.activity.lockstep_share
         metrics[SILENT] = trained.activity.silent_share
     result = Fold(fold, str(run_dir), trained.checkpoint, trained.n_train, trained.n_test, metrics)
-    write_state(done, FOLD_FORMAT, FORMAT_VERSION, result.to_dict())
+    write_state(done, FOLD_FORMAT, FOLD_VERSION, result.to_dict())
     return result
 
 
@@ -223,7 +220,7 @@ def _untrained_control(checkpoint: Path, notice: Notice) -> dict[str, float]:
 
 
 def _read_fold(path: Path) -> Fold:
-    document = read_versioned_json(path, FOLD_FORMAT, FORMAT_VERSION, "study fold")
+    document = read_versioned_json(path, FOLD_FORMAT, FOLD_VERSION, "study fold")
     try:
         return Fold(int(document["fold"]), str(document["run_dir"]), str(document["checkpoint"]),
                     int(document["n_train"]), int(document["n_test"]),
@@ -243,97 +240,6 @@ def _fold_trial(sampled: dict, *, base: dict, runs_dir: str) -> None:
 
 
 # ---------------------------------------------------------------- the study
-
-
-def _write_state(study_dir: Path, config: Config, images: list[str]) -> None:
-    write_state(study_dir / STATE_NAME, STATE_FORMAT, FORMAT_VERSION, {"parameters": config.to_dict(), "images": images})
-
-
-def _read_state(study_dir: Path) -> tuple[Config, list[str] | None]:
-    """The study's parameters and the image files it split (None: a study set up before
-    they were recorded)."""
-    path = study_dir / STATE_NAME
-    state = read_state(path, STATE_FORMAT, FORMAT_VERSION, "study")
-    try:
-        images = state.get("images")
-        return (cfg.from_mapping(state["parameters"], f"{path}: parameters"),
-                None if images is None else [str(image) for image in images])
-    except (KeyError, TypeError, ConfigError) as exc:
-        raise SnnctlError(f"{path}: not a readable study state ({exc})") from None
-
-
-def _image_files(config: Config) -> set[str]:
-    """The image files of the study's data folder, relative to it."""
-    from snnctl.data.folders import image_files
-
-    return image_files(config.data_dir)
-
-
-def _check_same_images(config: Config, recorded: list[str] | None, study_dir: Path) -> None:
-    """The folds still to run split the images the study started with: the folds that ran
-    already were split from them, and together the folds' test sets must be those images
-    once each. A file added or gone since is one error naming it."""
-    if recorded is None:
-        return
-    present, known = _image_files(config), set(recorded)
-    for changed, how, remedy in ((sorted(known - present), "one of the images of the study in", "restore it"),
-                                 (sorted(present - known), "added since the study in", "move it out")):
-        if changed:
-            more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
-            raise SnnctlError(f"{Path(config.data_dir) / changed[0]}: {how} {study_dir} started{more}, whose folds "
-                              f"split the images it started with; {remedy} to finish the study, or start a new one")
-
-
-def _each_once(notice: Notice) -> Notice:
-    """``notice``, saying each message once: every fold splits the same folders and would
-    repeat what the study's set-up said of them."""
-    said: set[str] = set()
-
-    def once(message: str) -> None:
-        if message not in said:
-            said.add(message)
-            notice(message)
-
-    return once
-
-
-def _notice_classes_short_of_folds(pool: "Splits", folds: int, notice: Notice) -> None:
-    """Says which classes some folds cannot test: those with fewer patients (or images)
-    than folds. Such a fold's balanced accuracy averages only the classes it tests."""
-    import torch
-
-    from snnctl.data.groups import classes_short_of_folds
-
-    labels = torch.cat([pool.train.labels, pool.test.labels])
-    groups = pool.train.groups + pool.test.groups
-    for name, count in classes_short_of_folds(labels, groups, pool.train.class_names, folds):
-        what = "patient group(s)" if groups else "image(s)"
-        notice(WarningText(f"class {name!r} has {count} {what} for {folds} folds: {folds - count} or more folds test "
-                           f"no {name} image, and their balanced accuracy averages the other classes' recall; "
-                           f"--folds {max(count, 2)} tests it in every fold"))
-
-
-def _set_up(config: Config | None, folds: int | None, out: Path | None,
-            resume: Path | None) -> tuple[Config, Path, list[str] | None]:
-    """The study's parameters, its directory and, when it is resumed, the image files it
-    recorded (None for a new one)."""
-    if resume is not None:
-        if config is not None or folds is not None or out is not None:
-            raise ConfigError("train: --resume STUDY_DIR continues a study as it was set up, without PARAMS, "
-                              "--folds or --out")
-        study_dir = Path(resume).resolve()
-        recorded_config, images = _read_state(study_dir)
-        return recorded_config, study_dir, images
-    if config is None:
-        raise ConfigError("train: --folds needs a parameter file")
-    if folds is not None:
-        config = config.replace(folds=folds)
-    if config.folds is None:
-        raise ConfigError("train: a study needs folds (--folds K or folds: K)")
-    config = with_absolute_data_paths(config.replace(fold=None))
-    study_dir = new_directory(config, out, prefix="study-",
-                              remedy=f"give another --out, or continue a study with --resume {out}").resolve()
-    return config, study_dir, None
 
 
 def _on_ray(address: str | None, concurrent_folds: int | None) -> bool:
@@ -433,8 +339,8 @@ def study(config: Config | None = None, *, folds: int | None = None, out: Path |
     """
     from snnctl import data
 
-    config, study_dir, recorded_images = _set_up(config, folds, out, resume)
-    notice = _each_once(notice)
+    config, study_dir, recorded_images = set_up(config, folds, out, resume)
+    notice = each_once(notice)
     runs_dir = study_dir / RUNS_DIR
     on_ray = not lockstep.in_lockstep(config) and _on_ray(address, concurrent_folds)
     if lockstep.in_lockstep(config):
@@ -447,17 +353,17 @@ def study(config: Config | None = None, *, folds: int | None = None, out: Path |
                                    "them here)")
     if resume is None:
         pool = data.load_splits(config.replace(fold=0), notice)  # the data is there and the folds can be made
-        _notice_classes_short_of_folds(pool, config.folds, notice)
-        images = sorted(_image_files(config))
+        notice_classes_short_of_folds(pool, config.folds, notice)
+        images = sorted(image_files_of(config))
     pending = [k for k in range(config.folds) if not (fold_dir(runs_dir, k) / FOLD_NAME).exists()]
     if resume is not None and pending:
-        _check_same_images(config, recorded_images, study_dir)
+        check_same_images(config, recorded_images, study_dir)
     # Ray is connected before the study directory is made: a cluster that cannot be
     # reached leaves nothing behind (the folds' own session then reuses this one).
     with ray_session(address) if on_ray and pending else contextlib.nullcontext():
         if resume is None:
             runs_dir.mkdir(parents=True)
-            _write_state(study_dir, config, images)
+            write_study_state(study_dir, config, images)
         ran_on = "nowhere: every fold had finished"
         if pending:
             ran_on = _run_folds(config, pending, study_dir, address, concurrent_folds, notice, on_progress)
