@@ -59,8 +59,10 @@ TRUNCATE = 4.0
 # with a calcification cluster; on the synthetic set it codes the classes worse.)
 FULL_RATE_EDGE = 0.5
 WINDOW_PERCENTILES = (0.01, 0.99)
-# Images deskewed at a time: the sampling grid of 10,000 MNIST digits is 63 MB.
-DESKEW_CHUNK = 10_000
+# Images deskewed or filtered at a time: the sampling grid of 10,000 MNIST digits is 63
+# MB, their difference of Gaussians some hundreds of MB in float64 (all 60,000 at once
+# took 8 GB, and three runs side by side more than the machine's memory).
+CHUNK_IMAGES = 10_000
 # Pixels at the image's darkest value are background (air), not breast, unless they are
 # nearly all of it (a patch of tissue only).
 MIN_BREAST_SHARE = 0.05
@@ -131,8 +133,8 @@ def deskewed(images: torch.Tensor, input_size: int) -> torch.Tensor:
     image stays as it is."""
     planes = images.reshape(-1, 1, input_size, input_size).float()
     out = torch.empty_like(planes)
-    for start in range(0, len(planes), DESKEW_CHUNK):
-        chunk = planes[start:start + DESKEW_CHUNK]
+    for start in range(0, len(planes), CHUNK_IMAGES):
+        chunk = planes[start:start + CHUNK_IMAGES]
         grid = torch.nn.functional.affine_grid(deskew_maps(chunk), list(chunk.shape), align_corners=False)
         out[start:start + len(chunk)] = torch.nn.functional.grid_sample(chunk, grid, mode="bilinear",
                                                                          padding_mode="zeros", align_corners=False)
@@ -236,11 +238,16 @@ def edge_response() -> float:
 def on_off(images: torch.Tensor, input_size: int, inside: torch.Tensor | None = None) -> torch.Tensor:
     """ON and OFF channels [n, 2 * pixels] of images [n, pixels]: the positive and the
     negative part of the difference of Gaussians (within the mask ``inside``, if given),
-    divided by its response to a step edge of height ``FULL_RATE_EDGE``, clipped to [0, 1]."""
-    response = difference_of_gaussians(images.reshape(-1, input_size, input_size), inside).flatten(1)
-    response = response / (FULL_RATE_EDGE * edge_response())
-    channels = torch.cat([response.clamp(min=0.0), (-response).clamp(min=0.0)], dim=1)
-    return channels.clamp_(max=1.0).float()
+    divided by its response to a step edge of height ``FULL_RATE_EDGE``, clipped to [0, 1];
+    ``CHUNK_IMAGES`` at a time."""
+    channels = torch.empty(len(images), 2 * input_size * input_size)
+    for start in range(0, len(images), CHUNK_IMAGES):
+        stop = start + CHUNK_IMAGES
+        planes = images[start:stop].reshape(-1, input_size, input_size)
+        response = difference_of_gaussians(planes, None if inside is None else inside[start:stop]).flatten(1)
+        response = response / (FULL_RATE_EDGE * edge_response())
+        channels[start:stop] = torch.cat([response.clamp(min=0.0), (-response).clamp(min=0.0)], dim=1).clamp_(max=1.0)
+    return channels
 
 
 def encode(images: torch.Tensor, config: Config) -> torch.Tensor:
