@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,30 @@ def finished(mammo, tmp_path_factory) -> service.StudyResult:
     """A study run one fold after another, uninterrupted: the reference table."""
     tmp_path = tmp_path_factory.mktemp("study")
     return service.study(study_config(mammo, tmp_path), folds=FOLDS, out=tmp_path / "study", concurrent_folds=1)
+
+
+class Stop(Exception):
+    """Raised by :func:`stopping_at_fold`'s notice: a study stopped between folds."""
+
+
+def stopping_at_fold(fold: int, said: list[str] | None = None) -> Callable[[str], None]:
+    """A study's notice that stops it as fold ``fold`` (from 1) begins, after recording each
+    message in ``said``."""
+
+    def notice(message: str) -> None:
+        if said is not None:
+            said.append(message)
+        if message.startswith(f"study: fold {fold} of {FOLDS}"):
+            raise Stop
+
+    return notice
+
+
+def copied(mammo: Path, tmp_path: Path) -> Path:
+    """A copy of the shared synthetic set that a test may change."""
+    copy = tmp_path / "mammo"
+    shutil.copytree(mammo, copy)
+    return copy
 
 
 def split_lists(run_dir: str) -> dict:
@@ -143,17 +168,10 @@ def test_a_resumed_sweep_trial_keeps_its_recorded_validation_split(mammo, tmp_pa
 
 
 def test_a_study_interrupted_after_two_folds_resumes_and_gives_the_uninterrupted_table(finished, mammo, tmp_path):
-    class Stop(Exception):
-        pass
-
-    def stop_at_the_third_fold(message: str) -> None:
-        if message.startswith(f"study: fold 3 of {FOLDS}"):
-            raise Stop
-
     study_dir = tmp_path / "interrupted"
     with pytest.raises(Stop):
         service.study(study_config(mammo, tmp_path), folds=FOLDS, out=study_dir, concurrent_folds=1,
-                      notice=stop_at_the_third_fold)
+                      notice=stopping_at_fold(3))
     assert len(list(study_dir.glob("runs/fold-*/fold.json"))) == 2
     resumed = service.study(resume=study_dir, concurrent_folds=1)
     assert [fold.metrics for fold in resumed.per_fold] == [fold.metrics for fold in finished.per_fold]
@@ -361,21 +379,11 @@ def test_a_linear_readout_study_reads_each_folds_layer_before_learning_as_its_co
 
 
 def test_a_study_resumed_after_its_data_folder_changed_is_refused_naming_the_file(mammo, tmp_path):
-    import shutil
-
-    class Stop(Exception):
-        pass
-
-    def stop_at_the_second_fold(message: str) -> None:
-        if message.startswith(f"study: fold 2 of {FOLDS}"):
-            raise Stop
-
-    copy = tmp_path / "mammo"
-    shutil.copytree(mammo, copy)
+    copy = copied(mammo, tmp_path)
     study_dir = tmp_path / "interrupted"
     with pytest.raises(Stop):
         service.study(study_config(copy, tmp_path), folds=FOLDS, out=study_dir, concurrent_folds=1,
-                      notice=stop_at_the_second_fold)
+                      notice=stopping_at_fold(2))
     added = copy / "benign" / "P0999_L_CC.png"
     shutil.copy(next((copy / "benign").glob("*.png")), added)
     with pytest.raises(SnnctlError, match=rf"{re.escape(str(added))}: added since the study in .* started.*move it out"):
@@ -419,30 +427,19 @@ def test_settings_given_to_a_resumed_study_are_refused_not_ignored(finished, fla
 
 
 def test_a_class_with_fewer_patients_than_folds_is_said_once_by_name_without_scikit_learns_warnings(mammo, tmp_path):
-    import shutil
     import warnings
 
-    class Stop(Exception):
-        pass
-
-    copy = tmp_path / "mammo"
-    shutil.copytree(mammo, copy)
+    copy = copied(mammo, tmp_path)
     patients = sorted({PATIENT.search(p.name).group(1) for p in (copy / "malignant").glob("*.png")})
     for view in (copy / "malignant").glob("*.png"):
         if PATIENT.search(view.name).group(1) not in patients[:2]:
             view.unlink()
     said: list[str] = []
-
-    def record_then_stop_at_the_second_fold(message: str) -> None:
-        said.append(message)
-        if message.startswith(f"study: fold 2 of {FOLDS}"):
-            raise Stop
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # scikit-learn's warning about the class would fail the test
         with pytest.raises(Stop):
             service.study(study_config(copy, tmp_path), folds=FOLDS, out=tmp_path / "study", concurrent_folds=1,
-                          notice=record_then_stop_at_the_second_fold)
+                          notice=stopping_at_fold(2, said))
     short = [message for message in said if "malignant" in message and "folds" in message]
     assert short == [f"class 'malignant' has 2 patient group(s) for {FOLDS} folds: 1 or more folds test no malignant "
                      f"image, and their balanced accuracy averages the other classes' recall; --folds 2 tests it in "
