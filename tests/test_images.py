@@ -262,6 +262,19 @@ def test_existing_train_and_test_folders_are_used_as_given(tmp_path):
         data.load_image_folders(mammo_config(tmp_path, root), collect()[1])
 
 
+def test_a_folder_beside_train_and_test_is_named_as_not_read(tmp_path):
+    root = tmp_path / "mammo"
+    class_folders(root / "train", {"benign": 3, "malignant": 3})
+    class_folders(root / "test", {"benign": 2, "malignant": 2}, seed=1)
+    class_folders(root / "val", {"benign": 2, "malignant": 2}, seed=2)
+    (root / "groups.csv").write_text("path,group\n")  # a file beside them is no sign of a lost split
+    messages, notice = collect()
+    splits = data.load_image_folders(mammo_config(tmp_path, root), notice)
+    assert len(splits.train) == 6 and len(splits.test) == 4
+    beside = [m for m in messages if "not the folder(s) beside them" in m]
+    assert len(beside) == 1 and beside[0].endswith(": val/") and str(root) in beside[0]
+
+
 def test_unreadable_images_are_skipped_by_name_and_counted_or_stop_with_strict(tmp_path):
     root = class_folders(tmp_path / "mammo", {"benign": 10, "malignant": 10})
     (root / "benign" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 50)

@@ -46,6 +46,19 @@ def test_a_change_in_a_value_the_kernels_compile_in_drops_the_cached_code(tmp_pa
     assert not cached.exists()
 
 
+def test_every_module_a_kernel_imports_from_outside_the_kernels_is_stamped():
+    import ast
+
+    from snnctl.engine.kernels.stale_cache import FROZEN_SOURCES, KERNEL_DIR
+
+    root = KERNEL_DIR.parents[2]
+    imported = {root / (node.module.replace(".", "/") + ".py")
+                for source in KERNEL_DIR.glob("*.py") for node in ast.walk(ast.parse(source.read_text()))
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("snnctl.")
+                and not node.module.startswith("snnctl.engine.kernels")}
+    assert imported and imported <= set(FROZEN_SOURCES), sorted(map(str, imported - set(FROZEN_SOURCES)))
+
+
 def test_the_package_stamp_matches_its_sources_after_import():
     import snnctl.engine.kernels as kernels
 

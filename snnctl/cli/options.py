@@ -70,7 +70,8 @@ def _debug(shown: bool) -> None:
 DebugOption = Annotated[bool, typer.Option("--debug", callback=_debug, expose_value=False,
                                            help="Show tracebacks of errors.")]
 ReadoutOption = Annotated[Optional[Readout], typer.Option(
-    help="vote (Diehl & Cook's neuron assignment) or linear (logistic regression on --features); "
+    help="vote (Diehl & Cook's neuron assignment) or linear (logistic regression on the spike counts or the "
+         "drive, as the checkpoint's readout was fitted; assign --features refits it on others); "
          "default: the checkpoint's.")]
 FeaturesOption = Annotated[Optional[ReadoutFeatures], typer.Option(
     "--features", help="What the linear readout reads: counts (spike counts) or drive (input drive above the "

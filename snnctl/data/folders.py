@@ -272,6 +272,16 @@ def _group_counts(lists: dict[str, list[ImageFile]], config: Config) -> dict[str
     return {**source, **{split: len({group for *_, group in lists[split]}) for split in SPLITS}}
 
 
+def _notice_folders_beside_splits(root: Path, notice: Notice) -> None:
+    """Say which folders beside train/ and test/ are not read: a val/ folder there is not a
+    validation split, and its images would otherwise be left out without a word."""
+    beside = sorted(f"{path.name}/" for path in root.iterdir()
+                    if path.is_dir() and path.name not in SPLITS and not path.name.startswith("."))
+    if beside:
+        notice(WarningText(f"{root}: only train/ and test/ are read; not the folder(s) beside them: "
+                           f"{', '.join(beside)}"))
+
+
 def load_image_folders(config: Config, notice: Notice, check_classes: bool = True) -> Splits:
     """The MAMMO training and held-out images of ``config.data_dir``.
 
@@ -296,6 +306,7 @@ def load_image_folders(config: Config, notice: Notice, check_classes: bool = Tru
     else:
         lists = found
         how = f"the train/ and test/ class folders of {root}"
+        _notice_folders_beside_splits(root, notice)
         shared = _groups_on_both_sides(lists)
         if shared:
             notice(f"{root}: {len(shared)} group(s) have images in both train/ and test/ (e.g. {sorted(shared)[0]!r})")

@@ -40,10 +40,10 @@ def check_lockstep(config: Config, source: str) -> None:
                           f"{config.encoder!r}")
     if config.nu_post_theta is not None:
         raise ConfigError(f"{source}: networks_per_device: nu_post_theta runs on the fast engine only, not in "
-                          f"lockstep (set networks_per_device: 1)")
+                          f"lockstep (set networks_per_device: null)")
     if config.average_weights is not None:
         raise ConfigError(f"{source}: networks_per_device: average_weights is not run in lockstep (set "
-                          f"networks_per_device: 1, or average_weights: null)")
+                          f"networks_per_device: null, or average_weights: null)")
 
 
 @dataclass

@@ -73,7 +73,7 @@ class KernelParams(NamedTuple):
 
 class Options(NamedTuple):
     """How a presentation runs: the model, BindsNET's run mode, the one-spike rule and STDP's
-    batch reduction (codes: positions in ``config.ONE_SPIKE_RULES`` / ``config.REDUCTIONS``)."""
+    batch reduction (codes: positions in ``choices.ONE_SPIKE_RULES`` / ``choices.REDUCTIONS``)."""
 
     two_layer: bool  # DiehlAndCook2015 (Ae, Ai) rather than DiehlAndCook2015v2
     one_step: bool

@@ -21,7 +21,7 @@ from snnctl.engine.kernels.compile import no_refcounts
 from snnctl.engine.kernels.rng import uniform
 from snnctl.engine.kernels.scan import flagged
 
-# one_spike rules as the kernels' integer codes: positions in config.ONE_SPIKE_RULES
+# one_spike rules as the kernels' integer codes: positions in choices.ONE_SPIKE_RULES
 ONE_SPIKE_BINDSNET = ONE_SPIKE_RULES.index("bindsnet")
 ONE_SPIKE_WINNER = ONE_SPIKE_RULES.index("winner")
 

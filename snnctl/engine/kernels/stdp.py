@@ -12,7 +12,7 @@ from numba import njit
 from snnctl.choices import REDUCTIONS
 from snnctl.engine.kernels.compile import no_refcounts
 
-# stdp_reduction as the kernels' integer codes: positions in config.REDUCTIONS
+# stdp_reduction as the kernels' integer codes: positions in choices.REDUCTIONS
 REDUCE_MEAN = REDUCTIONS.index("mean")
 REDUCE_MAX = REDUCTIONS.index("max")
 
