@@ -178,7 +178,8 @@ def test_a_study_in_lockstep_gives_the_table_of_folds_run_one_after_another(tmp_
 
 @pytest.mark.parametrize("change, refusal", [({"batch_size": 4}, "batch_size is 4"),
                                               ({"batch_size": 1, "nu_post_theta": 10.0},
-                                               r"nu_post_theta runs on the fast engine only, not in lockstep \(set networks_per_device: null\)")])
+                                               r"nu_post_theta runs on the fast engine only, not in lockstep "
+                                               r"\(set networks_per_device: null\)")])
 def test_a_study_in_lockstep_refuses_what_it_cannot_run_before_it_starts(tmp_path, change, refusal):
     from snnctl import service
     from snnctl.errors import ConfigError

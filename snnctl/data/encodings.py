@@ -242,11 +242,12 @@ def on_off(images: torch.Tensor, input_size: int, inside: torch.Tensor | None = 
     divided by its response to a step edge of height ``FULL_RATE_EDGE``, clipped to [0, 1];
     ``CHUNK_IMAGES`` at a time."""
     channels = torch.empty(len(images), 2 * input_size * input_size)
+    full_rate = FULL_RATE_EDGE * edge_response()
     for start in range(0, len(images), CHUNK_IMAGES):
         stop = start + CHUNK_IMAGES
         planes = images[start:stop].reshape(-1, input_size, input_size)
         response = difference_of_gaussians(planes, None if inside is None else inside[start:stop]).flatten(1)
-        response = response / (FULL_RATE_EDGE * edge_response())
+        response = response / full_rate
         channels[start:stop] = torch.cat([response.clamp(min=0.0), (-response).clamp(min=0.0)], dim=1).clamp_(max=1.0)
     return channels
 

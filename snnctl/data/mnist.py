@@ -112,9 +112,9 @@ def _missing_stems(data_dir: Path, task: IdxTask) -> list[str]:
 def _no_complete_set(config: Config, task: IdxTask, missing: list[str]) -> ConfigError:
     """The one-line error for a data folder without all four IDX files of ``task``."""
     data_dir = Path(config.data_dir)
-    what = (f"no {task.title} IDX files ({', '.join(f'{stem}[.gz]' for stem in MNIST_FILES.values())})"
-            if len(missing) == len(MNIST_FILES) else
-            f"an incomplete set of {task.title} IDX files, without {', '.join(f'{s}[.gz]' for s in missing)},")
+    files = ", ".join(f"{stem}[.gz]" for stem in missing)  # all four, in MNIST_FILES' order, when none is there
+    what = (f"no {task.title} IDX files ({files})" if len(missing) == len(MNIST_FILES) else
+            f"an incomplete set of {task.title} IDX files, without {files},")
     install = ("install them (Debian: apt install dataset-fashion-mnist, then data_dir: "
                "/usr/share/datasets/fashion-mnist)" if config.task == "FASHION" else "copy the whole set there")
     return ConfigError(f"data_dir: {what} in {data_dir} or {data_dir / task.raw_folder}; {install}"
