@@ -99,6 +99,9 @@ def to_bindsnet(checkpoint: ckpt.Checkpoint) -> Exported:
     if checkpoint.config.one_spike == "winner":
         notes.append("one_spike rule 'winner' (snnctl's fast engine only): in BindsNET every neuron that "
                      "crosses its threshold spikes")
+    if checkpoint.config.nu_post_theta is not None:
+        notes.append(f"nu_post_theta {checkpoint.config.nu_post_theta:g} (snnctl's fast engine only): learning again "
+                     f"in BindsNET, every neuron potentiates at nu_post however far its threshold has risen")
     notes.extend(_preparation_notes(checkpoint.config))
     return Exported(data, sorted(checkpoint.tensors.named()), notes)
 
@@ -224,7 +227,7 @@ def nir_graph(checkpoint: ckpt.Checkpoint, options: NirOptions = NirOptions()) -
         nodes["output"].metadata = {"assignments": checkpoint.labels.assignments.numpy().copy(),
                                     "class_names": json.dumps(checkpoint.class_names)}
     if checkpoint.readout is not None:
-        # the linear readout on the output's spike counts: its weights and settings as stored
+        # the linear readout (on the output's spike counts, or on each neuron's input drive): as stored
         nodes["output"].metadata = {**(nodes["output"].metadata or {}), **checkpoint.readout.to_tensors(),
                                     **checkpoint.readout.metadata(), "readout": checkpoint.config.readout}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={

@@ -7,6 +7,7 @@ same learned layer as the original project ran it, DiehlAndCook2015v2 in one-ste
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import deque
 from pathlib import Path
@@ -175,6 +176,13 @@ def test_torch_export_is_a_tensors_only_state_dict(source, tmp_path):
     assert set(state) == set(expected)
     for name, value in expected.items():
         assert state[name].dtype == value.dtype and torch.equal(state[name], value), name
+
+
+def test_bindsnet_export_names_the_slowing_potentiation_it_cannot_carry(source):
+    stored = ckpt.load(source)
+    assert not any("nu_post_theta" in note for note in export.to_bindsnet(stored).notes)
+    slowing = dataclasses.replace(stored, config=stored.config.replace(nu_post_theta=20.0))
+    assert any("nu_post_theta 20" in note for note in export.to_bindsnet(slowing).notes)
 
 
 def test_bindsnet_export_loads_and_runs_spike_for_spike_like_snnctl(source, tmp_path):

@@ -59,7 +59,7 @@ SetOption = Annotated[Optional[list[str]], typer.Option(
     "--set", metavar="KEY=VALUE", help="Override a parameter: KEY=VALUE (repeatable).",
     autocompletion=completion.set_keys)]
 AddressOption = Annotated[Optional[str], typer.Option(
-    help="A Ray cluster: auto (the one running here) or ray://HOST:PORT. Default: start Ray on this machine's cores.")]
+    help="A Ray cluster: auto (the one running here), ray://HOST:PORT or HOST:PORT. Default: start Ray on this machine's cores.")]
 
 
 def _debug(shown: bool) -> None:

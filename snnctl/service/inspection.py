@@ -50,8 +50,8 @@ class InspectResult(Result):
 
 
 def inspect(checkpoint_path: Path) -> InspectResult:
-    """What a checkpoint (a file, or a run directory's) holds, read without torch so that
-    it answers at once."""
+    """What a checkpoint (a file, or a run directory's) holds, summarized from the arrays as
+    stored (``checkpoint.read``: NumPy, no copy into torch)."""
     checkpoint_path = ckpt.locate(checkpoint_path)
     stored = ckpt.read(checkpoint_path)
     summaries = []
