@@ -120,7 +120,7 @@ def row(name: str, data_dirs: dict[str | None, Path], seeds: int, extra: list[st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"configurations: {', '.join(CONFIGURATIONS)} (default: every one; with --quick: subset)")
     parser.add_argument("--seeds", type=int, default=1, help="runs per row, on seeds seed, seed+1, ... (default 1)")

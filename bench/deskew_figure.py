@@ -31,7 +31,7 @@ def chosen_digits() -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("output", type=Path, help="PNG, SVG or PDF file to write")
     args = parser.parse_args()
     raw = chosen_digits()

@@ -63,7 +63,7 @@ def exemplar_fields(images: np.ndarray, fit: np.ndarray, weights: np.ndarray, se
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path, help="a checkpoint written by snnctl train")
     parser.add_argument("--powers", type=float, nargs="+", default=[1.0, 2.0, 3.0])
     parser.add_argument("--c", type=float, nargs="+", default=[0.1, 1.0], help="L2 strengths (sklearn's C)")

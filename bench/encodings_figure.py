@@ -43,7 +43,7 @@ def panels(image: np.ndarray) -> list[tuple[str, np.ndarray]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("output", type=Path, help="PNG, SVG or PDF file to write")
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--seed", type=int, default=2)

@@ -61,7 +61,7 @@ def train(root: Path, extra: list[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("root", type=Path, help="folder to write (class folders inside)")
     defaults = synthetic.SyntheticMammoSpec()
     parser.add_argument("--patients", type=int, default=defaults.patients)

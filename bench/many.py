@@ -146,7 +146,7 @@ def fast_inference(images: torch.Tensor, neurons: int, batch: int, time_steps: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", help="where the many-network engine runs (cpu, cuda, cuda:1)")
     parser.add_argument("--networks", type=int, default=64)
     parser.add_argument("--wide", type=int, nargs="*", default=[1024],

@@ -77,7 +77,7 @@ def measure(checkpoint: Path, images: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--neurons", type=int, default=100)
     parser.add_argument("--child", nargs=2, metavar=("CHECKPOINT", "DATA_DIR"), help=argparse.SUPPRESS)

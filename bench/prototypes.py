@@ -97,7 +97,7 @@ def neighbour_accuracies(fit: np.ndarray, fit_labels: np.ndarray, held: np.ndarr
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("parameters", type=Path, nargs="+", help="parameter files (n_neurons, task, data, seed)")
     parser.add_argument("--validation", type=int, default=10000, help="training images held out (default 10,000)")
     parser.add_argument("--data-dir", help="the task's data (default: each file's data_dir)")

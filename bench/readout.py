@@ -83,7 +83,7 @@ def pixels(data_dir: Path, max_train: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("parts", nargs="*", metavar="PART", help="counts, score or pixels (default: all three)")
     parser.add_argument("--data-dir", type=Path, default=ROOT.parent / "shared" / "data",
                         help="folder with MNIST/raw IDX files (default ../shared/data)")

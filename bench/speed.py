@@ -416,7 +416,7 @@ def one_size(images: torch.Tensor, network: cfg.Config, seconds: float, named: s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes and few images (the test suite's run)")
     parser.add_argument("--device", help="only the BindsNET engine on this device (cuda, cuda:1, cpu) against the fast engine")
     parser.add_argument("--neurons", type=int, help="only the fast engine at this many neurons (STDP and inference)")

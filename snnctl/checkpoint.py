@@ -221,6 +221,16 @@ def locate(path: str | Path) -> Path:
     return path / CHECKPOINT_NAME if path.is_dir() and (path / CHECKPOINT_NAME).is_file() else path
 
 
+def _checkpoints_below(folder: Path, shown: int = 3) -> str:
+    """The runs' checkpoints a study's or a sweep's directory holds (runs/NAME/), named for
+    the error that refuses the directory itself."""
+    found = sorted(folder.glob(f"*/{CHECKPOINT_NAME}")) + sorted(folder.glob(f"*/*/{CHECKPOINT_NAME}"))
+    if not found:
+        return ""
+    named = ", ".join(str(path) for path in found[:shown])
+    return f"; its runs' checkpoints: {named}" + (f" and {len(found) - shown} more" if len(found) > shown else "")
+
+
 def read(path: str | Path) -> StoredCheckpoint:
     """Read and check a checkpoint; every problem is one :class:`SnnctlError` line."""
     from safetensors import SafetensorError, safe_open
@@ -229,7 +239,7 @@ def read(path: str | Path) -> StoredCheckpoint:
     source = str(path)
     if path.is_dir():
         raise SnnctlError(f"{source}: is a directory without a checkpoint (a run directory holds "
-                          f"{CHECKPOINT_NAME})")
+                          f"{CHECKPOINT_NAME}){_checkpoints_below(path)}")
     if not path.is_file():
         raise SnnctlError(f"{source}: no such checkpoint file")
     try:

@@ -27,7 +27,7 @@ from snnctl import validators
 from snnctl.choices import (CHANNELS, CHOICES, DRIVE_ONLY_KEYS, FEATURES_PER_NEURON, LOWER_BOUNDS, RESUMABLE_KEYS,
                             TASK_ALIASES, UPPER_BOUNDS)
 from snnctl.original_layout import flatten_original
-from snnctl.validators import one_of, show, yaml_quoted
+from snnctl.validators import WORKERS_EXPECTED, is_worker_count, one_of, show, yaml_quoted
 from snnctl.yaml_reader import parse_yaml, read_yaml_file, yaml_number
 
 @dataclass(frozen=True)
@@ -305,8 +305,8 @@ def validate(config: Config, source: str) -> Config:
         raise ConfigError(f"{source}: wmin: {values['wmin']!r} must be below wmax ({values['wmax']!r})")
     if values["time"] / values["dt"] < 1:
         raise ConfigError(f"{source}: time: {values['time']!r} is shorter than one step of dt={values['dt']!r}")
-    if values["workers"] != "auto" and not (values["workers"].isdigit() and int(values["workers"]) >= 1):
-        raise ConfigError(f"{source}: workers: {show(values['workers'])} is not auto or an integer >= 1")
+    if not is_worker_count(values["workers"]):
+        raise ConfigError(f"{source}: workers: {show(values['workers'])} is not {WORKERS_EXPECTED}")
     if values["encoder"] == "RankOrderEncoder" and values["min_spikes"] > 0:
         # rank-order coding rescales any input to fill the window: a retry's higher rate changes no spike
         raise ConfigError(f"{source}: min_spikes: {values['min_spikes']!r} retries at a higher rate, which "

@@ -20,8 +20,19 @@ _SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict = 2, 4, 4
 
 
 def show(value: Any) -> str:
-    """A value as error messages show it, abridged."""
+    """A value as error messages show it, abridged; true, false and null as YAML and
+    ``--set`` write them."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
     return _SHOW.repr(value)
+
+
+WORKERS_EXPECTED = "auto or an integer >= 1"
+
+
+def is_worker_count(value: str) -> bool:
+    """Whether ``value`` is a ``workers`` setting: ``auto`` or a whole number of threads."""
+    return value == "auto" or (value.isdigit() and int(value) >= 1)
 
 
 def yaml_quoted(text: str) -> str:

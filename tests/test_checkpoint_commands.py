@@ -120,6 +120,18 @@ def test_assign_writes_a_new_checkpoint_and_leaves_the_input_alone(checkpoint_co
     assert refused.exit_code == 2 and "exists" in refused.stderr
 
 
+def test_assign_with_the_runs_own_settings_gives_the_runs_labels_and_readout(checkpoint_copy, tmp_path):
+    output = tmp_path / "again.safetensors"
+    result = run("assign", checkpoint_copy, "-o", output, "--json")
+    assert result.exit_code == 0, result.output
+    document, stored, again = json.loads(result.stdout), ckpt.load(checkpoint_copy), ckpt.load(output)
+    assert document["changed"] == 0
+    assert torch.equal(again.labels.assignments, stored.labels.assignments)
+    assert torch.equal(again.labels.rates, stored.labels.rates)
+    assert document["new_accuracy"] == pytest.approx(stored.info["test_accuracy"])
+    assert np.array_equal(again.readout.coef, stored.readout.coef)
+
+
 def test_assign_in_place_replaces_the_label_state(checkpoint_copy):
     result = run("assign", checkpoint_copy, "--reduction", "max", "--in-place", "--n", "300")
     assert result.exit_code == 0, result.output
@@ -228,6 +240,17 @@ def test_bad_checkpoints_are_one_line_exit_1_and_write_nothing(checkpoint_copy, 
     result = run(command, path)
     assert_one_line_error(result, 1, message)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_a_study_or_sweep_directory_given_as_a_checkpoint_names_its_runs_checkpoints(checkpoint_copy, tmp_path):
+    study = tmp_path / "study"
+    for fold in range(5):
+        (study / "runs" / f"fold-{fold}").mkdir(parents=True)
+        (study / "runs" / f"fold-{fold}" / "checkpoint.safetensors").write_bytes(checkpoint_copy.read_bytes())
+    result = run("evaluate", study)
+    assert_one_line_error(result, 1, f"{study}: is a directory without a checkpoint",
+                          f"its runs' checkpoints: {study / 'runs' / 'fold-0' / 'checkpoint.safetensors'}, ",
+                          "and 2 more")
 
 
 def test_every_checkpoint_command_takes_a_run_directory_as_it_takes_its_checkpoint(checkpoint_copy, tmp_path):

@@ -75,6 +75,8 @@ def test_resolved_parameters_round_trip(tmp_path):
         ("reduction: median\n", "reduction: 'median' is not one of sum, mean, max"),
         ("n_neurons: many\n", "n_neurons: 'many' is not an integer"),
         ("batch_size: 2.5\n", "batch_size: 2.5 is not an integer"),
+        ("time: true\n", "time: true is not an integer"),  # as typed, not Python's True
+        ("workers: 0\n", "workers: '0' is not auto or an integer >= 1"),
         ("download: 3\n", "download: 3 is not true or false"),
         ("task: CIFAR\n", "task: 'CIFAR' is not one of MNIST, MAMMO"),
         ("time: [1, 2\n", "line 2"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,8 @@ def test_help_names_each_flag_without_a_type(command):
         assert "--debug" in result.output  # accepted after the subcommand too
     if command == ["export"]:  # options that take a value still say which
         assert "<norse|snntorch|delays>" in result.output and "<s|ms>" in result.output
+    if command in (["train"], ["assign"], ["sweep"], ["export"], ["visualize", "weights"]):
+        assert re.search(r"--out(put)?\s+-o\s+<path>", result.output), result.output  # -o: what it writes
 
 
 def test_help_starts_without_importing_torch():

@@ -184,7 +184,7 @@ def test_a_study_in_lockstep_refuses_what_it_cannot_run_before_it_starts(tmp_pat
     from snnctl import service
     from snnctl.errors import ConfigError
 
-    config = cfg.Config(log_dir=str(tmp_path / "logs")).replace(networks_per_device=4, folds=3, **change)
+    config = cfg.Config(task="MAMMO", log_dir=str(tmp_path / "logs")).replace(networks_per_device=4, folds=3, **change)
     with pytest.raises(ConfigError, match=refusal):
         service.study(config, out=tmp_path / "s")
     assert not (tmp_path / "s").exists()

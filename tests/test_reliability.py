@@ -69,7 +69,7 @@ def start_long_run(params: Path, tmp_path: Path) -> tuple[subprocess.Popen, Path
     """A subprocess training run into tmp_path/run, once it wrote its first checkpoint."""
     run_dir = tmp_path / "run"
     process = snnctl("train", str(params), "--out", str(run_dir), cwd=tmp_path)
-    wait_for(run_dir / service.STATUS_NAME, process)
+    wait_for(run_dir / ckpt.CHECKPOINT_NAME, process)
     return process, run_dir
 
 
@@ -390,7 +390,8 @@ def test_full_disk_during_training_keeps_the_last_checkpoint(tmp_path, monkeypat
     params.write_text(cfg.dump_yaml(tiny_config(tmp_path, n_train=60, n_test=20, checkpoint_every=24)))
     run_dir = tmp_path / "run"
     # the disk fills up once the first periodic checkpoint and its status are written
-    monkeypatch.setattr(files, "os", FullDiskOs(lambda: (run_dir / service.STATUS_NAME).exists()))
+    status = run_dir / service.STATUS_NAME
+    monkeypatch.setattr(files, "os", FullDiskOs(lambda: status.exists() and status_of(run_dir)["samples_seen"] > 0))
     result = runner.invoke(app, ["train", str(params), "--out", str(run_dir)])
 
     checkpoint = run_dir / ckpt.CHECKPOINT_NAME
@@ -402,6 +403,21 @@ def test_full_disk_during_training_keeps_the_last_checkpoint(tmp_path, monkeypat
     assert status_of(run_dir)["samples_seen"] == 24
     assert status_of(run_dir)["state"] == "failed" and "No space left" in status_of(run_dir)["error"]
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_status_says_running_from_the_first_image_without_periodic_saves(tmp_path):
+    write_mnist_idx(tmp_path / "data", n_train=24, n_test=8)
+    config = tiny_config(tmp_path, n_train=24, n_test=8, checkpoint_every=0)
+    run_dir, seen = tmp_path / "run", []
+
+    def on_progress(update: service.ProgressUpdate) -> None:
+        if update.phase == "train" and not seen:
+            seen.append(status_of(run_dir))
+
+    service.train(config, out=run_dir, on_progress=on_progress)
+    assert seen and seen[0]["state"] == "running" and seen[0]["checkpoint"] == str(run_dir / ckpt.CHECKPOINT_NAME)
+    assert seen[0]["samples_seen"] == 0
+    assert status_of(run_dir)["state"] == "finished"
 
 
 def test_full_disk_while_writing_status_is_one_line(tmp_path, monkeypatch):
@@ -567,6 +583,24 @@ def test_resume_refuses_a_key_that_changes_the_network_and_loses_nothing(run_cop
     assert_one_line_error(result, 2, key, "cannot change on resume", "epochs")
     assert run_files(run_copy) == before  # checkpoint byte-identical, status still "interrupted"
     assert status_of(run_copy)["state"] == "interrupted"
+
+
+def test_resume_takes_the_same_data_folder_named_relatively(run_copy, monkeypatch):
+    """The checkpoint records its data_dir as an absolute path; the same folder named from
+    here (``--set data_dir=data``, or a parameter file's ``./data``) is no change."""
+    stored = ckpt.load(run_copy / ckpt.CHECKPOINT_NAME)
+    data_dir = Path(stored.config.data_dir)
+    monkeypatch.chdir(data_dir.parent)
+    parameters = run_copy / "parameters.yaml"
+    parameters.write_text(parameters.read_text().replace(f"data_dir: {data_dir}", f"data_dir: ./{data_dir.name}"))
+    assert f"data_dir: ./{data_dir.name}" in parameters.read_text()
+    result = runner.invoke(app, ["train", str(parameters), "--resume", str(run_copy / ckpt.CHECKPOINT_NAME),
+                                 "--set", f"data_dir={data_dir.name}", "--json"])
+    assert result.exit_code == 0, result.output
+    resumed = ckpt.load(run_copy / ckpt.CHECKPOINT_NAME)
+    assert resumed.progress.finished and resumed.config.data_dir == str(data_dir)
+    moved = runner.invoke(app, ["train", "--resume", str(run_copy / ckpt.CHECKPOINT_NAME), "--set", "data_dir=elsewhere"])
+    assert_one_line_error(moved, 2, "data_dir", "cannot change on resume")
 
 
 def test_resumable_keys_are_documented():

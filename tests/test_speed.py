@@ -123,5 +123,6 @@ def test_evaluate_and_assign_take_workers_with_the_same_results(trained_run, tmp
 
 
 def test_a_bad_workers_option_is_one_line_exit_2(trained_run):
-    result = CliRunner().invoke(app, ["evaluate", trained_run.checkpoint, "--workers", "0"])
-    assert_one_line_error(result, 2, "workers: '0' is not auto or an integer >= 1")
+    for command in ("evaluate", "assign"):
+        result = CliRunner().invoke(app, [command, trained_run.checkpoint, "--workers", "0"])
+        assert_one_line_error(result, 2, "Invalid value for '--workers': '0' is not auto or an integer >= 1")

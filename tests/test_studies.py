@@ -22,7 +22,7 @@ from snnctl import service
 from snnctl.data import synthetic
 from snnctl.errors import ConfigError, SnnctlError
 
-from conftest import run_on_ray
+from conftest import assert_one_line_error, run_on_ray
 
 FOLDS = 3
 PATIENT = re.compile(r"(P\d+)_")
@@ -298,6 +298,15 @@ def test_bad_studies_are_one_clear_error(mammo, tmp_path):
         shutil.copytree(mammo, split / side)
     with pytest.raises(ConfigError, match="folds: cross-validation splits one pool of class folders"):
         service.study(study_config(split, tmp_path), folds=FOLDS, out=tmp_path / "s2", concurrent_folds=1)
+    from typer.testing import CliRunner
+
+    from snnctl.cli import app
+
+    digits = CliRunner().invoke(app, ["train", str(Path(__file__).resolve().parents[1] / "parameters" / "mnist.yaml"),
+                                      "--folds", "2", "--out", str(tmp_path / "s3")])
+    assert_one_line_error(digits, 2, "a study cross-validates one pool of image folders (task: MAMMO)", "task MNIST",
+                          "snnctl sweep PARAMS SPACE --folds 2")
+    assert not (tmp_path / "s3").exists()
 
 
 @pytest.mark.slow

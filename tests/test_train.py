@@ -288,6 +288,7 @@ def test_usage_errors_are_one_line(args, words):
     (["evaluate", "x.safetensors", "--json", "--jsn"], "No such option: --jsn"),
     (["export", "x.safetensors", "--json", "-o", "x.npz"], "Missing option '--format'"),
     (["evaluate", "--json", "x.safetensors", "--split", "validation"], "Invalid value for '--split'"),
+    (["visualize", "nothing", "x.safetensors", "--json"], "visualize: no figure 'nothing', choose one of weights"),
 ])
 def test_usage_errors_with_json_print_the_error_document(args, words):
     """A script that asks for --json reads one document on stdout whatever went wrong, a

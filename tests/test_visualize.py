@@ -104,6 +104,17 @@ def test_spikes_figure_names_the_true_and_predicted_class(trained_run, tmp_path)
     assert "predicted" in result.title
 
 
+def test_the_spikes_figure_predicts_what_evaluate_predicts_for_its_image(trained_run, tmp_path):
+    import csv
+
+    predictions = tmp_path / "predictions.csv"
+    service.evaluate(Path(trained_run.checkpoint), predictions=predictions)
+    rows = list(csv.DictReader(predictions.open()))
+    for index in range(8):
+        figure = service.visualize("spikes", Path(trained_run.checkpoint), tmp_path / f"s{index}.png", index=index)
+        assert f"predicted {rows[index]['all_activity'] or 'none'}" in figure.title, (index, figure.title)
+
+
 @pytest.mark.parametrize("suffix, magic", [(".svg", b"<svg"), (".pdf", b"%PDF")])
 def test_the_format_follows_the_extension(trained_run, tmp_path, suffix, magic):
     path = tmp_path / f"assignments{suffix}"

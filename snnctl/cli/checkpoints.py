@@ -108,7 +108,7 @@ def assign(
     data_dir: DataDirOption = None,
     split: Annotated[Split, typer.Option(help="Labelled images to assign from.")] = Split("train"),
     n: NOption = None,
-    out_path: Annotated[Optional[Path], typer.Option("--out", help="New checkpoint (default: CKPT.TASK-REDUCTION.safetensors; with --readout linear CKPT.TASK-linear.safetensors, the features and their options added, e.g. CKPT.mnist-linear-drive.safetensors).")] = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="New checkpoint (default: CKPT.TASK-REDUCTION.safetensors; with --readout linear CKPT.TASK-linear.safetensors, the features and their options added, e.g. CKPT.mnist-linear-drive.safetensors).")] = None,
     in_place: Annotated[bool, typer.Option("--in-place", help="Replace the input checkpoint (atomically).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     untrained: Annotated[bool, typer.Option("--untrained", help="Relabel the layer training started from (the weights its seed draws), not the trained one: the control that shows what STDP added.")] = False,

@@ -18,7 +18,8 @@ class FigureGroup(render.UntypedFlags, TyperGroup):
 
     def resolve_command(self, ctx, args):
         if args and not args[0].startswith("-") and args[0] not in self.commands:
-            render.error(f"visualize: no figure {args[0]!r}, choose one of {', '.join(self.commands)}")
+            render.failed(f"visualize: no figure {args[0]!r}, choose one of {', '.join(self.commands)}", 2,
+                          render.asks_for_json(args))
             raise typer.Exit(2)
         return super().resolve_command(ctx, args)
 
@@ -99,7 +100,8 @@ def spikes(
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """One test image, its Poisson input raster and the excitatory raster, with predicted and true class."""
+    """One test image, its Poisson input raster and the excitatory raster, with the true class and the class
+    evaluate predicts for it (at batch_size 1, from the same input spikes)."""
     _draw("spikes", source, output, force, as_json, log_dir, index=index, device=value(device))
 
 

@@ -10,6 +10,7 @@ import typer
 
 from snnctl import choices
 from snnctl import nir_options as nir
+from snnctl.validators import WORKERS_EXPECTED, is_worker_count
 import snnctl.cli.completion as completion
 import snnctl.cli.render as render
 
@@ -41,7 +42,15 @@ def value(choice: Optional[Enum]) -> Optional[str]:
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")]
 DeviceOption = Annotated[Optional[Device], typer.Option(
     help="auto: CUDA when present for the BindsNET engine; the fast engine runs on the CPU.")]
+def _worker_count(given: str | None) -> str | None:
+    """--workers checked where it is typed, so that its error names the option."""
+    if given is not None and not is_worker_count(given):
+        raise typer.BadParameter(f"{given!r} is not {WORKERS_EXPECTED}")
+    return given
+
+
 WorkersOption = Annotated[Optional[str], typer.Option(
+    callback=_worker_count,
     help="Threads for the images (learning off): auto (every core) or a number; same results for any.")]
 ForceOption = Annotated[bool, typer.Option("--force", help="Replace an existing output file.")]
 CheckpointArgument = Annotated[Optional[Path], typer.Argument(

@@ -29,7 +29,7 @@ def sweep(
     trials: Annotated[Optional[int], typer.Option("--trials", min=1, help="Samples to draw (overrides SPACE's trials; each runs the whole grid).")] = None,
     folds: Annotated[Optional[int], typer.Option("--folds", min=2, help="Score each trial by K-fold cross-validation on the training images (grouped, stratified) instead of one validation split.")] = None,
     address: AddressOption = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Sweep directory, new or empty (default: log_dir/TASK/sweep-<time>-<id>).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Sweep directory, new or empty (default: log_dir/TASK/sweep-<time>-<id>).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the interrupted sweep in this directory.")] = None,
     as_json: JsonOption = False,
     debug: DebugOption = False,

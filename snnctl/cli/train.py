@@ -26,11 +26,11 @@ EPILOG = render.examples("snnctl train parameters/mnist.yaml",
 def train(
     params: Annotated[Optional[Path], typer.Argument(help="Parameter file (YAML, ours or the original nested layout).")] = None,
     set_: SetOption = None,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Run directory (default: log_dir/TASK/NAME).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default: log_dir/TASK/NAME).")] = None,
     resume: Annotated[Optional[Path], typer.Option(
         help="Continue the run of this checkpoint (or its run directory), or the study in this directory.",
         autocompletion=completion.checkpoints)] = None,
-    folds: Annotated[Optional[int], typer.Option("--folds", min=2, help="k-fold cross-validation: a study of K runs.")] = None,
+    folds: Annotated[Optional[int], typer.Option("--folds", min=2, help="k-fold cross-validation of image folders (task MAMMO): a study of K runs.")] = None,
     concurrent_folds: Annotated[Optional[int], typer.Option("--concurrent-folds", min=1, help="Folds at once (1: one after another, without Ray). Default: as many as Ray has CPUs.")] = None,
     address: AddressOption = None,
     device: DeviceOption = None,

@@ -63,6 +63,11 @@ class Engine(ABC):
                         record: bool) -> Presentation:
         ...
 
+    def input_spikes(self, images: torch.Tensor, seed: int) -> torch.Tensor:
+        """The input spikes [steps, batch, n_inputs] that :meth:`present` draws for ``images``
+        with ``seed`` (``visualize spikes`` shows the input that made the counts)."""
+        return encode(self.config, images.float() * rate_per_unit(self.config, images), seed, self.device)
+
     @abstractmethod
     def set_learning_rates(self, nu_pre: float, nu_post: float) -> None:
         """STDP rates from now on (``Config.learning_rates`` of an epoch)."""

@@ -91,6 +91,19 @@ class FastEngine(Engine):
                                              self._tables(hz_per_unit))
         return self._run(events, rng, learn, record)
 
+    def input_spikes(self, images: torch.Tensor, seed: int) -> torch.Tensor:
+        if self.config.encoder != "PoissonEncoder":
+            return super().input_spikes(images, seed)
+        pixels = np.ascontiguousarray(images.cpu().numpy(), dtype=np.float32)
+        hz_per_unit = rate_per_unit(self.config, images)
+        pointers, indices = self.kernels.poisson_events(pixels, np.float32(hz_per_unit), self.config.steps,
+                                                        self.config.dt, self.kernels.rng_states(seed, len(pixels)))
+        spikes = np.zeros((self.config.steps, len(pixels), pixels.shape[1]), np.bool_)
+        for element in range(len(pixels)):  # events grouped by step: step t's inputs lie between pointers t and t + 1
+            for step in range(self.config.steps):
+                spikes[step, element, indices[pointers[element, step]:pointers[element, step + 1]]] = True
+        return torch.from_numpy(spikes)
+
     def _tables(self, hz_per_unit: float) -> tuple:
         """The CDF tables :meth:`present` draws its Poisson input with at ``hz_per_unit``, kept
         from call to call as ``present_sequence`` keeps them from image to image (made afresh

@@ -1,5 +1,6 @@
-"""A training run's saves: :class:`Checkpointer` writes the checkpoint and status.json
-every ``checkpoint_every`` samples, at the end, and when a signal asks the run to stop.
+"""A training run's saves: :class:`Checkpointer` writes status.json ("running") when the
+run starts, and the checkpoint and status.json every ``checkpoint_every`` samples, at the
+end, and when a signal asks the run to stop.
 
 The periodic saves are written on a thread of their own while training goes on: a copy
 of the learned tensors is taken at the save's image, and serializing and writing a
@@ -45,6 +46,9 @@ class Checkpointer:
         self._in_flight: Future | None = None
 
     def __enter__(self) -> "Checkpointer":
+        # a script that polls status.json sees the run from its first image, not from its
+        # first periodic save (never, with checkpoint_every: 0)
+        write_status(self.run_dir, "running", self.progress, self.path)
         return self
 
     def __exit__(self, exc_type, *exc_info) -> None:

@@ -68,13 +68,13 @@ def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: s
         corner = (config.input_size - config.patch_size) // 2
         shown_input = windows.windows_at(image, config.input_size, config.patch_size, np.array([[corner, corner]]))
         what = f"the centre {config.patch_size}x{config.patch_size} window of test image"
-    input_spikes = engines.encode(config, shown_input.float() * engines.rate_per_unit(config, shown_input), seed,
-                                  engine.device)
-    shown = engine.present_spikes(input_spikes, learn=False, seed=seed, record=True)
-    input_spikes = input_spikes.cpu()
+    # the input evaluate draws for this image at batch_size 1, and the spikes it makes (the first presentation;
+    # Diehl & Cook's retry, where one follows, shows in the vote only)
+    input_spikes = engine.input_spikes(shown_input, seed).cpu()
+    shown = engine.present(shown_input, False, seed, record=True)
     predicted = "no label state"
     if stored.labels is not None:
-        counts = spike_counts(engine, config, image, "test") if config.patch_size else shown.counts
+        counts = spike_counts(engine, config, image, "test", first=index)  # the counts evaluate votes on
         winner = int(vote.vote(counts, stored.labels, len(stored.class_names), config.reduction).all_activity[0])
         predicted = stored.class_names[winner] if winner >= 0 else "none (no assigned neuron fired)"
     true = dataset.class_names[int(dataset.labels[index])]

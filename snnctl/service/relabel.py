@@ -139,7 +139,10 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
     class_names = label_set.class_names
     config = opened.config.replace(n_classes=len(class_names))
     engine = opened.engine()
-    label_counts = spike_counts(engine, config, label_set.images, split, "label", on_progress)
+    # the training images get the input spikes the run labelled them with: with the run's
+    # settings, assign gives the run's labels
+    label_counts = spike_counts(engine, config, label_set.images, "label" if split == "train" else split, "label",
+                                on_progress)
     activity = layer_activity_noticed(label_counts, f"the {len(label_set)} {split} images", notice)
     new_state = vote.assign(label_counts, label_set.labels, len(class_names), config.reduction)
     rows = readouts.fit_rows(label_set.labels, config)

@@ -35,14 +35,15 @@ def resume_config(checkpoint: ckpt.Checkpoint, config: Config | None, overrides:
     """The checkpoint's parameters with ``overrides`` and ``device``; a parameter file given
     too must agree with them. Only the keys of :data:`snnctl.choices.RESUMABLE_KEYS` may
     differ from the checkpoint's."""
-    stored = with_parameters(checkpoint.config, overrides, device)
-    cfg.check_resume_changes(checkpoint.config, stored, "--resume")
+    # a relative data_dir (or group_file) names the folder the run's own one does when both
+    # resolve alike: compared, and kept, as absolute paths
+    recorded = with_absolute_data_paths(checkpoint.config)
+    stored = with_absolute_data_paths(with_parameters(checkpoint.config, overrides, device))
+    cfg.check_resume_changes(recorded, stored, "--resume")
     if config is not None:
-        wanted = with_parameters(config, overrides, device)
-        cfg.check_resume_changes(checkpoint.config, wanted, "--resume with a parameter file")
-        # a relative data_dir names the folder the run's own one does when both resolve alike
-        wanted_here, stored_here = with_absolute_data_paths(wanted), with_absolute_data_paths(stored)
-        differing = [k for k in cfg.KEYS if getattr(wanted_here, k) != getattr(stored_here, k)]
+        wanted = with_absolute_data_paths(with_parameters(config, overrides, device))
+        cfg.check_resume_changes(recorded, wanted, "--resume with a parameter file")
+        differing = [k for k in cfg.KEYS if getattr(wanted, k) != getattr(stored, k)]
         if differing:
             key = differing[0]
             raise ConfigError(f"--resume: parameter {key!r} is {getattr(wanted, key)!r} in the file but "
