@@ -63,8 +63,8 @@ class RunLog:
 
     ``resumed_at``: the step (training images seen) of the checkpoint a resumed run starts
     from. TensorBoard then hides what the interrupted run logged after it, and keeps what it
-    logged up to it, the checkpoint's own step included. A run from its start deletes the
-    event files of the run it replaces (``train --force``): TensorBoard would draw both as one.
+    logged up to it, the checkpoint's own step included. (A run from its start finds no event
+    files of the run it replaces, ``train --force``: ``snnctl.service.train`` removes them.)
     """
 
     def __init__(self, run_dir: Path, config: Config, resumed_at: int | None = None) -> None:
@@ -75,9 +75,6 @@ class RunLog:
         _quiet_writer_threads()
         with self._written():
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            if resumed_at is None:
-                for replaced in self.run_dir.glob("events.out.tfevents.*"):
-                    replaced.unlink()
             (self.run_dir / "parameters.txt").write_text(cfg.dump_text(config))
             (self.run_dir / "parameters.yaml").write_text(cfg.dump_yaml(config))
             # TensorBoard hides every step from purge_step on: the checkpoint's step was

@@ -320,6 +320,15 @@ def test_sixteen_bit_files_holding_twelve_bit_values_get_a_notice_unless_stretch
     messages, notice = collect()
     data.load_image_folders(mammo_config(tmp_path, tmp_path / "dim", intensity=suggested), notice)
     assert not any("brightest pixels" in m for m in messages)
+    # squared grey levels (gamma: 2, as mammo-study.yaml) lose the 4 bits twice: x 256
+    squared = mammo_config(tmp_path, tmp_path / "dim", gamma=2.0)
+    messages, notice = collect()
+    data.load_image_folders(squared, notice)
+    suggested = float(re.search(r"intensity: ([0-9]+) gives them", " ".join(messages)).group(1))
+    assert suggested == 256 * squared.intensity
+    messages, notice = collect()
+    data.load_image_folders(squared.replace(intensity=suggested), notice)
+    assert not any("brightest pixels" in m for m in messages)
     messages, notice = collect()
     data.load_image_folders(mammo_config(tmp_path, tmp_path / "dim", normalize="percentile"), notice)
     assert not any("brightest pixels" in m for m in messages)
@@ -459,7 +468,7 @@ def test_bad_data_folders_are_one_clear_line(tmp_path, case, code, words):
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
 
 
-def test_mammo_train_then_evaluate_the_same_held_out_images(tmp_path):
+def test_mammo_train_then_evaluate_the_same_held_out_images(tmp_path, monkeypatch):
     root = class_folders(tmp_path / "mammo", {"benign": 36, "malignant": 12})
     (root / "malignant" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     params = write_params(tmp_path, root, balance=True, batch_size=6)
@@ -487,6 +496,11 @@ def test_mammo_train_then_evaluate_the_same_held_out_images(tmp_path):
     by_dir = runner.invoke(app, ["evaluate", result["checkpoint"], "--task", "MAMMO", "--data-dir", str(root), "--json"])
     assert by_dir.exit_code == 0, by_dir.output
     assert json.loads(by_dir.stdout)["n_samples"] == 10
+    # the run's own folder named relatively is the run's folder: its recorded split, not a new one
+    monkeypatch.chdir(tmp_path)
+    relative = runner.invoke(app, ["evaluate", result["checkpoint"], "--data-dir", "mammo", "--json"])
+    assert relative.exit_code == 0, relative.output
+    assert "decoding" not in relative.stderr and json.loads(relative.stdout)["accuracy"] == result["test_accuracy"]
 
 
 def test_a_layer_trained_on_mnist_is_relabelled_and_evaluated_on_mammo(trained_run, tmp_path):

@@ -196,6 +196,33 @@ def test_force_replaces_the_earlier_runs_tensorboard_log(tmp_path):
     assert len(list(run_dir.glob("events.out.tfevents.*"))) == files
 
 
+def test_force_replaces_the_earlier_runs_files_once_its_data_is_accepted_and_keeps_others(tmp_path):
+    from conftest import assert_one_line_error
+
+    config = tiny_config(tmp_path, n_train=20, n_test=10, name="replaced")
+    run_dir = Path(service.train(config).run_dir)
+    # what an older run of another kind left there (a MAMMO run's split and figure), and a user's file
+    leftovers = [run_dir / "split.json", run_dir / "split-images.safetensors", run_dir / "figures" / "roc.png"]
+    for path in leftovers:
+        path.write_bytes(b"an older run's")
+    (run_dir / "notes.txt").write_text("mine")
+    before = {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()}
+
+    params = tmp_path / "params.yaml"
+    params.write_text(cfg.dump_yaml(config.replace(data_dir=str(tmp_path / "missing"), task="FASHION")))
+    refused = runner.invoke(app, ["train", str(params), "--out", str(run_dir), "--force"])
+    assert_one_line_error(refused, 2, "data_dir")
+    assert {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()} == before
+
+    service.train(config.replace(seed=7), force=True)
+    assert not any(path.exists() for path in leftovers)
+    assert (run_dir / "notes.txt").read_text() == "mine"
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "finished"
+    assert ckpt.load(run_dir / "checkpoint.safetensors").config.seed == 7
+    assert {path.name for path in (run_dir / "figures").iterdir()} == {"weights.png", "assignments.png",
+                                                                        "confusion.png"}
+
+
 def test_default_engine_and_device_train_on_the_cpu_where_a_gpu_is_present(tmp_path, monkeypatch):
     # the fast engine on the CPU outruns BindsNET on a GPU; one_spike: winner is fast-only
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)

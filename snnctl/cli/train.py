@@ -34,7 +34,7 @@ def train(
     concurrent_folds: Annotated[Optional[int], typer.Option("--concurrent-folds", min=1, help="Folds at once (1: one after another, without Ray). Default: as many as Ray has CPUs.")] = None,
     address: AddressOption = None,
     device: DeviceOption = None,
-    force: Annotated[bool, typer.Option("--force", help="Write into an existing, non-empty run directory.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace the run in an existing run directory: its checkpoint, status, TensorBoard log, figures and split go once the new run's parameters and data are accepted; other files stay.")] = False,
     as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:

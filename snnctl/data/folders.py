@@ -149,11 +149,13 @@ def _notice_dim_images(train: Dataset, root: Path, config: Config, notice: Notic
     exceeds a smaller bit depth (:data:`STORED_BITS`), the rates the files would have with
     all 16 bits; else the one that brings the median image's brightest pixel to full
     rate. Either is one gain for every image, which keeps a finding brighter than the tissue
-    of other images (a per-image stretch does not; docs/mammo.md)."""
+    of other images (a per-image stretch does not; docs/mammo.md). With ``gamma: G`` a grey
+    level g spikes at ``g ** G`` times ``intensity``, and the gain is raised to the power G."""
     if len(train) == 0:
         return
     brightest = float(train.images.amax(dim=1).median())
-    if brightest >= DIM_IMAGE or brightest * config.intensity >= DIM_IMAGE * DEFAULTS["intensity"]:
+    fastest = brightest ** config.gamma * config.intensity  # Hz, the median image's brightest pixel
+    if brightest >= DIM_IMAGE or fastest >= DIM_IMAGE * DEFAULTS["intensity"]:
         return
     largest = float(train.images.max())
     bits = next((b for b in STORED_BITS if largest <= (2**b - 1) / SIXTEEN_BITS + 1e-6), None)
@@ -162,8 +164,9 @@ def _notice_dim_images(train: Dataset, root: Path, config: Config, notice: Notic
     else:
         guess = f"16-bit files holding {bits}-bit values? no pixel is above {2**bits - 1} of 65535"
         gain, effect = 2 ** (16 - bits), f"gives them the rates of 16-bit files at intensity {config.intensity:g}"
+    gain = gain ** config.gamma
     notice(WarningText(f"{root}: the training images' brightest pixels reach only {brightest:.3f} of the grey "
-                       f"range ({guess}), so no input spikes faster than {brightest * config.intensity:.0f} Hz; "
+                       f"range ({guess}), so no input spikes faster than {fastest:.0f} Hz; "
                        f"intensity: {config.intensity * gain:.0f} {effect} (normalize: percentile stretches each "
                        f"image instead, input_length scales it)"))
 

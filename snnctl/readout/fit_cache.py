@@ -2,7 +2,7 @@
 the same rows with the same settings is made once.
 
 The pixel baseline depends on the split's training pixels only, not on the network: every
-run on one split, and every ``snnctl evaluate`` and ``assign`` of its checkpoint, fits the
+run on one split, and every ``snnctl evaluate`` of its checkpoint, fits the
 very same regression, and its cross-validation is most of their time: ``snnctl evaluate``
 of ``make demo``'s checkpoint took 24.7 s fitting it and 12.4 s reading it back, where
 the network's 1,000 test images take under a second.

@@ -47,7 +47,7 @@ def data_config(stored: Config, task: str | None, data_dir: str | None, reductio
         # otherwise fall back to its bundled subset and answer for other images
         if not Path(data_dir).is_dir():
             raise ConfigError(f"--data-dir: {data_dir} is not an existing folder")
-        changes["data_dir"] = str(data_dir)
+        changes["data_dir"] = str(Path(data_dir).resolve())  # as train records it: the run's folder is its split
     if reduction is not None:
         changes["reduction"] = reduction
     if readout is not None:
@@ -120,7 +120,8 @@ def on_data(checkpoint_path: Path, split: str, n: int | None, *, task: str | Non
                                 readout_augment=asked_or_kept("readout_augment", augment),
                                 readout_pooling=asked_or_kept("readout_pooling", pooling))
     before_loading(stored, config)
-    same_data = (config.task, config.data_dir) == (stored.config.task, stored.config.data_dir)
+    same_data = (config.task, Path(config.data_dir).resolve()) == (stored.config.task,
+                                                                   Path(stored.config.data_dir).resolve())
     dataset, splits = load_split(config, split, n, Path(checkpoint_path).parent, same_data, notice)
     return OnData(stored, config, dataset, splits)
 

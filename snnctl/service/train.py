@@ -23,12 +23,12 @@ import snnctl.service.readouts as readouts
 from snnctl.service.averaging import WeightAverage
 from snnctl.service.checkpointer import Checkpointer
 from snnctl.service.checkpoints import EvaluationResult, evaluation_result
-from snnctl.service.common import (Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result,
+from snnctl.service.common import (STATUS_NAME, Accuracy, Interrupted, Notice, OnProgress, ProgressUpdate, Result,
                                    layer_activity_noticed, mark_failed, no_progress, quiet, score,
                                    spike_counts, stop_on_signals)
 from snnctl.service.intervals import IntervalLog, RunningAccuracy
 from snnctl.service.lock import claim_directory, holds_nothing
-from snnctl.service.run_figures import confusion_title, write_run_figures
+from snnctl.service.run_figures import FIGURES_DIR, confusion_title, write_run_figures
 from snnctl.service.run_start import RunStart, run_images, start_run
 from snnctl.service.validation import Validation
 
@@ -317,14 +317,35 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
         try:
             engine = engines.make_engine(start.config, start.tensors)
             splits = run_images(start.config, resume, validation, notice)
+        except BaseException as exc:
+            # a new run refused for its data has written nothing: no directory is left behind, and
+            # the run that --force would have replaced stays as it was, its status included
+            if start.resumed_at is not None:
+                mark_failed(start.run_dir, start.checkpoint, str(exc) or type(exc).__name__)
+            raise
+        try:
             return _run(start, engine, splits, "test" if validation is None else "validation", on_progress, notice)
         except Interrupted:
             raise
         except BaseException as exc:
-            # a new run that wrote nothing (its data refused) leaves no directory behind
             if not holds_nothing(start.run_dir):
                 mark_failed(start.run_dir, start.checkpoint, str(exc) or type(exc).__name__)
             raise
+
+
+def _remove_replaced_run(run_dir: Path) -> None:
+    """The files a run writes, left in ``run_dir`` by the run that ``train --force`` replaces:
+    removed once the new run's parameters and data are accepted (a refused run leaves them),
+    so that TensorBoard, status.json, the figures and a recorded split are the new run's
+    alone. Other files stay."""
+    from snnctl import data
+
+    written = [ckpt.CHECKPOINT_NAME, STATUS_NAME, data.MANIFEST_NAME, data.SPLIT_IMAGES_NAME]
+    replaced = [run_dir / name for name in written] + [*run_dir.glob("events.out.tfevents.*"),
+                                                        *(run_dir / FIGURES_DIR).glob("*")]
+    for path in replaced:
+        if path.is_file():
+            path.unlink()
 
 
 def _run(start: RunStart, engine: "engines.Engine", splits: "data.Splits", held_out: str,
@@ -334,6 +355,8 @@ def _run(start: RunStart, engine: "engines.Engine", splits: "data.Splits", held_
     from snnctl.logs import RunLog
 
     config, progress = start.config, start.progress
+    if start.resumed_at is None:
+        _remove_replaced_run(start.run_dir)
     if config.task == "MAMMO":
         data.write_manifest(start.run_dir, splits)
     average = WeightAverage.of(config, splits.train, start.weights_sum, progress.epoch)
