@@ -32,7 +32,7 @@ WORKERS_EXPECTED = "auto or an integer >= 1"
 
 def is_worker_count(value: str) -> bool:
     """Whether ``value`` is a ``workers`` setting: ``auto`` or a whole number of threads."""
-    return value == "auto" or (value.isdigit() and int(value) >= 1)
+    return value == "auto" or (value.isdecimal() and value.isascii() and int(value) >= 1)
 
 
 def yaml_quoted(text: str) -> str:

@@ -77,6 +77,7 @@ def test_resolved_parameters_round_trip(tmp_path):
         ("batch_size: 2.5\n", "batch_size: 2.5 is not an integer"),
         ("time: true\n", "time: true is not an integer"),  # as typed, not Python's True
         ("workers: 0\n", "workers: '0' is not auto or an integer >= 1"),
+        ("workers: '\u00b2'\n", "workers: '\u00b2' is not auto or an integer >= 1"),  # a digit to str.isdigit
         ("download: 3\n", "download: 3 is not true or false"),
         ("task: CIFAR\n", "task: 'CIFAR' is not one of MNIST, MAMMO"),
         ("time: [1, 2\n", "line 2"),

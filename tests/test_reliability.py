@@ -603,6 +603,20 @@ def test_resume_takes_the_same_data_folder_named_relatively(run_copy, monkeypatc
     assert_one_line_error(moved, 2, "data_dir", "cannot change on resume")
 
 
+def test_resume_into_a_forced_out_replaces_the_run_there_and_keeps_its_own(run_copy, tmp_path):
+    stored = ckpt.load(run_copy / ckpt.CHECKPOINT_NAME)
+    other = tmp_path / "other"
+    service.train(stored.config.replace(seed=5), out=other)
+    replaced = {path.name for path in other.glob("events.out.tfevents.*")}
+    own = run_files(run_copy)
+    result = runner.invoke(app, ["train", "--resume", str(run_copy / ckpt.CHECKPOINT_NAME), "--out", str(other),
+                                 "--force", "--json"])
+    assert result.exit_code == 0, result.output
+    assert replaced and not replaced & {path.name for path in other.glob("events.out.tfevents.*")}
+    assert ckpt.load(other / ckpt.CHECKPOINT_NAME).config.seed == stored.config.seed
+    assert run_files(run_copy) == own  # the checkpoint it continued, and its directory, untouched
+
+
 def test_resumable_keys_are_documented():
     documented = (Path(__file__).parents[1] / "docs" / "parameters.md").read_text()
     section = documented.split("## Changing parameters on resume", 1)[1]

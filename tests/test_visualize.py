@@ -104,6 +104,40 @@ def test_spikes_figure_names_the_true_and_predicted_class(trained_run, tmp_path)
     assert "predicted" in result.title
 
 
+@pytest.mark.parametrize("changes", [{"batch_size": 4}, {"batch_size": 3, "patch_size": 12}],
+                         ids=["batches of 4", "windows in batches of 3"])
+def test_the_spikes_figure_predicts_what_evaluate_predicts_in_batches_and_windows(tmp_path, changes):
+    import csv
+
+    from conftest import tiny_config
+
+    checkpoint = Path(service.train(tiny_config(tmp_path, n_train=120, n_test=12, n_neurons=25, time=50,
+                                                **changes)).checkpoint)
+    predictions = tmp_path / "predictions.csv"
+    service.evaluate(checkpoint, predictions=predictions)
+    rows = list(csv.DictReader(predictions.open()))
+    for index in range(7):
+        figure = service.visualize("spikes", checkpoint, tmp_path / f"s{index}.png", index=index)
+        assert f"predicted {rows[index]['all_activity'] or 'none'}" in figure.title, (index, figure.title)
+
+
+def test_the_input_raster_is_the_input_the_fast_engine_presents(trained_run):
+    import numpy as np
+
+    from snnctl import engine as engines
+
+    stored = ckpt.load(trained_run.checkpoint)
+    engine = engines.make_engine(stored.config, stored.tensors)
+    images = data.load_splits(stored.config, lambda message: None).test.images[:3]
+    raster = engine.input_spikes(images, 1234)
+    assert raster.shape == (stored.config.steps, 3, stored.config.n_inputs) and raster.any()
+    kernels, pixels = engine.kernels, np.ascontiguousarray(images.numpy(), dtype=np.float32)
+    drawn = kernels.poisson_events(pixels, np.float32(engines.rate_per_unit(stored.config, images)),
+                                   stored.config.steps, stored.config.dt, kernels.rng_states(1234, 3))
+    from_raster = kernels.dense_to_events(np.ascontiguousarray(raster.numpy().astype(np.uint8)))
+    assert all(np.array_equal(a, b) for a, b in zip(drawn, from_raster))
+
+
 def test_the_spikes_figure_predicts_what_evaluate_predicts_for_its_image(trained_run, tmp_path):
     import csv
 

@@ -101,7 +101,7 @@ def spikes(
     debug: DebugOption = False,
 ) -> None:
     """One test image, its Poisson input raster and the excitatory raster, with the true class and the class
-    evaluate predicts for it (at batch_size 1, from the same input spikes)."""
+    evaluate predicts for it (the input spikes evaluate draws for it)."""
     _draw("spikes", source, output, force, as_json, log_dir, index=index, device=value(device))
 
 

@@ -48,7 +48,7 @@ class Checkpointer:
     def __enter__(self) -> "Checkpointer":
         # a script that polls status.json sees the run from its first image, not from its
         # first periodic save (never, with checkpoint_every: 0)
-        write_status(self.run_dir, "running", self.progress, self.path)
+        write_status(self.run_dir, "running", replace(self.progress, finished=False), self.path)
         return self
 
     def __exit__(self, exc_type, *exc_info) -> None:

@@ -18,7 +18,7 @@ from snnctl.readout.activity import LayerActivity
 from snnctl.seeds import subset_seed
 import snnctl.service.readouts as readouts
 from snnctl.service.common import (Accuracy, Notice, OnProgress, Result, check_output, layer_activity_noticed,
-                                   no_progress, quiet, spike_counts)
+                                   no_progress, quiet, seeded_as, spike_counts)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -258,7 +258,7 @@ def classify(checkpoint_path: Path, *, task: str | None = None, data_dir: str | 
     _check_classes(dataset.class_names, stored.class_names, config.data_dir)
     engine = opened.engine()
     started = time.perf_counter()
-    counts = spike_counts(engine, config, dataset.images, split, "evaluate", on_progress)
+    counts = spike_counts(engine, config, dataset.images, seeded_as(split), "evaluate", on_progress)
     rate = len(dataset) / max(time.perf_counter() - started, 1e-9)
     activity = layer_activity_noticed(counts, f"the {len(dataset)} {split} images", notice)
     tested = readouts.tested_on(config, stored.class_names, stored.labels, stored.readout, stored.tensors.weights,

@@ -89,17 +89,22 @@ def score(counts: "torch.Tensor", targets: "torch.Tensor", state: "vote.LabelSta
                     vote.accuracy(votes.proportion_weighting, targets)), votes
 
 
+def seeded_as(split: str) -> str:
+    """The split whose presentation seeds a checkpoint command draws ``split``'s input with:
+    the training images get the input spikes the run labelled them with (``label``), so that
+    assign with the run's settings gives the run's labels and evaluate its train accuracy."""
+    return "label" if split == "train" else split
+
+
 def spike_counts(engine: "engines.Engine", config: Config, images: "torch.Tensor", split: str,
-                 phase: str = "evaluate", on_progress: OnProgress = no_progress, first: int = 0) -> "torch.Tensor":
-    """Run ``images`` with learning off; spike counts [n_images, n_neurons]. ``first``: the
-    position of ``images[0]`` in its split, which seeds its input: one image of a split
-    (``visualize spikes``) gets the counts it gets among all of them (at batch_size 1).
+                 phase: str = "evaluate", on_progress: OnProgress = no_progress) -> "torch.Tensor":
+    """Run ``images`` with learning off; spike counts [n_images, n_neurons].
 
     With ``patch_size`` the network runs on every window of each image at
     :func:`snnctl.data.windows.spiking_stride`, and an image's counts are the sum over its
     windows: the layer's activity over the whole image."""
     if not config.patch_size:
-        return _counts(engine, config, images, split, phase, on_progress, first)
+        return _counts(engine, config, images, split, phase, on_progress)
     from snnctl.data import windows
 
     per_image = windows.sliding_windows(images, config.input_size, config.patch_size,
@@ -109,12 +114,11 @@ def spike_counts(engine: "engines.Engine", config: Config, images: "torch.Tensor
     def in_images(update: ProgressUpdate) -> None:
         on_progress(ProgressUpdate(update.phase, update.done // count, n, update.samples_per_second / count))
 
-    windows_counts = _counts(engine, config, per_image.flatten(0, 1), split, phase, in_images, first * count)
-    return windows_counts.reshape(n, count, -1).sum(1)
+    return _counts(engine, config, per_image.flatten(0, 1), split, phase, in_images).reshape(n, count, -1).sum(1)
 
 
 def _counts(engine: "engines.Engine", config: Config, images: "torch.Tensor", split: str, phase: str,
-            on_progress: OnProgress, first: int) -> "torch.Tensor":
+            on_progress: OnProgress) -> "torch.Tensor":
     """Spike counts of ``images`` as the network's input, learning off.
 
     Images are independent with learning off: units of them run on the engine's
@@ -125,9 +129,9 @@ def _counts(engine: "engines.Engine", config: Config, images: "torch.Tensor", sp
 
     counts = torch.zeros(len(images), config.n_neurons, dtype=torch.int32)
     size = config.batch_size
-    seeds = presentation_seeds(config.seed, split, (), first + np.arange(0, len(images), size))
+    seeds = presentation_seeds(config.seed, split, (), np.arange(0, len(images), size))
     per_unit = INFERENCE_UNIT_IMAGES if size == 1 else 1  # batches
-    units = [(first, min(first + per_unit, len(seeds))) for first in range(0, len(seeds), per_unit)]
+    units = [(start, min(start + per_unit, len(seeds))) for start in range(0, len(seeds), per_unit)]
 
     def run(unit: tuple[int, int]) -> "torch.Tensor":
         return engine.present_sequence(images[unit[0] * size:unit[1] * size], False, seeds[unit[0]:unit[1]])
@@ -135,9 +139,9 @@ def _counts(engine: "engines.Engine", config: Config, images: "torch.Tensor", sp
     started = time.perf_counter()
     pool = ThreadPoolExecutor(engine.workers) if engine.workers > 1 and len(units) > 1 else None
     try:
-        for (first, last), unit_counts in zip(units, pool.map(run, units) if pool else map(run, units)):
+        for (start, last), unit_counts in zip(units, pool.map(run, units) if pool else map(run, units)):
             stop = min(last * size, len(images))
-            counts[first * size:stop] = unit_counts
+            counts[start * size:stop] = unit_counts
             on_progress(ProgressUpdate(phase, stop, len(images), stop / max(time.perf_counter() - started, 1e-9)))
     finally:
         if pool:  # a stop asked for in on_progress: the units not started are dropped

@@ -10,14 +10,18 @@ from snnctl import checkpoint as ckpt
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import write_atomic
 from snnctl.readout import READOUT_NAMES
-from snnctl.seeds import presentation_seed
+from snnctl.seeds import presentation_seed, presentation_seeds
 from snnctl.service.checkpoints import check_readout, classify, data_config, load_split, require_labels
-from snnctl.service.common import Notice, OnProgress, Result, check_output, no_progress, quiet, spike_counts
+from snnctl.service.common import Notice, OnProgress, Result, check_output, no_progress, quiet
 from snnctl.service.run_figures import confusion_title
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
     from matplotlib.figure import Figure
+
+    from snnctl import engine as engines
+    from snnctl.config import Config
 
     from snnctl.readout import vote
 
@@ -49,38 +53,79 @@ def _checkpoint_and_run_dir(source: Path) -> tuple[Path, Path]:
 def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: str | None,
                    notice: Notice) -> "Figure":
     """One held-out image, its Poisson input and the excitatory raster, learning off."""
-    import numpy as np
-
     from snnctl import engine as engines
     from snnctl import plots
-    from snnctl.data import windows
     from snnctl.readout import vote
 
     config = data_config(stored.config, None, None, None, device, notice)
     dataset, _ = load_split(config, "test", None, run_dir, True, notice)
     if not 0 <= index < len(dataset):
         raise ConfigError(f"--index: {index} is out of range: the test split has {len(dataset)} images (0..{len(dataset) - 1})")
-    image = dataset.images[index:index + 1]
-    seed = presentation_seed(config.seed, "test", index)
     engine = engines.make_engine(config, stored.tensors)
-    shown_input, what = image, "test image"
-    if config.patch_size:  # the raster of the window at the centre; the vote reads every window
-        corner = (config.input_size - config.patch_size) // 2
-        shown_input = windows.windows_at(image, config.input_size, config.patch_size, np.array([[corner, corner]]))
+    units = _Presented(config, dataset.images)
+    shown_at, what = index * units.per_image, "test image"
+    if config.patch_size:  # the raster of the window nearest the centre; the vote reads every window
+        side = units.per_side
+        shown_at += (side // 2) * side + side // 2
         what = f"the centre {config.patch_size}x{config.patch_size} window of test image"
-    # the input evaluate draws for this image at batch_size 1, and the spikes it makes (the first presentation;
-    # Diehl & Cook's retry, where one follows, shows in the vote only)
-    input_spikes = engine.input_spikes(shown_input, seed).cpu()
-    shown = engine.present(shown_input, False, seed, record=True)
+    # the input evaluate draws for that image or window in its batch, and the spikes it makes there (the first
+    # presentation; Diehl & Cook's retry, where one follows, shows in the vote only)
+    batch_start, size = shown_at - shown_at % config.batch_size, config.batch_size
+    batch = units.between(batch_start, batch_start + size)
+    seed = presentation_seed(config.seed, "test", batch_start)
+    element = shown_at - batch_start
+    input_spikes = engine.input_spikes(batch, seed).cpu()[:, element]
+    shown = engine.present(batch, False, seed, record=True)
+    shown_input = batch[element]
     predicted = "no label state"
     if stored.labels is not None:
-        counts = spike_counts(engine, config, image, "test", first=index)  # the counts evaluate votes on
+        counts = units.counts_of(engine, index)  # the counts evaluate votes on
         winner = int(vote.vote(counts, stored.labels, len(stored.class_names), config.reduction).all_activity[0])
         predicted = stored.class_names[winner] if winner >= 0 else "none (no assigned neuron fired)"
     true = dataset.class_names[int(dataset.labels[index])]
     title = f"{what} {dataset.source(index)}: true class {true}, predicted {predicted} (all-activity vote)"
-    return plots.spikes_figure(shown_input[0], input_spikes[:, 0], shown.spikes[:, 0], config.field_size, config.dt,
+    return plots.spikes_figure(shown_input, input_spikes, shown.spikes[:, element], config.field_size, config.dt,
                                title)
+
+
+class _Presented:
+    """The test images as evaluate presents them (``spike_counts``): one unit per image, or
+    with ``patch_size`` one per window, in order, ``batch_size`` units to a batch seeded by
+    the position of its first unit."""
+
+    def __init__(self, config: "Config", images: "torch.Tensor") -> None:
+        from snnctl.data import windows
+
+        self.config, self.images = config, images
+        self.stride = windows.spiking_stride(config.patch_size) if config.patch_size else 1
+        self.per_side = (config.input_size - config.patch_size) // self.stride + 1 if config.patch_size else 1
+        self.per_image = self.per_side * self.per_side
+        self.total = len(images) * self.per_image
+
+    def between(self, first: int, last: int) -> "torch.Tensor":
+        """The units at positions ``first`` to ``last`` (clipped to the split)."""
+        from snnctl.data import windows
+
+        last = min(last, self.total)
+        if not self.config.patch_size:
+            return self.images[first:last]
+        image_first, image_last = first // self.per_image, -(-last // self.per_image)
+        flat = windows.sliding_windows(self.images[image_first:image_last], self.config.input_size,
+                                       self.config.patch_size, self.stride).flatten(0, 1)
+        offset = image_first * self.per_image
+        return flat[first - offset:last - offset]
+
+    def counts_of(self, engine: "engines.Engine", index: int) -> "torch.Tensor":
+        """Image ``index``'s spike counts [1, n] (summed over its windows), each of its units
+        presented in the batch evaluate presents it in."""
+        import numpy as np
+
+        size = self.config.batch_size
+        first_unit, last_unit = index * self.per_image, (index + 1) * self.per_image
+        start, stop = first_unit - first_unit % size, min(-(-last_unit // size) * size, self.total)
+        seeds = presentation_seeds(self.config.seed, "test", (), start + np.arange(0, stop - start, size))
+        counts = engine.present_sequence(self.between(start, stop), False, seeds)
+        return counts[first_unit - start:last_unit - start].sum(0, keepdim=True)
 
 
 def visualize(what: str, source: Path, output: Path | None = None, force: bool = False, *, titles: bool = False,

@@ -15,7 +15,7 @@ from snnctl.readout.activity import LayerActivity
 import snnctl.service.readouts as readouts
 from snnctl.service.checkpoints import on_data
 from snnctl.service.common import (Accuracy, Notice, OnProgress, Result, check_output, layer_activity_noticed,
-                                   no_progress, quiet, score, spike_counts)
+                                   no_progress, quiet, score, seeded_as, spike_counts)
 
 if TYPE_CHECKING:
     import torch
@@ -100,13 +100,6 @@ def _old_labels_against(stored: ckpt.Checkpoint, new_state: vote.LabelState, cla
     return old_accuracy, int((stored.labels.assignments != new_state.assignments).sum())
 
 
-def _seeded_as(split: str) -> str:
-    """The split whose presentation seeds label ``split``'s images: the training images get
-    the input spikes the run labelled them with (``label``), so that assign with the run's
-    settings gives the run's labels."""
-    return "label" if split == "train" else split
-
-
 def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str | None = None,
            features: str | None = None, shift: int | None = None, augment: int | None = None,
            pooling: str | None = None, task: str | None = None, data_dir: str | None = None, split: str = "train",
@@ -146,7 +139,7 @@ def assign(checkpoint_path: Path, *, reduction: str | None = None, readout: str 
     class_names = label_set.class_names
     config = opened.config.replace(n_classes=len(class_names))
     engine = opened.engine()
-    label_counts = spike_counts(engine, config, label_set.images, _seeded_as(split), "label", on_progress)
+    label_counts = spike_counts(engine, config, label_set.images, seeded_as(split), "label", on_progress)
     activity = layer_activity_noticed(label_counts, f"the {len(label_set)} {split} images", notice)
     new_state = vote.assign(label_counts, label_set.labels, len(class_names), config.reduction)
     rows = readouts.fit_rows(label_set.labels, config)

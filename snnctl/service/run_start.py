@@ -64,6 +64,9 @@ class RunStart:
     running: RunningAccuracy
     resumed_at: int | None
     weights_sum: "torch.Tensor | None" = None  # average_weights' running sum, inside its stretch
+    # a resumed run writing into its checkpoint's own directory (not a new or --force'd --out):
+    # the files there are its own, never a replaced run's
+    own_directory: bool = False
 
 
 def start_run(config: Config | None, out: Path | None, resume: Path | None, overrides: list[str], device: str | None,
@@ -88,11 +91,12 @@ def start_run(config: Config | None, out: Path | None, resume: Path | None, over
     # a device this machine lacks is a config error: refused before the run directory is
     # made or a resumed run's status.json is marked failed
     resolve_device(config, choose_engine(config))
-    if resume is None or out is not None:
+    own_directory = resume is not None and out is None
+    if own_directory:
+        run_dir, checkpoint, empty = Path(resume).parent, Path(resume), False
+    else:
         run_dir = new_directory(config, out, force=force)
         checkpoint, empty = run_dir / ckpt.CHECKPOINT_NAME, not force
-    else:
-        run_dir, checkpoint, empty = Path(resume).parent, Path(resume), False
     if resume is None:
         return RunStart(config, run_dir, checkpoint, empty, net.initial_tensors(config), ckpt.Progress(),
                       RunningAccuracy(config, None, None), None)
@@ -101,7 +105,7 @@ def start_run(config: Config | None, out: Path | None, resume: Path | None, over
                f"again (to train more: --set epochs={previous.progress.epoch + 1})")
     return RunStart(config, run_dir, checkpoint, empty, previous.tensors, previous.progress,
                   RunningAccuracy(config, previous.window, previous.labels), previous.progress.samples_seen,
-                  previous.weights_sum)
+                  previous.weights_sum, own_directory)
 
 
 def run_images(config: Config, resume: Path | None, validation: Validation | None, notice: Notice) -> "data.Splits":

@@ -107,7 +107,7 @@ def set_up(config: Config | None, folds: int | None, out: Path | None,
         raise ConfigError("train: a study needs folds (--folds K or folds: K)")
     if config.task != "MAMMO":
         # MNIST and Fashion-MNIST come with their test images: no pool of class folders to fold
-        raise ConfigError(f"train: --folds: a study cross-validates one pool of image folders (task: MAMMO), not "
+        raise ConfigError(f"train: folds: a study cross-validates one pool of image folders (task: MAMMO), not "
                           f"task {config.task}; to score settings by cross-validation on its training images: "
                           f"snnctl sweep PARAMS SPACE --folds {config.folds}")
     config = with_absolute_data_paths(config.replace(fold=None))

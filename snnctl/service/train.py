@@ -318,9 +318,9 @@ def train(config: Config | None = None, *, out: Path | None = None, resume: Path
             engine = engines.make_engine(start.config, start.tensors)
             splits = run_images(start.config, resume, validation, notice)
         except BaseException as exc:
-            # a new run refused for its data has written nothing: no directory is left behind, and
+            # a run refused for its data has written nothing: no new directory is left behind, and
             # the run that --force would have replaced stays as it was, its status included
-            if start.resumed_at is not None:
+            if start.own_directory:
                 mark_failed(start.run_dir, start.checkpoint, str(exc) or type(exc).__name__)
             raise
         try:
@@ -355,7 +355,7 @@ def _run(start: RunStart, engine: "engines.Engine", splits: "data.Splits", held_
     from snnctl.logs import RunLog
 
     config, progress = start.config, start.progress
-    if start.resumed_at is None:
+    if not start.own_directory:
         _remove_replaced_run(start.run_dir)
     if config.task == "MAMMO":
         data.write_manifest(start.run_dir, splits)
