@@ -154,8 +154,9 @@ def _notice_dim_images(train: Dataset, root: Path, config: Config, notice: Notic
     if len(train) == 0:
         return
     brightest = float(train.images.amax(dim=1).median())
-    fastest = brightest ** config.gamma * config.intensity  # Hz, the median image's brightest pixel
-    if brightest ** config.gamma >= DIM_IMAGE or fastest >= DIM_IMAGE * DEFAULTS["intensity"]:
+    peak = brightest ** config.gamma  # its rate per unit of intensity
+    fastest = peak * config.intensity  # Hz, the median image's brightest pixel
+    if peak >= DIM_IMAGE or fastest >= DIM_IMAGE * DEFAULTS["intensity"]:
         return
     largest = float(train.images.max())
     bits = next((b for b in STORED_BITS if largest <= (2**b - 1) / SIXTEEN_BITS + 1e-6), None)

@@ -28,6 +28,7 @@ from snnctl.files import read_versioned_json, write_atomic
 from snnctl.seeds import presentation_seeds
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from snnctl import engine as engines
@@ -96,6 +97,15 @@ def seeded_as(split: str) -> str:
     return "label" if split == "train" else split
 
 
+def batch_seeds(config: Config, split: str, first: int, units: int) -> "np.ndarray":
+    """The seeds of the batches of ``units`` images (or windows) from position ``first`` of
+    ``split``, learning off: each batch of ``batch_size`` seeded by its first unit's position,
+    as :func:`spike_counts` presents a split from position 0."""
+    import numpy as np
+
+    return presentation_seeds(config.seed, split, (), first + np.arange(0, units, config.batch_size))
+
+
 def spike_counts(engine: "engines.Engine", config: Config, images: "torch.Tensor", split: str,
                  phase: str = "evaluate", on_progress: OnProgress = no_progress) -> "torch.Tensor":
     """Run ``images`` with learning off; spike counts [n_images, n_neurons].
@@ -124,14 +134,13 @@ def _counts(engine: "engines.Engine", config: Config, images: "torch.Tensor", sp
     Images are independent with learning off: units of them run on the engine's
     ``workers`` threads, each batch seeded by its position, so the counts are those of
     one thread. Progress is reported unit by unit, in order."""
-    import numpy as np
     import torch
 
     counts = torch.zeros(len(images), config.n_neurons, dtype=torch.int32)
     size = config.batch_size
-    seeds = presentation_seeds(config.seed, split, (), np.arange(0, len(images), size))
+    seeds = batch_seeds(config, split, 0, len(images))
     per_unit = INFERENCE_UNIT_IMAGES if size == 1 else 1  # batches
-    units = [(start, min(start + per_unit, len(seeds))) for start in range(0, len(seeds), per_unit)]
+    units = [(first, min(first + per_unit, len(seeds))) for first in range(0, len(seeds), per_unit)]
 
     def run(unit: tuple[int, int]) -> "torch.Tensor":
         return engine.present_sequence(images[unit[0] * size:unit[1] * size], False, seeds[unit[0]:unit[1]])
@@ -139,9 +148,9 @@ def _counts(engine: "engines.Engine", config: Config, images: "torch.Tensor", sp
     started = time.perf_counter()
     pool = ThreadPoolExecutor(engine.workers) if engine.workers > 1 and len(units) > 1 else None
     try:
-        for (start, last), unit_counts in zip(units, pool.map(run, units) if pool else map(run, units)):
+        for (first, last), unit_counts in zip(units, pool.map(run, units) if pool else map(run, units)):
             stop = min(last * size, len(images))
-            counts[start * size:stop] = unit_counts
+            counts[first * size:stop] = unit_counts
             on_progress(ProgressUpdate(phase, stop, len(images), stop / max(time.perf_counter() - started, 1e-9)))
     finally:
         if pool:  # a stop asked for in on_progress: the units not started are dropped

@@ -10,9 +10,8 @@ from snnctl import checkpoint as ckpt
 from snnctl.errors import ConfigError, SnnctlError
 from snnctl.files import write_atomic
 from snnctl.readout import READOUT_NAMES
-from snnctl.seeds import presentation_seed, presentation_seeds
 from snnctl.service.checkpoints import check_readout, classify, data_config, load_split, require_labels
-from snnctl.service.common import Notice, OnProgress, Result, check_output, no_progress, quiet
+from snnctl.service.common import Notice, OnProgress, Result, batch_seeds, check_output, no_progress, quiet
 from snnctl.service.run_figures import confusion_title
 
 if TYPE_CHECKING:
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 
     from snnctl import engine as engines
     from snnctl.config import Config
-
     from snnctl.readout import vote
 
 
@@ -72,7 +70,7 @@ def _spikes_figure(stored: ckpt.Checkpoint, run_dir: Path, index: int, device: s
     # presentation; Diehl & Cook's retry, where one follows, shows in the vote only)
     batch_start, size = shown_at - shown_at % config.batch_size, config.batch_size
     batch = units.between(batch_start, batch_start + size)
-    seed = presentation_seed(config.seed, "test", batch_start)
+    seed = int(batch_seeds(config, "test", batch_start, 1)[0])
     element = shown_at - batch_start
     input_spikes = engine.input_spikes(batch, seed).cpu()[:, element]
     shown = engine.present(batch, False, seed, record=True)
@@ -118,12 +116,10 @@ class _Presented:
     def counts_of(self, engine: "engines.Engine", index: int) -> "torch.Tensor":
         """Image ``index``'s spike counts [1, n] (summed over its windows), each of its units
         presented in the batch evaluate presents it in."""
-        import numpy as np
-
         size = self.config.batch_size
         first_unit, last_unit = index * self.per_image, (index + 1) * self.per_image
         start, stop = first_unit - first_unit % size, min(-(-last_unit // size) * size, self.total)
-        seeds = presentation_seeds(self.config.seed, "test", (), start + np.arange(0, stop - start, size))
+        seeds = batch_seeds(self.config, "test", start, stop - start)
         counts = engine.present_sequence(self.between(start, stop), False, seeds)
         return counts[first_unit - start:last_unit - start].sum(0, keepdim=True)
 
